@@ -1,0 +1,196 @@
+//! The provider catalog API (the Helsa `IntegrationProvider`/`IntegrationCredential`/
+//! `IntegrationLog` endpoints): list and inspect providers, run a live health check, read
+//! statistics; admins create and update providers, put credentials and list the logs.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use shared::auth::{Caller, Role};
+use shared::http::{ApiJson, ApiPath, ApiQuery, RequestId};
+use shared::integration_log::{LogPage, LogQuery, ProviderStatistics};
+use shared::providers::probe::{self, ProbeResult};
+use shared::providers::{LastCheck, NewProvider, ProviderInfo, ProviderPatch};
+use shared::{ApiError, ApiResult, HubContext};
+
+type Ctx = State<Arc<HubContext>>;
+
+/// A catalog entry with its live configuration state. Credentials are never included:
+/// only whether they are present.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProviderView {
+    #[serde(flatten)]
+    pub info: ProviderInfo,
+    pub configured: bool,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProviderList {
+    pub items: Vec<ProviderView>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct StatisticsQuery {
+    /// Hours to look back, 1..=720 (default 24).
+    pub window_hours: Option<u32>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CredentialsStored {
+    pub provider: String,
+    pub configured: bool,
+    /// Names of the fields stored; values are never returned.
+    pub fields: Vec<String>,
+}
+
+pub fn router(ctx: Arc<HubContext>) -> Router {
+    Router::new()
+        .route("/api/integrations/providers", get(list_providers).post(create_provider))
+        .route("/api/integrations/providers/{slug}", get(get_provider).patch(update_provider))
+        .route("/api/integrations/providers/{slug}/health-check", get(health_check))
+        .route("/api/integrations/providers/{slug}/statistics", get(statistics))
+        .route("/api/integrations/providers/{slug}/credentials", put(put_credentials))
+        .route("/api/integrations/logs", get(list_logs))
+        .with_state(ctx)
+}
+
+async fn view(ctx: &HubContext, info: ProviderInfo) -> ProviderView {
+    let configured = probe::is_configured(ctx, &info).await;
+    ProviderView { info, configured }
+}
+
+#[utoipa::path(get, path = "/api/integrations/providers", tag = "providers", security(("bearerAuth" = [])),
+    responses((status = 200, body = ProviderList), (status = 401, body = shared::error::Problem, content_type = "application/problem+json")))]
+pub async fn list_providers(State(ctx): Ctx, _caller: Caller) -> ApiResult<Json<ProviderList>> {
+    let list = ctx.catalog.list().await?;
+    let items = futures::future::join_all(list.iter().cloned().map(|info| view(&ctx, info))).await;
+    Ok(Json(ProviderList { items }))
+}
+
+#[utoipa::path(get, path = "/api/integrations/providers/{slug}", tag = "providers", security(("bearerAuth" = [])),
+    params(("slug" = String, Path, description = "Provider slug, e.g. kavenegar")),
+    responses((status = 200, body = ProviderView), (status = 404, body = shared::error::Problem, content_type = "application/problem+json")))]
+pub async fn get_provider(State(ctx): Ctx, _caller: Caller, ApiPath(slug): ApiPath<String>) -> ApiResult<Json<ProviderView>> {
+    let info = ctx.catalog.require(&slug).await?;
+    Ok(Json(view(&ctx, info).await))
+}
+
+#[utoipa::path(get, path = "/api/integrations/providers/{slug}/health-check", tag = "providers", security(("bearerAuth" = [])),
+    params(("slug" = String, Path)),
+    description = "Makes a real, cheap, authenticated call to the provider (Kavenegar account/info, Twilio account fetch, model list, SMTP NOOP). Admin or service.",
+    responses((status = 200, body = ProbeResult), (status = 403, body = shared::error::Problem, content_type = "application/problem+json")))]
+pub async fn health_check(
+    State(ctx): Ctx,
+    caller: Caller,
+    ApiPath(slug): ApiPath<String>,
+    RequestId(request_id): RequestId,
+) -> ApiResult<Json<ProbeResult>> {
+    caller.require(&[Role::Admin, Role::Service])?;
+    let info = ctx.catalog.require(&slug).await?;
+    let result = probe::probe(&ctx, &info, &request_id).await;
+    if result.configured {
+        let check = LastCheck {
+            reachable: result.reachable,
+            checked_at: shared::integration_log::rfc3339(time::OffsetDateTime::now_utc()),
+            latency_ms: result.latency_ms,
+            error_code: result.error_code.clone(),
+        };
+        ctx.catalog.record_check(&slug, check).await?;
+    }
+    Ok(Json(result))
+}
+
+#[utoipa::path(get, path = "/api/integrations/providers/{slug}/statistics", tag = "providers", security(("bearerAuth" = [])),
+    params(("slug" = String, Path), StatisticsQuery),
+    description = "Calls, success rate, average and p95 latency per hour and per day, read from hourly counters.",
+    responses((status = 200, body = ProviderStatistics)))]
+pub async fn statistics(
+    State(ctx): Ctx,
+    _caller: Caller,
+    ApiPath(slug): ApiPath<String>,
+    ApiQuery(q): ApiQuery<StatisticsQuery>,
+) -> ApiResult<Json<ProviderStatistics>> {
+    let window = q.window_hours.unwrap_or(24);
+    if !(1..=720).contains(&window) {
+        return Err(ApiError::invalid_field("window_hours", "must be between 1 and 720"));
+    }
+    ctx.catalog.require(&slug).await?;
+    Ok(Json(ctx.log.statistics(&slug, window).await?))
+}
+
+#[utoipa::path(post, path = "/api/integrations/providers", tag = "providers", security(("bearerAuth" = [])),
+    request_body = NewProvider,
+    responses((status = 201, body = ProviderInfo), (status = 409, body = shared::error::Problem, content_type = "application/problem+json"),
+        (status = 403, body = shared::error::Problem, content_type = "application/problem+json")))]
+pub async fn create_provider(State(ctx): Ctx, caller: Caller, ApiJson(new): ApiJson<NewProvider>) -> ApiResult<(StatusCode, Json<ProviderInfo>)> {
+    caller.require_admin()?;
+    Ok((StatusCode::CREATED, Json(ctx.catalog.create(new).await?)))
+}
+
+#[utoipa::path(patch, path = "/api/integrations/providers/{slug}", tag = "providers", security(("bearerAuth" = [])),
+    params(("slug" = String, Path)), request_body = ProviderPatch,
+    responses((status = 200, body = ProviderInfo), (status = 404, body = shared::error::Problem, content_type = "application/problem+json")))]
+pub async fn update_provider(
+    State(ctx): Ctx,
+    caller: Caller,
+    ApiPath(slug): ApiPath<String>,
+    ApiJson(patch): ApiJson<ProviderPatch>,
+) -> ApiResult<Json<ProviderInfo>> {
+    caller.require_admin()?;
+    Ok(Json(ctx.catalog.update(&slug, patch).await?))
+}
+
+#[utoipa::path(put, path = "/api/integrations/providers/{slug}/credentials", tag = "providers", security(("bearerAuth" = [])),
+    params(("slug" = String, Path)),
+    request_body(content = Object, description = "The provider's credential fields as strings, e.g. {\"api_key\": \"...\", \"sender\": \"10004346\"}"),
+    responses((status = 200, body = CredentialsStored), (status = 400, body = shared::error::Problem, content_type = "application/problem+json")))]
+pub async fn put_credentials(
+    State(ctx): Ctx,
+    caller: Caller,
+    ApiPath(slug): ApiPath<String>,
+    ApiJson(body): ApiJson<Map<String, Value>>,
+) -> ApiResult<Json<CredentialsStored>> {
+    caller.require_admin()?;
+    let info = ctx.catalog.require(&slug).await?;
+    let mut err: Option<ApiError> = None;
+    for (k, v) in &body {
+        if !v.is_string() || v.as_str().is_some_and(str::is_empty) {
+            let e = err.take().unwrap_or_else(|| ApiError::bad_request("invalid_credentials", "credential values must be non-empty strings"));
+            err = Some(e.with_field(k.clone(), "must be a non-empty string"));
+        }
+    }
+    for f in &info.credential_fields {
+        if !body.contains_key(f) {
+            let e = err.take().unwrap_or_else(|| ApiError::bad_request("invalid_credentials", format!("{slug} needs the fields {}", info.credential_fields.join(", "))));
+            err = Some(e.with_field(f.clone(), "required"));
+        }
+    }
+    if let Some(e) = err {
+        return Err(e);
+    }
+    ctx.credentials.put(&slug, &body).await.map_err(ApiError::internal)?;
+    tracing::info!(provider = %slug, fields = body.len(), "provider credentials replaced");
+    Ok(Json(CredentialsStored { provider: slug, configured: true, fields: body.keys().cloned().collect() }))
+}
+
+#[utoipa::path(get, path = "/api/integrations/logs", tag = "providers", security(("bearerAuth" = [])),
+    params(LogQuery),
+    description = "Integration logs, newest first. Admin only.",
+    responses((status = 200, body = LogPage), (status = 400, body = shared::error::Problem, content_type = "application/problem+json")))]
+pub async fn list_logs(State(ctx): Ctx, caller: Caller, ApiQuery(q): ApiQuery<LogQuery>) -> ApiResult<Json<LogPage>> {
+    caller.require_admin()?;
+    Ok(Json(ctx.log.list(&q).await?))
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list_providers, get_provider, health_check, statistics, create_provider, update_provider, put_credentials, list_logs))]
+struct ProvidersApi;
+
+/// This function's routes, for the merged OpenAPI document served by `docs`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <ProvidersApi as utoipa::OpenApi>::openapi()
+}

@@ -1,0 +1,77 @@
+//! Everything a function builds once per cold start, shared by all its requests.
+
+use std::sync::Arc;
+
+use crate::auth::JwtVerifier;
+use crate::aws::AwsClients;
+use crate::config::{Env, HubConfig};
+use crate::integration_log::IntegrationLog;
+use crate::providers::ProviderCatalog;
+use crate::secrets::{CredentialStore, SecretSource, SecretsManagerSource};
+
+/// The cold-start state: configuration, AWS clients, the JWT verifier, the credential store,
+/// the integration log, the provider catalog and one pooled HTTP client for all providers.
+pub struct HubContext {
+    pub env: Env,
+    pub config: HubConfig,
+    pub aws: AwsClients,
+    pub jwt: Arc<JwtVerifier>,
+    pub credentials: Arc<CredentialStore>,
+    pub log: IntegrationLog,
+    pub catalog: ProviderCatalog,
+    /// One connection pool for every provider call (TLS sessions are reused across warm
+    /// invocations).
+    pub http: reqwest::Client,
+}
+
+impl std::fmt::Debug for HubContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubContext").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl HubContext {
+    /// Reads the environment, builds the clients and fetches the JWT secret. Any failure
+    /// here aborts the cold start with a message naming what is wrong.
+    pub async fn from_env() -> anyhow::Result<Arc<Self>> {
+        let env = Env::process();
+        let aws = AwsClients::from_env(&env).await;
+        Self::build(env, aws).await
+    }
+
+    pub async fn build(env: Env, aws: AwsClients) -> anyhow::Result<Arc<Self>> {
+        let config = HubConfig::from_env(&env)?;
+        let source: Arc<dyn SecretSource> = Arc::new(SecretsManagerSource::new(aws.secrets.clone()));
+        let jwt_secret = source
+            .get(&config.jwt_secret_id())
+            .await
+            .map_err(|e| anyhow::anyhow!("reading the JWT secret {}: {e}", config.jwt_secret_id()))?
+            .ok_or_else(|| anyhow::anyhow!("the JWT secret {} does not exist or is empty", config.jwt_secret_id()))?;
+        let credentials = Arc::new(CredentialStore::new(source, config.secrets_prefix.clone(), config.credential_ttl));
+        let log = IntegrationLog::new(aws.dynamo.clone(), config.logs_table.clone(), config.log_ttl);
+        let catalog = ProviderCatalog::new(aws.dynamo.clone(), config.hub_table.clone(), &env)?;
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(
+                env.parse_or("PROVIDER_TIMEOUT_SECONDS", 20u64)?,
+            ))
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .user_agent(concat!("integrations-hub/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Arc::new(Self {
+            jwt: Arc::new(JwtVerifier::new(jwt_secret.trim().as_bytes())),
+            env,
+            config,
+            aws,
+            credentials,
+            log,
+            catalog,
+            http,
+        }))
+    }
+}
+
+impl crate::auth::AuthState for HubContext {
+    fn jwt_verifier(&self) -> &JwtVerifier {
+        &self.jwt
+    }
+}

@@ -1,0 +1,197 @@
+//! HTTP plumbing every function shares: the JSON extractor whose rejections are problems,
+//! the not-found and method fallbacks, trailing-slash tolerance, panic safety, and the
+//! Lambda entry point.
+
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use serde::de::DeserializeOwned;
+use tower::Layer;
+use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
+
+use crate::error::ApiError;
+
+/// Largest JSON body a route accepts unless it sets its own limit. API Gateway allows 10 MB
+/// and Lambda 6 MB; ordinary JSON requests have no business being anywhere near that.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// `axum::Json`, but a bad body becomes a problem that says what is wrong:
+/// 415 for a missing or wrong content type, 400 for malformed JSON, 422 for JSON of the wrong
+/// shape (with serde's message naming the field), 413 for an oversize body.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+impl<T: serde::Serialize> IntoResponse for ApiJson<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+fn json_rejection(r: JsonRejection) -> ApiError {
+    match r {
+        JsonRejection::MissingJsonContentType(_) => ApiError::unsupported_media_type(
+            "expected a JSON body with Content-Type: application/json",
+        ),
+        JsonRejection::JsonSyntaxError(e) => {
+            ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {}", source_text(&e)))
+        }
+        JsonRejection::JsonDataError(e) => {
+            let detail = source_text(&e);
+            let field = detail.split(':').next().unwrap_or("body").trim().to_string();
+            ApiError::unprocessable("invalid_body", format!("the JSON body does not match the expected shape: {detail}"))
+                .with_field(field, detail)
+        }
+        JsonRejection::BytesRejection(b) => bytes_rejection(b),
+        other => ApiError::bad_request("invalid_body", other.body_text()),
+    }
+}
+
+pub fn bytes_rejection(b: BytesRejection) -> ApiError {
+    if b.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::payload_too_large("the request body is larger than this route accepts")
+    } else {
+        ApiError::bad_request("unreadable_body", b.body_text())
+    }
+}
+
+/// serde's message is more useful than axum's wrapper text ("Failed to deserialize...").
+fn source_text(e: &dyn std::error::Error) -> String {
+    let mut cur: &dyn std::error::Error = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+/// Query strings that fail to parse become a 400 problem.
+#[derive(Debug, Clone, Default)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError::bad_request(
+                "invalid_query",
+                format!("invalid query string: {}", source_text(&e)),
+            )),
+            Err(e) => Err(ApiError::bad_request("invalid_query", e.body_text())),
+        }
+    }
+}
+
+/// Path parameters that fail to parse become a 400 problem instead of axum's plain text.
+#[derive(Debug, Clone)]
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| ApiPath(v))
+            .map_err(|e| ApiError::bad_request("invalid_path", e.body_text()))
+    }
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::not_found(format!("no route for {} {}", req.method(), req.uri().path()))
+        .with_code("unknown_route")
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} is not allowed on {}", req.method(), req.uri().path()),
+    )
+}
+
+impl ApiError {
+    /// Replaces the code, keeping status and detail.
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = code;
+        self
+    }
+}
+
+fn panic_to_problem(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError::internal("handler panicked").into_response()
+}
+
+/// What a function serves: its routes plus the shared behaviour.
+pub type HubService = NormalizePath<Router>;
+
+/// Wraps a function's router with the behaviour every endpoint shares:
+/// problem answers for unknown routes and methods, a default body limit, panics as 500
+/// problems, and the seed's trailing-slash paths answering like the paths without it
+/// (the slash is trimmed before routing, so routes are declared once, without it).
+pub fn app(router: Router) -> HubService {
+    let router = router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_to_problem));
+    NormalizePathLayer::trim_trailing_slash().layer(router)
+}
+
+/// Runs a function's service on the Lambda runtime (or under `cargo lambda watch`).
+pub async fn run(service: HubService) -> Result<(), lambda_http::Error> {
+    lambda_http::run(service).await
+}
+
+/// Answers a `GET /` style liveness probe shared by all functions' OpenAPI docs.
+pub fn json_ok<T: serde::Serialize>(status: StatusCode, body: T) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+/// The request id: the Lambda request id when running on Lambda (or `cargo lambda watch`),
+/// else the caller's `X-Request-Id`, else a fresh one. Recorded in the integration log.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestId {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(ctx) = parts.extensions.get::<lambda_http::Context>() {
+            return Ok(RequestId(ctx.request_id.clone()));
+        }
+        let from_header = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty() && v.len() <= 128)
+            .map(str::to_string);
+        Ok(RequestId(from_header.unwrap_or_else(|| uuid::Uuid::new_v4().to_string())))
+    }
+}

@@ -1,0 +1,20 @@
+//! integrations-hub's common crate: the domain and plumbing every Lambda function uses.
+//!
+//! Functions are thin: `main.rs` builds a [`context::HubContext`] once per cold start and
+//! runs a router whose handlers call into this crate. Nothing here depends on Lambda event
+//! types except [`http::run`].
+
+pub mod auth;
+pub mod aws;
+pub mod config;
+pub mod context;
+pub mod error;
+pub mod http;
+pub mod integration_log;
+pub mod mask;
+pub mod providers;
+pub mod secrets;
+pub mod telemetry;
+
+pub use context::HubContext;
+pub use error::{ApiError, ApiResult};

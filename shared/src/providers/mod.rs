@@ -1,0 +1,457 @@
+//! The provider catalog (which outside services the hub knows, how to reach them, whether
+//! they are configured) and the error type every provider client shares.
+//!
+//! One module per outside system: [`kavenegar`], [`twilio`], [`openai`] (OpenAI and the
+//! OpenAI-compatible HuggingFace router and TalkBot), [`smtp`]. Each exposes its wire format
+//! and a cheap health probe; the capability modules (SMS, AI, email) build on them.
+
+pub mod kavenegar;
+pub mod openai;
+pub mod probe;
+pub mod smtp;
+pub mod twilio;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tokio::sync::RwLock;
+
+use crate::config::{ConfigError, Env};
+use crate::error::ApiError;
+use crate::secrets::RejectsCredentials;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    Sms,
+    Email,
+    Ai,
+    Webhook,
+}
+
+/// How a provider is spoken to; decides the probe and the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    Kavenegar,
+    Twilio,
+    /// OpenAI's REST API or a compatible one (HuggingFace router, TalkBot).
+    OpenaiCompatible,
+    Smtp,
+    /// Only sends webhooks to the hub; nothing to call.
+    None,
+}
+
+/// The result of the last health check, kept on the catalog entry.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LastCheck {
+    pub reachable: bool,
+    pub checked_at: String,
+    pub latency_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+}
+
+/// A provider in the catalog.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ProviderInfo {
+    pub slug: String,
+    pub name: String,
+    pub kind: ProviderKind,
+    pub protocol: Protocol,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Overrides the default API base URL (tests and regional endpoints).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// Lower goes first when several providers can serve a channel.
+    #[serde(default)]
+    pub priority: i32,
+    /// Keys the credential secret must hold (`api_key`, `account_sid`, ...).
+    #[serde(default)]
+    pub credential_fields: Vec<String>,
+    /// Non-secret settings (sender number, default model, ...).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub settings: Map<String, Value>,
+    #[serde(default)]
+    pub builtin: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_check: Option<LastCheck>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The providers the hub knows out of the box. Admin writes are stored in DynamoDB and
+/// override these field by field; the defaults need no seeding.
+pub fn builtin_providers() -> Vec<ProviderInfo> {
+    let p = |slug: &str, name: &str, kind, protocol, priority, fields: &[&str], description: &str| ProviderInfo {
+        slug: slug.into(),
+        name: name.into(),
+        kind,
+        protocol,
+        description: description.into(),
+        enabled: true,
+        base_url: None,
+        priority,
+        credential_fields: fields.iter().map(|f| f.to_string()).collect(),
+        settings: Map::new(),
+        builtin: true,
+        last_check: None,
+        updated_at: None,
+    };
+    vec![
+        p("kavenegar", "Kavenegar", ProviderKind::Sms, Protocol::Kavenegar, 10, &["api_key", "sender"], "Iranian SMS gateway: OTP (verify/lookup), pattern, text and bulk"),
+        p("twilio", "Twilio", ProviderKind::Sms, Protocol::Twilio, 20, &["account_sid", "auth_token", "from_number"], "International SMS"),
+        p("smtp", "SMTP", ProviderKind::Email, Protocol::Smtp, 10, &["password"], "Email over SMTP (host, port and user from SMTP_* settings)"),
+        p("openai", "OpenAI", ProviderKind::Ai, Protocol::OpenaiCompatible, 10, &["api_key"], "Chat completions, structured output, transcription"),
+        p("huggingface", "HuggingFace", ProviderKind::Ai, Protocol::OpenaiCompatible, 20, &["api_key"], "OpenAI-compatible inference router"),
+        p("talkbot", "TalkBot", ProviderKind::Ai, Protocol::OpenaiCompatible, 30, &["api_key"], "OpenAI-compatible chat"),
+    ]
+}
+
+/// Default API base URLs; `{SLUG}_BASE_URL` in the environment or a catalog entry's
+/// `base_url` overrides them.
+pub fn default_base_url(slug: &str) -> Option<&'static str> {
+    match slug {
+        "kavenegar" => Some("https://api.kavenegar.com/v1"),
+        "twilio" => Some("https://api.twilio.com"),
+        "openai" => Some("https://api.openai.com/v1"),
+        "huggingface" => Some("https://router.huggingface.co/v1"),
+        "talkbot" => Some("https://api.talkbot.ir/v1"),
+        _ => None,
+    }
+}
+
+/// A new provider, as an admin creates it.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewProvider {
+    pub slug: String,
+    pub name: String,
+    pub kind: ProviderKind,
+    pub protocol: Protocol,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    pub base_url: Option<String>,
+    #[serde(default)]
+    pub priority: i32,
+    #[serde(default)]
+    pub credential_fields: Vec<String>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub settings: Map<String, Value>,
+}
+
+/// A partial update; absent fields stay as they are.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub enabled: Option<bool>,
+    pub base_url: Option<String>,
+    pub priority: Option<i32>,
+    pub credential_fields: Option<Vec<String>>,
+    #[schema(value_type = Option<Object>)]
+    pub settings: Option<Map<String, Value>>,
+}
+
+pub fn validate_slug(slug: &str) -> Result<(), ApiError> {
+    let ok = (2..=40).contains(&slug.len())
+        && slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !slug.starts_with('-');
+    if ok { Ok(()) } else { Err(ApiError::invalid_field("slug", "2-40 characters: lowercase letters, digits and dashes")) }
+}
+
+fn validate_base_url(url: &Option<String>) -> Result<(), ApiError> {
+    match url {
+        Some(u) if !(u.starts_with("https://") || u.starts_with("http://")) => {
+            Err(ApiError::invalid_field("base_url", "must be an http(s) URL"))
+        }
+        _ => Ok(()),
+    }
+}
+
+const CATALOG_PK: &str = "PROVIDER";
+const CATALOG_CACHE_TTL: Duration = Duration::from_secs(30);
+
+/// The catalog: built-ins merged with the admin's entries in the hub table
+/// (`pk = PROVIDER`, `sk = {slug}`), cached for a short time so hot paths (every SMS send
+/// needs a base URL) do not read DynamoDB on each request.
+pub struct ProviderCatalog {
+    dynamo: aws_sdk_dynamodb::Client,
+    table: String,
+    env_base_urls: HashMap<String, String>,
+    cache: RwLock<Option<(Instant, Arc<Vec<ProviderInfo>>)>>,
+}
+
+impl ProviderCatalog {
+    pub fn new(dynamo: aws_sdk_dynamodb::Client, table: String, env: &Env) -> Result<Self, ConfigError> {
+        let mut env_base_urls = HashMap::new();
+        for p in builtin_providers() {
+            let var = format!("{}_BASE_URL", p.slug.to_ascii_uppercase());
+            if let Some(url) = env.url(&var)? {
+                env_base_urls.insert(p.slug.clone(), url);
+            }
+        }
+        Ok(Self { dynamo, table, env_base_urls, cache: RwLock::new(None) })
+    }
+
+    /// The effective base URL: catalog entry, then `{SLUG}_BASE_URL`, then the default.
+    pub fn base_url(&self, info: &ProviderInfo) -> Option<String> {
+        info.base_url
+            .clone()
+            .or_else(|| self.env_base_urls.get(&info.slug).cloned())
+            .or_else(|| default_base_url(&info.slug).map(str::to_string))
+            .map(|u| u.trim_end_matches('/').to_string())
+    }
+
+    pub async fn list(&self) -> Result<Arc<Vec<ProviderInfo>>, ApiError> {
+        if let Some((at, list)) = self.cache.read().await.as_ref() {
+            if at.elapsed() < CATALOG_CACHE_TTL {
+                return Ok(list.clone());
+            }
+        }
+        let stored = self.read_stored().await?;
+        let mut merged: Vec<ProviderInfo> = builtin_providers();
+        for s in stored {
+            match merged.iter_mut().find(|p| p.slug == s.slug) {
+                Some(p) => *p = ProviderInfo { builtin: true, ..s },
+                None => merged.push(s),
+            }
+        }
+        merged.sort_by(|a, b| (a.kind as u8, a.priority, &a.slug).cmp(&(b.kind as u8, b.priority, &b.slug)));
+        let list = Arc::new(merged);
+        *self.cache.write().await = Some((Instant::now(), list.clone()));
+        Ok(list)
+    }
+
+    pub async fn get(&self, slug: &str) -> Result<Option<ProviderInfo>, ApiError> {
+        Ok(self.list().await?.iter().find(|p| p.slug == slug).cloned())
+    }
+
+    pub async fn require(&self, slug: &str) -> Result<ProviderInfo, ApiError> {
+        self.get(slug).await?.ok_or_else(|| ApiError::not_found(format!("no provider with slug {slug:?}")))
+    }
+
+    /// Enabled providers of a kind, in priority order.
+    pub async fn of_kind(&self, kind: ProviderKind) -> Result<Vec<ProviderInfo>, ApiError> {
+        Ok(self.list().await?.iter().filter(|p| p.kind == kind && p.enabled).cloned().collect())
+    }
+
+    async fn read_stored(&self) -> Result<Vec<ProviderInfo>, ApiError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .dynamo
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", AttributeValue::S(CATALOG_PK.into()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await?;
+            for item in page.items() {
+                out.push(serde_dynamo::from_item(item.clone())?);
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn write(&self, info: &ProviderInfo, must_be_new: bool) -> Result<(), ApiError> {
+        let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(info)?;
+        item.insert("pk".into(), AttributeValue::S(CATALOG_PK.into()));
+        item.insert("sk".into(), AttributeValue::S(info.slug.clone()));
+        let mut put = self.dynamo.put_item().table_name(&self.table).set_item(Some(item));
+        if must_be_new {
+            put = put.condition_expression("attribute_not_exists(pk)");
+        }
+        match put.send().await {
+            Ok(_) => {
+                *self.cache.write().await = None;
+                Ok(())
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                Err(ApiError::conflict("provider_exists", format!("a provider with slug {:?} already exists", info.slug)))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn create(&self, new: NewProvider) -> Result<ProviderInfo, ApiError> {
+        validate_slug(&new.slug)?;
+        validate_base_url(&new.base_url)?;
+        if new.name.trim().is_empty() {
+            return Err(ApiError::invalid_field("name", "must not be empty"));
+        }
+        if builtin_providers().iter().any(|p| p.slug == new.slug) {
+            return Err(ApiError::conflict("provider_exists", format!("{:?} is a built-in provider; update it instead", new.slug)));
+        }
+        let info = ProviderInfo {
+            slug: new.slug,
+            name: new.name,
+            kind: new.kind,
+            protocol: new.protocol,
+            description: new.description,
+            enabled: new.enabled,
+            base_url: new.base_url,
+            priority: new.priority,
+            credential_fields: new.credential_fields,
+            settings: new.settings,
+            builtin: false,
+            last_check: None,
+            updated_at: Some(crate::integration_log::rfc3339(time::OffsetDateTime::now_utc())),
+        };
+        self.write(&info, true).await?;
+        Ok(info)
+    }
+
+    pub async fn update(&self, slug: &str, patch: ProviderPatch) -> Result<ProviderInfo, ApiError> {
+        validate_base_url(&patch.base_url)?;
+        let mut info = self.fresh(slug).await?;
+        if let Some(v) = patch.name {
+            info.name = v;
+        }
+        if let Some(v) = patch.description {
+            info.description = v;
+        }
+        if let Some(v) = patch.enabled {
+            info.enabled = v;
+        }
+        if let Some(v) = patch.base_url {
+            info.base_url = Some(v);
+        }
+        if let Some(v) = patch.priority {
+            info.priority = v;
+        }
+        if let Some(v) = patch.credential_fields {
+            info.credential_fields = v;
+        }
+        if let Some(v) = patch.settings {
+            info.settings = v;
+        }
+        info.updated_at = Some(crate::integration_log::rfc3339(time::OffsetDateTime::now_utc()));
+        self.write(&info, false).await?;
+        Ok(info)
+    }
+
+    /// Stores the outcome of a health check on the entry.
+    pub async fn record_check(&self, slug: &str, check: LastCheck) -> Result<(), ApiError> {
+        let mut info = self.fresh(slug).await?;
+        info.last_check = Some(check);
+        self.write(&info, false).await
+    }
+
+    /// The entry read past the cache, for read-modify-write.
+    async fn fresh(&self, slug: &str) -> Result<ProviderInfo, ApiError> {
+        *self.cache.write().await = None;
+        self.require(slug).await
+    }
+}
+
+/// Why a provider call failed, in terms the hub acts on (retry, fail over, refresh
+/// credentials, tell the caller).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderErrorKind {
+    /// The credentials were refused (invalid key, disabled account).
+    Credentials,
+    /// The provider throttled us; `retry_after` may say for how long.
+    RateLimited,
+    /// Out of credit or quota: do not retry, fail over.
+    OutOfCredit,
+    /// The request itself is wrong (bad number, missing template): do not retry or fail over.
+    InvalidRequest,
+    /// 5xx, connection refused, model loading: retry, then fail over.
+    Unavailable,
+    Timeout,
+    /// The answer could not be understood.
+    Malformed,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{provider} {kind:?} ({code}): {message}")]
+pub struct ProviderError {
+    pub provider: String,
+    pub kind: ProviderErrorKind,
+    /// The provider's own code, prefixed with its slug (`kavenegar_418`, `twilio_21211`,
+    /// `openai_insufficient_quota`).
+    pub code: String,
+    /// A message safe to show and log (no secrets, no message content).
+    pub message: String,
+    pub retry_after: Option<Duration>,
+}
+
+impl ProviderError {
+    pub fn new(provider: &str, kind: ProviderErrorKind, code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { provider: provider.into(), kind, code: code.into(), message: message.into(), retry_after: None }
+    }
+
+    /// Worth trying the same provider again after a pause.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self.kind, ProviderErrorKind::RateLimited | ProviderErrorKind::Unavailable | ProviderErrorKind::Timeout)
+    }
+
+    /// Worth trying the next provider.
+    pub fn should_fail_over(&self) -> bool {
+        !matches!(self.kind, ProviderErrorKind::InvalidRequest)
+    }
+
+    /// Classifies a transport error from reqwest.
+    pub fn transport(provider: &str, e: &reqwest::Error) -> Self {
+        if e.is_timeout() {
+            Self::new(provider, ProviderErrorKind::Timeout, format!("{provider}_timeout"), "the provider did not answer in time")
+        } else if e.is_decode() {
+            Self::new(provider, ProviderErrorKind::Malformed, format!("{provider}_malformed"), "the provider's answer could not be read")
+        } else {
+            Self::new(provider, ProviderErrorKind::Unavailable, format!("{provider}_unreachable"), "the provider could not be reached")
+        }
+    }
+
+    /// The problem answer for a caller when no provider could do the work.
+    pub fn to_api_error(&self) -> ApiError {
+        match self.kind {
+            ProviderErrorKind::InvalidRequest => {
+                ApiError::unprocessable("provider_rejected", format!("{} rejected the request: {}", self.provider, self.message))
+            }
+            ProviderErrorKind::RateLimited => ApiError::unavailable("provider_rate_limited", format!("{} is throttling requests", self.provider))
+                .with_header(http::header::RETRY_AFTER, &self.retry_after.map(|d| d.as_secs().max(1)).unwrap_or(30).to_string()),
+            ProviderErrorKind::Timeout => ApiError::new(http::StatusCode::GATEWAY_TIMEOUT, "provider_timeout", format!("{} did not answer in time", self.provider)),
+            _ => ApiError::bad_gateway("provider_failed", format!("{} failed: {}", self.provider, self.message)),
+        }
+    }
+}
+
+impl RejectsCredentials for ProviderError {
+    fn is_credential_rejection(&self) -> bool {
+        self.kind == ProviderErrorKind::Credentials
+    }
+}
+
+/// Parses a `Retry-After` header given in seconds (the form providers use).
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+}

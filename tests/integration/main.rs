@@ -1,0 +1,8 @@
+//! One test binary (one link) for all integration tests; a module per capability.
+//! Run through `make test`, which starts the moto server and exports its environment.
+
+mod auth_and_problems;
+mod credentials;
+mod health;
+mod integration_log;
+mod providers;
