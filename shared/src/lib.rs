@@ -13,6 +13,7 @@ pub mod http;
 pub mod integration_log;
 pub mod mask;
 pub mod providers;
+pub mod queue;
 pub mod secrets;
 pub mod telemetry;
 

@@ -130,3 +130,77 @@ pub fn json_req(method: &str, path: &str, token: Option<&str>, body: &Value) -> 
         .body(Body::from(serde_json::to_vec(body).unwrap()))
         .unwrap()
 }
+
+/// Creates a queue of the test's own in the emulator (so parallel tests do not consume each
+/// other's messages) and returns its URL.
+pub async fn create_queue(hub: &TestHub, name: &str) -> String {
+    let name = format!("{name}-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    hub.ctx
+        .aws
+        .sqs
+        .create_queue()
+        .queue_name(name)
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "1")
+        .send()
+        .await
+        .expect("create test queue")
+        .queue_url
+        .expect("queue url")
+}
+
+/// Plays the part of Lambda's SQS event source mapping: receives messages from the emulator's
+/// queue, hands them to `worker` as a real `SqsEvent`, deletes the ones not reported in
+/// `batchItemFailures`, and stops when the queue stays empty (or after `max_rounds`).
+/// Returns how many worker invocations ran.
+pub async fn drain_queue<F, Fut>(sqs: &aws_sdk_sqs::Client, queue_url: &str, max_rounds: usize, worker: F) -> usize
+where
+    F: Fn(aws_lambda_events::event::sqs::SqsEvent) -> Fut,
+    Fut: std::future::Future<Output = aws_lambda_events::event::sqs::SqsBatchResponse>,
+{
+    use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+    let mut invocations = 0;
+    let mut empty_polls = 0;
+    for _ in 0..max_rounds {
+        let out = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(if empty_polls == 0 { 0 } else { 1 })
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .send()
+            .await
+            .expect("receive");
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            empty_polls += 1;
+            if empty_polls >= 2 {
+                break;
+            }
+            continue;
+        }
+        empty_polls = 0;
+        let mut event = SqsEvent::default();
+        for m in &messages {
+            let mut rec = SqsMessage::default();
+            rec.message_id = m.message_id.clone();
+            rec.receipt_handle = m.receipt_handle.clone();
+            rec.body = m.body.clone();
+            rec.event_source = Some("aws:sqs".into());
+            if let Some(attrs) = &m.attributes {
+                for (k, v) in attrs {
+                    rec.attributes.insert(k.as_str().to_string(), v.clone());
+                }
+            }
+            event.records.push(rec);
+        }
+        let response = worker(event).await;
+        invocations += 1;
+        let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        for m in &messages {
+            if !failed.contains(&m.message_id.as_deref().unwrap_or_default()) {
+                sqs.delete_message().queue_url(queue_url).receipt_handle(m.receipt_handle.clone().unwrap_or_default()).send().await.expect("delete");
+            }
+        }
+    }
+    invocations
+}
