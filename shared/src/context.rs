@@ -19,6 +19,8 @@ pub struct HubContext {
     pub credentials: Arc<CredentialStore>,
     pub log: IntegrationLog,
     pub catalog: ProviderCatalog,
+    /// `Idempotency-Key` records in the hub table.
+    pub idempotency: crate::idempotency::IdempotencyStore,
     /// One connection pool for every provider call (TLS sessions are reused across warm
     /// invocations).
     pub http: reqwest::Client,
@@ -49,6 +51,7 @@ impl HubContext {
             .ok_or_else(|| anyhow::anyhow!("the JWT secret {} does not exist or is empty", config.jwt_secret_id()))?;
         let credentials = Arc::new(CredentialStore::new(source, config.secrets_prefix.clone(), config.credential_ttl));
         let log = IntegrationLog::new(aws.dynamo.clone(), config.logs_table.clone(), config.log_ttl);
+        let idempotency = crate::idempotency::IdempotencyStore::new(aws.dynamo.clone(), config.hub_table.clone());
         let catalog = ProviderCatalog::new(aws.dynamo.clone(), config.hub_table.clone(), &env)?;
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(
@@ -65,6 +68,7 @@ impl HubContext {
             credentials,
             log,
             catalog,
+            idempotency,
             http,
         }))
     }

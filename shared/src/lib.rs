@@ -10,6 +10,7 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod http;
+pub mod idempotency;
 pub mod integration_log;
 pub mod mask;
 pub mod providers;

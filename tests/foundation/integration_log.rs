@@ -9,7 +9,7 @@ use shared::integration_log::{CallRecord, Outcome};
 /// A provider of its own, so counters are not shared with other tests.
 async fn new_provider(hub: &TestHub, svc: &shared::http::HubService) -> String {
     let slug = format!("p-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let body = json!({"slug": slug, "name": "Stats test", "kind": "sms", "protocol": "none"});
+    let body = json!({"slug": slug, "name": "Stats test", "kind": "webhook", "protocol": "none"});
     let res = send(svc, json_req("POST", "/api/integrations/providers", Some(&hub.admin()), &body)).await;
     assert_eq!(res.status, 201, "{}", String::from_utf8_lossy(&res.body));
     slug

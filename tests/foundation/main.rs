@@ -3,6 +3,8 @@
 
 mod auth_and_problems;
 mod credentials;
+mod docs;
 mod health;
+mod idempotency;
 mod integration_log;
 mod providers;

@@ -17,7 +17,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use shared::auth::{AuthState, Caller};
 use shared::http::{ApiQuery, RequestId};
-use shared::providers::{LastCheck, ProviderKind, probe};
+use shared::providers::{LastCheck, ProviderKind, Protocol, probe};
 use shared::{ApiError, HubContext};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -39,6 +39,8 @@ pub struct AwsChecks {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct IntegrationStatus {
     pub slug: String,
+    /// How the hub talks to it (`none`: the provider only calls the hub's webhooks).
+    pub protocol: Protocol,
     pub name: String,
     pub kind: ProviderKind,
     pub enabled: bool,
@@ -179,6 +181,7 @@ pub async fn health(
             }
             IntegrationStatus {
                 slug: info.slug.clone(),
+                protocol: info.protocol,
                 name: info.name.clone(),
                 kind: info.kind,
                 enabled: info.enabled,
@@ -193,7 +196,7 @@ pub async fn health(
     let served = |kind: ProviderKind, fallback: &str| {
         integrations
             .iter()
-            .find(|i| i.kind == kind && i.enabled && i.configured)
+            .find(|i| i.kind == kind && i.enabled && i.configured && i.protocol != Protocol::None)
             .map(|i| (i.slug.clone(), false))
             .unwrap_or_else(|| (fallback.to_string(), true))
     };
