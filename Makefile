@@ -1,0 +1,62 @@
+# integrations-hub developer commands. The local stack is driven by template.yaml
+# (scripts/localstack.py); Python tools live in the project-local .venv.
+#
+#   make dev                        run the hub locally (moto + cargo lambda watch on :9000)
+#   make test                       template checks + all tests against a fresh emulator
+#   make token USER=alice ROLE=admin   a JWT the local stack accepts
+#   make lint / make fmt            clippy + cfn-lint / rustfmt
+#   make sam-build / make deploy    build and deploy with the SAM CLI (not needed locally)
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV  := .venv
+PY    := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+ROLE      ?= user
+TTL       ?= 3600
+MOTO_PORT ?= 4566
+
+.PHONY: help venv dev test token lint fmt fmt-check sam-build deploy clean-local
+
+help:
+	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
+
+venv: $(STAMP)
+
+$(STAMP): requirements-dev.txt scripts/venv.sh
+	@scripts/venv.sh
+
+dev: venv
+	@scripts/dev.sh
+
+test: venv
+	@scripts/test.sh
+
+# Reads the JWT secret from the running `make dev` emulator (fixed local value otherwise).
+token: venv
+	@$(PY) scripts/localstack.py token --user "$(USER)" --role "$(ROLE)" --ttl "$(TTL)" \
+		--endpoint "http://127.0.0.1:$(MOTO_PORT)"
+
+lint: venv
+	cargo clippy --workspace --all-targets -- -D warnings
+	cfn-lint template.yaml
+
+fmt:
+	cargo fmt --all
+
+fmt-check:
+	cargo fmt --all -- --check
+
+# SAM's rust-cargolambda build copies target/lambda/<bin>/bootstrap from the
+# workspace, so it must not see a relocated CARGO_TARGET_DIR.
+sam-build: venv
+	env -u CARGO_TARGET_DIR sam build
+
+deploy: sam-build
+	sam deploy
+
+clean-local:
+	rm -rf .local

@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Cold start of a function binary under a Lambda Runtime API harness.
+
+Serves the Runtime API on loopback (/2018-06-01/runtime/invocation/next and .../response),
+starts the function binary as Lambda would (AWS_LAMBDA_RUNTIME_API and friends, plus the local
+stack's environment), hands it one API Gateway v2 event, and measures:
+
+  init+first answer: exec of the process -> its response to the first invocation arrives
+  warm answers:      next-invocation handed out -> response arrives, over N more invocations
+  peak RSS:          the child's maximum resident set size (getrusage)
+
+Usage (the local stack must be up, e.g. `make dev` or the moto server from `make test`):
+  python3 benches/coldstart.py --binary target/release/health --path /health [--warm 50] [--runs 5]
+"""
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def api_gateway_v2_event(path):
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"host": "localhost", "user-agent": "coldstart-bench"},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": "localhost",
+            "domainPrefix": "localhost",
+            "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "bench"},
+            "requestId": str(uuid.uuid4()),
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "22/Nov/2026:00:00:00 +0000",
+            "timeEpoch": int(time.time() * 1000),
+        },
+        "isBase64Encoded": False,
+    }
+
+
+class Harness:
+    def __init__(self, path, invocations):
+        self.path = path
+        self.remaining = invocations
+        self.lock = threading.Lock()
+        self.handed_out = {}
+        self.latencies = []
+        self.statuses = []
+        self.done = threading.Event()
+        self.first_answer_at = None
+
+
+def make_handler(h):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            if not self.path.endswith("/runtime/invocation/next"):
+                self.send_error(404)
+                return
+            with h.lock:
+                if h.remaining == 0:
+                    wait = True
+                else:
+                    h.remaining -= 1
+                    wait = False
+            if wait:  # no more work: block like Lambda would until we are torn down
+                h.done.wait()
+                self.send_error(410)
+                return
+            rid = str(uuid.uuid4())
+            body = json.dumps(api_gateway_v2_event(h.path)).encode()
+            h.handed_out[rid] = time.perf_counter()
+            self.send_response(200)
+            self.send_header("Lambda-Runtime-Aws-Request-Id", rid)
+            self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 30000))
+            self.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:bench")
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self):
+            n = int(self.headers.get("Content-Length", 0))
+            payload = self.rfile.read(n)
+            now = time.perf_counter()
+            parts = self.path.split("/")
+            if "invocation" in parts and parts[-1] == "response":
+                rid = parts[-2]
+                try:
+                    h.statuses.append(json.loads(payload).get("statusCode"))
+                except Exception:
+                    h.statuses.append(None)
+                with h.lock:
+                    if h.first_answer_at is None:
+                        h.first_answer_at = now
+                    else:
+                        h.latencies.append(now - h.handed_out[rid])
+                    if h.remaining == 0 and len(h.statuses) == len(h.handed_out):
+                        h.done.set()
+            elif parts[-1] == "error":
+                sys.stderr.write(f"function reported an error: {payload[:500]!r}\n")
+                h.done.set()
+            self.send_response(202)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    return Handler
+
+
+def run_once(args):
+    h = Harness(args.path, 1 + args.warm)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(h))
+    server.handle_error = lambda *a: None  # the function's connection drops when it is stopped
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = dict(os.environ)
+    env.update({
+        "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{server.server_address[1]}",
+        "AWS_LAMBDA_FUNCTION_NAME": "bench",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_STREAM_NAME": "bench",
+        "AWS_LAMBDA_LOG_GROUP_NAME": "bench",
+        "RUST_LOG": "warn",
+    })
+    started = time.perf_counter()
+    proc = subprocess.Popen([args.binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    ok = h.done.wait(timeout=60)
+    proc.terminate()
+    _, err = proc.communicate(timeout=10)
+    server.shutdown()
+    if not ok or h.first_answer_at is None:
+        sys.exit(f"no answer from {args.binary}: {err.decode(errors='replace')[-2000:]}")
+    rss_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return (h.first_answer_at - started) * 1000, [x * 1000 for x in h.latencies], h.statuses, rss_mib
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--binary", required=True)
+    ap.add_argument("--path", default="/health")
+    ap.add_argument("--warm", type=int, default=50)
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+    colds, warms, statuses, rss = [], [], [], 0.0
+    for _ in range(args.runs):
+        cold, warm, st, r = run_once(args)
+        colds.append(cold)
+        warms.extend(warm)
+        statuses.extend(st)
+        rss = max(rss, r)
+    warms.sort()
+    pct = lambda q: warms[min(len(warms) - 1, int(q * len(warms)))] if warms else float("nan")
+    print(f"binary: {args.binary}  path: {args.path}  runs: {args.runs}  warm calls/run: {args.warm}")
+    print(f"statuses: {sorted(set(statuses))}")
+    print(f"exec -> first answer (init + first call): median {statistics.median(colds):.1f} ms, min {min(colds):.1f}, max {max(colds):.1f}")
+    print(f"warm answer: p50 {pct(0.5):.2f} ms, p99 {pct(0.99):.2f} ms")
+    print(f"peak RSS: {rss:.1f} MiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# `make dev`: the whole hub on this machine, from template.yaml.
+#
+#   moto server      127.0.0.1:4566   tables, queues, bucket, secrets of template.yaml
+#   SMTP sink        127.0.0.1:1025   mail printed to .local/smtp.log
+#   SQS poller                        feeds SQS-triggered functions (.local/poller.log)
+#   cargo lambda     127.0.0.1:9000   every function, at /lambda-url/<function>/<path>
+#                                     and at its production path (generated router)
+#
+# Ctrl-C (or any exit) stops everything this script started, and nothing else.
+# Ports can be moved with MOTO_PORT, SMTP_PORT and INVOKE_PORT.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+LOG_TAG=dev
+
+MOTO_PORT=${MOTO_PORT:-4566}
+SMTP_PORT=${SMTP_PORT:-1025}
+INVOKE_PORT=${INVOKE_PORT:-9000}
+PY=.venv/bin/python
+export PATH="$PWD/.venv/bin:$PATH"
+ENDPOINT="http://127.0.0.1:$MOTO_PORT"
+INVOKE="http://127.0.0.1:$INVOKE_PORT"
+
+mkdir -p .local
+require_free_port "$MOTO_PORT" "moto server"
+require_free_port "$SMTP_PORT" "SMTP sink"
+require_free_port "$INVOKE_PORT" "cargo lambda watch"
+
+trap stop_all EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+start_bg moto .local/moto.log moto_server -H 127.0.0.1 -p "$MOTO_PORT"
+$PY scripts/localstack.py wait --endpoint "$ENDPOINT" --timeout 60
+$PY scripts/localstack.py create --endpoint "$ENDPOINT"
+$PY scripts/localstack.py env --port "$MOTO_PORT" --smtp-port "$SMTP_PORT" --output .local/hub.env >/dev/null
+$PY scripts/localstack.py router --output .local/CargoLambda.toml >/dev/null
+log "environment: .local/hub.env; router: .local/CargoLambda.toml"
+
+start_bg smtp .local/smtp.log "$PY" -u -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT"
+start_bg poller .local/poller.log "$PY" -u scripts/localstack.py poll --endpoint "$ENDPOINT" --invoke "$INVOKE"
+
+cat >&2 <<EOF
+
+  integrations-hub local stack
+    API (production paths)   $INVOKE/health   $INVOKE/api/integrations/providers/
+    per function             $INVOKE/lambda-url/<function>/<path>   e.g. $INVOKE/lambda-url/health/health
+    docs                     $INVOKE/api/docs/   $INVOKE/api/redoc/
+    token                    make token USER=alice ROLE=admin
+    AWS emulator (moto)      $ENDPOINT        log .local/moto.log
+    mail sink                127.0.0.1:$SMTP_PORT   log .local/smtp.log
+    SQS poller               log .local/poller.log
+  Functions compile on their first request. Ctrl-C stops everything.
+
+EOF
+
+# cargo lambda watch in its own session too, so that the EXIT trap can stop its
+# function processes as a group; `wait` keeps this script responsive to signals.
+start_bg "cargo lambda watch" - cargo lambda watch \
+  --invoke-address 127.0.0.1 \
+  --invoke-port "$INVOKE_PORT" \
+  --env-file .local/hub.env \
+  --global "$PWD/.local/CargoLambda.toml"
+WATCH_PID=$LAST_PID
+status=0
+wait "$WATCH_PID" || status=$?
+log "cargo lambda watch exited ($status)"
+exit "$status"
