@@ -4,6 +4,7 @@
 #   make dev                        run the hub locally (moto + cargo lambda watch on :9000)
 #   make test                       template checks + all tests against a fresh emulator
 #   make token USER=alice ROLE=admin   a JWT the local stack accepts
+#   make bench                      benchmarks + cold start (release build)
 #   make lint / make fmt            clippy + cfn-lint / rustfmt
 #   make sam-build / make deploy    build and deploy with the SAM CLI (not needed locally)
 
@@ -19,10 +20,10 @@ ROLE      ?= user
 TTL       ?= 3600
 MOTO_PORT ?= 4566
 
-.PHONY: help venv dev test token lint fmt fmt-check sam-build deploy clean-local
+.PHONY: help venv dev test bench token lint fmt fmt-check sam-build deploy clean-local
 
 help:
-	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,10p' Makefile | sed 's/^# \{0,1\}//'
 
 venv: $(STAMP)
 
@@ -34,6 +35,10 @@ dev: venv
 
 test: venv
 	@scripts/test.sh
+
+# Benchmarks and the cold-start measurement (figures quoted in README and docs/).
+bench: venv
+	@scripts/bench.sh
 
 # Reads the JWT secret from the running `make dev` emulator (fixed local value otherwise).
 token: venv

@@ -2,13 +2,17 @@
 # `make dev`: the whole hub on this machine, from template.yaml.
 #
 #   moto server      127.0.0.1:4566   tables, queues, bucket, secrets of template.yaml
-#   SMTP sink        127.0.0.1:1025   mail printed to .local/smtp.log
+#   SMTP sink        127.0.0.1:1025   mail kept in .local/mail/ (.eml + decoded .json),
+#                                     one line per message in .local/smtp.log
 #   SQS poller                        feeds SQS-triggered functions (.local/poller.log)
 #   cargo lambda     127.0.0.1:9000   every function, at /lambda-url/<function>/<path>
 #                                     and at its production path (generated router)
+#   WebSocket gateway 127.0.0.1:8000  ws://127.0.0.1:8000/ws/{token} -> the websocket function
+#                    127.0.0.1:8001   its management API (WEBSOCKET_MANAGEMENT_ENDPOINT)
+#                                     (.local/ws-gateway.log; tools/ws-gateway)
 #
 # Ctrl-C (or any exit) stops everything this script started, and nothing else.
-# Ports can be moved with MOTO_PORT, SMTP_PORT and INVOKE_PORT.
+# Ports can be moved with MOTO_PORT, SMTP_PORT, INVOKE_PORT, WS_PORT and WS_MANAGEMENT_PORT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -18,6 +22,8 @@ LOG_TAG=dev
 MOTO_PORT=${MOTO_PORT:-4566}
 SMTP_PORT=${SMTP_PORT:-1025}
 INVOKE_PORT=${INVOKE_PORT:-9000}
+WS_PORT=${WS_PORT:-8000}
+WS_MANAGEMENT_PORT=${WS_MANAGEMENT_PORT:-8001}
 PY=.venv/bin/python
 export PATH="$PWD/.venv/bin:$PATH"
 ENDPOINT="http://127.0.0.1:$MOTO_PORT"
@@ -27,6 +33,8 @@ mkdir -p .local
 require_free_port "$MOTO_PORT" "moto server"
 require_free_port "$SMTP_PORT" "SMTP sink"
 require_free_port "$INVOKE_PORT" "cargo lambda watch"
+require_free_port "$WS_PORT" "WebSocket gateway"
+require_free_port "$WS_MANAGEMENT_PORT" "WebSocket gateway management API"
 
 trap stop_all EXIT
 trap 'exit 130' INT
@@ -35,11 +43,12 @@ trap 'exit 143' TERM
 start_bg moto .local/moto.log moto_server -H 127.0.0.1 -p "$MOTO_PORT"
 $PY scripts/localstack.py wait --endpoint "$ENDPOINT" --timeout 60
 $PY scripts/localstack.py create --endpoint "$ENDPOINT"
-$PY scripts/localstack.py env --port "$MOTO_PORT" --smtp-port "$SMTP_PORT" --output .local/hub.env >/dev/null
+$PY scripts/localstack.py env --port "$MOTO_PORT" --smtp-port "$SMTP_PORT" --ws-management-port "$WS_MANAGEMENT_PORT" --output .local/hub.env >/dev/null
 $PY scripts/localstack.py router --output .local/CargoLambda.toml >/dev/null
 log "environment: .local/hub.env; router: .local/CargoLambda.toml"
 
-start_bg smtp .local/smtp.log "$PY" -u -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT"
+# Each message is kept as .eml plus a decoded .json in .local/mail/ (scripts/smtp_sink.py).
+start_bg smtp .local/smtp.log "$PY" -u scripts/smtp_sink.py --port "$SMTP_PORT" --maildir .local/mail
 start_bg poller .local/poller.log "$PY" -u scripts/localstack.py poll --endpoint "$ENDPOINT" --invoke "$INVOKE"
 
 cat >&2 <<EOF
@@ -50,8 +59,9 @@ cat >&2 <<EOF
     docs                     $INVOKE/api/docs/   $INVOKE/api/redoc/
     token                    make token USER=alice ROLE=admin
     AWS emulator (moto)      $ENDPOINT        log .local/moto.log
-    mail sink                127.0.0.1:$SMTP_PORT   log .local/smtp.log
+    mail sink                127.0.0.1:$SMTP_PORT   messages .local/mail/   log .local/smtp.log
     SQS poller               log .local/poller.log
+    WebSocket (seed form)    ws://127.0.0.1:$WS_PORT/ws/<token>   or ws://127.0.0.1:$WS_PORT/?token=<token>
   Functions compile on their first request. Ctrl-C stops everything.
 
 EOF
@@ -64,6 +74,17 @@ start_bg "cargo lambda watch" - cargo lambda watch \
   --env-file .local/hub.env \
   --global "$PWD/.local/CargoLambda.toml"
 WATCH_PID=$LAST_PID
+
+# cargo lambda watch cannot emulate API Gateway WebSocket APIs: the local gateway does,
+# invoking the websocket function through watch's invoke endpoint once that is up.
+for _ in $(seq 1 120); do
+  port_in_use "$INVOKE_PORT" && break
+  sleep 1
+done
+start_bg "WebSocket gateway" .local/ws-gateway.log env \
+  WS_GATEWAY_PORT="$WS_PORT" WS_MANAGEMENT_PORT="$WS_MANAGEMENT_PORT" WS_INVOKE_URL="$INVOKE" \
+  cargo run --quiet -p ws-gateway
+log "WebSocket: ws://127.0.0.1:$WS_PORT/ws/<token> (management API http://127.0.0.1:$WS_MANAGEMENT_PORT)"
 status=0
 wait "$WATCH_PID" || status=$?
 log "cargo lambda watch exited ($status)"

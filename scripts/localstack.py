@@ -710,7 +710,7 @@ def function_environment(tpl: Template) -> dict[str, str]:
     return env
 
 
-def local_environment(tpl: Template, port: int, smtp_port: int) -> dict[str, str]:
+def local_environment(tpl: Template, port: int, smtp_port: int, ws_management_port: int = 8001) -> dict[str, str]:
     env = function_environment(tpl)
     env.update(
         {
@@ -724,6 +724,10 @@ def local_environment(tpl: Template, port: int, smtp_port: int) -> dict[str, str
             "SMTP_PORT": str(smtp_port),
         }
     )
+    # The WebSocket API (AWS::ApiGatewayV2) has no local emulator: its management API is the
+    # local WebSocket gateway (tools/ws-gateway, started by `make dev`).
+    if "WEBSOCKET_MANAGEMENT_ENDPOINT" in env:
+        env["WEBSOCKET_MANAGEMENT_ENDPOINT"] = f"http://127.0.0.1:{ws_management_port}"
     for key, value in env.items():
         if re.search(r"[\s\"'\\$`#]", value) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
             raise StackError(f"{key}={value!r} cannot be written to a KEY=VALUE env file safely")
@@ -732,7 +736,7 @@ def local_environment(tpl: Template, port: int, smtp_port: int) -> dict[str, str
 
 def cmd_env(args: argparse.Namespace) -> int:
     tpl = Template(Path(args.template), args.stack, args.port)
-    env = local_environment(tpl, args.port, args.smtp_port)
+    env = local_environment(tpl, args.port, args.smtp_port, args.ws_management_port)
     text = "".join(f"{k}={v}\n" for k, v in env.items())
     if args.output != "-":
         out = Path(args.output)
@@ -1209,6 +1213,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("env", help="print (and write) the local function environment")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help="moto server port")
     p.add_argument("--smtp-port", type=int, default=1025, help="SMTP sink port")
+    p.add_argument("--ws-management-port", type=int, default=8001, help="local WebSocket gateway's management API port")
     p.add_argument("--output", default=str(LOCAL_DIR / "hub.env"), help="file to write, '-' for none")
     p.set_defaults(func=cmd_env)
 

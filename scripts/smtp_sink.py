@@ -86,9 +86,13 @@ class SinkHandler:
                 text = part.get_content()
             except (LookupError, ValueError):
                 text = part.get_payload(decode=True).decode("utf-8", "replace")
+            # Line ends normalised to \n for readers; the .eml keeps the wire form (CRLF).
+            text = text.replace("\r\n", "\n")
             parts.append({"content_type": part.get_content_type(), "charset": part.get_content_charset(), "text": text})
         record = {
             "mail_from": envelope.mail_from,
+            # The client's address and port: messages sent over one (pooled) connection share it.
+            "peer": list(session.peer) if session.peer else None,
             "rcpt_tos": envelope.rcpt_tos,
             "subject": str(msg.get("Subject", "")),
             "headers": {k: str(v) for k, v in msg.items()},

@@ -59,7 +59,8 @@ set +a
 export SMTP_TEST_PORT="$SMTP_PORT"
 export MOTO_ENDPOINT="$ENDPOINT"
 
-step "cargo test --workspace" cargo test --workspace
+# --no-fail-fast: one failing capability must not hide the state of the others.
+step "cargo test --workspace" cargo test --workspace --no-fail-fast
 
 if [ ${#failed[@]} -gt 0 ]; then
   log "failed steps: ${failed[*]}"

@@ -7,6 +7,7 @@ use crate::aws::AwsClients;
 use crate::config::{Env, HubConfig};
 use crate::integration_log::IntegrationLog;
 use crate::providers::ProviderCatalog;
+use crate::rate_limit::RateLimiter;
 use crate::secrets::{CredentialStore, SecretSource, SecretsManagerSource};
 
 /// The cold-start state: configuration, AWS clients, the JWT verifier, the credential store,
@@ -24,6 +25,8 @@ pub struct HubContext {
     /// One connection pool for every provider call (TLS sessions are reused across warm
     /// invocations).
     pub http: reqwest::Client,
+    /// Rate-limit rules and counters (`RATE_LIMIT_TABLE`); see `rate_limit`.
+    pub rate_limiter: Arc<RateLimiter>,
 }
 
 impl std::fmt::Debug for HubContext {
@@ -53,6 +56,7 @@ impl HubContext {
         let log = IntegrationLog::new(aws.dynamo.clone(), config.logs_table.clone(), config.log_ttl);
         let idempotency = crate::idempotency::IdempotencyStore::new(aws.dynamo.clone(), config.hub_table.clone());
         let catalog = ProviderCatalog::new(aws.dynamo.clone(), config.hub_table.clone(), &env)?;
+        let rate_limiter = Arc::new(RateLimiter::from_env(&env, &config, aws.dynamo.clone())?);
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(
                 env.parse_or("PROVIDER_TIMEOUT_SECONDS", 20u64)?,
@@ -70,6 +74,7 @@ impl HubContext {
             catalog,
             idempotency,
             http,
+            rate_limiter,
         }))
     }
 }

@@ -4,19 +4,26 @@
 //! runs a router whose handlers call into this crate. Nothing here depends on Lambda event
 //! types except [`http::run`].
 
+pub mod ai;
 pub mod auth;
 pub mod aws;
 pub mod config;
 pub mod context;
+pub mod email;
 pub mod error;
 pub mod http;
 pub mod idempotency;
 pub mod integration_log;
 pub mod mask;
+pub mod notifications;
 pub mod providers;
 pub mod queue;
+pub mod rate_limit;
 pub mod secrets;
+pub mod sms;
+pub mod storage;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use context::HubContext;
 pub use error::{ApiError, ApiResult};

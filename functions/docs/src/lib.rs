@@ -43,6 +43,12 @@ fn function_docs() -> Vec<(&'static str, OpenApi)> {
     vec![
         ("health", health::openapi()),
         ("providers", providers::openapi()),
+        ("ai", ai::openapi()),
+        ("uploads", uploads::openapi()),
+        ("email", email::openapi()),
+        ("sms", sms::openapi()),
+        ("webhooks", webhooks::openapi()),
+        ("notifications", notifications::openapi()),
         ("docs", DocsApi::openapi()),
     ]
 }

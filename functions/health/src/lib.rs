@@ -16,6 +16,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use shared::auth::{AuthState, Caller};
+use shared::rate_limit::RateLimitRouterExt;
 use shared::http::{ApiQuery, RequestId};
 use shared::providers::{LastCheck, ProviderKind, Protocol, probe};
 use shared::{ApiError, HubContext};
@@ -101,8 +102,11 @@ impl HealthState {
     }
 }
 
+/// `/health` is public and each call makes four AWS calls, so it opts into the per-client-IP
+/// flood limit of the route layer (rule `default-route-ip`).
 pub fn router(state: Arc<HealthState>) -> Router {
-    Router::new().route("/health", get(health)).with_state(state)
+    let ctx = state.ctx.clone();
+    Router::new().route("/health", get(health)).with_state(state).rate_limited(&ctx)
 }
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);

@@ -2,6 +2,8 @@
 //! `IntegrationLog` endpoints): list and inspect providers, run a live health check, read
 //! statistics; admins create and update providers, put credentials and list the logs.
 
+pub mod rate_limits;
+
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -55,7 +57,8 @@ pub fn router(ctx: Arc<HubContext>) -> Router {
         .route("/api/integrations/providers/{slug}/statistics", get(statistics))
         .route("/api/integrations/providers/{slug}/credentials", put(put_credentials))
         .route("/api/integrations/logs", get(list_logs))
-        .with_state(ctx)
+        .with_state(ctx.clone())
+        .merge(rate_limits::router(ctx))
 }
 
 async fn view(ctx: &HubContext, info: ProviderInfo) -> ProviderView {
@@ -192,5 +195,7 @@ struct ProvidersApi;
 
 /// This function's routes, for the merged OpenAPI document served by `docs`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    <ProvidersApi as utoipa::OpenApi>::openapi()
+    let mut doc = <ProvidersApi as utoipa::OpenApi>::openapi();
+    doc.merge(rate_limits::openapi());
+    doc
 }

@@ -77,6 +77,75 @@ pub async fn account_info(http: &reqwest::Client, base: &str, api_key: &str) -> 
     call(http, base, api_key, "account/info", &[]).await.map(|e| e.entries)
 }
 
+/// One entry of a send, lookup or status answer. Kavenegar sends numbers as JSON numbers;
+/// the fields the hub does not need are left out.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Entry {
+    pub messageid: Value,
+    #[serde(default)]
+    pub status: Option<i64>,
+    #[serde(default)]
+    pub receptor: Option<String>,
+}
+
+impl Entry {
+    /// The message id as text (`8792343`), whether Kavenegar sent a number or a string.
+    pub fn message_id(&self) -> String {
+        match &self.messageid {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// The entries of an answer as a list (Kavenegar answers a list for every method used here).
+pub fn entries(env: &Envelope) -> Result<Vec<Entry>, ProviderError> {
+    match &env.entries {
+        Value::Array(_) => serde_json::from_value(env.entries.clone())
+            .map_err(|_| ProviderError::new(SLUG, ProviderErrorKind::Malformed, "kavenegar_malformed", "unexpected entries")),
+        Value::Object(_) => serde_json::from_value(env.entries.clone())
+            .map(|e: Entry| vec![e])
+            .map_err(|_| ProviderError::new(SLUG, ProviderErrorKind::Malformed, "kavenegar_malformed", "unexpected entries")),
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// Most receptors `sms/send` and `sms/sendarray` take in one call.
+pub const MAX_RECEPTORS_PER_CALL: usize = 200;
+
+/// `sms/send`: one message to up to 200 receptors (comma-separated, `09…` form).
+pub fn send_form(receptors: &[String], sender: Option<&str>, message: &str) -> Vec<(&'static str, String)> {
+    let mut form = vec![("receptor", receptors.join(",")), ("message", message.to_string())];
+    if let Some(s) = sender {
+        form.push(("sender", s.to_string()));
+    }
+    form
+}
+
+/// `sms/sendarray`: one message per receptor; `receptor`, `sender` and `message` are JSON
+/// arrays of equal length.
+pub fn sendarray_form(receptors: &[String], sender: Option<&str>, messages: &[&str]) -> Vec<(&'static str, String)> {
+    let mut form = vec![
+        ("receptor", serde_json::to_string(receptors).unwrap_or_default()),
+        ("message", serde_json::to_string(messages).unwrap_or_default()),
+    ];
+    if let Some(s) = sender {
+        form.push(("sender", serde_json::to_string(&vec![s; receptors.len()]).unwrap_or_default()));
+    }
+    form
+}
+
+/// `verify/lookup`: a template defined in the Kavenegar panel with up to three tokens.
+pub fn lookup_form(receptor: &str, template: &str, tokens: &[Option<&str>; 3]) -> Vec<(&'static str, String)> {
+    let mut form = vec![("receptor", receptor.to_string()), ("template", template.to_string()), ("type", "sms".to_string())];
+    for (name, value) in ["token", "token2", "token3"].into_iter().zip(tokens) {
+        if let Some(v) = value {
+            form.push((name, v.to_string()));
+        }
+    }
+    form
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -63,3 +63,24 @@ pub async fn send(req: reqwest::RequestBuilder) -> Result<Value, ProviderError> 
 pub async fn fetch_account(http: &reqwest::Client, base: &str, sid: &str, token: &str) -> Result<Value, ProviderError> {
     send(http.get(format!("{base}/2010-04-01/Accounts/{sid}.json")).basic_auth(sid, Some(token))).await
 }
+
+/// `POST /Accounts/{Sid}/Messages.json`: the form fields of one message. `from` is a phone
+/// number (`From`) or, when it starts with `MG`, a Messaging Service (`MessagingServiceSid`).
+pub fn message_form(to: &str, from: &str, body: &str, status_callback: Option<&str>) -> Vec<(&'static str, String)> {
+    let from_field = if from.starts_with("MG") { "MessagingServiceSid" } else { "From" };
+    let mut form = vec![("To", to.to_string()), (from_field, from.to_string()), ("Body", body.to_string())];
+    if let Some(cb) = status_callback {
+        form.push(("StatusCallback", cb.to_string()));
+    }
+    form
+}
+
+/// Creates a message; the answer carries `sid`, `status` and `error_code`.
+pub async fn create_message(http: &reqwest::Client, base: &str, sid: &str, token: &str, form: &[(&str, String)]) -> Result<Value, ProviderError> {
+    send(http.post(format!("{base}/2010-04-01/Accounts/{sid}/Messages.json")).basic_auth(sid, Some(token)).form(form)).await
+}
+
+/// Fetches a message (its current `status`).
+pub async fn fetch_message(http: &reqwest::Client, base: &str, sid: &str, token: &str, message_sid: &str) -> Result<Value, ProviderError> {
+    send(http.get(format!("{base}/2010-04-01/Accounts/{sid}/Messages/{message_sid}.json")).basic_auth(sid, Some(token))).await
+}

@@ -1,0 +1,231 @@
+//! The email function: `POST /api/integrations/email/send` for services and admins.
+//!
+//! One route, two body shapes (the shape decides):
+//! - templated: `{"to", "template", "language", "data"}`, rendered in fa, pt-BR or en;
+//! - plain: `{"to", "subject", "body"}`, like the BluRosiere seed's
+//!   `email_service.send_email(to, subject, body)`.
+//!
+//! `GET /api/integrations/email/templates` lists the templates, their fields and languages.
+//! The work is [`shared::email::EmailService`], the same code the notifications worker uses;
+//! this crate maps HTTP to it and adds `Idempotency-Key` and the per-user hourly limit.
+
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use shared::auth::{AuthState, Caller, JwtVerifier, Role};
+use shared::email::{
+    EmailContent, EmailReceipt, EmailRequest, EmailService, Language, TemplateName,
+};
+use shared::http::{ApiJson, RequestId};
+use shared::rate_limit::{Channel, RateLimitDecision, Subject};
+use shared::{ApiError, ApiResult, HubContext};
+
+/// The cold-start state: the hub context plus the email service (compiled templates, the
+/// SMTP transport or the console fallback).
+pub struct EmailState {
+    pub ctx: Arc<HubContext>,
+    pub email: EmailService,
+}
+
+impl EmailState {
+    pub fn new(ctx: Arc<HubContext>) -> anyhow::Result<Arc<Self>> {
+        let email = EmailService::from_context(&ctx)?;
+        Ok(Arc::new(Self { ctx, email }))
+    }
+}
+
+impl AuthState for EmailState {
+    fn jwt_verifier(&self) -> &JwtVerifier {
+        &self.ctx.jwt
+    }
+}
+
+type AppState = State<Arc<EmailState>>;
+
+pub fn router(state: Arc<EmailState>) -> Router {
+    Router::new()
+        .route("/api/integrations/email/send", post(send_email))
+        .route("/api/integrations/email/templates", get(list_templates))
+        .with_state(state)
+}
+
+/// Body of `POST /api/integrations/email/send`: either `template` (+ `language`, `data`) or
+/// `subject` + `body`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendEmailBody {
+    /// Recipient address, e.g. `patient@example.com`.
+    #[schema(example = "patient@example.com")]
+    pub to: Option<String>,
+    /// `appointment_reminder`, `appointment_confirmation`, `appointment_cancellation`,
+    /// `password_recovery` or `generic`.
+    #[schema(example = "appointment_reminder")]
+    pub template: Option<String>,
+    /// `fa` (right-to-left), `pt-BR` or `en` (default `en`).
+    #[schema(example = "pt-BR")]
+    pub language: Option<String>,
+    /// The template's fields (see `GET /api/integrations/email/templates`).
+    #[schema(value_type = Object, example = json!({"patient_name": "João Silva", "date": "2025-01-20", "time": "14:00"}))]
+    pub data: Option<Map<String, Value>>,
+    /// Plain email: the subject.
+    pub subject: Option<String>,
+    /// Plain email: the text body.
+    pub body: Option<String>,
+    /// The user the email is sent for; it counts against that user's hourly email limit
+    /// (default: the caller).
+    pub user_id: Option<String>,
+}
+
+impl SendEmailBody {
+    /// The service request, or a 400 naming the field when the shape is wrong.
+    fn to_request(&self, request_id: &str) -> Result<EmailRequest, ApiError> {
+        let to = self
+            .to
+            .clone()
+            .ok_or_else(|| ApiError::invalid_field("to", "required: the recipient's address"))?;
+        let content = match (&self.template, &self.subject, &self.body) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                return Err(ApiError::invalid_field(
+                    "template",
+                    "give either `template` (with `language` and `data`) or `subject` and `body`, not both",
+                ));
+            }
+            (Some(template), None, None) => EmailContent::Template {
+                template: template.clone(),
+                language: self.language.clone().unwrap_or_else(|| "en".into()),
+                data: self.data.clone().unwrap_or_default(),
+            },
+            (None, subject, body) => {
+                if self.data.is_some() || self.language.is_some() {
+                    return Err(ApiError::invalid_field(
+                        "template",
+                        "`data` and `language` need a `template`",
+                    ));
+                }
+                let subject = subject.clone().ok_or_else(|| {
+                    ApiError::invalid_field(
+                        "subject",
+                        "required for a plain email (or give a `template`)",
+                    )
+                })?;
+                let body = body.clone().ok_or_else(|| {
+                    ApiError::invalid_field(
+                        "body",
+                        "required for a plain email (or give a `template`)",
+                    )
+                })?;
+                EmailContent::Plain { subject, body }
+            }
+        };
+        Ok(EmailRequest {
+            to,
+            content,
+            request_id: request_id.to_string(),
+        })
+    }
+}
+
+#[utoipa::path(post, path = "/api/integrations/email/send", tag = "email", security(("bearerAuth" = [])),
+    request_body = SendEmailBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeats with the same key return the first answer instead of sending again (24 h)")),
+    description = "Sends one email now: a template (`template`, `language`, `data`) or a plain message (`subject`, `body`). \
+Roles service and admin. Without SMTP configured the email is logged (address masked) and `delivery` is `console`. \
+Temporary SMTP failures are retried; permanent ones answer 422 `email_rejected`. Limit: 100 emails/hour per user (`RateLimit-*` headers).",
+    responses(
+        (status = 200, body = EmailReceipt, description = "Accepted by the SMTP server (or logged by the console fallback)"),
+        (status = 400, body = shared::error::Problem, content_type = "application/problem+json", description = "Invalid address or body shape; `errors` names the field"),
+        (status = 403, body = shared::error::Problem, content_type = "application/problem+json"),
+        (status = 422, body = shared::error::Problem, content_type = "application/problem+json", description = "Unknown template or language, missing template data, or refused by the mail server"),
+        (status = 429, body = shared::error::Problem, content_type = "application/problem+json"),
+        (status = 502, body = shared::error::Problem, content_type = "application/problem+json", description = "The SMTP server failed (after retries)")))]
+pub async fn send_email(
+    State(state): AppState,
+    caller: Caller,
+    headers: HeaderMap,
+    RequestId(request_id): RequestId,
+    ApiJson(body): ApiJson<SendEmailBody>,
+) -> ApiResult<Response> {
+    caller.require(&[Role::Service, Role::Admin])?;
+    let request = body.to_request(&request_id)?;
+    // Validate and render before any I/O: bad input costs no idempotency claim or quota.
+    let prepared = state.email.prepare(&request)?;
+    let for_user = body
+        .user_id
+        .clone()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| caller.user_id.clone());
+    let decision_slot: Mutex<Option<RateLimitDecision>> = Mutex::new(None);
+    let mut response = state
+        .ctx
+        .idempotency
+        .run(&headers, "send_email", &caller.user_id, &body, || async {
+            // Inside the idempotent work: a replay is not charged again.
+            let decision = state
+                .ctx
+                .rate_limiter
+                .check(&Subject::channel(Channel::Email).user(&for_user))
+                .await?;
+            *decision_slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(decision);
+            let receipt = state.email.deliver(&prepared, &request_id).await?;
+            let body = serde_json::to_value(&receipt).map_err(ApiError::internal)?;
+            Ok((StatusCode::OK, body))
+        })
+        .await?;
+    if let Some(decision) = decision_slot
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+    {
+        decision.apply(response.headers_mut());
+    }
+    Ok(response)
+}
+
+/// One template as listed.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TemplateInfo {
+    pub name: TemplateName,
+    pub required_fields: Vec<&'static str>,
+    pub optional_fields: Vec<&'static str>,
+    pub languages: Vec<Language>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TemplateList {
+    pub items: Vec<TemplateInfo>,
+    /// `smtp`, or `console` when SMTP is not configured.
+    pub delivery: shared::email::Delivery,
+}
+
+#[utoipa::path(get, path = "/api/integrations/email/templates", tag = "email", security(("bearerAuth" = [])),
+    description = "The email templates with their required and optional `data` fields and languages.",
+    responses((status = 200, body = TemplateList), (status = 401, body = shared::error::Problem, content_type = "application/problem+json")))]
+pub async fn list_templates(State(state): AppState, _caller: Caller) -> Json<TemplateList> {
+    let items = TemplateName::ALL
+        .into_iter()
+        .map(|t| TemplateInfo {
+            name: t,
+            required_fields: t.required_fields().to_vec(),
+            optional_fields: t.optional_fields().to_vec(),
+            languages: Language::ALL.to_vec(),
+        })
+        .collect();
+    Json(TemplateList {
+        items,
+        delivery: state.email.delivery(),
+    })
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(send_email, list_templates), tags((name = "email", description = "Email over SMTP: templates in fa, pt-BR and en, plain messages, console fallback")))]
+struct EmailApi;
+
+/// This function's routes, for the merged OpenAPI document served by `docs`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <EmailApi as utoipa::OpenApi>::openapi()
+}

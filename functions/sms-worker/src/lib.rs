@@ -1,0 +1,35 @@
+//! The bulk SMS worker: each SQS message names one chunk of a batch (`{"batch_id","chunk"}`);
+//! the chunk is claimed, sent (one Kavenegar call for up to 200 receptors, or Twilio per
+//! receptor), and its results recorded. Redeliveries send nothing twice (see
+//! `shared::sms` module docs); retryable whole-chunk failures are reported as partial batch
+//! failures so SQS redelivers only them.
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use shared::queue::{QueueMessage, WorkError};
+use shared::sms::SmsService;
+use shared::sms::service::{ChunkMessage, ChunkOutcome};
+
+/// Handles one queue message.
+pub async fn handle(sms: &SmsService, message: QueueMessage) -> Result<(), WorkError> {
+    let chunk: ChunkMessage = message.json()?;
+    let outcome = sms
+        .process_chunk(&chunk, &message.message_id, message.receive_count)
+        .await?;
+    match outcome {
+        ChunkOutcome::Sent { sent, failed } => {
+            tracing::info!(batch_id = %chunk.batch_id, chunk = chunk.chunk, sent, failed, "chunk sent")
+        }
+        ChunkOutcome::AlreadyDone => {
+            tracing::info!(batch_id = %chunk.batch_id, chunk = chunk.chunk, "redelivered chunk already sent; nothing sent again")
+        }
+        ChunkOutcome::Interrupted { receptors } => {
+            tracing::warn!(batch_id = %chunk.batch_id, chunk = chunk.chunk, receptors, "chunk interrupted earlier; recorded as unknown")
+        }
+    }
+    Ok(())
+}
+
+/// A whole Lambda SQS event (what tests and the local poller drive).
+pub async fn handle_event(sms: &SmsService, event: SqsEvent) -> SqsBatchResponse {
+    shared::queue::process_batch(event, |m| handle(sms, m)).await
+}

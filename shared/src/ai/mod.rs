@@ -1,0 +1,187 @@
+//! AI text and audio: OpenAI, the HuggingFace router (chat or raw text-generation form) and
+//! TalkBot behind one trait ([`provider::AiProvider`]), with retries, failover along a
+//! configured order, the integration log on every call, medical analysis with structured
+//! output, a chat assistant with a rule-based fallback, transcription, and async jobs.
+//!
+//! | module | what |
+//! | --- | --- |
+//! | [`provider`] | the trait and its two implementations (chat completions; HF text generation) |
+//! | [`engine`] | [`engine::AiEngine`]: provider order, credentials, retries with backoff, failover, logging |
+//! | [`medical`] | analysis types, prompts, JSON schemas, validation of answers, the notice |
+//! | [`redact`] | identifier redaction before text leaves for a third party |
+//! | [`rules`] | language detection and the rule-based chat assistant (en, pt-BR, fa) |
+//! | [`service`] | the work items (generate, analyze, transcribe) and the chat assistant |
+//! | [`jobs`] | async jobs: storage in `HUB_TABLE` (+ S3 for big payloads), the queue, the worker |
+//!
+//! Nothing in here logs a prompt, an answer or medical text: `tracing` events carry ids,
+//! providers, codes and sizes only, and queue bodies carry a job id.
+//!
+//! ## DynamoDB layout (`HUB_TABLE`)
+//! - job: `pk = AIJOB#{id}`, `sk = JOB`; attributes `owner`, `kind` (`generate`, `analyze`,
+//!   `chat`, `transcribe`), `status` (`queued`, `running`, `retrying`, `succeeded`, `failed`),
+//!   `request` (JSON string) or `request_s3` (S3 key), `result` (JSON string) or `result_s3`,
+//!   `error_code`, `error`, `provider`, `attempts`, `created_at`, `updated_at`,
+//!   `expires_at` (TTL, `AI_JOB_TTL_DAYS`).
+//! - S3 (`UPLOADS_BUCKET`): `ai-jobs/{id}/request.json`, `ai-jobs/{id}/result.json` when the
+//!   JSON is larger than `AI_JOB_INLINE_MAX_BYTES` (DynamoDB items stop at 400 KB);
+//!   `ai-audio/{user}/{uuid}/{file}` for audio uploaded through a presigned URL.
+
+pub mod engine;
+pub mod jobs;
+pub mod medical;
+pub mod provider;
+pub mod redact;
+pub mod rules;
+pub mod service;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::config::{ConfigError, Env};
+
+pub use engine::{AiEngine, AiFailure, CallMode, Served};
+pub use provider::{AiProvider, AudioInput, Completion, CompletionRequest, Message};
+
+/// Whisper's (and TalkBot's) upload limit.
+pub const MAX_AUDIO_BYTES: u64 = 25 * 1024 * 1024;
+
+/// Settings read once at cold start.
+#[derive(Debug, Clone)]
+pub struct AiConfig {
+    /// `AI_PROVIDER_ORDER` (`openai,huggingface,talkbot`); `None`: catalog priority.
+    pub provider_order: Option<Vec<String>>,
+    /// `AI_REDACT_IDENTIFIERS` (default true).
+    pub redact_identifiers: bool,
+    /// `AI_SYNC_MAX_TOKENS` (default 1024): above it `generate` becomes an async job.
+    pub sync_max_tokens: u32,
+    /// Upper bound for `max_tokens` (`AI_MAX_TOKENS_LIMIT`, default 16384).
+    pub max_tokens_limit: u32,
+    /// Whole budget of a synchronous call, all providers and retries included
+    /// (`AI_SYNC_BUDGET_SECONDS`, default 25: API Gateway gives up at 30 s, Lambda at 29 s).
+    pub sync_budget: Duration,
+    /// The same for a job in the worker (`AI_ASYNC_BUDGET_SECONDS`, default 240 of its 300 s).
+    pub async_budget: Duration,
+    /// One provider request (`AI_REQUEST_TIMEOUT_SECONDS`, default 20; the worker uses
+    /// `AI_ASYNC_REQUEST_TIMEOUT_SECONDS`, default 120, for long generations and audio).
+    pub request_timeout: Duration,
+    pub async_request_timeout: Duration,
+    /// Attempts per provider before failing over (`AI_MAX_ATTEMPTS`, default 3).
+    pub max_attempts: u32,
+    /// First backoff step (`AI_RETRY_BASE_MS`, default 400), doubled each retry, jittered.
+    pub retry_base: Duration,
+    /// Longest `Retry-After` honoured on the synchronous path (`AI_SYNC_MAX_RETRY_AFTER_SECONDS`,
+    /// default 5); a longer one fails over at once instead of waiting.
+    pub sync_max_retry_after: Duration,
+    /// The same in the worker (`AI_ASYNC_MAX_RETRY_AFTER_SECONDS`, default 60).
+    pub async_max_retry_after: Duration,
+    /// `AI_JOBS_QUEUE_URL`: without it async work answers 503.
+    pub jobs_queue_url: Option<String>,
+    /// `UPLOADS_BUCKET`: audio and big job payloads.
+    pub bucket: Option<String>,
+    /// `AI_JOB_TTL_DAYS` (default 7).
+    pub job_ttl: Duration,
+    /// `AI_JOB_INLINE_MAX_BYTES` (default 300000): larger request/result JSON goes to S3.
+    pub inline_max_bytes: usize,
+    /// Models per provider slug: `{SLUG}_MODEL`, else the catalog's `settings.model`, else
+    /// the defaults below.
+    pub models: HashMap<String, String>,
+    /// `OPENAI_TRANSCRIPTION_MODEL` (default `whisper-1`); `TALKBOT_TRANSCRIPTION_MODEL`.
+    pub transcription_models: HashMap<String, String>,
+    /// `HUGGINGFACE_API` = `chat` (default, the OpenAI-compatible router) or
+    /// `text-generation` (the raw form at `HUGGINGFACE_TEXT_GENERATION_URL`, default
+    /// `{base without /v1}/hf-inference/models/{model}`).
+    pub huggingface_text_generation: bool,
+    pub huggingface_text_generation_url: Option<String>,
+    /// Providers whose chat API takes `response_format: json_schema`
+    /// (`AI_JSON_SCHEMA_PROVIDERS`, default `openai`); others get the schema in the prompt.
+    pub json_schema_providers: Vec<String>,
+    /// Clinic details the rule-based assistant gives out (`CLINIC_PHONE`, `CLINIC_HOURS`,
+    /// `CLINIC_EMAIL`).
+    pub clinic: rules::ClinicInfo,
+}
+
+fn list(raw: Option<String>) -> Option<Vec<String>> {
+    raw.map(|s| {
+        s.split(',')
+            .map(|p| p.trim().to_ascii_lowercase())
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+    })
+    .filter(|v| !v.is_empty())
+}
+
+impl AiConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let secs = |name: &str, default: u64| -> Result<Duration, ConfigError> {
+            Ok(Duration::from_secs(env.parse_or(name, default)?))
+        };
+        let mut models = HashMap::new();
+        let mut transcription_models = HashMap::new();
+        for slug in ["openai", "huggingface", "talkbot"] {
+            let up = slug.to_ascii_uppercase();
+            if let Some(m) = env.optional(&format!("{up}_MODEL")) {
+                models.insert(slug.to_string(), m);
+            }
+            if let Some(m) = env.optional(&format!("{up}_TRANSCRIPTION_MODEL")) {
+                transcription_models.insert(slug.to_string(), m);
+            }
+        }
+        let hf_api = env
+            .optional("HUGGINGFACE_API")
+            .unwrap_or_else(|| "chat".into());
+        let huggingface_text_generation = match hf_api.as_str() {
+            "chat" => false,
+            "text-generation" => true,
+            other => {
+                return Err(ConfigError::Invalid {
+                    name: "HUGGINGFACE_API".into(),
+                    reason: format!("expected chat or text-generation (got {other:?})"),
+                });
+            }
+        };
+        let max_attempts: u32 = env.parse_or("AI_MAX_ATTEMPTS", 3)?;
+        if max_attempts == 0 {
+            return Err(ConfigError::Invalid {
+                name: "AI_MAX_ATTEMPTS".into(),
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(Self {
+            provider_order: list(env.optional("AI_PROVIDER_ORDER")),
+            redact_identifiers: env.bool_or("AI_REDACT_IDENTIFIERS", true)?,
+            sync_max_tokens: env.parse_or("AI_SYNC_MAX_TOKENS", 1024)?,
+            max_tokens_limit: env.parse_or("AI_MAX_TOKENS_LIMIT", 16384)?,
+            sync_budget: secs("AI_SYNC_BUDGET_SECONDS", 25)?,
+            async_budget: secs("AI_ASYNC_BUDGET_SECONDS", 240)?,
+            request_timeout: secs("AI_REQUEST_TIMEOUT_SECONDS", 20)?,
+            async_request_timeout: secs("AI_ASYNC_REQUEST_TIMEOUT_SECONDS", 120)?,
+            max_attempts,
+            retry_base: Duration::from_millis(env.parse_or("AI_RETRY_BASE_MS", 400)?),
+            sync_max_retry_after: secs("AI_SYNC_MAX_RETRY_AFTER_SECONDS", 5)?,
+            async_max_retry_after: secs("AI_ASYNC_MAX_RETRY_AFTER_SECONDS", 60)?,
+            jobs_queue_url: env.url("AI_JOBS_QUEUE_URL")?,
+            bucket: env.optional("UPLOADS_BUCKET"),
+            job_ttl: Duration::from_secs(env.parse_or("AI_JOB_TTL_DAYS", 7u64)? * 86_400),
+            inline_max_bytes: env.parse_or("AI_JOB_INLINE_MAX_BYTES", 300_000)?,
+            models,
+            transcription_models,
+            huggingface_text_generation,
+            huggingface_text_generation_url: env.url("HUGGINGFACE_TEXT_GENERATION_URL")?,
+            json_schema_providers: list(env.optional("AI_JSON_SCHEMA_PROVIDERS"))
+                .unwrap_or_else(|| vec!["openai".into()]),
+            clinic: rules::ClinicInfo {
+                phone: env.optional("CLINIC_PHONE"),
+                hours: env.optional("CLINIC_HOURS"),
+                email: env.optional("CLINIC_EMAIL"),
+            },
+        })
+    }
+}
+
+/// Default chat models, when neither `{SLUG}_MODEL` nor the catalog names one.
+pub fn default_model(slug: &str) -> &'static str {
+    match slug {
+        "huggingface" => "meta-llama/Llama-3.1-8B-Instruct",
+        _ => "gpt-4o-mini",
+    }
+}

@@ -1,0 +1,242 @@
+//! The worker side: one queue message = one channel of one notification.
+//!
+//! 1. Claim the channel with a conditional `UpdateItem` that returns the notification
+//!    ([`NotificationStore::claim`]): a redelivered message for a channel already `sent` stops
+//!    here, so nothing is sent twice.
+//! 2. Send through the channel's [`ChannelSender`].
+//! 3. Record the outcome on the notification's `channels` map.
+//!
+//! A retryable failure (provider down, timeout) is recorded as `failed` and the message is
+//! redelivered by SQS until `max_attempts` deliveries; the last failure stays recorded and the
+//! message is acknowledged. A channel with no usable sender is recorded `failed` with code
+//! `channel_unavailable`, never silently skipped.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::model::*;
+use super::push::{BoxFuture, Pusher};
+use super::store::{Claim, NotificationStore};
+use crate::error::ApiError;
+use crate::queue::{QueueMessage, WorkError};
+
+/// A delivered message.
+#[derive(Debug, Clone, Default)]
+pub struct Sent {
+    pub provider: Option<String>,
+    pub reference: Option<String>,
+    pub delivered: Option<u32>,
+}
+
+/// Why a channel did not deliver.
+#[derive(Debug, Clone)]
+pub enum SendError {
+    /// The channel cannot be used here (module or provider not configured).
+    Unavailable(String),
+    /// Not sent on purpose (e.g. nobody connected): recorded `skipped`.
+    Skipped { code: String, detail: String },
+    /// Will not succeed on retry (bad address, rejected by the provider, rate limited).
+    Permanent { code: String, detail: String },
+    /// May succeed later (provider unreachable, timeout, throttled).
+    Retryable { code: String, detail: String },
+}
+
+impl SendError {
+    /// Maps an `ApiError` from a capability module: 5xx/429-from-provider retry, others don't.
+    pub fn from_api(e: &ApiError) -> Self {
+        let code = e.code.to_string();
+        let detail = e.detail.clone();
+        if e.status.as_u16() == 429 && e.code == "rate_limited" {
+            // The hub's own per-user limit: retrying within the hour does not help.
+            SendError::Permanent { code, detail }
+        } else if e.status.is_server_error() || e.status.as_u16() == 429 {
+            SendError::Retryable { code, detail }
+        } else {
+            SendError::Permanent { code, detail }
+        }
+    }
+}
+
+/// One channel's way out.
+pub trait ChannelSender: Send + Sync {
+    fn send<'a>(
+        &'a self,
+        notification: &'a NotificationRecord,
+        request_id: &'a str,
+    ) -> BoxFuture<'a, Result<Sent, SendError>>;
+}
+
+/// WebSocket: the notification's event to every connection of the user.
+pub struct WebsocketSender(pub Pusher);
+
+impl ChannelSender for WebsocketSender {
+    fn send<'a>(
+        &'a self,
+        n: &'a NotificationRecord,
+        _request_id: &'a str,
+    ) -> BoxFuture<'a, Result<Sent, SendError>> {
+        Box::pin(async move {
+            let report = self
+                .0
+                .push(&n.user_id, &n.websocket_event())
+                .await
+                .map_err(|e| SendError::from_api(&e))?;
+            if report.delivered > 0 {
+                Ok(Sent {
+                    provider: Some("websocket".into()),
+                    reference: None,
+                    delivered: Some(report.delivered),
+                })
+            } else if report.failed > 0 {
+                Err(SendError::Retryable {
+                    code: "push_failed".into(),
+                    detail: format!("{} connection(s) could not be reached", report.failed),
+                })
+            } else {
+                Err(SendError::Skipped {
+                    code: "not_connected".into(),
+                    detail: "the user has no open WebSocket connection; the inbox holds the notification".into(),
+                })
+            }
+        })
+    }
+}
+
+/// Processes channel messages. Built once per cold start.
+pub struct Dispatcher {
+    pub store: NotificationStore,
+    senders: HashMap<Channel, Arc<dyn ChannelSender>>,
+    unavailable: HashMap<Channel, String>,
+    max_attempts: u32,
+    /// A `sending` claim older than this belongs to a worker that died; it is taken over.
+    stale_claim: Duration,
+}
+
+impl Dispatcher {
+    pub fn new(store: NotificationStore, max_attempts: u32) -> Self {
+        Self {
+            store,
+            senders: HashMap::new(),
+            unavailable: HashMap::new(),
+            max_attempts,
+            stale_claim: Duration::from_secs(120),
+        }
+    }
+
+    pub fn with_sender(mut self, channel: Channel, sender: Arc<dyn ChannelSender>) -> Self {
+        self.senders.insert(channel, sender);
+        self
+    }
+
+    /// Records why a channel has no sender; its messages end `failed`/`channel_unavailable`.
+    pub fn with_unavailable(mut self, channel: Channel, why: impl Into<String>) -> Self {
+        self.unavailable.insert(channel, why.into());
+        self
+    }
+
+    pub fn with_stale_claim(mut self, after: Duration) -> Self {
+        self.stale_claim = after;
+        self
+    }
+
+    /// The worker handler for one queue message.
+    pub async fn handle(&self, message: QueueMessage) -> Result<(), WorkError> {
+        let job: ChannelJob = message.json()?;
+        if job.channel == Channel::InApp {
+            return Err(WorkError::Poison(
+                "in_app is written at send time, never queued".into(),
+            ));
+        }
+        let retry = |e: ApiError| WorkError::Retry(format!("{}: {}", e.code, e.detail));
+        let record = match self
+            .store
+            .claim(&job, self.stale_claim)
+            .await
+            .map_err(retry)?
+        {
+            Claim::Claimed(r) => r,
+            Claim::AlreadyDone(status) => {
+                tracing::info!(notification_id = %job.notification_id, channel = job.channel.as_str(), status = status.as_str(), "channel already handled; redelivery ignored");
+                return Ok(());
+            }
+            Claim::InFlight => {
+                return Err(WorkError::Retry(
+                    "another worker is sending this channel".into(),
+                ));
+            }
+            Claim::Missing => {
+                return Err(WorkError::Poison(format!(
+                    "notification {} has no {} channel (expired or never requested)",
+                    job.notification_id,
+                    job.channel.as_str()
+                )));
+            }
+        };
+        let attempts = record.outcome(job.channel).map(|o| o.attempts).unwrap_or(1);
+        let result = match self.senders.get(&job.channel) {
+            Some(sender) => sender.send(&record, &message.message_id).await,
+            None => Err(SendError::Unavailable(
+                self.unavailable
+                    .get(&job.channel)
+                    .cloned()
+                    .unwrap_or_else(|| {
+                        format!("the {} channel is not available", job.channel.as_str())
+                    }),
+            )),
+        };
+        let mut give_back: Option<WorkError> = None;
+        let outcome = match result {
+            Ok(sent) => {
+                let mut o = ChannelOutcome::new(ChannelStatus::Sent);
+                o.provider = sent.provider;
+                o.reference = sent.reference;
+                o.delivered = sent.delivered;
+                o
+            }
+            Err(SendError::Unavailable(why)) => {
+                ChannelOutcome::new(ChannelStatus::Failed).with_code("channel_unavailable", why)
+            }
+            Err(SendError::Skipped { code, detail }) => {
+                ChannelOutcome::new(ChannelStatus::Skipped).with_code(&code, detail)
+            }
+            Err(SendError::Permanent { code, detail }) => {
+                ChannelOutcome::new(ChannelStatus::Failed).with_code(&code, detail)
+            }
+            Err(SendError::Retryable { code, detail }) => {
+                if message.receive_count < self.max_attempts {
+                    give_back = Some(WorkError::Retry(format!("{code}: {detail}")));
+                    ChannelOutcome::new(ChannelStatus::Failed)
+                        .with_code(&code, format!("{detail} (will retry)"))
+                } else {
+                    ChannelOutcome::new(ChannelStatus::Failed).with_code(
+                        &code,
+                        format!(
+                            "{detail} (gave up after {} deliveries)",
+                            message.receive_count
+                        ),
+                    )
+                }
+            }
+        };
+        let outcome = ChannelOutcome {
+            attempts,
+            ..outcome
+        };
+        tracing::info!(
+            notification_id = %job.notification_id,
+            channel = job.channel.as_str(),
+            status = outcome.status.as_str(),
+            code = outcome.code.as_deref().unwrap_or(""),
+            "channel outcome"
+        );
+        self.store
+            .record(&job.user_id, &job.notification_id, job.channel, &outcome)
+            .await
+            .map_err(retry)?;
+        match give_back {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}

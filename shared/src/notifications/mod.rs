@@ -1,0 +1,99 @@
+//! Notifications across channels (BluRosiere's `notification_service`): in-app always, then
+//! email, SMS and WebSocket where configured and allowed by the user's preferences.
+//!
+//! Flow: the notifications function writes the in-app notification (one `PutItem`), then
+//! queues one SQS message per further channel (`{notification_id, user_id, channel}`: ids
+//! only, never the title, message or contact details). The notifications worker handles one
+//! channel per message and records that channel's outcome on the notification, so a slow or
+//! failing channel neither holds the request nor stops the others.
+//!
+//! # Layout in `HUB_TABLE`
+//! | item | `pk` | `sk` | notes |
+//! | --- | --- | --- | --- |
+//! | notification | `NOTIF#{user}` | `{id}` (UUID v7: sorts by time) | TTL `expires_at` (90 days); while unread also `gsi1pk = UNREAD#{user}`, `gsi1sk = {id}` (a sparse index: marking read removes both) |
+//! | profile | `PREFS#{user}` | `PROFILE` | channel switches and contact (`email`, `phone`); one `GetItem` at send time |
+//! | connection | `WSCONN#{user}` | `{connection id}` | TTL 2 h (API Gateway's own connection limit) |
+//! | reverse connection | `WSCONNID#{connection id}` | `WSCONN` | the user, for `$disconnect` |
+//!
+//! Each channel's outcome lives in the notification's `channels` map
+//! (`channels.email = {status, code, detail, attempts, ...}`) and is updated with `UpdateItem`
+//! on that one map entry, so two workers recording two channels never overwrite each other.
+//!
+//! # Contact details
+//! Email and SMS need an address. The caller may pass `email`/`phone` in the send request;
+//! otherwise the user's stored profile (`PUT /api/v1/notifications/preferences`, `contact`)
+//! is used. The address chosen at send time is copied onto the notification item (DynamoDB,
+//! encrypted at rest) so the worker needs a single read; it is never put in a queue body,
+//! never returned by the inbox and never logged in clear.
+
+pub mod connections;
+pub mod dispatch;
+pub mod model;
+pub mod push;
+pub mod senders;
+pub mod store;
+
+use std::time::Duration;
+
+pub use connections::{Connection, ConnectionStore};
+pub use dispatch::Dispatcher;
+pub use model::*;
+pub use push::{ConnectionGateway, ManagementApi, PostError, PushReport, Pusher};
+pub use store::NotificationStore;
+
+use crate::config::{ConfigError, Env};
+
+/// Settings of the notifications capability, read once at cold start.
+#[derive(Debug, Clone)]
+pub struct NotificationsConfig {
+    /// `NOTIFICATIONS_QUEUE_URL`: where the per-channel messages go (the sending function needs it).
+    pub queue_url: Option<String>,
+    /// `NOTIFICATION_TTL_DAYS` (default 90): how long a notification stays in the inbox.
+    pub ttl: Duration,
+    /// `WEBSOCKET_MANAGEMENT_ENDPOINT`: the API Gateway Management API
+    /// (`https://{api-id}.execute-api.{region}.amazonaws.com/{stage}` on AWS, the local
+    /// gateway's management port locally). Without it the WebSocket channel is unavailable.
+    pub management_endpoint: Option<String>,
+    /// `WEBSOCKET_CONNECTION_TTL_SECONDS` (default 7200, API Gateway's connection limit).
+    pub connection_ttl: Duration,
+    /// `NOTIFICATION_MAX_ATTEMPTS` (default 3): deliveries of a channel message that may end
+    /// in a retryable failure before the failure is final (recorded, message acknowledged).
+    pub max_attempts: u32,
+}
+
+impl NotificationsConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let ttl_days: u64 = env.parse_or("NOTIFICATION_TTL_DAYS", 90)?;
+        let max_attempts: u32 = env.parse_or("NOTIFICATION_MAX_ATTEMPTS", 3)?;
+        if max_attempts == 0 {
+            return Err(ConfigError::Invalid {
+                name: "NOTIFICATION_MAX_ATTEMPTS".into(),
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(Self {
+            queue_url: env.optional("NOTIFICATIONS_QUEUE_URL"),
+            ttl: Duration::from_secs(ttl_days * 86_400),
+            management_endpoint: env.url("WEBSOCKET_MANAGEMENT_ENDPOINT")?,
+            connection_ttl: Duration::from_secs(
+                env.parse_or("WEBSOCKET_CONNECTION_TTL_SECONDS", 7200u64)?,
+            ),
+            max_attempts,
+        })
+    }
+
+    /// The queue URL, or a configuration error naming the variable.
+    pub fn require_queue_url(&self) -> Result<String, ConfigError> {
+        self.queue_url
+            .clone()
+            .ok_or_else(|| ConfigError::Missing("NOTIFICATIONS_QUEUE_URL".into()))
+    }
+}
+
+pub(crate) fn now_secs() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+pub(crate) fn now_rfc3339() -> String {
+    crate::integration_log::rfc3339(time::OffsetDateTime::now_utc())
+}

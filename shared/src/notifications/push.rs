@@ -1,0 +1,206 @@
+//! Pushing events to a user's WebSocket connections through the API Gateway Management API.
+//!
+//! The management API is reached at `WEBSOCKET_MANAGEMENT_ENDPOINT`: on AWS
+//! `https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`, locally the local WebSocket
+//! gateway's management port (`tools/ws-gateway`), which answers the same
+//! `POST/GET/DELETE /@connections/{id}` calls. A connection that answers 410 Gone is stale
+//! (its client went away without a `$disconnect` reaching us) and is removed.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::connections::ConnectionStore;
+use crate::error::ApiError;
+use crate::rate_limit::{Channel as LimitChannel, RateLimiter, Subject};
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why a post to one connection failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PostError {
+    /// 410: the connection no longer exists.
+    #[error("connection gone")]
+    Gone,
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The API Gateway Management API, as far as pushing needs it.
+pub trait ConnectionGateway: Send + Sync {
+    fn post<'a>(
+        &'a self,
+        connection_id: &'a str,
+        payload: Bytes,
+    ) -> BoxFuture<'a, Result<(), PostError>>;
+    fn delete<'a>(&'a self, connection_id: &'a str) -> BoxFuture<'a, Result<(), PostError>>;
+}
+
+/// The real management API client (AWS SDK), pointed at the configured endpoint.
+#[derive(Clone, Debug)]
+pub struct ManagementApi {
+    client: aws_sdk_apigatewaymanagement::Client,
+}
+
+impl ManagementApi {
+    /// `endpoint` is the API's `https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`
+    /// (or the local gateway's management URL).
+    pub fn new(sdk_config: &aws_config::SdkConfig, endpoint: &str) -> Self {
+        let conf = aws_sdk_apigatewaymanagement::config::Builder::from(sdk_config)
+            .endpoint_url(endpoint)
+            .build();
+        Self {
+            client: aws_sdk_apigatewaymanagement::Client::from_conf(conf),
+        }
+    }
+}
+
+fn is_gone<E, R>(e: &aws_sdk_apigatewaymanagement::error::SdkError<E, R>) -> bool
+where
+    R: std::fmt::Debug,
+    aws_sdk_apigatewaymanagement::error::SdkError<E, R>:
+        aws_sdk_apigatewaymanagement::error::ProvideErrorMetadata,
+{
+    use aws_sdk_apigatewaymanagement::error::ProvideErrorMetadata;
+    e.code() == Some("GoneException")
+}
+
+impl ConnectionGateway for ManagementApi {
+    fn post<'a>(
+        &'a self,
+        connection_id: &'a str,
+        payload: Bytes,
+    ) -> BoxFuture<'a, Result<(), PostError>> {
+        Box::pin(async move {
+            let res = self
+                .client
+                .post_to_connection()
+                .connection_id(connection_id)
+                .data(aws_sdk_apigatewaymanagement::primitives::Blob::new(
+                    payload.to_vec(),
+                ))
+                .send()
+                .await;
+            match res {
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    let status = e.raw_response().map(|r| r.status().as_u16());
+                    if status == Some(410) || is_gone(&e) {
+                        Err(PostError::Gone)
+                    } else {
+                        Err(PostError::Other(format!(
+                            "PostToConnection: {}",
+                            aws_sdk_apigatewaymanagement::error::DisplayErrorContext(&e)
+                        )))
+                    }
+                }
+            }
+        })
+    }
+
+    fn delete<'a>(&'a self, connection_id: &'a str) -> BoxFuture<'a, Result<(), PostError>> {
+        Box::pin(async move {
+            match self
+                .client
+                .delete_connection()
+                .connection_id(connection_id)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e)
+                    if e.raw_response().map(|r| r.status().as_u16()) == Some(410)
+                        || is_gone(&e) =>
+                {
+                    Err(PostError::Gone)
+                }
+                Err(e) => Err(PostError::Other(format!(
+                    "DeleteConnection: {}",
+                    aws_sdk_apigatewaymanagement::error::DisplayErrorContext(&e)
+                ))),
+            }
+        })
+    }
+}
+
+/// What one push did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PushReport {
+    /// Connections the event reached.
+    pub delivered: u32,
+    /// Stale connections (410) removed.
+    pub removed: u32,
+    /// Connections that failed otherwise (kept; they may recover).
+    pub failed: u32,
+}
+
+/// Sends events to every connection of a user; built once per cold start.
+#[derive(Clone)]
+pub struct Pusher {
+    pub connections: ConnectionStore,
+    gateway: Arc<dyn ConnectionGateway>,
+    limiter: Arc<RateLimiter>,
+}
+
+impl Pusher {
+    pub fn new(
+        connections: ConnectionStore,
+        gateway: Arc<dyn ConnectionGateway>,
+        limiter: Arc<RateLimiter>,
+    ) -> Self {
+        Self {
+            connections,
+            gateway,
+            limiter,
+        }
+    }
+
+    /// Pushes `event` (already JSON) to all of `user`'s connections concurrently, after
+    /// counting one WebSocket message against the user's hourly limit (1000/h by default;
+    /// a 429 `ApiError` when exhausted). Connections answering 410 are removed.
+    pub async fn push(
+        &self,
+        user: &str,
+        event: &serde_json::Value,
+    ) -> Result<PushReport, ApiError> {
+        let connections = self.connections.list(user).await?;
+        if connections.is_empty() {
+            return Ok(PushReport::default());
+        }
+        self.limiter
+            .check(&Subject::channel(LimitChannel::Websocket).user(user))
+            .await?;
+        let payload = Bytes::from(serde_json::to_vec(event).map_err(ApiError::internal)?);
+        let posts = connections.iter().map(|c| {
+            let payload = payload.clone();
+            async move { (c, self.gateway.post(&c.connection_id, payload).await) }
+        });
+        let results = futures::future::join_all(posts).await;
+        let mut report = PushReport::default();
+        let mut gone = Vec::new();
+        for (c, result) in results {
+            match result {
+                Ok(()) => report.delivered += 1,
+                Err(PostError::Gone) => gone.push(c),
+                Err(PostError::Other(reason)) => {
+                    tracing::warn!(connection_id = %c.connection_id, %reason, "push to a WebSocket connection failed");
+                    report.failed += 1;
+                }
+            }
+        }
+        let removals = gone
+            .iter()
+            .map(|c| self.connections.remove(user, &c.connection_id));
+        for r in futures::future::join_all(removals).await {
+            match r {
+                Ok(()) => report.removed += 1,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not remove a stale WebSocket connection")
+                }
+            }
+        }
+        Ok(report)
+    }
+}

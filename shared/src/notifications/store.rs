@@ -1,0 +1,423 @@
+//! Notifications, profiles and channel outcomes in the hub table (layout: module docs).
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use base64::Engine;
+use futures::StreamExt;
+
+use super::model::*;
+use super::{now_rfc3339, now_secs};
+use crate::error::ApiError;
+
+const PROFILE_SK: &str = "PROFILE";
+pub const MAX_PAGE: i32 = 100;
+pub const DEFAULT_PAGE: i32 = 20;
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub fn inbox_pk(user: &str) -> String {
+    format!("NOTIF#{user}")
+}
+
+pub fn unread_pk(user: &str) -> String {
+    format!("UNREAD#{user}")
+}
+
+fn profile_pk(user: &str) -> String {
+    format!("PREFS#{user}")
+}
+
+/// What a worker's claim on a channel found.
+#[derive(Debug)]
+pub enum Claim {
+    /// The channel is ours to send; the notification as it is now.
+    Claimed(Box<NotificationRecord>),
+    /// Already sent or skipped (a redelivered message): nothing to do.
+    AlreadyDone(ChannelStatus),
+    /// Another worker is sending it right now.
+    InFlight,
+    /// No such notification, or the channel was never requested.
+    Missing,
+}
+
+#[derive(Clone)]
+pub struct NotificationStore {
+    dynamo: aws_sdk_dynamodb::Client,
+    table: String,
+    ttl: Duration,
+}
+
+impl NotificationStore {
+    pub fn new(dynamo: aws_sdk_dynamodb::Client, table: impl Into<String>, ttl: Duration) -> Self {
+        Self {
+            dynamo,
+            table: table.into(),
+            ttl,
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    // ---------------------------------------------------------------- profile
+
+    pub async fn profile(&self, user: &str) -> Result<Profile, ApiError> {
+        let out = self
+            .dynamo
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(profile_pk(user)))
+            .key("sk", s(PROFILE_SK))
+            .send()
+            .await?;
+        match out.item {
+            Some(item) => Ok(serde_dynamo::from_item(item)?),
+            None => Ok(Profile::default()),
+        }
+    }
+
+    pub async fn put_profile(&self, user: &str, profile: &Profile) -> Result<(), ApiError> {
+        let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(profile)?;
+        item.insert("pk".into(), s(profile_pk(user)));
+        item.insert("sk".into(), s(PROFILE_SK));
+        self.dynamo
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ create
+
+    /// Decides every requested channel's initial outcome from the profile, and writes the
+    /// notification (in-app: `sent`). Returns the record and the channels to queue.
+    pub async fn create(
+        &self,
+        new: NewNotification,
+        profile: &Profile,
+    ) -> Result<(NotificationRecord, Vec<Channel>), ApiError> {
+        let (record, queued) = self.plan(new, profile);
+        let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(&record)?;
+        self.dynamo
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await?;
+        Ok((record, queued))
+    }
+
+    fn plan(&self, new: NewNotification, profile: &Profile) -> (NotificationRecord, Vec<Channel>) {
+        let id = uuid::Uuid::now_v7().to_string();
+        let email = new.email.clone().or_else(|| profile.email.clone());
+        let phone = new.phone.clone().or_else(|| profile.phone.clone());
+        let mut channels = BTreeMap::new();
+        let mut queued = Vec::new();
+        for channel in &new.channels {
+            let outcome = match channel {
+                Channel::InApp => ChannelOutcome::new(ChannelStatus::Sent),
+                c if !profile.allows(*c) => ChannelOutcome::new(ChannelStatus::Skipped).with_code(
+                    "disabled_by_user",
+                    format!("the user turned the {} channel off", c.as_str()),
+                ),
+                Channel::Email if email.is_none() => ChannelOutcome::new(ChannelStatus::Skipped)
+                    .with_code(
+                        "no_contact",
+                        "no email address in the request or the user's profile",
+                    ),
+                Channel::Sms if phone.is_none() => ChannelOutcome::new(ChannelStatus::Skipped)
+                    .with_code(
+                        "no_contact",
+                        "no phone number in the request or the user's profile",
+                    ),
+                c => {
+                    queued.push(*c);
+                    ChannelOutcome::new(ChannelStatus::Queued)
+                }
+            };
+            channels.insert(channel.as_str().to_string(), outcome);
+        }
+        let record = NotificationRecord {
+            pk: inbox_pk(&new.user_id),
+            sk: id.clone(),
+            gsi1pk: Some(unread_pk(&new.user_id)),
+            gsi1sk: Some(id.clone()),
+            expires_at: now_secs() + self.ttl.as_secs() as i64,
+            id,
+            user_id: new.user_id,
+            kind: new.kind,
+            title: new.title,
+            message: new.message,
+            data: new.data,
+            event: new.event,
+            channels,
+            read: false,
+            read_at: None,
+            created_at: now_rfc3339(),
+            // Only what a queued channel needs is kept.
+            email: email.filter(|_| queued.contains(&Channel::Email)),
+            phone: phone.filter(|_| queued.contains(&Channel::Sms)),
+        };
+        (record, queued)
+    }
+
+    // ------------------------------------------------------------------- inbox
+
+    pub async fn get(&self, user: &str, id: &str) -> Result<Option<NotificationRecord>, ApiError> {
+        let out = self
+            .dynamo
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(inbox_pk(user)))
+            .key("sk", s(id))
+            .consistent_read(true)
+            .send()
+            .await?;
+        Ok(out.item.map(serde_dynamo::from_item).transpose()?)
+    }
+
+    /// Newest first; `unread_only` reads the sparse unread index instead of the inbox.
+    pub async fn list(
+        &self,
+        user: &str,
+        unread_only: bool,
+        limit: Option<i32>,
+        cursor: Option<&str>,
+    ) -> Result<InboxPage, ApiError> {
+        let limit = limit.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(ApiError::invalid_field(
+                "limit",
+                format!("must be between 1 and {MAX_PAGE}"),
+            ));
+        }
+        let start = cursor.map(decode_cursor).transpose()?;
+        let mut q = self
+            .dynamo
+            .query()
+            .table_name(&self.table)
+            .scan_index_forward(false)
+            .limit(limit);
+        if unread_only {
+            q = q
+                .index_name("gsi1")
+                .key_condition_expression("gsi1pk = :p")
+                .expression_attribute_values(":p", s(unread_pk(user)));
+            if let Some(id) = &start {
+                q = q
+                    .exclusive_start_key("gsi1pk", s(unread_pk(user)))
+                    .exclusive_start_key("gsi1sk", s(id))
+                    .exclusive_start_key("pk", s(inbox_pk(user)))
+                    .exclusive_start_key("sk", s(id));
+            }
+        } else {
+            q = q
+                .key_condition_expression("pk = :p")
+                .expression_attribute_values(":p", s(inbox_pk(user)));
+            if let Some(id) = &start {
+                q = q
+                    .exclusive_start_key("pk", s(inbox_pk(user)))
+                    .exclusive_start_key("sk", s(id));
+            }
+        }
+        let out = q.send().await?;
+        let now = now_secs();
+        let mut items = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            let record: NotificationRecord = serde_dynamo::from_item(item)?;
+            // TTL deletion lags (and the local emulator never expires items).
+            if record.expires_at > now {
+                items.push(record.view());
+            }
+        }
+        let next_cursor = out
+            .last_evaluated_key
+            .and_then(|k| k.get("sk").and_then(|v| v.as_s().ok()).cloned())
+            .map(|id| encode_cursor(&id));
+        Ok(InboxPage { items, next_cursor })
+    }
+
+    /// Marks one notification read (idempotent); 404 if it does not exist.
+    pub async fn mark_read(&self, user: &str, id: &str) -> Result<NotificationRecord, ApiError> {
+        let out = self
+            .dynamo
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(inbox_pk(user)))
+            .key("sk", s(id))
+            .update_expression(
+                "SET #read = :t, read_at = if_not_exists(read_at, :now) REMOVE gsi1pk, gsi1sk",
+            )
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#read", "read")
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .expression_attribute_values(":now", s(now_rfc3339()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match out {
+            Ok(o) => Ok(serde_dynamo::from_item(o.attributes.unwrap_or_default())?),
+            Err(e) if is_conditional_failure(&e) => {
+                Err(ApiError::not_found(format!("no notification {id}")))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Marks every unread notification read; returns how many. Pages through the unread
+    /// index and updates up to 16 items concurrently (DynamoDB has no batch update, and a
+    /// batch put would race with workers recording outcomes).
+    pub async fn mark_all_read(&self, user: &str) -> Result<u32, ApiError> {
+        let mut marked = 0u32;
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let out = self
+                .dynamo
+                .query()
+                .table_name(&self.table)
+                .index_name("gsi1")
+                .key_condition_expression("gsi1pk = :p")
+                .expression_attribute_values(":p", s(unread_pk(user)))
+                .projection_expression("sk")
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await?;
+            let ids: Vec<String> = out
+                .items
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|i| i.get("sk").and_then(|v| v.as_s().ok()).cloned())
+                .collect();
+            let results: Vec<Result<NotificationRecord, ApiError>> = futures::stream::iter(ids)
+                .map(|id| async move { self.mark_read(user, &id).await })
+                .buffer_unordered(16)
+                .collect()
+                .await;
+            for r in results {
+                match r {
+                    Ok(_) => marked += 1,
+                    // Expired or deleted meanwhile: nothing to mark.
+                    Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(marked)
+    }
+
+    // -------------------------------------------------------- channel outcomes
+
+    /// Claims a queued channel for sending, in one conditional `UpdateItem` that also returns
+    /// the notification: the channel must be `queued` or `failed` (a retry), or `sending`
+    /// with a claim older than `stale_after` (a worker that died mid-send). A redelivered
+    /// message for a channel already `sent` therefore never sends twice.
+    pub async fn claim(&self, job: &ChannelJob, stale_after: Duration) -> Result<Claim, ApiError> {
+        let now = now_secs();
+        let out = self
+            .dynamo
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(inbox_pk(&job.user_id)))
+            .key("sk", s(&job.notification_id))
+            .update_expression(
+                "SET channels.#c.#st = :sending, channels.#c.claimed_at = :now, channels.#c.updated_at = :at, \
+                 channels.#c.attempts = channels.#c.attempts + :one",
+            )
+            .condition_expression(
+                "attribute_exists(channels.#c) AND (channels.#c.#st = :queued OR channels.#c.#st = :failed \
+                 OR (channels.#c.#st = :sending AND channels.#c.claimed_at < :stale))",
+            )
+            .expression_attribute_names("#c", job.channel.as_str())
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":sending", s("sending"))
+            .expression_attribute_values(":queued", s("queued"))
+            .expression_attribute_values(":failed", s("failed"))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .expression_attribute_values(":stale", AttributeValue::N((now - stale_after.as_secs() as i64).to_string()))
+            .expression_attribute_values(":at", s(now_rfc3339()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match out {
+            Ok(o) => Ok(Claim::Claimed(Box::new(serde_dynamo::from_item(
+                o.attributes.unwrap_or_default(),
+            )?))),
+            Err(e) if is_conditional_failure(&e) => {
+                // Why it failed decides what the worker does; one read tells.
+                let Some(record) = self.get(&job.user_id, &job.notification_id).await? else {
+                    return Ok(Claim::Missing);
+                };
+                Ok(match record.outcome(job.channel).map(|o| o.status) {
+                    None => Claim::Missing,
+                    Some(ChannelStatus::Sending) => Claim::InFlight,
+                    Some(status) => Claim::AlreadyDone(status),
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Records a channel's outcome (one `UpdateItem` on that map entry only).
+    pub async fn record(
+        &self,
+        user: &str,
+        id: &str,
+        channel: Channel,
+        outcome: &ChannelOutcome,
+    ) -> Result<(), ApiError> {
+        let value: AttributeValue = serde_dynamo::to_attribute_value(outcome)?;
+        self.dynamo
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(inbox_pk(user)))
+            .key("sk", s(id))
+            .update_expression("SET channels.#c = :o")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#c", channel.as_str())
+            .expression_attribute_values(":o", value)
+            .send()
+            .await
+            .map_err(|e| {
+                if is_conditional_failure(&e) {
+                    ApiError::not_found(format!("no notification {id}"))
+                } else {
+                    e.into()
+                }
+            })?;
+        Ok(())
+    }
+}
+
+pub(crate) fn is_conditional_failure<R>(
+    e: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+        R,
+    >,
+) -> bool {
+    matches!(e.as_service_error(), Some(se) if se.is_conditional_check_failed_exception())
+}
+
+pub fn encode_cursor(id: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id)
+}
+
+pub fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .filter(|id| uuid::Uuid::parse_str(id).is_ok())
+        .ok_or_else(|| ApiError::invalid_field("cursor", "is not a cursor this API returned"))
+}

@@ -1,0 +1,833 @@
+//! Rate limiting: rules as data, exact atomic counters in DynamoDB, standard headers.
+//!
+//! # Using it (SMS, email, uploads, AI, WebSocket, webhooks)
+//!
+//! Call the limiter before doing the work, with everything you know about who is asking:
+//!
+//! ```ignore
+//! use shared::rate_limit::{Channel, Subject};
+//!
+//! let decision = ctx
+//!     .rate_limiter
+//!     .check(&Subject::channel(Channel::SmsOtp).user(&caller.user_id).receptor(&body.receptor).ip_opt(client_ip))
+//!     .await?; // Err = 429 problem `rate_limited` with Retry-After and RateLimit-* headers
+//! // ... send ...
+//! Ok((decision, Json(answer)))     // RateLimitDecision is IntoResponseParts: adds RateLimit-* headers
+//! ```
+//!
+//! - Every enabled rule whose target covers the subject's channel (a rule on `sms` also
+//!   covers `sms_otp`) and whose scope key the subject carries (user id, receptor, IP;
+//!   `service` always) is checked. A subject without a user id skips per-user rules, so pass
+//!   the user the work is done *for* (a service token acting for user X passes X).
+//! - Several units at once (a bulk SMS to 40 numbers): [`RateLimiter::check_cost`].
+//! - Work that failed before reaching the provider can give its units back with
+//!   [`RateLimiter::refund`] (optional; a failed send otherwise counts).
+//! - Any route can opt into a per-route / per-IP check with the router extension
+//!   [`RateLimitRouterExt::rate_limited`] (`Router::new().route(..).rate_limited(&ctx)`);
+//!   public routes (webhooks) should. The client IP comes from [`ClientIp`].
+//! - Headers: `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` (seconds until the
+//!   current window ends), `RateLimit-Policy` (`{limit};w={window}`), on success and on 429;
+//!   the 429 also carries `Retry-After` (seconds until a retry would pass, absent other use).
+//!
+//! # Algorithm: sliding-window counter, one `UpdateItem`
+//!
+//! Time is cut into fixed windows of `window_seconds`; window `N` starts at `N * window`.
+//! The estimate of use over the last `window` seconds at time `t` is
+//! `count(N) + count(N-1) * (1 - elapsed_in_N / window)` (Cloudflare's sliding-window
+//! counter: the previous window's requests are assumed evenly spread). A request is
+//! admitted when the estimate including it is at most `limit`.
+//!
+//! Counters live in RATE_LIMIT_TABLE, one item per (namespace, rule, scope key):
+//! `pk = {namespace}#{rule_id}#{scope}:{key}`, `sk = w{window_seconds}` (changing a rule's
+//! window starts fresh counters), with one attribute per window, `c{N}`, and `expires_at`
+//! (TTL) = end of window `N+1` (+ min(60 s, window) for clock skew), after which no count in
+//! the item matters. The
+//! namespace is the stack name (`SECRETS_PREFIX`), so stacks or tests sharing a table never
+//! share counters. User ids are stored as given; receptors and IPs are stored as a SHA-256
+//! prefix (no phone numbers in the table); receptors are normalised to their last 10 digits
+//! so `+98912...`, `0098912...` and `0912...` count as one number.
+//!
+//! One check is ONE `UpdateItem`:
+//! `ADD c{N} :cost SET expires_at = :exp REMOVE c{N-2}, c{N-3}`, condition
+//! `(attribute_not_exists(c{N}) OR c{N} <= :limit - :cost) AND (attribute_not_exists(expires_at) OR expires_at > :now)`,
+//! `ReturnValues = ALL_NEW` (the new `c{N}` *and* `c{N-1}` come back from the same item) and
+//! `ReturnValuesOnConditionCheckFailure = ALL_OLD`.
+//!
+//! - DynamoDB serialises updates to one item, so concurrent requests get distinct counts
+//!   1, 2, 3, ...; each compares *its own* count plus the weighted previous window with the
+//!   limit. With limit 10 and 50 concurrent requests exactly 10 pass (tested against moto).
+//! - The condition caps the current window at `limit` (a hammering client cannot grow it),
+//!   and a request denied by it is not counted (no second round trip).
+//! - The one case the condition cannot decide is the weighted previous window (expressions
+//!   have no arithmetic on attributes): a request admitted by the condition but over the
+//!   limit once `c{N-1}` is weighted is denied and its units are given back with a second
+//!   `UpdateItem` (`ADD c{N} -cost`). So: one round trip per admitted request and per request
+//!   denied by the cap; two for a request denied by the previous window's share. Between the
+//!   increment and the refund another request may see the extra units and be denied: the
+//!   error is always on the strict side (never more than `limit` admitted).
+//! - An item whose `expires_at` has passed but which DynamoDB has not deleted yet (TTL
+//!   deletion is lazy; moto never deletes) fails the condition; the limiter then replaces it
+//!   with a fresh `PutItem` (conditional on it still being expired). That keeps items from
+//!   collecting stale `c{N}` attributes forever; it costs a second round trip only for the
+//!   first request after the key was idle for a whole window. Together with the `REMOVE` of
+//!   `c{N-2}`/`c{N-3}` this bounds an item at two counters.
+//!
+//! Trade-offs considered: a plain fixed window is one `ADD` too but admits up to `2 * limit`
+//! around a window boundary; GCRA needs `max(tat, now)`, which one update expression cannot
+//! compute, so it costs two round trips whenever the guessed branch is wrong (every first
+//! request after idleness and half of a burst); a per-request log (ring of timestamps) is
+//! exact but makes items grow with the limit (1000 entries for WebSocket) and every request
+//! rewrite the list. The sliding-window counter keeps items at three small attributes and
+//! its error is bounded by the "evenly spread" assumption about the previous window.
+//!
+//! Several matching rules (e.g. OTP: per user and per receptor) are checked concurrently,
+//! one `UpdateItem` each; if any denies, the units taken by the others are refunded.
+//! A DynamoDB failure fails closed: 503 `rate_limit_unavailable` (an SMS must not go out
+//! unlimited because the counter table is unreachable).
+//!
+//! # Rules
+//!
+//! [`RateLimitRule`]s live in HUB_TABLE (`pk = RULE`, `sk = {id}`), merged over the built-in
+//! [`default_rules`], cached per instance for `RATE_LIMIT_RULES_TTL_SECONDS` (default 30).
+//! Admin API: `functions/providers/src/rate_limits.rs`.
+
+pub mod clock;
+mod http;
+pub mod rules;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::response::{IntoResponseParts, ResponseParts};
+use sha2::{Digest, Sha256};
+
+use crate::config::{ConfigError, Env};
+use crate::error::ApiError;
+
+pub use self::clock::{Clock, ManualClock, SystemClock};
+pub use self::http::{ClientIp, RateLimitRouterExt, RouteRateLimit, enforce_route};
+pub use self::rules::{
+    Channel, NewRateLimitRule, RateLimitRule, RateLimitRulePatch, RuleStore, Scope, Target,
+    default_rules,
+};
+
+pub const HEADER_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+pub const HEADER_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+pub const HEADER_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+pub const HEADER_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+
+/// Who is using what. Build with [`Subject::channel`] or [`Subject::route`] and add the
+/// keys you know; rules whose scope key is missing are skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    pub target: Target,
+    /// The user the work is done for.
+    pub user_id: Option<String>,
+    /// The receiving phone number (SMS); normalised and hashed, never stored in clear.
+    pub receptor: Option<String>,
+    /// The client IP (see [`ClientIp`]).
+    pub ip: Option<String>,
+}
+
+impl Subject {
+    pub fn channel(channel: Channel) -> Self {
+        Self {
+            target: Target::Channel(channel),
+            user_id: None,
+            receptor: None,
+            ip: None,
+        }
+    }
+
+    /// A route, as declared in the router (`MatchedPath`), e.g. `/api/integrations/webhook/{endpoint}`.
+    pub fn route(pattern: impl Into<String>) -> Self {
+        Self {
+            target: Target::Route(pattern.into()),
+            user_id: None,
+            receptor: None,
+            ip: None,
+        }
+    }
+
+    pub fn user(mut self, user_id: impl Into<String>) -> Self {
+        self.user_id = Some(user_id.into());
+        self
+    }
+
+    pub fn receptor(mut self, phone: impl Into<String>) -> Self {
+        self.receptor = Some(phone.into());
+        self
+    }
+
+    pub fn ip(mut self, ip: impl Into<String>) -> Self {
+        self.ip = Some(ip.into());
+        self
+    }
+
+    pub fn ip_opt(mut self, ip: Option<impl Into<String>>) -> Self {
+        self.ip = ip.map(Into::into);
+        self
+    }
+
+    /// The counter key for a scope, or None when the subject does not carry it.
+    fn key_for(&self, scope: Scope) -> Option<String> {
+        match scope {
+            Scope::User => self
+                .user_id
+                .as_deref()
+                .filter(|u| !u.is_empty())
+                .map(str::to_string),
+            Scope::Receptor => self
+                .receptor
+                .as_deref()
+                .and_then(normalise_receptor)
+                .map(|r| hashed(&r)),
+            Scope::Ip => self
+                .ip
+                .as_deref()
+                .map(str::trim)
+                .filter(|i| !i.is_empty())
+                .map(hashed),
+            Scope::Service => Some("all".into()),
+        }
+    }
+}
+
+/// Digits only, international prefix dropped, last 10 digits: one number in its local,
+/// `+CC` and `00CC` forms counts once (SMS pumping varies the format).
+fn normalise_receptor(raw: &str) -> Option<String> {
+    let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
+    if digits.is_empty() {
+        return None;
+    }
+    let start = digits.len().saturating_sub(10);
+    Some(digits[start..].to_string())
+}
+
+fn hashed(v: &str) -> String {
+    hex::encode(&Sha256::digest(v.as_bytes())[..12])
+}
+
+/// The quota state reported to the client: the most constrained rule that applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quota {
+    pub rule_id: String,
+    pub limit: u64,
+    pub remaining: u64,
+    /// Seconds until the current window ends.
+    pub reset_secs: u64,
+    pub window_seconds: u64,
+}
+
+impl Quota {
+    fn write_headers(&self, headers: &mut HeaderMap) {
+        let num = |n: u64| {
+            HeaderValue::from_str(&n.to_string()).expect("digits are a valid header value")
+        };
+        headers.insert(HEADER_LIMIT, num(self.limit));
+        headers.insert(HEADER_REMAINING, num(self.remaining));
+        headers.insert(HEADER_RESET, num(self.reset_secs));
+        if let Ok(v) = HeaderValue::from_str(&format!("{};w={}", self.limit, self.window_seconds)) {
+            headers.insert(HEADER_POLICY, v);
+        }
+    }
+}
+
+/// An admitted request. Put it in the response (it is `IntoResponseParts`) or call
+/// [`RateLimitDecision::apply`] to add the `RateLimit-*` headers. `quota` is None when no
+/// rule applied (no headers are added).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RateLimitDecision {
+    pub quota: Option<Quota>,
+    /// Counters taken, for [`RateLimiter::refund`].
+    taken: Vec<Taken>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Taken {
+    pk: String,
+    sk: String,
+    attr: String,
+    cost: u64,
+}
+
+impl RateLimitDecision {
+    /// Adds `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` and `RateLimit-Policy`.
+    pub fn apply(&self, headers: &mut HeaderMap) {
+        if let Some(q) = &self.quota {
+            q.write_headers(headers);
+        }
+    }
+}
+
+impl IntoResponseParts for RateLimitDecision {
+    type Error = std::convert::Infallible;
+
+    fn into_response_parts(self, mut res: ResponseParts) -> Result<ResponseParts, Self::Error> {
+        self.apply(res.headers_mut());
+        Ok(res)
+    }
+}
+
+/// Limiter settings read at cold start.
+#[derive(Debug, Clone)]
+pub struct RateLimitConfig {
+    /// `RATE_LIMIT_TABLE` (required).
+    pub counters_table: String,
+    /// HUB_TABLE, where rules are stored.
+    pub rules_table: String,
+    /// `RATE_LIMIT_RULES_TTL_SECONDS`, default 30.
+    pub rules_ttl: Duration,
+    /// `RATE_LIMIT_NAMESPACE`, default the stack name (`SECRETS_PREFIX`).
+    pub namespace: String,
+}
+
+impl RateLimitConfig {
+    pub fn from_env(env: &Env, hub: &crate::config::HubConfig) -> Result<Self, ConfigError> {
+        Ok(Self {
+            counters_table: env.required("RATE_LIMIT_TABLE")?,
+            rules_table: hub.hub_table.clone(),
+            rules_ttl: Duration::from_secs(env.parse_or("RATE_LIMIT_RULES_TTL_SECONDS", 30u64)?),
+            namespace: env
+                .optional("RATE_LIMIT_NAMESPACE")
+                .unwrap_or_else(|| hub.secrets_prefix.clone()),
+        })
+    }
+}
+
+/// Checks subjects against the rules with atomic counters in DynamoDB. Built once per cold
+/// start (`HubContext::rate_limiter`).
+pub struct RateLimiter {
+    dynamo: aws_sdk_dynamodb::Client,
+    config: RateLimitConfig,
+    rules: RuleStore,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The outcome of one rule's counter update.
+enum RuleOutcome {
+    Admitted {
+        quota: Quota,
+        taken: Taken,
+    },
+    Denied {
+        quota: Quota,
+        retry_after: u64,
+        rule: RateLimitRule,
+    },
+}
+
+impl RateLimiter {
+    pub fn new(dynamo: aws_sdk_dynamodb::Client, config: RateLimitConfig) -> Self {
+        let rules = RuleStore::new(dynamo.clone(), config.rules_table.clone(), config.rules_ttl);
+        Self {
+            dynamo,
+            config,
+            rules,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    pub fn from_env(
+        env: &Env,
+        hub: &crate::config::HubConfig,
+        dynamo: aws_sdk_dynamodb::Client,
+    ) -> Result<Self, ConfigError> {
+        Ok(Self::new(dynamo, RateLimitConfig::from_env(env, hub)?))
+    }
+
+    /// Replaces the clock (tests cross window boundaries with a [`ManualClock`]).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn config(&self) -> &RateLimitConfig {
+        &self.config
+    }
+
+    /// The rule store (admin API, cache invalidation).
+    pub fn rules(&self) -> &RuleStore {
+        &self.rules
+    }
+
+    /// One use of the subject's channel or route. `Err` is the 429 problem to return.
+    pub async fn check(&self, subject: &Subject) -> Result<RateLimitDecision, ApiError> {
+        self.check_cost(subject, 1).await
+    }
+
+    /// `cost` uses at once (e.g. a bulk SMS to `cost` numbers): admitted only if all fit.
+    pub async fn check_cost(
+        &self,
+        subject: &Subject,
+        cost: u64,
+    ) -> Result<RateLimitDecision, ApiError> {
+        let cost = cost.max(1);
+        let rules = self.rules.effective().await?;
+        let applicable: Vec<(&RateLimitRule, String)> = rules
+            .iter()
+            .filter(|r| r.enabled && r.target.covers(&subject.target))
+            .filter_map(|r| subject.key_for(r.scope).map(|k| (r, k)))
+            .collect();
+        if applicable.is_empty() {
+            return Ok(RateLimitDecision::default());
+        }
+        let now_ms = self.clock.now_ms();
+        let outcomes = futures::future::join_all(
+            applicable
+                .iter()
+                .map(|(rule, key)| self.check_rule(rule, key, cost, now_ms)),
+        )
+        .await;
+        let mut admitted: Vec<(Quota, Taken)> = Vec::new();
+        let mut denied: Option<(Quota, u64, RateLimitRule)> = None;
+        let mut failure: Option<ApiError> = None;
+        for outcome in outcomes {
+            match outcome {
+                Ok(RuleOutcome::Admitted { quota, taken }) => admitted.push((quota, taken)),
+                Ok(RuleOutcome::Denied {
+                    quota,
+                    retry_after,
+                    rule,
+                }) => {
+                    if denied.as_ref().is_none_or(|(_, r, _)| retry_after > *r) {
+                        denied = Some((quota, retry_after, rule));
+                    }
+                }
+                Err(e) => failure = Some(e),
+            }
+        }
+        if denied.is_some() || failure.is_some() {
+            // All or nothing: give back what the other rules took.
+            let taken: Vec<Taken> = admitted.into_iter().map(|(_, t)| t).collect();
+            self.refund_taken(&taken).await;
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            let (quota, retry_after, rule) = denied.expect("checked above");
+            return Err(too_many(&quota, retry_after, &rule, cost));
+        }
+        let quota = admitted
+            .iter()
+            .map(|(q, _)| q.clone())
+            .min_by_key(|q| (q.remaining, std::cmp::Reverse(q.reset_secs)));
+        Ok(RateLimitDecision {
+            quota,
+            taken: admitted.into_iter().map(|(_, t)| t).collect(),
+        })
+    }
+
+    /// Gives back the units an admitted decision took (the work did not happen).
+    pub async fn refund(&self, decision: &RateLimitDecision) {
+        self.refund_taken(&decision.taken).await;
+    }
+
+    async fn refund_taken(&self, taken: &[Taken]) {
+        futures::future::join_all(taken.iter().map(|t| async move {
+            let result = self
+                .dynamo
+                .update_item()
+                .table_name(&self.config.counters_table)
+                .key("pk", AttributeValue::S(t.pk.clone()))
+                .key("sk", AttributeValue::S(t.sk.clone()))
+                .update_expression("ADD #cur :neg")
+                .condition_expression("attribute_exists(#cur)")
+                .expression_attribute_names("#cur", &t.attr)
+                .expression_attribute_values(":neg", num(-(t.cost as i64)))
+                .send()
+                .await;
+            if let Err(e) = result {
+                // The window may have been reset meanwhile; a lost refund only errs strict.
+                if !e
+                    .as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception())
+                {
+                    tracing::warn!(error = ?e, "rate-limit refund failed");
+                }
+            }
+        }))
+        .await;
+    }
+
+    fn counter_key(&self, rule: &RateLimitRule, key: &str) -> (String, String) {
+        (
+            format!(
+                "{}#{}#{}:{}",
+                self.config.namespace,
+                rule.id,
+                rule.scope.as_str(),
+                key
+            ),
+            format!("w{}", rule.window_seconds),
+        )
+    }
+
+    async fn check_rule(
+        &self,
+        rule: &RateLimitRule,
+        key: &str,
+        cost: u64,
+        now_ms: u64,
+    ) -> Result<RuleOutcome, ApiError> {
+        let window = Window::at(now_ms, rule.window_seconds);
+        if cost > rule.limit {
+            let quota = window.quota(rule, 0);
+            return Ok(RuleOutcome::Denied {
+                quota,
+                retry_after: rule.window_seconds,
+                rule: rule.clone(),
+            });
+        }
+        let (pk, sk) = self.counter_key(rule, key);
+        let cur = format!("c{}", window.index);
+        let prev = format!("c{}", window.index as i64 - 1);
+        // Windows N-2 and N-3 can no longer matter; dropping them in the same update keeps a
+        // live item at two counters (an item idle longer than that has expired, see below).
+        let stale = [
+            format!("c{}", window.index as i64 - 2),
+            format!("c{}", window.index as i64 - 3),
+        ];
+        let now_secs = now_ms / 1000;
+        // A retry covers the race where another request replaced the same expired item.
+        for _ in 0..3 {
+            let result = self
+                .dynamo
+                .update_item()
+                .table_name(&self.config.counters_table)
+                .key("pk", AttributeValue::S(pk.clone()))
+                .key("sk", AttributeValue::S(sk.clone()))
+                .update_expression("ADD #cur :cost SET expires_at = :exp REMOVE #stale2, #stale3")
+                .condition_expression(
+                    "(attribute_not_exists(#cur) OR #cur <= :cap) AND (attribute_not_exists(expires_at) OR expires_at > :now)",
+                )
+                .expression_attribute_names("#cur", &cur)
+                .expression_attribute_names("#stale2", &stale[0])
+                .expression_attribute_names("#stale3", &stale[1])
+                .expression_attribute_values(":cost", num(cost as i64))
+                .expression_attribute_values(":cap", num((rule.limit - cost) as i64))
+                .expression_attribute_values(":exp", num(window.expires_at() as i64))
+                .expression_attribute_values(":now", num(now_secs as i64))
+                .return_values(ReturnValue::AllNew)
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .send()
+                .await;
+            match result {
+                Ok(out) => {
+                    let attrs = out.attributes.unwrap_or_default();
+                    let count = read_num(&attrs, &cur);
+                    let previous = if window.index == 0 {
+                        0
+                    } else {
+                        read_num(&attrs, &prev)
+                    };
+                    let taken = Taken {
+                        pk,
+                        sk,
+                        attr: cur,
+                        cost,
+                    };
+                    if window.admits(count, previous, rule.limit) {
+                        let quota =
+                            window.quota(rule, window.remaining(count, previous, rule.limit));
+                        return Ok(RuleOutcome::Admitted { quota, taken });
+                    }
+                    // Over the limit once the previous window's share is counted: give back.
+                    self.refund_taken(std::slice::from_ref(&taken)).await;
+                    let before = count.saturating_sub(cost);
+                    let retry_after = window.retry_after(before, previous, cost, rule.limit);
+                    return Ok(RuleOutcome::Denied {
+                        quota: window.quota(rule, 0),
+                        retry_after,
+                        rule: rule.clone(),
+                    });
+                }
+                Err(e) => {
+                    let Some(old) = conditional_failure_item(&e) else {
+                        return Err(unavailable(e));
+                    };
+                    let expired = old
+                        .get("expires_at")
+                        .and_then(|v| v.as_n().ok())
+                        .and_then(|n| n.parse::<u64>().ok());
+                    if expired.is_some_and(|at| at <= now_secs) {
+                        // Stale item (TTL not applied yet): start it afresh.
+                        if self
+                            .replace_expired(&pk, &sk, &cur, cost, &window, now_secs)
+                            .await?
+                        {
+                            let quota = window.quota(rule, rule.limit - cost);
+                            return Ok(RuleOutcome::Admitted {
+                                quota,
+                                taken: Taken {
+                                    pk,
+                                    sk,
+                                    attr: cur,
+                                    cost,
+                                },
+                            });
+                        }
+                        continue;
+                    }
+                    let count = read_num(&old, &cur);
+                    let previous = if window.index == 0 {
+                        0
+                    } else {
+                        read_num(&old, &prev)
+                    };
+                    let retry_after = window.retry_after(count, previous, cost, rule.limit);
+                    return Ok(RuleOutcome::Denied {
+                        quota: window.quota(rule, 0),
+                        retry_after,
+                        rule: rule.clone(),
+                    });
+                }
+            }
+        }
+        Err(ApiError::unavailable(
+            "rate_limit_unavailable",
+            "the rate limiter could not settle a counter; retry shortly",
+        ))
+    }
+
+    /// Replaces an expired counter item; false when another request got there first.
+    async fn replace_expired(
+        &self,
+        pk: &str,
+        sk: &str,
+        cur: &str,
+        cost: u64,
+        window: &Window,
+        now_secs: u64,
+    ) -> Result<bool, ApiError> {
+        let result = self
+            .dynamo
+            .put_item()
+            .table_name(&self.config.counters_table)
+            .item("pk", AttributeValue::S(pk.into()))
+            .item("sk", AttributeValue::S(sk.into()))
+            .item(cur, num(cost as i64))
+            .item("expires_at", num(window.expires_at() as i64))
+            .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+            .expression_attribute_values(":now", num(now_secs as i64))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+fn unavailable(e: impl std::fmt::Debug) -> ApiError {
+    tracing::error!(error = ?e, "rate-limit counter update failed");
+    ApiError::unavailable(
+        "rate_limit_unavailable",
+        "the rate limiter is unavailable; retry shortly",
+    )
+}
+
+/// The item returned with a failed condition, or None for any other error.
+fn conditional_failure_item<R>(
+    e: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+        R,
+    >,
+) -> Option<HashMap<String, AttributeValue>> {
+    match e.as_service_error() {
+        Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c)) => {
+            Some(c.item.clone().unwrap_or_default())
+        }
+        _ => None,
+    }
+}
+
+fn num(n: i64) -> AttributeValue {
+    AttributeValue::N(n.to_string())
+}
+
+fn read_num(attrs: &HashMap<String, AttributeValue>, name: &str) -> u64 {
+    attrs
+        .get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse::<i64>().ok())
+        .unwrap_or(0)
+        .max(0) as u64
+}
+
+fn too_many(quota: &Quota, retry_after: u64, rule: &RateLimitRule, cost: u64) -> ApiError {
+    let what = match &rule.target {
+        Target::Channel(c) => format!("{} sends", c.as_str()),
+        Target::Route(_) => "requests".to_string(),
+    };
+    let detail = if cost > rule.limit {
+        format!(
+            "this request needs {cost} units but the limit is {} {what} per {} per {} s",
+            rule.limit,
+            rule.scope.as_str(),
+            rule.window_seconds
+        )
+    } else {
+        format!(
+            "rate limit exceeded: at most {} {what} per {} per {} s (rule {}); retry in {retry_after} s",
+            rule.limit,
+            rule.scope.as_str(),
+            rule.window_seconds,
+            rule.id
+        )
+    };
+    let mut err = ApiError::too_many_requests(detail, retry_after);
+    let mut headers = HeaderMap::new();
+    quota.write_headers(&mut headers);
+    for (name, value) in headers.iter() {
+        err.headers.push((name.clone(), value.clone()));
+    }
+    err
+}
+
+/// Position of `now` in a rule's fixed windows.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    index: u64,
+    now_ms: u64,
+    len_ms: u64,
+}
+
+impl Window {
+    fn at(now_ms: u64, window_seconds: u64) -> Self {
+        let len_ms = window_seconds.max(1) * 1000;
+        Self {
+            index: now_ms / len_ms,
+            now_ms,
+            len_ms,
+        }
+    }
+
+    fn start_ms(&self) -> u64 {
+        self.index * self.len_ms
+    }
+
+    fn end_ms(&self) -> u64 {
+        self.start_ms() + self.len_ms
+    }
+
+    /// Share of the previous window still inside the sliding window, in [0, 1].
+    fn previous_weight(&self) -> f64 {
+        1.0 - (self.now_ms - self.start_ms()) as f64 / self.len_ms as f64
+    }
+
+    fn estimate(&self, count: u64, previous: u64) -> f64 {
+        count as f64 + previous as f64 * self.previous_weight()
+    }
+
+    fn admits(&self, count: u64, previous: u64, limit: u64) -> bool {
+        self.estimate(count, previous) <= limit as f64 + 1e-9
+    }
+
+    fn remaining(&self, count: u64, previous: u64, limit: u64) -> u64 {
+        (limit as f64 - self.estimate(count, previous))
+            .floor()
+            .max(0.0) as u64
+    }
+
+    /// Counters of window N matter until window N+1 ends; slack for clock skew between
+    /// instances (a minute, at most one window, so a live item is never older than N-2).
+    fn expires_at(&self) -> u64 {
+        (self.end_ms() + self.len_ms + self.len_ms.min(60_000)) / 1000
+    }
+
+    fn reset_secs(&self) -> u64 {
+        (self.end_ms() - self.now_ms).div_ceil(1000).max(1)
+    }
+
+    fn quota(&self, rule: &RateLimitRule, remaining: u64) -> Quota {
+        Quota {
+            rule_id: rule.id.clone(),
+            limit: rule.limit,
+            remaining,
+            reset_secs: self.reset_secs(),
+            window_seconds: rule.window_seconds,
+        }
+    }
+
+    /// Seconds until a request of `cost` would be admitted if nothing else happened, given
+    /// `count` units already admitted in this window and `previous` in the last one.
+    fn retry_after(&self, count: u64, previous: u64, cost: u64, limit: u64) -> u64 {
+        let len = self.len_ms as f64;
+        let at_ms = if count + cost <= limit && previous > 0 {
+            // Later in this window, once enough of the previous window has slid out.
+            let weight_needed = (limit - count - cost) as f64 / previous as f64;
+            self.start_ms() as f64 + len * (1.0 - weight_needed)
+        } else {
+            // In the next window, where this window's count becomes the decaying share.
+            let share = if count == 0 {
+                0.0
+            } else {
+                (1.0 - (limit.saturating_sub(cost)) as f64 / count as f64).max(0.0)
+            };
+            self.end_ms() as f64 + len * share
+        };
+        let wait_ms = (at_ms - self.now_ms as f64).max(0.0);
+        ((wait_ms / 1000.0).ceil() as u64).max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_counter_table_is_named() {
+        let env = Env::from_pairs([("HUB_TABLE", "h"), ("LOGS_TABLE", "l"), ("SECRETS_PREFIX", "p")]);
+        let hub = crate::config::HubConfig::from_env(&env).unwrap();
+        let err = RateLimitConfig::from_env(&env, &hub).unwrap_err().to_string();
+        assert_eq!(err, "missing required environment variable RATE_LIMIT_TABLE");
+        let env = Env::from_pairs([("RATE_LIMIT_TABLE", "c"), ("RATE_LIMIT_RULES_TTL_SECONDS", "soon")]);
+        let err = RateLimitConfig::from_env(&env, &hub).unwrap_err().to_string();
+        assert!(err.contains("RATE_LIMIT_RULES_TTL_SECONDS"), "{err}");
+        let ok = RateLimitConfig::from_env(&Env::from_pairs([("RATE_LIMIT_TABLE", "c")]), &hub).unwrap();
+        assert_eq!((ok.namespace.as_str(), ok.rules_ttl.as_secs()), ("p", 30));
+    }
+
+    #[test]
+    fn receptor_forms_normalise_to_one_number() {
+        let a = normalise_receptor("+98 912 123 4567").unwrap();
+        assert_eq!(a, normalise_receptor("00989121234567").unwrap());
+        assert_eq!(a, normalise_receptor("09121234567").unwrap());
+        assert_eq!(normalise_receptor("n/a"), None);
+    }
+
+    #[test]
+    fn sliding_estimate_and_retry_after() {
+        // 25% into a 100 s window: 75% of the previous window still counts.
+        let w = Window::at(1_000_000 + 25_000, 100);
+        assert_eq!(w.index, 10);
+        assert!((w.estimate(2, 8) - 8.0).abs() < 1e-9);
+        assert!(w.admits(2, 8, 8));
+        assert!(!w.admits(3, 8, 8));
+        assert_eq!(w.remaining(1, 8, 10), 3);
+        // limit 8, 2 used now, 8 before: one more fits when weight <= 5/8, i.e. at 37.5 s.
+        assert_eq!(w.retry_after(2, 8, 1, 8), 13);
+        // Current window full: wait for the next one, where 10 used decays: 1 + 10*(1-f) <= 10.
+        assert_eq!(w.retry_after(10, 0, 1, 10), 75 + 10);
+        assert_eq!(w.reset_secs(), 75);
+        assert_eq!(w.expires_at(), 1_200 + 60);
+        assert_eq!(Window::at(1_000, 10).expires_at(), 20 + 10);
+    }
+}

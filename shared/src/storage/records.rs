@@ -1,0 +1,240 @@
+//! One DynamoDB item per file in `HUB_TABLE`:
+//!
+//! | attribute | value |
+//! | --- | --- |
+//! | `pk` / `sk` | `FILE#{id}` / `FILE` |
+//! | `gsi1pk` / `gsi1sk` | `FILEOWNER#{owner}` / `{created_at}#{id}` (an owner's files, newest last) |
+//! | `expires_at` | only while `pending`: a presigned upload never completed disappears by TTL |
+//! | the rest | [`FileRecord`] |
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, ReturnValue, WriteRequest};
+use serde::{Deserialize, Serialize};
+
+use super::StorageBackend;
+use super::validate::UploadKind;
+use crate::error::ApiError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FileStatus {
+    /// Validated and stored.
+    Uploaded,
+    /// Presigned; waits for the client's upload and the completion call.
+    Pending,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FileRecord {
+    pub id: String,
+    /// The user the file belongs to (the caller who uploaded it).
+    pub owner: String,
+    pub kind: UploadKind,
+    /// Sanitised name, with the extension of the detected type.
+    pub filename: String,
+    /// Bytes; for a pending upload, the size the client declared.
+    pub size: u64,
+    /// Detected from the content; for a pending upload, the type the client declared.
+    pub content_type: String,
+    /// Hex SHA-256 of the content, once uploaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    pub status: FileStatus,
+    pub storage: StorageBackend,
+    pub storage_key: String,
+    /// RFC 3339.
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uploaded_at: Option<String>,
+}
+
+/// What the completion step learned about a presigned upload's object.
+#[derive(Debug, Clone)]
+pub struct CompletedUpload {
+    pub size: u64,
+    pub content_type: String,
+    pub filename: String,
+    pub sha256: String,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub uploaded_at: String,
+}
+
+/// File records in the hub table.
+#[derive(Debug, Clone)]
+pub struct FileStore {
+    dynamo: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+pub fn file_pk(id: &str) -> String {
+    format!("FILE#{id}")
+}
+
+const FILE_SK: &str = "FILE";
+
+impl FileStore {
+    pub fn new(dynamo: aws_sdk_dynamodb::Client, table: String) -> Self {
+        Self { dynamo, table }
+    }
+
+    fn item(record: &FileRecord, expires_at: Option<i64>) -> Result<HashMap<String, AttributeValue>, ApiError> {
+        let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(record)?;
+        item.insert("pk".into(), AttributeValue::S(file_pk(&record.id)));
+        item.insert("sk".into(), AttributeValue::S(FILE_SK.into()));
+        item.insert("gsi1pk".into(), AttributeValue::S(format!("FILEOWNER#{}", record.owner)));
+        item.insert("gsi1sk".into(), AttributeValue::S(format!("{}#{}", record.created_at, record.id)));
+        if let Some(t) = expires_at {
+            item.insert("expires_at".into(), AttributeValue::N(t.to_string()));
+        }
+        Ok(item)
+    }
+
+    /// One new record; ids are fresh UUIDs, the condition only guards against a bug reusing one.
+    pub async fn insert(&self, record: &FileRecord, expires_at: Option<i64>) -> Result<(), ApiError> {
+        self.dynamo
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(Self::item(record, expires_at)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// Several records in one `BatchWriteItem` (a bulk upload holds at most 25), retrying
+    /// whatever DynamoDB leaves unprocessed.
+    pub async fn insert_many(&self, records: &[FileRecord]) -> Result<(), ApiError> {
+        for chunk in records.chunks(25) {
+            let mut requests = chunk
+                .iter()
+                .map(|r| {
+                    let put = PutRequest::builder().set_item(Some(Self::item(r, None)?)).build().map_err(ApiError::internal)?;
+                    Ok(WriteRequest::builder().put_request(put).build())
+                })
+                .collect::<Result<Vec<_>, ApiError>>()?;
+            for attempt in 0..5u32 {
+                if requests.is_empty() {
+                    break;
+                }
+                if attempt > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+                }
+                let out = self
+                    .dynamo
+                    .batch_write_item()
+                    .request_items(&self.table, std::mem::take(&mut requests))
+                    .send()
+                    .await?;
+                requests = out.unprocessed_items.and_then(|mut m| m.remove(&self.table)).unwrap_or_default();
+            }
+            if !requests.is_empty() {
+                return Err(ApiError::internal(format!("{} file records left unprocessed", requests.len())));
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<FileRecord>, ApiError> {
+        let out = self
+            .dynamo
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(file_pk(id)))
+            .key("sk", AttributeValue::S(FILE_SK.into()))
+            .send()
+            .await?;
+        Ok(match out.item {
+            Some(item) => Some(serde_dynamo::from_item(item)?),
+            None => None,
+        })
+    }
+
+    /// Pending -> uploaded, in one conditional update: two completions racing cannot both
+    /// win, and the TTL that would have removed an abandoned upload is dropped. `None` when
+    /// the record was no longer pending.
+    pub async fn mark_uploaded(&self, id: &str, done: &CompletedUpload) -> Result<Option<FileRecord>, ApiError> {
+        let mut update = self
+            .dynamo
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(file_pk(id)))
+            .key("sk", AttributeValue::S(FILE_SK.into()))
+            .condition_expression("#status = :pending")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#size", "size")
+            .expression_attribute_values(":pending", AttributeValue::S("pending".into()))
+            .expression_attribute_values(":uploaded", AttributeValue::S("uploaded".into()))
+            .expression_attribute_values(":size", AttributeValue::N(done.size.to_string()))
+            .expression_attribute_values(":ct", AttributeValue::S(done.content_type.clone()))
+            .expression_attribute_values(":name", AttributeValue::S(done.filename.clone()))
+            .expression_attribute_values(":sha", AttributeValue::S(done.sha256.clone()))
+            .expression_attribute_values(":at", AttributeValue::S(done.uploaded_at.clone()))
+            .return_values(ReturnValue::AllNew);
+        let mut set = String::from(
+            "SET #status = :uploaded, #size = :size, content_type = :ct, filename = :name, sha256 = :sha, uploaded_at = :at",
+        );
+        if let (Some(w), Some(h)) = (done.width, done.height) {
+            set.push_str(", #width = :w, #height = :h");
+            update = update
+                .expression_attribute_names("#width", "width")
+                .expression_attribute_names("#height", "height")
+                .expression_attribute_values(":w", AttributeValue::N(w.to_string()))
+                .expression_attribute_values(":h", AttributeValue::N(h.to_string()));
+        }
+        match update.update_expression(format!("{set} REMOVE expires_at")).send().await {
+            Ok(out) => Ok(match out.attributes {
+                Some(item) => Some(serde_dynamo::from_item(item)?),
+                None => None,
+            }),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn delete(&self, id: &str) -> Result<(), ApiError> {
+        self.dynamo
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(file_pk(id)))
+            .key("sk", AttributeValue::S(FILE_SK.into()))
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// An owner's files, newest first (index `gsi1`), `limit` at a time. The cursor is the
+    /// last item's `gsi1sk` (`{created_at}#{id}`): the next page starts below it.
+    pub async fn list_by_owner(&self, owner: &str, limit: i32, before: Option<&str>) -> Result<(Vec<FileRecord>, Option<String>), ApiError> {
+        let mut query = self
+            .dynamo
+            .query()
+            .table_name(&self.table)
+            .index_name("gsi1")
+            .scan_index_forward(false)
+            .expression_attribute_values(":pk", AttributeValue::S(format!("FILEOWNER#{owner}")))
+            .limit(limit);
+        query = match before {
+            Some(cursor) => query
+                .key_condition_expression("gsi1pk = :pk AND gsi1sk < :before")
+                .expression_attribute_values(":before", AttributeValue::S(cursor.to_string())),
+            None => query.key_condition_expression("gsi1pk = :pk"),
+        };
+        let out = query.send().await?;
+        let next = out
+            .last_evaluated_key
+            .and_then(|k| k.get("gsi1sk").and_then(|v| v.as_s().ok()).cloned());
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| serde_dynamo::from_item(i).map_err(ApiError::from))
+            .collect::<Result<Vec<FileRecord>, ApiError>>()?;
+        Ok((items, next))
+    }
+}

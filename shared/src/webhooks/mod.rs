@@ -1,0 +1,99 @@
+//! Incoming webhooks (the Helsa `WebhookEndpoint`/`WebhookEvent`, `register_webhook`,
+//! `process_webhook`, `verify_signature`).
+//!
+//! - [`signature`]: the signature schemes as pure functions behind [`signature::WebhookVerifier`].
+//! - [`registry`]: endpoints (DynamoDB) and their signing secrets (Secrets Manager), cached.
+//! - [`events`]: durable, deduplicated event records, large bodies in S3.
+//! - [`ingest`]: the request path: verify the raw bytes, store once, enqueue the id.
+//! - [`process`]: what the worker does with an event (SMS delivery reports through
+//!   [`crate::sms::apply_delivery_report`], notifications).
+//!
+//! # Storage layout (HUB_TABLE)
+//!
+//! | item | pk | sk | gsi1pk | gsi1sk |
+//! | --- | --- | --- | --- | --- |
+//! | endpoint | `WH#EP#{endpoint_url}` | `#ENDPOINT` | `WH#ENDPOINTS` | `{created_at}#{endpoint_url}` |
+//! | event | `WH#EV#{event_id}` | `#EVENT` | `WH#EVENTS#{endpoint_url}` | `{received_at}#{event_id}` |
+//!
+//! The event id is derived from the endpoint id and the provider's id for the event
+//! (`sha256(endpoint id, dedupe key)`), so deduplication is the event write itself
+//! (`attribute_not_exists(pk)`): one conditional `PutItem`, no separate dedupe record.
+//! Events expire through the table's TTL (`expires_at`) after the retention period; that is
+//! also the deduplication window.
+//!
+//! Signing secrets live in Secrets Manager at `{SECRETS_PREFIX}/webhooks/{endpoint id}` as
+//! JSON `{"current": "...", "previous": "...", "previous_expires_at": <unix secs>}`; they are
+//! never written to DynamoDB and returned only once, when the hub generates them.
+//!
+//! # Notifications
+//!
+//! An endpoint configured with `notify_user_id` turns each processed event into an in-app
+//! notification through [`crate::notifications::NotificationStore::create`] (type `webhook`,
+//! the endpoint's `notification_title`, data `{webhook_event_id, endpoint_url, event_type,
+//! provider_event_id}`). The payload is never copied into it.
+
+pub mod events;
+pub mod ingest;
+pub mod model;
+pub mod process;
+pub mod registry;
+pub mod signature;
+
+use crate::config::{ConfigError, Env};
+
+pub use model::*;
+
+/// Webhook settings, read once at cold start.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// `WEBHOOK_EVENTS_QUEUE_URL`: where accepted event ids go for the worker.
+    pub queue_url: String,
+    /// `WEBHOOK_BODIES_BUCKET` (default `UPLOADS_BUCKET`): large raw bodies, under `webhooks/`.
+    pub bodies_bucket: Option<String>,
+    /// `WEBHOOK_INLINE_BODY_BYTES` (default 300 000): larger bodies go to S3 (a DynamoDB
+    /// item holds at most 400 KB, with the headers and metadata beside the body).
+    pub inline_body_bytes: usize,
+    /// `WEBHOOK_MAX_BODY_BYTES` (default 5 MiB, under Lambda's 6 MB request limit): 413 above.
+    pub max_body_bytes: usize,
+    /// `WEBHOOK_CACHE_TTL_SECONDS` (default 60): endpoint configs and secrets cached this long.
+    pub cache_ttl: std::time::Duration,
+    /// `WEBHOOK_PUBLIC_BASE_URL`: the public origin providers call (custom domain), used for
+    /// the URLs the registry hands out and for Twilio's signed URL. Otherwise rebuilt from
+    /// `Host`/`X-Forwarded-Proto`.
+    pub public_base_url: Option<String>,
+    /// `WEBHOOK_EVENT_RETENTION_DAYS` (default 30): events (and the dedupe window) live this long.
+    pub retention_days: u64,
+    /// `WEBHOOK_ROTATION_GRACE_SECONDS` (default 86 400): how long a rotated-out secret verifies.
+    pub rotation_grace_secs: i64,
+    /// `WEBHOOK_MAX_ATTEMPTS` (default 5, the queue's maxReceiveCount): after this many failed
+    /// deliveries the event is marked `failed` and the message goes to the dead-letter queue.
+    pub max_attempts: u32,
+}
+
+impl WebhookConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            queue_url: env.required("WEBHOOK_EVENTS_QUEUE_URL")?,
+            bodies_bucket: env.optional("WEBHOOK_BODIES_BUCKET").or_else(|| env.optional("UPLOADS_BUCKET")),
+            inline_body_bytes: env.parse_or("WEBHOOK_INLINE_BODY_BYTES", 300_000usize)?,
+            max_body_bytes: env.parse_or("WEBHOOK_MAX_BODY_BYTES", 5 * 1024 * 1024usize)?,
+            cache_ttl: std::time::Duration::from_secs(env.parse_or("WEBHOOK_CACHE_TTL_SECONDS", 60u64)?),
+            public_base_url: env.url("WEBHOOK_PUBLIC_BASE_URL")?,
+            retention_days: env.parse_or("WEBHOOK_EVENT_RETENTION_DAYS", 30u64)?,
+            rotation_grace_secs: env.parse_or("WEBHOOK_ROTATION_GRACE_SECONDS", 86_400i64)?,
+            max_attempts: env.parse_or("WEBHOOK_MAX_ATTEMPTS", 5u32)?,
+        })
+    }
+}
+
+/// Unix seconds now. Handlers take a [`Clock`] so tests can move time.
+pub fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// The clock the webhook code reads (unix seconds); `unix_now` in production.
+pub type Clock = std::sync::Arc<dyn Fn() -> i64 + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    std::sync::Arc::new(unix_now)
+}

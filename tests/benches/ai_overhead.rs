@@ -1,0 +1,133 @@
+//! The hub's own overhead per AI call: `POST /api/integrations/ai/generate` served in-process
+//! (JWT check, validation, rate-limit rules, catalog and credentials from cache, redaction,
+//! the provider request and answer parsing, the integration-log write) against a local fake
+//! provider that answers at once, minus the time the same request takes when sent to the
+//! fake directly. Paired per iteration, so noise on the fake's side cancels out.
+//!
+//! The integration-log write goes to the moto server (Python, loopback), so it is measured
+//! on its own too: on real DynamoDB that part is a single-digit-millisecond round trip.
+//!
+//!   cd /work/main && set -a && . .local/test4570.env && set +a
+//!   cargo bench -p hub-tests --bench ai_overhead           # BENCH_CALLS=300 by default
+
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use hub_tests::{TestHub, send};
+use serde_json::json;
+use shared::auth::Role;
+use wiremock::matchers::path;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p).ceil() as usize)
+        .saturating_sub(1)
+        .min(sorted.len() - 1)]
+}
+
+fn line(name: &str, mut times: Vec<Duration>) {
+    times.sort();
+    let mean = times.iter().sum::<Duration>() / times.len() as u32;
+    println!(
+        "{name:<52} n {:>4}  p50 {:>7.3} ms  p99 {:>7.3} ms  mean {:>7.3} ms",
+        times.len(),
+        pct(&times, 0.50).as_secs_f64() * 1e3,
+        pct(&times, 0.99).as_secs_f64() * 1e3,
+        mean.as_secs_f64() * 1e3
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let calls: usize = std::env::var("BENCH_CALLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let fake = MockServer::start().await;
+    let answer = json!({
+        "id": "chatcmpl-bench", "object": "chat.completion", "created": 1_763_800_000, "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Remember your appointment tomorrow at 10:00."}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 40, "completion_tokens": 10, "total_tokens": 50}
+    });
+    Mock::given(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+        .mount(&fake)
+        .await;
+    let hub = TestHub::with_env(&[("OPENAI_BASE_URL", format!("{}/v1", fake.uri()))]).await;
+    hub.put_secret("openai", json!({"api_key": "bench-key"}))
+        .await;
+    let state = ai::AiState::new(hub.ctx.clone()).expect("AI config");
+    let svc = shared::http::app(ai::router(state));
+    let token = hub.token("bench-user", Role::User);
+    let prompt = "Patient: John Smith, phone +1 415 555 0199. Write a short, friendly appointment reminder for tomorrow 10:00.";
+    let body = serde_json::to_vec(&json!({"prompt": prompt, "max_tokens": 100})).unwrap();
+    // What the hub sends, sent straight to the fake: the provider's own time as a client sees it.
+    let direct_body = json!({"model": "gpt-4o-mini", "messages": [{"role": "system", "content": "x"}, {"role": "user", "content": prompt}], "max_completion_tokens": 100, "temperature": 0.7});
+    let direct_url = format!("{}/v1/chat/completions", fake.uri());
+
+    let hub_call = || {
+        let req = hub_tests::req("POST", "/api/integrations/ai/generate", Some(&token))
+            .header("content-type", "application/json")
+            .body(Body::from(body.clone()))
+            .unwrap();
+        send(&svc, req)
+    };
+    let direct_call = || {
+        hub.ctx
+            .http
+            .post(&direct_url)
+            .bearer_auth("bench-key")
+            .json(&direct_body)
+            .send()
+    };
+
+    for _ in 0..20 {
+        assert_eq!(hub_call().await.status, 200);
+        direct_call().await.unwrap().bytes().await.unwrap();
+    }
+    // Interleaved per iteration: the provider alone, the hub, and one integration-log write,
+    // so all three see the same load on the fake and on moto.
+    let (mut hub_times, mut direct_times, mut overhead, mut log_times, mut net) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..calls {
+        let t = Instant::now();
+        direct_call().await.unwrap().bytes().await.unwrap();
+        let direct = t.elapsed();
+        let t = Instant::now();
+        let res = hub_call().await;
+        let total = t.elapsed();
+        assert_eq!(res.status, 200);
+        let mut rec = shared::integration_log::CallRecord::new("bench", "generate", "bench");
+        rec.tokens = Some(50);
+        let t = Instant::now();
+        hub.ctx.log.record(&rec).await;
+        let log = t.elapsed();
+        direct_times.push(direct);
+        hub_times.push(total);
+        overhead.push(total.saturating_sub(direct));
+        log_times.push(log);
+        net.push(total.as_secs_f64() - direct.as_secs_f64() - log.as_secs_f64());
+    }
+    println!("AI call overhead, {calls} calls, fake provider on loopback, integration log on moto");
+    line("provider alone (direct POST to the fake)", direct_times);
+    line(
+        "through the hub (POST /api/integrations/ai/generate)",
+        hub_times,
+    );
+    line("hub overhead (paired difference)", overhead);
+    line("  of which: integration-log write (moto)", log_times);
+    net.sort_by(f64::total_cmp);
+    let at = |p: f64| {
+        net[((net.len() as f64 * p).ceil() as usize)
+            .saturating_sub(1)
+            .min(net.len() - 1)]
+            * 1e3
+    };
+    println!(
+        "{:<52} n {:>4}  p50 {:>7.3} ms  p99 {:>7.3} ms  (can be < 0: moto's jitter)",
+        "hub overhead less the paired log write",
+        net.len(),
+        at(0.5),
+        at(0.99)
+    );
+}
