@@ -94,19 +94,31 @@ impl JwtVerifier {
         validation.algorithms = vec![Algorithm::HS256];
         validation.leeway = 30;
         validation.set_required_spec_claims(&["exp", "sub"]);
-        Self { key: DecodingKey::from_secret(secret), validation }
+        Self {
+            key: DecodingKey::from_secret(secret),
+            validation,
+        }
     }
 
     pub fn verify(&self, token: &str) -> Result<Caller, ApiError> {
         match jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation) {
-            Ok(data) => Ok(Caller { user_id: data.claims.sub, role: data.claims.role }),
+            Ok(data) => Ok(Caller {
+                user_id: data.claims.sub,
+                role: data.claims.role,
+            }),
             Err(e) => Err(match e.kind() {
-                ErrorKind::ExpiredSignature => ApiError::unauthorized("token_expired", "the bearer token has expired"),
-                ErrorKind::InvalidSignature => {
-                    ApiError::unauthorized("invalid_token", "the bearer token's signature is not valid")
+                ErrorKind::ExpiredSignature => {
+                    ApiError::unauthorized("token_expired", "the bearer token has expired")
                 }
+                ErrorKind::InvalidSignature => ApiError::unauthorized(
+                    "invalid_token",
+                    "the bearer token's signature is not valid",
+                ),
                 ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
-                    ApiError::unauthorized("invalid_token", "the bearer token must be signed with HS256")
+                    ApiError::unauthorized(
+                        "invalid_token",
+                        "the bearer token must be signed with HS256",
+                    )
                 }
                 ErrorKind::Json(_) | ErrorKind::MissingRequiredClaim(_) => ApiError::unauthorized(
                     "invalid_token",
@@ -121,9 +133,18 @@ impl JwtVerifier {
 /// Mints a token: used by `make token`, the tests and the benches. Not used by any route.
 pub fn issue_token(secret: &[u8], user_id: &str, role: Role, ttl_secs: u64) -> String {
     let now = jsonwebtoken::get_current_timestamp();
-    let claims = Claims { sub: user_id.to_string(), role, exp: now + ttl_secs, iat: now };
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret))
-        .expect("HS256 encoding cannot fail")
+    let claims = Claims {
+        sub: user_id.to_string(),
+        role,
+        exp: now + ttl_secs,
+        iat: now,
+    };
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .expect("HS256 encoding cannot fail")
 }
 
 /// A router state that can verify tokens.
@@ -149,15 +170,53 @@ where
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthorized("missing_token", "this route needs an Authorization: Bearer <token> header"))?;
-        let value = header
-            .to_str()
-            .map_err(|_| ApiError::unauthorized("invalid_token", "the Authorization header is not valid text"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "missing_token",
+                    "this route needs an Authorization: Bearer <token> header",
+                )
+            })?;
+        let value = header.to_str().map_err(|_| {
+            ApiError::unauthorized(
+                "invalid_token",
+                "the Authorization header is not valid text",
+            )
+        })?;
         let token = value
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
-            .ok_or_else(|| ApiError::unauthorized("missing_token", "the Authorization header must use the Bearer scheme"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "missing_token",
+                    "the Authorization header must use the Bearer scheme",
+                )
+            })?;
         verifier.verify(token.trim())
+    }
+}
+
+/// `Option<Caller>`: `None` without an Authorization header; a present but bad token is
+/// still a 401 (a client that sends a token expects it to count).
+impl<S> axum::extract::OptionalFromRequestParts<S> for Caller
+where
+    S: AuthState + Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        if parts
+            .headers
+            .contains_key(axum::http::header::AUTHORIZATION)
+        {
+            <Caller as FromRequestParts<S>>::from_request_parts(parts, state)
+                .await
+                .map(Some)
+        } else {
+            Ok(None)
+        }
     }
 }
 
@@ -171,7 +230,9 @@ mod tests {
     #[test]
     fn accepts_a_good_token_and_reads_its_role() {
         let v = JwtVerifier::new(SECRET);
-        let c = v.verify(&issue_token(SECRET, "u1", Role::Admin, 60)).unwrap();
+        let c = v
+            .verify(&issue_token(SECRET, "u1", Role::Admin, 60))
+            .unwrap();
         assert_eq!(c.user_id, "u1");
         assert_eq!(c.role, Role::Admin);
     }
@@ -182,7 +243,12 @@ mod tests {
         let now = jsonwebtoken::get_current_timestamp();
         let expired = jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
-            &Claims { sub: "u".into(), role: Role::User, exp: now - 3600, iat: now - 7200 },
+            &Claims {
+                sub: "u".into(),
+                role: Role::User,
+                exp: now - 3600,
+                iat: now - 7200,
+            },
             &EncodingKey::from_secret(SECRET),
         )
         .unwrap();
@@ -194,7 +260,10 @@ mod tests {
         let none = format!(
             "{}.{}.",
             b64.encode(r#"{"alg":"none","typ":"JWT"}"#),
-            b64.encode(format!(r#"{{"sub":"u","role":"admin","exp":{}}}"#, now + 60))
+            b64.encode(format!(
+                r#"{{"sub":"u","role":"admin","exp":{}}}"#,
+                now + 60
+            ))
         );
         let err = v.verify(&none).unwrap_err();
         assert_eq!(err.status, axum::http::StatusCode::UNAUTHORIZED);
@@ -202,26 +271,15 @@ mod tests {
 
     #[test]
     fn roles_are_enforced() {
-        let c = Caller { user_id: "u".into(), role: Role::User };
-        assert_eq!(c.require_admin().unwrap_err().status, axum::http::StatusCode::FORBIDDEN);
+        let c = Caller {
+            user_id: "u".into(),
+            role: Role::User,
+        };
+        assert_eq!(
+            c.require_admin().unwrap_err().status,
+            axum::http::StatusCode::FORBIDDEN
+        );
         assert!(c.can_act_for("u"));
         assert!(!c.can_act_for("v"));
-    }
-}
-
-/// `Option<Caller>`: `None` without an Authorization header; a present but bad token is
-/// still a 401 (a client that sends a token expects it to count).
-impl<S> axum::extract::OptionalFromRequestParts<S> for Caller
-where
-    S: AuthState + Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, Self::Rejection> {
-        if parts.headers.contains_key(axum::http::header::AUTHORIZATION) {
-            <Caller as FromRequestParts<S>>::from_request_parts(parts, state).await.map(Some)
-        } else {
-            Ok(None)
-        }
     }
 }

@@ -16,10 +16,12 @@ pub enum ConfigError {
     Invalid { name: String, reason: String },
 }
 
+type Lookup = std::sync::Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// Reads environment variables (or any key/value source in tests).
 #[derive(Clone)]
 pub struct Env {
-    lookup: std::sync::Arc<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    lookup: Lookup,
 }
 
 impl Default for Env {
@@ -31,7 +33,9 @@ impl Default for Env {
 impl Env {
     /// The process environment.
     pub fn process() -> Self {
-        Self { lookup: std::sync::Arc::new(|k| std::env::var(k).ok()) }
+        Self {
+            lookup: std::sync::Arc::new(|k| std::env::var(k).ok()),
+        }
     }
 
     /// A fixed map: lets tests build configuration without mutating the process environment.
@@ -41,18 +45,25 @@ impl Env {
         K: Into<String>,
         V: Into<String>,
     {
-        let map: std::collections::HashMap<String, String> =
-            pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
-        Self { lookup: std::sync::Arc::new(move |k| map.get(k).cloned()) }
+        let map: std::collections::HashMap<String, String> = pairs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        Self {
+            lookup: std::sync::Arc::new(move |k| map.get(k).cloned()),
+        }
     }
 
     /// The raw value; empty strings count as absent.
     pub fn get(&self, name: &str) -> Option<String> {
-        (self.lookup)(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+        (self.lookup)(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
     }
 
     pub fn required(&self, name: &str) -> Result<String, ConfigError> {
-        self.get(name).ok_or_else(|| ConfigError::Missing(name.to_string()))
+        self.get(name)
+            .ok_or_else(|| ConfigError::Missing(name.to_string()))
     }
 
     pub fn optional(&self, name: &str) -> Option<String> {
@@ -167,6 +178,11 @@ mod tests {
         let err = HubConfig::from_env(&env).unwrap_err().to_string();
         assert!(err.contains("LOG_TTL_DAYS"), "{err}");
         let env = Env::from_pairs([("AWS_ENDPOINT_URL", "localhost:4566")]);
-        assert!(env.url("AWS_ENDPOINT_URL").unwrap_err().to_string().contains("AWS_ENDPOINT_URL"));
+        assert!(
+            env.url("AWS_ENDPOINT_URL")
+                .unwrap_err()
+                .to_string()
+                .contains("AWS_ENDPOINT_URL")
+        );
     }
 }

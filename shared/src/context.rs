@@ -31,7 +31,9 @@ pub struct HubContext {
 
 impl std::fmt::Debug for HubContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HubContext").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("HubContext")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -46,15 +48,30 @@ impl HubContext {
 
     pub async fn build(env: Env, aws: AwsClients) -> anyhow::Result<Arc<Self>> {
         let config = HubConfig::from_env(&env)?;
-        let source: Arc<dyn SecretSource> = Arc::new(SecretsManagerSource::new(aws.secrets.clone()));
+        let source: Arc<dyn SecretSource> =
+            Arc::new(SecretsManagerSource::new(aws.secrets.clone()));
         let jwt_secret = source
             .get(&config.jwt_secret_id())
             .await
             .map_err(|e| anyhow::anyhow!("reading the JWT secret {}: {e}", config.jwt_secret_id()))?
-            .ok_or_else(|| anyhow::anyhow!("the JWT secret {} does not exist or is empty", config.jwt_secret_id()))?;
-        let credentials = Arc::new(CredentialStore::new(source, config.secrets_prefix.clone(), config.credential_ttl));
-        let log = IntegrationLog::new(aws.dynamo.clone(), config.logs_table.clone(), config.log_ttl);
-        let idempotency = crate::idempotency::IdempotencyStore::new(aws.dynamo.clone(), config.hub_table.clone());
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "the JWT secret {} does not exist or is empty",
+                    config.jwt_secret_id()
+                )
+            })?;
+        let credentials = Arc::new(CredentialStore::new(
+            source,
+            config.secrets_prefix.clone(),
+            config.credential_ttl,
+        ));
+        let log = IntegrationLog::new(
+            aws.dynamo.clone(),
+            config.logs_table.clone(),
+            config.log_ttl,
+        );
+        let idempotency =
+            crate::idempotency::IdempotencyStore::new(aws.dynamo.clone(), config.hub_table.clone());
         let catalog = ProviderCatalog::new(aws.dynamo.clone(), config.hub_table.clone(), &env)?;
         let rate_limiter = Arc::new(RateLimiter::from_env(&env, &config, aws.dynamo.clone())?);
         let http = reqwest::Client::builder()

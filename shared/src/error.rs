@@ -47,7 +47,13 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, code, detail: detail.into(), errors: Vec::new(), headers: Vec::new() }
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+            errors: Vec::new(),
+            headers: Vec::new(),
+        }
     }
 
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
@@ -58,8 +64,12 @@ impl ApiError {
     pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
         let field = field.into();
         let message = message.into();
-        Self::new(StatusCode::BAD_REQUEST, "invalid_field", format!("{field}: {message}"))
-            .with_field(field, message)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            format!("{field}: {message}"),
+        )
+        .with_field(field, message)
     }
 
     /// A 422: well-formed but semantically unacceptable input.
@@ -89,7 +99,11 @@ impl ApiError {
     }
 
     pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", detail)
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            detail,
+        )
     }
 
     pub fn too_many_requests(detail: impl Into<String>, retry_after_secs: u64) -> Self {
@@ -109,11 +123,18 @@ impl ApiError {
     /// An internal failure: the cause is logged, the client sees a generic detail.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "an internal error occurred; it has been logged")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "an internal error occurred; it has been logged",
+        )
     }
 
     pub fn with_field(mut self, field: impl Into<String>, message: impl Into<String>) -> Self {
-        self.errors.push(FieldError { field: field.into(), message: message.into() });
+        self.errors.push(FieldError {
+            field: field.into(),
+            message: message.into(),
+        });
         self
     }
 
@@ -127,7 +148,11 @@ impl ApiError {
     pub fn problem(&self) -> Problem {
         Problem {
             type_url: format!("{TYPE_BASE}{}", self.code.replace('_', "-")),
-            title: self.status.canonical_reason().unwrap_or("Error").to_string(),
+            title: self
+                .status
+                .canonical_reason()
+                .unwrap_or("Error")
+                .to_string(),
             status: self.status.as_u16(),
             detail: self.detail.clone(),
             code: self.code.to_string(),
@@ -148,7 +173,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
         let mut res = (self.status, body).into_response();
-        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         for (k, v) in self.headers {
             res.headers_mut().insert(k, v);
         }
@@ -157,7 +183,9 @@ impl IntoResponse for ApiError {
 }
 
 /// AWS SDK and other infrastructure errors are internal: logged in full, answered generically.
-impl<E: std::fmt::Debug, R: std::fmt::Debug> From<aws_sdk_dynamodb::error::SdkError<E, R>> for ApiError {
+impl<E: std::fmt::Debug, R: std::fmt::Debug> From<aws_sdk_dynamodb::error::SdkError<E, R>>
+    for ApiError
+{
     fn from(e: aws_sdk_dynamodb::error::SdkError<E, R>) -> Self {
         ApiError::internal(format!("{e:?}"))
     }
@@ -179,7 +207,10 @@ mod tests {
         let v = serde_json::to_value(&p).unwrap();
         assert_eq!(v["status"], 400);
         assert_eq!(v["code"], "invalid_field");
-        assert_eq!(v["type"], "https://integrations-hub.dev/problems/invalid-field");
+        assert_eq!(
+            v["type"],
+            "https://integrations-hub.dev/problems/invalid-field"
+        );
         assert_eq!(v["title"], "Bad Request");
         assert_eq!(v["errors"][0]["field"], "receptor");
     }

@@ -2,12 +2,12 @@
 //! the not-found and method fallbacks, trailing-slash tolerance, panic safety, and the
 //! Lambda entry point.
 
+use axum::Router;
 use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::Router;
 use serde::de::DeserializeOwned;
 use tower::Layer;
 use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
@@ -50,14 +50,23 @@ fn json_rejection(r: JsonRejection) -> ApiError {
         JsonRejection::MissingJsonContentType(_) => ApiError::unsupported_media_type(
             "expected a JSON body with Content-Type: application/json",
         ),
-        JsonRejection::JsonSyntaxError(e) => {
-            ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {}", source_text(&e)))
-        }
+        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(
+            "malformed_json",
+            format!("the body is not valid JSON: {}", source_text(&e)),
+        ),
         JsonRejection::JsonDataError(e) => {
             let detail = source_text(&e);
-            let field = detail.split(':').next().unwrap_or("body").trim().to_string();
-            ApiError::unprocessable("invalid_body", format!("the JSON body does not match the expected shape: {detail}"))
-                .with_field(field, detail)
+            let field = detail
+                .split(':')
+                .next()
+                .unwrap_or("body")
+                .trim()
+                .to_string();
+            ApiError::unprocessable(
+                "invalid_body",
+                format!("the JSON body does not match the expected shape: {detail}"),
+            )
+            .with_field(field, detail)
         }
         JsonRejection::BytesRejection(b) => bytes_rejection(b),
         other => ApiError::bad_request("invalid_body", other.body_text()),
@@ -124,8 +133,12 @@ where
 }
 
 async fn not_found(req: Request) -> ApiError {
-    ApiError::not_found(format!("no route for {} {}", req.method(), req.uri().path()))
-        .with_code("unknown_route")
+    ApiError::not_found(format!(
+        "no route for {} {}",
+        req.method(),
+        req.uri().path()
+    ))
+    .with_code("unknown_route")
 }
 
 async fn method_not_allowed(req: Request) -> ApiError {
@@ -160,7 +173,9 @@ pub fn app(router: Router) -> HubService {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_to_problem));
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_to_problem,
+        ));
     NormalizePathLayer::trim_trailing_slash().layer(router)
 }
 
@@ -192,6 +207,8 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty() && v.len() <= 128)
             .map(str::to_string);
-        Ok(RequestId(from_header.unwrap_or_else(|| uuid::Uuid::new_v4().to_string())))
+        Ok(RequestId(
+            from_header.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        ))
     }
 }

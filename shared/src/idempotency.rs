@@ -37,7 +37,10 @@ pub enum Claim {
     /// The key is ours: run the request, then `complete` or `release`.
     New(ClaimedKey),
     /// The request already ran: this is its answer.
-    Replay { status: StatusCode, body: serde_json::Value },
+    Replay {
+        status: StatusCode,
+        body: serde_json::Value,
+    },
 }
 
 pub struct ClaimedKey {
@@ -50,25 +53,44 @@ fn now_secs() -> i64 {
 
 /// The `Idempotency-Key` header, validated: 1 to 255 visible ASCII characters.
 pub fn key_from(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(v) = headers.get(HEADER) else { return Ok(None) };
-    let s = v.to_str().map_err(|_| ApiError::invalid_field("Idempotency-Key", "must be visible ASCII"))?.trim();
+    let Some(v) = headers.get(HEADER) else {
+        return Ok(None);
+    };
+    let s = v
+        .to_str()
+        .map_err(|_| ApiError::invalid_field("Idempotency-Key", "must be visible ASCII"))?
+        .trim();
     if s.is_empty() || s.len() > 255 || !s.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
-        return Err(ApiError::invalid_field("Idempotency-Key", "must be 1 to 255 visible ASCII characters"));
+        return Err(ApiError::invalid_field(
+            "Idempotency-Key",
+            "must be 1 to 255 visible ASCII characters",
+        ));
     }
     Ok(Some(s.to_string()))
 }
 
 /// A fingerprint of the request, so a key reused for a different request is caught.
 pub fn fingerprint<T: serde::Serialize>(request: &T) -> String {
-    hex::encode(Sha256::digest(serde_json::to_vec(request).unwrap_or_default()))
+    hex::encode(Sha256::digest(
+        serde_json::to_vec(request).unwrap_or_default(),
+    ))
 }
 
 impl IdempotencyStore {
     pub fn new(dynamo: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        Self { dynamo, table: table.into() }
+        Self {
+            dynamo,
+            table: table.into(),
+        }
     }
 
-    pub async fn begin(&self, operation: &str, caller: &str, key: &str, fingerprint: &str) -> Result<Claim, ApiError> {
+    pub async fn begin(
+        &self,
+        operation: &str,
+        caller: &str,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<Claim, ApiError> {
         let pk = format!("IDEM#{operation}#{caller}#{key}");
         let now = now_secs();
         let s = |v: &str| AttributeValue::S(v.to_string());
@@ -81,17 +103,27 @@ impl IdempotencyStore {
             .item("state", s("running"))
             .item("fingerprint", s(fingerprint))
             .item("claimed_at", AttributeValue::N(now.to_string()))
-            .item("expires_at", AttributeValue::N((now + TTL.as_secs() as i64).to_string()))
+            .item(
+                "expires_at",
+                AttributeValue::N((now + TTL.as_secs() as i64).to_string()),
+            )
             // Free, or a stale claim nobody completed.
-            .condition_expression("attribute_not_exists(pk) OR (#state = :running AND claimed_at < :stale)")
+            .condition_expression(
+                "attribute_not_exists(pk) OR (#state = :running AND claimed_at < :stale)",
+            )
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":running", s("running"))
-            .expression_attribute_values(":stale", AttributeValue::N((now - STALE_CLAIM.as_secs() as i64).to_string()))
+            .expression_attribute_values(
+                ":stale",
+                AttributeValue::N((now - STALE_CLAIM.as_secs() as i64).to_string()),
+            )
             .send()
             .await;
         match put {
             Ok(_) => return Ok(Claim::New(ClaimedKey { pk })),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
             Err(e) => return Err(e.into()),
         }
         let item = self
@@ -105,7 +137,12 @@ impl IdempotencyStore {
             .await?
             .item
             .unwrap_or_default();
-        let get = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+        let get = |k: &str| {
+            item.get(k)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default()
+        };
         if get("fingerprint") != fingerprint {
             return Err(ApiError::unprocessable(
                 "idempotency_key_reused",
@@ -122,11 +159,19 @@ impl IdempotencyStore {
             let body = serde_json::from_str(&get("body")).unwrap_or(serde_json::Value::Null);
             return Ok(Claim::Replay { status, body });
         }
-        Err(ApiError::conflict("idempotency_in_progress", "a request with this Idempotency-Key is still being processed")
-            .with_header(axum::http::header::RETRY_AFTER, "1"))
+        Err(ApiError::conflict(
+            "idempotency_in_progress",
+            "a request with this Idempotency-Key is still being processed",
+        )
+        .with_header(axum::http::header::RETRY_AFTER, "1"))
     }
 
-    pub async fn complete(&self, claim: ClaimedKey, status: StatusCode, body: &serde_json::Value) -> Result<(), ApiError> {
+    pub async fn complete(
+        &self,
+        claim: ClaimedKey,
+        status: StatusCode,
+        body: &serde_json::Value,
+    ) -> Result<(), ApiError> {
         let item: HashMap<String, AttributeValue> = HashMap::from([
             ("pk".into(), AttributeValue::S(claim.pk.clone())),
             ("sk".into(), AttributeValue::S("IDEM".into())),
@@ -181,10 +226,14 @@ impl IdempotencyStore {
             let (status, body) = work().await?;
             return Ok((status, axum::Json(body)).into_response());
         };
-        match self.begin(operation, caller, &key, &fingerprint(request)).await? {
+        match self
+            .begin(operation, caller, &key, &fingerprint(request))
+            .await?
+        {
             Claim::Replay { status, body } => {
                 let mut res = (status, axum::Json(body)).into_response();
-                res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+                res.headers_mut()
+                    .insert("idempotent-replayed", HeaderValue::from_static("true"));
                 Ok(res)
             }
             Claim::New(claim) => match work().await {

@@ -23,7 +23,9 @@ use time::format_description::well_known::Rfc3339;
 use crate::error::ApiError;
 
 /// Upper bounds (ms) of the latency buckets; the last bucket is open-ended.
-pub const LATENCY_BUCKETS_MS: [u64; 11] = [10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000];
+pub const LATENCY_BUCKETS_MS: [u64; 11] = [
+    10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000,
+];
 const STATS_TTL: Duration = Duration::from_secs(400 * 86_400);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -121,7 +123,8 @@ impl StatsBucket {
     fn finish(mut self) -> Self {
         let decided = self.successes + self.failures;
         self.success_rate = (decided > 0).then(|| self.successes as f64 / decided as f64);
-        self.avg_latency_ms = (self.calls > 0).then(|| self.latency_sum_ms as f64 / self.calls as f64);
+        self.avg_latency_ms =
+            (self.calls > 0).then(|| self.latency_sum_ms as f64 / self.calls as f64);
         self.p95_latency_ms = percentile(&self.histogram, 0.95);
         self
     }
@@ -148,7 +151,10 @@ pub struct ProviderStatistics {
 }
 
 fn bucket_index(ms: u64) -> usize {
-    LATENCY_BUCKETS_MS.iter().position(|b| ms <= *b).unwrap_or(LATENCY_BUCKETS_MS.len())
+    LATENCY_BUCKETS_MS
+        .iter()
+        .position(|b| ms <= *b)
+        .unwrap_or(LATENCY_BUCKETS_MS.len())
 }
 
 /// The bucket upper bound at or above the `q` quantile; the open bucket reports its lower bound.
@@ -173,7 +179,13 @@ fn now_utc() -> OffsetDateTime {
 }
 
 fn hour_key(t: OffsetDateTime) -> String {
-    format!("{:04}-{:02}-{:02}T{:02}", t.year(), u8::from(t.month()), t.day(), t.hour())
+    format!(
+        "{:04}-{:02}-{:02}T{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour()
+    )
 }
 
 fn day_key(t: OffsetDateTime) -> String {
@@ -227,7 +239,11 @@ struct Cursor {
 
 impl IntegrationLog {
     pub fn new(dynamo: aws_sdk_dynamodb::Client, table: impl Into<String>, ttl: Duration) -> Self {
-        Self { dynamo, table: table.into(), ttl }
+        Self {
+            dynamo,
+            table: table.into(),
+            ttl,
+        }
     }
 
     /// Records one provider call: the log entry and the hourly counters, concurrently.
@@ -274,7 +290,12 @@ impl IntegrationLog {
         if let Some(v) = &rec.reference {
             item.insert("reference".into(), s(v));
         }
-        let put = self.dynamo.put_item().table_name(&self.table).set_item(Some(item)).send();
+        let put = self
+            .dynamo
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send();
 
         let (succ, fail) = match rec.outcome {
             Outcome::Success => (1, 0),
@@ -307,7 +328,11 @@ impl IntegrationLog {
     }
 
     /// Statistics for the last `window_hours` hours: one `Query` over the hourly counters.
-    pub async fn statistics(&self, provider: &str, window_hours: u32) -> Result<ProviderStatistics, ApiError> {
+    pub async fn statistics(
+        &self,
+        provider: &str,
+        window_hours: u32,
+    ) -> Result<ProviderStatistics, ApiError> {
         let now = now_utc();
         let from = now - time::Duration::hours(window_hours.saturating_sub(1) as i64);
         let mut hourly = Vec::new();
@@ -319,8 +344,14 @@ impl IntegrationLog {
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk AND sk BETWEEN :a AND :b")
                 .expression_attribute_values(":pk", AttributeValue::S(format!("STAT#{provider}")))
-                .expression_attribute_values(":a", AttributeValue::S(format!("H#{}", hour_key(from))))
-                .expression_attribute_values(":b", AttributeValue::S(format!("H#{}", hour_key(now))))
+                .expression_attribute_values(
+                    ":a",
+                    AttributeValue::S(format!("H#{}", hour_key(from))),
+                )
+                .expression_attribute_values(
+                    ":b",
+                    AttributeValue::S(format!("H#{}", hour_key(now))),
+                )
                 .set_exclusive_start_key(start_key)
                 .send()
                 .await?;
@@ -332,7 +363,10 @@ impl IntegrationLog {
                 break;
             }
         }
-        let mut total = StatsBucket { period: format!("last {window_hours}h"), ..Default::default() };
+        let mut total = StatsBucket {
+            period: format!("last {window_hours}h"),
+            ..Default::default()
+        };
         let mut daily: Vec<StatsBucket> = Vec::new();
         for h in &hourly {
             total.absorb(h);
@@ -340,7 +374,10 @@ impl IntegrationLog {
             match daily.last_mut() {
                 Some(d) if d.period == day => d.absorb(h),
                 _ => {
-                    let mut d = StatsBucket { period: day, ..Default::default() };
+                    let mut d = StatsBucket {
+                        period: day,
+                        ..Default::default()
+                    };
                     d.absorb(h);
                     daily.push(d);
                 }
@@ -358,11 +395,18 @@ impl IntegrationLog {
     /// The admin listing, newest first, filtered by provider, outcome and time, paged.
     pub async fn list(&self, q: &LogQuery) -> Result<LogPage, ApiError> {
         let now = now_utc();
-        let parse = |name: &str, v: &Option<String>, default: OffsetDateTime| -> Result<OffsetDateTime, ApiError> {
+        let parse = |name: &str,
+                     v: &Option<String>,
+                     default: OffsetDateTime|
+         -> Result<OffsetDateTime, ApiError> {
             match v {
                 None => Ok(default),
-                Some(s) => OffsetDateTime::parse(s, &Rfc3339)
-                    .map_err(|_| ApiError::invalid_field(name, "expected an RFC 3339 time such as 2026-11-22T10:00:00Z")),
+                Some(s) => OffsetDateTime::parse(s, &Rfc3339).map_err(|_| {
+                    ApiError::invalid_field(
+                        name,
+                        "expected an RFC 3339 time such as 2026-11-22T10:00:00Z",
+                    )
+                }),
             }
         };
         let to = parse("to", &q.to, now)?;
@@ -372,11 +416,16 @@ impl IntegrationLog {
         }
         let limit = q.limit.unwrap_or(50);
         if !(1..=100).contains(&limit) {
-            return Err(ApiError::invalid_field("limit", "must be between 1 and 100"));
+            return Err(ApiError::invalid_field(
+                "limit",
+                "must be between 1 and 100",
+            ));
         }
         let cursor: Option<Cursor> = match &q.cursor {
             None => None,
-            Some(c) => Some(decode_cursor(c).ok_or_else(|| ApiError::invalid_field("cursor", "not a cursor this API gave out"))?),
+            Some(c) => Some(decode_cursor(c).ok_or_else(|| {
+                ApiError::invalid_field("cursor", "not a cursor this API gave out")
+            })?),
         };
         let lo = rfc3339(from);
         // `~` sorts after every character of an id, so the upper bound includes `to` itself.
@@ -401,7 +450,11 @@ impl IntegrationLog {
         let mut items = Vec::new();
         let mut skipping = cursor.is_some();
         for (index, pk) in partitions {
-            let (pk_name, sk_name) = if index.is_some() { ("gsi1pk", "gsi1sk") } else { ("pk", "sk") };
+            let (pk_name, sk_name) = if index.is_some() {
+                ("gsi1pk", "gsi1sk")
+            } else {
+                ("pk", "sk")
+            };
             let mut upper = hi.clone();
             if skipping {
                 let c = cursor.as_ref().expect("skipping implies a cursor");
@@ -448,29 +501,54 @@ impl IntegrationLog {
             if items.len() >= limit as usize {
                 items.truncate(limit as usize);
                 let last = items.last().expect("limit >= 1");
-                let day = if q.provider.is_some() { String::new() } else { pk.clone() };
-                let next = Cursor { day, sk: format!("{}#{}", last.created_at, last.id) };
-                return Ok(LogPage { items, next_cursor: Some(encode_cursor(&next)) });
+                let day = if q.provider.is_some() {
+                    String::new()
+                } else {
+                    pk.clone()
+                };
+                let next = Cursor {
+                    day,
+                    sk: format!("{}#{}", last.created_at, last.id),
+                };
+                return Ok(LogPage {
+                    items,
+                    next_cursor: Some(encode_cursor(&next)),
+                });
             }
         }
-        Ok(LogPage { items, next_cursor: None })
+        Ok(LogPage {
+            items,
+            next_cursor: None,
+        })
     }
 }
 
 fn encode_cursor(c: &Cursor) -> String {
     use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(c).unwrap_or_default())
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(c).unwrap_or_default())
 }
 
 fn decode_cursor(s: &str) -> Option<Cursor> {
     use base64::Engine;
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).ok()?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .ok()?;
     serde_json::from_slice(&raw).ok()
 }
 
 fn bucket_from_item(item: &HashMap<String, AttributeValue>) -> StatsBucket {
-    let num = |k: &str| item.get(k).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
-    let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+    let num = |k: &str| {
+        item.get(k)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let sk = item
+        .get("sk")
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_default();
     let hour = sk.trim_start_matches("H#");
     let mut histogram = [0u64; 12];
     for (i, slot) in histogram.iter_mut().enumerate() {
@@ -505,7 +583,10 @@ mod tests {
 
     #[test]
     fn cursor_round_trips() {
-        let c = Cursor { day: "LOGDAY#2026-11-22".into(), sk: "x#y".into() };
+        let c = Cursor {
+            day: "LOGDAY#2026-11-22".into(),
+            sk: "x#y".into(),
+        };
         let d = decode_cursor(&encode_cursor(&c)).unwrap();
         assert_eq!(d.sk, "x#y");
         assert!(decode_cursor("garbage!").is_none());

@@ -7,7 +7,11 @@ pub fn mask_phone(phone: &str) -> String {
     if chars.len() <= 6 {
         return "*".repeat(chars.len());
     }
-    let keep_head = if chars[0] == '+' { 6.min(chars.len() - 4) } else { 4 };
+    let keep_head = if chars[0] == '+' {
+        6.min(chars.len() - 4)
+    } else {
+        4
+    };
     let keep_tail = 2;
     let hidden = chars.len().saturating_sub(keep_head + keep_tail);
     let mut out: String = chars[..keep_head].iter().collect();
@@ -21,7 +25,10 @@ pub fn mask_email(email: &str) -> String {
     match email.split_once('@') {
         Some((local, domain)) => {
             let first: String = local.chars().take(1).collect();
-            format!("{first}{}@{domain}", "*".repeat(local.chars().count().saturating_sub(1).max(1)))
+            format!(
+                "{first}{}@{domain}",
+                "*".repeat(local.chars().count().saturating_sub(1).max(1))
+            )
         }
         None => "*".repeat(email.chars().count()),
     }
@@ -29,7 +36,11 @@ pub fn mask_email(email: &str) -> String {
 
 /// Masks a recipient, whichever kind it is.
 pub fn mask_recipient(r: &str) -> String {
-    if r.contains('@') { mask_email(r) } else { mask_phone(r) }
+    if r.contains('@') {
+        mask_email(r)
+    } else {
+        mask_phone(r)
+    }
 }
 
 #[cfg(test)]

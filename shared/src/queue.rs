@@ -50,7 +50,10 @@ pub async fn send_json_batch<T: Serialize>(
                 break;
             }
             if attempt == 1 {
-                return Err(ApiError::internal(format!("SendMessageBatch failed for {} entries", failed.len())));
+                return Err(ApiError::internal(format!(
+                    "SendMessageBatch failed for {} entries",
+                    failed.len()
+                )));
             }
             entries.retain(|e| failed.contains(&e.id()));
         }
@@ -59,7 +62,11 @@ pub async fn send_json_batch<T: Serialize>(
 }
 
 /// Sends one JSON message.
-pub async fn send_json<T: Serialize>(sqs: &aws_sdk_sqs::Client, queue_url: &str, message: &T) -> Result<(), ApiError> {
+pub async fn send_json<T: Serialize>(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    message: &T,
+) -> Result<(), ApiError> {
     let body = serde_json::to_string(message).map_err(ApiError::internal)?;
     sqs.send_message()
         .queue_url(queue_url)
@@ -81,7 +88,8 @@ pub struct QueueMessage {
 
 impl QueueMessage {
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, WorkError> {
-        serde_json::from_str(&self.body).map_err(|e| WorkError::Poison(format!("unreadable message body: {e}")))
+        serde_json::from_str(&self.body)
+            .map_err(|e| WorkError::Poison(format!("unreadable message body: {e}")))
     }
 }
 
@@ -108,7 +116,11 @@ where
         let message = QueueMessage {
             message_id: r.message_id.clone().unwrap_or_default(),
             body: r.body.clone().unwrap_or_default(),
-            receive_count: r.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1),
+            receive_count: r
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(1),
         };
         let id = message.message_id.clone();
         let fut = handler(message);

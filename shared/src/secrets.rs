@@ -47,14 +47,12 @@ impl SecretSource for SecretsManagerSource {
             match self.client.get_secret_value().secret_id(id).send().await {
                 Ok(out) => Ok(out.secret_string),
                 Err(e) => {
-                    let svc = e.as_service_error();
-                    if svc.is_some_and(|s| s.is_resource_not_found_exception()) {
-                        Ok(None)
-                    } else if svc.is_some_and(|s| {
-                        // A secret created without a value (as template.yaml does for providers
-                        // whose keys are put later) answers InvalidRequest: treat as absent.
-                        s.is_invalid_request_exception()
-                    }) {
+                    // No such secret, or a secret created without a value (InvalidRequest):
+                    // either way the provider is not configured.
+                    let absent = e.as_service_error().is_some_and(|s| {
+                        s.is_resource_not_found_exception() || s.is_invalid_request_exception()
+                    });
+                    if absent {
                         Ok(None)
                     } else {
                         Err(SecretError::Unavailable(format!("{e:?}")))
@@ -66,18 +64,28 @@ impl SecretSource for SecretsManagerSource {
 
     fn put<'a>(&'a self, id: &'a str, value: &'a str) -> BoxFuture<'a, Result<(), SecretError>> {
         Box::pin(async move {
-            let res = self.client.put_secret_value().secret_id(id).secret_string(value).send().await;
+            let res = self
+                .client
+                .put_secret_value()
+                .secret_id(id)
+                .secret_string(value)
+                .send()
+                .await;
             match res {
                 Ok(_) => Ok(()),
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => self
-                    .client
-                    .create_secret()
-                    .name(id)
-                    .secret_string(value)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| SecretError::Unavailable(format!("{e:?}"))),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_resource_not_found_exception()) =>
+                {
+                    self.client
+                        .create_secret()
+                        .name(id)
+                        .secret_string(value)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| SecretError::Unavailable(format!("{e:?}")))
+                }
                 Err(e) => Err(SecretError::Unavailable(format!("{e:?}"))),
             }
         })
@@ -95,7 +103,10 @@ impl Credentials {
 
     /// A string field, if present and non-empty.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
+        self.0
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
     }
 
     pub fn keys(&self) -> Vec<String> {
@@ -105,7 +116,11 @@ impl Credentials {
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Credentials {{ keys: {:?}, values: <redacted> }}", self.keys())
+        write!(
+            f,
+            "Credentials {{ keys: {:?}, values: <redacted> }}",
+            self.keys()
+        )
     }
 }
 
@@ -130,7 +145,12 @@ pub struct CredentialStore {
 
 impl CredentialStore {
     pub fn new(source: Arc<dyn SecretSource>, prefix: impl Into<String>, ttl: Duration) -> Self {
-        Self { source, prefix: prefix.into(), ttl, cache: RwLock::new(HashMap::new()) }
+        Self {
+            source,
+            prefix: prefix.into(),
+            ttl,
+            cache: RwLock::new(HashMap::new()),
+        }
     }
 
     pub fn secret_id(&self, slug: &str) -> String {
@@ -139,10 +159,10 @@ impl CredentialStore {
 
     /// The provider's credentials, from the cache while fresh. `None`: not configured.
     pub async fn get(&self, slug: &str) -> Result<Option<Arc<Credentials>>, SecretError> {
-        if let Some(c) = self.cache.read().await.get(slug) {
-            if c.at.elapsed() < self.ttl {
-                return Ok(c.value.clone());
-            }
+        if let Some(c) = self.cache.read().await.get(slug)
+            && c.at.elapsed() < self.ttl
+        {
+            return Ok(c.value.clone());
         }
         self.load(slug).await
     }
@@ -162,16 +182,20 @@ impl CredentialStore {
                 _ => return Err(SecretError::NotJson(id)),
             },
         };
-        self.cache
-            .write()
-            .await
-            .insert(slug.to_string(), Cached { at: Instant::now(), value: value.clone() });
+        self.cache.write().await.insert(
+            slug.to_string(),
+            Cached {
+                at: Instant::now(),
+                value: value.clone(),
+            },
+        );
         Ok(value)
     }
 
     /// Stores new credentials (admin `PUT`) and drops the cached copy.
     pub async fn put(&self, slug: &str, creds: &Map<String, Value>) -> Result<(), SecretError> {
-        let raw = serde_json::to_string(creds).map_err(|_| SecretError::NotJson(self.secret_id(slug)))?;
+        let raw =
+            serde_json::to_string(creds).map_err(|_| SecretError::NotJson(self.secret_id(slug)))?;
         self.source.put(&self.secret_id(slug), &raw).await?;
         self.cache.write().await.remove(slug);
         Ok(())
@@ -179,17 +203,26 @@ impl CredentialStore {
 
     /// Runs `call` with the provider's credentials; if the provider rejects them, reads the
     /// secret once more and, if it changed, retries once. `Ok(None)`: not configured.
-    pub async fn with_credentials<T, E, F, Fut>(&self, slug: &str, mut call: F) -> Result<Option<Result<T, E>>, SecretError>
+    pub async fn with_credentials<T, E, F, Fut>(
+        &self,
+        slug: &str,
+        mut call: F,
+    ) -> Result<Option<Result<T, E>>, SecretError>
     where
         E: RejectsCredentials,
         F: FnMut(Arc<Credentials>) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let Some(creds) = self.get(slug).await? else { return Ok(None) };
+        let Some(creds) = self.get(slug).await? else {
+            return Ok(None);
+        };
         let first = call(creds.clone()).await;
         match &first {
             Err(e) if e.is_credential_rejection() => {
-                tracing::warn!(provider = slug, "provider rejected cached credentials; reading them again");
+                tracing::warn!(
+                    provider = slug,
+                    "provider rejected cached credentials; reading them again"
+                );
                 match self.refresh(slug).await? {
                     Some(fresh) if fresh != creds => Ok(Some(call(fresh).await)),
                     _ => Ok(Some(first)),

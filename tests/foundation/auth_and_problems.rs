@@ -28,24 +28,44 @@ async fn expired_token_is_401_token_expired() {
         &jsonwebtoken::EncodingKey::from_secret(hub.jwt_secret.as_bytes()),
     )
     .unwrap();
-    send(&svc(&hub), get("/api/integrations/providers", Some(&expired))).await.assert_problem(401, "token_expired");
+    send(
+        &svc(&hub),
+        get("/api/integrations/providers", Some(&expired)),
+    )
+    .await
+    .assert_problem(401, "token_expired");
 }
 
 #[tokio::test]
 async fn wrong_signature_and_alg_none_are_401() {
     let hub = TestHub::new().await;
     let forged = shared::auth::issue_token(b"not-the-secret", "u1", Role::Admin, 600);
-    send(&svc(&hub), get("/api/integrations/providers", Some(&forged))).await.assert_problem(401, "invalid_token");
+    send(
+        &svc(&hub),
+        get("/api/integrations/providers", Some(&forged)),
+    )
+    .await
+    .assert_problem(401, "invalid_token");
 
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let now = jsonwebtoken::get_current_timestamp();
     let none = format!(
         "{}.{}.",
         b64.encode(r#"{"alg":"none","typ":"JWT"}"#),
-        b64.encode(format!(r#"{{"sub":"u1","role":"admin","exp":{}}}"#, now + 600))
+        b64.encode(format!(
+            r#"{{"sub":"u1","role":"admin","exp":{}}}"#,
+            now + 600
+        ))
     );
-    send(&svc(&hub), get("/api/integrations/providers", Some(&none))).await.assert_problem(401, "invalid_token");
-    send(&svc(&hub), get("/api/integrations/providers", Some("garbage"))).await.assert_problem(401, "invalid_token");
+    send(&svc(&hub), get("/api/integrations/providers", Some(&none)))
+        .await
+        .assert_problem(401, "invalid_token");
+    send(
+        &svc(&hub),
+        get("/api/integrations/providers", Some("garbage")),
+    )
+    .await
+    .assert_problem(401, "invalid_token");
 }
 
 #[tokio::test]
@@ -54,13 +74,28 @@ async fn user_token_reads_but_gets_403_on_admin_routes() {
     let user = hub.token("u1", Role::User);
     let res = send(&svc(&hub), get("/api/integrations/providers", Some(&user))).await;
     assert_eq!(res.status, 200);
-    send(&svc(&hub), get("/api/integrations/logs", Some(&user))).await.assert_problem(403, "forbidden");
-    let body = json!({"slug": "pay-gw", "name": "Pay", "kind": "webhook", "protocol": "none"});
-    send(&svc(&hub), json_req("POST", "/api/integrations/providers", Some(&user), &body)).await.assert_problem(403, "forbidden");
-    let creds = json!({"api_key": "k", "sender": "1000"});
-    send(&svc(&hub), json_req("PUT", "/api/integrations/providers/kavenegar/credentials", Some(&user), &creds))
+    send(&svc(&hub), get("/api/integrations/logs", Some(&user)))
         .await
         .assert_problem(403, "forbidden");
+    let body = json!({"slug": "pay-gw", "name": "Pay", "kind": "webhook", "protocol": "none"});
+    send(
+        &svc(&hub),
+        json_req("POST", "/api/integrations/providers", Some(&user), &body),
+    )
+    .await
+    .assert_problem(403, "forbidden");
+    let creds = json!({"api_key": "k", "sender": "1000"});
+    send(
+        &svc(&hub),
+        json_req(
+            "PUT",
+            "/api/integrations/providers/kavenegar/credentials",
+            Some(&user),
+            &creds,
+        ),
+    )
+    .await
+    .assert_problem(403, "forbidden");
 }
 
 #[tokio::test]
@@ -79,11 +114,21 @@ async fn bad_bodies_get_clear_4xx_problems() {
         .header("content-type", "text/plain")
         .body(axum::body::Body::from("{}"))
         .unwrap();
-    send(&s, r).await.assert_problem(415, "unsupported_media_type");
-    // Wrong shape: names the field.
-    let p = send(&s, json_req("POST", "/api/integrations/providers", Some(&admin), &json!({"slug": "x1", "name": "X", "kind": "fax", "protocol": "none"})))
+    send(&s, r)
         .await
-        .assert_problem(422, "invalid_body");
+        .assert_problem(415, "unsupported_media_type");
+    // Wrong shape: names the field.
+    let p = send(
+        &s,
+        json_req(
+            "POST",
+            "/api/integrations/providers",
+            Some(&admin),
+            &json!({"slug": "x1", "name": "X", "kind": "fax", "protocol": "none"}),
+        ),
+    )
+    .await
+    .assert_problem(422, "invalid_body");
     assert!(p["detail"].as_str().unwrap().contains("kind"), "{p}");
     // Oversize body (over the 1 MiB default).
     let big = "x".repeat(1024 * 1024 + 10);
@@ -93,25 +138,64 @@ async fn bad_bodies_get_clear_4xx_problems() {
         .unwrap();
     send(&s, r).await.assert_problem(413, "payload_too_large");
     // Invalid field value.
-    let p = send(&s, json_req("POST", "/api/integrations/providers", Some(&admin), &json!({"slug": "Bad Slug", "name": "X", "kind": "sms", "protocol": "none"})))
-        .await
-        .assert_problem(400, "invalid_field");
+    let p = send(
+        &s,
+        json_req(
+            "POST",
+            "/api/integrations/providers",
+            Some(&admin),
+            &json!({"slug": "Bad Slug", "name": "X", "kind": "sms", "protocol": "none"}),
+        ),
+    )
+    .await
+    .assert_problem(400, "invalid_field");
     assert_eq!(p["errors"][0]["field"], "slug");
     // Bad query parameter.
-    send(&s, get("/api/integrations/providers/kavenegar/statistics?window_hours=abc", Some(&admin))).await.assert_problem(400, "invalid_query");
-    send(&s, get("/api/integrations/providers/kavenegar/statistics?window_hours=0", Some(&admin))).await.assert_problem(400, "invalid_field");
+    send(
+        &s,
+        get(
+            "/api/integrations/providers/kavenegar/statistics?window_hours=abc",
+            Some(&admin),
+        ),
+    )
+    .await
+    .assert_problem(400, "invalid_query");
+    send(
+        &s,
+        get(
+            "/api/integrations/providers/kavenegar/statistics?window_hours=0",
+            Some(&admin),
+        ),
+    )
+    .await
+    .assert_problem(400, "invalid_field");
 }
 
 #[tokio::test]
 async fn unknown_routes_and_methods_are_problems() {
     let hub = TestHub::new().await;
     let s = svc(&hub);
-    send(&s, get("/api/integrations/nope", None)).await.assert_problem(404, "unknown_route");
-    send(&s, req("DELETE", "/api/integrations/providers", None).body(axum::body::Body::empty()).unwrap())
+    send(&s, get("/api/integrations/nope", None))
         .await
-        .assert_problem(405, "method_not_allowed");
+        .assert_problem(404, "unknown_route");
+    send(
+        &s,
+        req("DELETE", "/api/integrations/providers", None)
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await
+    .assert_problem(405, "method_not_allowed");
     let admin = hub.admin();
-    send(&s, get("/api/integrations/providers/no-such-provider/", Some(&admin))).await.assert_problem(404, "not_found");
+    send(
+        &s,
+        get(
+            "/api/integrations/providers/no-such-provider/",
+            Some(&admin),
+        ),
+    )
+    .await
+    .assert_problem(404, "not_found");
 }
 
 #[tokio::test]
@@ -123,7 +207,11 @@ async fn trailing_slash_paths_answer_like_the_plain_ones() {
     let b = send(&s, get("/api/integrations/providers", Some(&admin))).await;
     assert_eq!(a.status, 200);
     assert_eq!(a.json(), b.json());
-    let one = send(&s, get("/api/integrations/providers/kavenegar/", Some(&admin))).await;
+    let one = send(
+        &s,
+        get("/api/integrations/providers/kavenegar/", Some(&admin)),
+    )
+    .await;
     assert_eq!(one.status, 200);
     assert_eq!(one.json()["slug"], "kavenegar");
 }

@@ -13,13 +13,29 @@ use shared::secrets::{CredentialStore, SecretsManagerSource};
 async fn set_raw(hub: &TestHub, slug: &str, value: &str) {
     let id = format!("{}/providers/{slug}", hub.prefix);
     let sm = &hub.ctx.aws.secrets;
-    if sm.put_secret_value().secret_id(&id).secret_string(value).send().await.is_err() {
-        sm.create_secret().name(&id).secret_string(value).send().await.unwrap();
+    if sm
+        .put_secret_value()
+        .secret_id(&id)
+        .secret_string(value)
+        .send()
+        .await
+        .is_err()
+    {
+        sm.create_secret()
+            .name(&id)
+            .secret_string(value)
+            .send()
+            .await
+            .unwrap();
     }
 }
 
 fn store(hub: &TestHub, ttl: Duration) -> CredentialStore {
-    CredentialStore::new(Arc::new(SecretsManagerSource::new(hub.ctx.aws.secrets.clone())), hub.prefix.clone(), ttl)
+    CredentialStore::new(
+        Arc::new(SecretsManagerSource::new(hub.ctx.aws.secrets.clone())),
+        hub.prefix.clone(),
+        ttl,
+    )
 }
 
 #[tokio::test]
@@ -27,13 +43,22 @@ async fn caches_within_ttl_and_rereads_after() {
     let hub = TestHub::new().await;
     set_raw(&hub, "openai", r#"{"api_key":"first"}"#).await;
     let cached = store(&hub, Duration::from_secs(300));
-    assert_eq!(cached.get("openai").await.unwrap().unwrap().get("api_key"), Some("first"));
+    assert_eq!(
+        cached.get("openai").await.unwrap().unwrap().get("api_key"),
+        Some("first")
+    );
     set_raw(&hub, "openai", r#"{"api_key":"second"}"#).await;
     // Still the cached value within the TTL...
-    assert_eq!(cached.get("openai").await.unwrap().unwrap().get("api_key"), Some("first"));
+    assert_eq!(
+        cached.get("openai").await.unwrap().unwrap().get("api_key"),
+        Some("first")
+    );
     // ...while a store with an expired TTL reads the new one.
     let expired = store(&hub, Duration::ZERO);
-    assert_eq!(expired.get("openai").await.unwrap().unwrap().get("api_key"), Some("second"));
+    assert_eq!(
+        expired.get("openai").await.unwrap().unwrap().get("api_key"),
+        Some("second")
+    );
 }
 
 #[tokio::test]
@@ -64,7 +89,12 @@ async fn refreshes_once_when_the_provider_rejects_the_cached_credentials() {
                 if key == "rotated" {
                     Ok(key)
                 } else {
-                    Err(ProviderError::new("openai", ProviderErrorKind::Credentials, "openai_invalid_api_key", "rejected"))
+                    Err(ProviderError::new(
+                        "openai",
+                        ProviderErrorKind::Credentials,
+                        "openai_invalid_api_key",
+                        "rejected",
+                    ))
                 }
             }
         })
@@ -79,7 +109,14 @@ async fn refreshes_once_when_the_provider_rejects_the_cached_credentials() {
     let out = s
         .with_credentials("openai", |_c| {
             calls.fetch_add(1, Ordering::SeqCst);
-            async { Err::<(), _>(ProviderError::new("openai", ProviderErrorKind::Credentials, "x", "rejected")) }
+            async {
+                Err::<(), _>(ProviderError::new(
+                    "openai",
+                    ProviderErrorKind::Credentials,
+                    "x",
+                    "rejected",
+                ))
+            }
         })
         .await
         .unwrap()
@@ -95,24 +132,60 @@ async fn put_credentials_answers_field_names_only_and_validates() {
     let admin = hub.admin();
     let res = hub_tests::send(
         &svc,
-        hub_tests::json_req("PUT", "/api/integrations/providers/kavenegar/credentials/", Some(&admin), &json!({"api_key": "SECRET-KEY-123", "sender": "10004346"})),
+        hub_tests::json_req(
+            "PUT",
+            "/api/integrations/providers/kavenegar/credentials/",
+            Some(&admin),
+            &json!({"api_key": "SECRET-KEY-123", "sender": "10004346"}),
+        ),
     )
     .await;
     assert_eq!(res.status, 200, "{}", String::from_utf8_lossy(&res.body));
     let text = String::from_utf8_lossy(&res.body);
-    assert!(!text.contains("SECRET-KEY-123"), "credentials echoed: {text}");
+    assert!(
+        !text.contains("SECRET-KEY-123"),
+        "credentials echoed: {text}"
+    );
     assert_eq!(res.json()["configured"], true);
     // Stored in Secrets Manager.
-    let stored = hub.ctx.aws.secrets.get_secret_value().secret_id(format!("{}/providers/kavenegar", hub.prefix)).send().await.unwrap();
+    let stored = hub
+        .ctx
+        .aws
+        .secrets
+        .get_secret_value()
+        .secret_id(format!("{}/providers/kavenegar", hub.prefix))
+        .send()
+        .await
+        .unwrap();
     assert!(stored.secret_string().unwrap().contains("SECRET-KEY-123"));
     // The provider view says configured, without values.
-    let view = hub_tests::send(&svc, hub_tests::get("/api/integrations/providers/kavenegar", Some(&admin))).await;
+    let view = hub_tests::send(
+        &svc,
+        hub_tests::get("/api/integrations/providers/kavenegar", Some(&admin)),
+    )
+    .await;
     assert_eq!(view.json()["configured"], true);
     assert!(!String::from_utf8_lossy(&view.body).contains("SECRET-KEY-123"));
     // Missing required field and non-string values are 400s naming the fields.
-    let p = hub_tests::send(&svc, hub_tests::json_req("PUT", "/api/integrations/providers/twilio/credentials", Some(&admin), &json!({"account_sid": "AC1", "auth_token": 5})))
-        .await
-        .assert_problem(400, "invalid_credentials");
-    let fields: Vec<&str> = p["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
-    assert!(fields.contains(&"auth_token") && fields.contains(&"from_number"), "{p}");
+    let p = hub_tests::send(
+        &svc,
+        hub_tests::json_req(
+            "PUT",
+            "/api/integrations/providers/twilio/credentials",
+            Some(&admin),
+            &json!({"account_sid": "AC1", "auth_token": 5}),
+        ),
+    )
+    .await
+    .assert_problem(400, "invalid_credentials");
+    let fields: Vec<&str> = p["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert!(
+        fields.contains(&"auth_token") && fields.contains(&"from_number"),
+        "{p}"
+    );
 }

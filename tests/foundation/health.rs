@@ -7,7 +7,9 @@ use serde_json::json;
 use shared::auth::Role;
 
 fn svc(hub: &TestHub) -> shared::http::HubService {
-    shared::http::app(health::router(Arc::new(health::HealthState::new(hub.ctx.clone()))))
+    shared::http::app(health::router(Arc::new(health::HealthState::new(
+        hub.ctx.clone(),
+    ))))
 }
 
 #[tokio::test]
@@ -20,12 +22,32 @@ async fn reports_aws_services_integrations_and_fallbacks() {
     for s in ["dynamodb", "s3", "sqs", "secrets_manager"] {
         assert_eq!(v["aws"][s]["ok"], true, "{s}: {}", v["aws"][s]);
     }
-    let slugs: Vec<&str> = v["integrations"].as_array().unwrap().iter().map(|i| i["slug"].as_str().unwrap()).collect();
-    for slug in ["kavenegar", "twilio", "smtp", "openai", "huggingface", "talkbot"] {
+    let slugs: Vec<&str> = v["integrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["slug"].as_str().unwrap())
+        .collect();
+    for slug in [
+        "kavenegar",
+        "twilio",
+        "smtp",
+        "openai",
+        "huggingface",
+        "talkbot",
+    ] {
         assert!(slugs.contains(&slug), "{slug} missing from {slugs:?}");
     }
     // Nothing configured in this hub's fresh secret prefix: every channel is on its fallback.
-    let channel = |name: &str| v["channels"].as_array().unwrap().iter().find(|c| c["channel"] == name).unwrap().clone();
+    let channel = |name: &str| {
+        v["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["channel"] == name)
+            .unwrap()
+            .clone()
+    };
     assert_eq!(channel("sms")["served_by"], "console");
     assert_eq!(channel("sms")["fallback"], true);
     assert_eq!(channel("email")["served_by"], "console");
@@ -36,18 +58,33 @@ async fn reports_aws_services_integrations_and_fallbacks() {
 #[tokio::test]
 async fn configured_provider_serves_its_channel() {
     let hub = TestHub::new().await;
-    hub.put_secret("kavenegar", json!({"api_key": "k", "sender": "10004346"})).await;
+    hub.put_secret("kavenegar", json!({"api_key": "k", "sender": "10004346"}))
+        .await;
     let v = send(&svc(&hub), get("/health/", None)).await.json();
-    let sms = v["channels"].as_array().unwrap().iter().find(|c| c["channel"] == "sms").unwrap();
+    let sms = v["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["channel"] == "sms")
+        .unwrap();
     assert_eq!(sms["served_by"], "kavenegar");
     assert_eq!(sms["fallback"], false);
-    let kav = v["integrations"].as_array().unwrap().iter().find(|i| i["slug"] == "kavenegar").unwrap();
+    let kav = v["integrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["slug"] == "kavenegar")
+        .unwrap();
     assert_eq!(kav["configured"], true);
 }
 
 #[tokio::test]
 async fn missing_aws_resource_degrades_with_503() {
-    let hub = TestHub::with_env(&[("UPLOADS_BUCKET", "no-such-bucket-here".into()), ("STORAGE_TYPE", "s3".into())]).await;
+    let hub = TestHub::with_env(&[
+        ("UPLOADS_BUCKET", "no-such-bucket-here".into()),
+        ("STORAGE_TYPE", "s3".into()),
+    ])
+    .await;
     let res = send(&svc(&hub), get("/health", None)).await;
     assert_eq!(res.status, 503);
     let v = res.json();
@@ -59,8 +96,15 @@ async fn missing_aws_resource_degrades_with_503() {
 #[tokio::test]
 async fn deep_check_needs_an_admin() {
     let hub = TestHub::new().await;
-    send(&svc(&hub), get("/health?deep=true", None)).await.assert_problem(401, "missing_token");
-    send(&svc(&hub), get("/health?deep=true", Some(&hub.token("u", Role::User)))).await.assert_problem(403, "forbidden");
+    send(&svc(&hub), get("/health?deep=true", None))
+        .await
+        .assert_problem(401, "missing_token");
+    send(
+        &svc(&hub),
+        get("/health?deep=true", Some(&hub.token("u", Role::User))),
+    )
+    .await
+    .assert_problem(403, "forbidden");
     let res = send(&svc(&hub), get("/health?deep=true", Some(&hub.admin()))).await;
     assert_eq!(res.status, 200);
 }

@@ -32,12 +32,27 @@ async fn a_repeat_returns_the_first_answer_without_running_again() {
     }
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     // The replay carries the marker header and the first body.
-    let res = store.run(&headers(&key), "email.send", "u1", &request, || async { panic!("must not run") }).await.unwrap();
+    let res = store
+        .run(&headers(&key), "email.send", "u1", &request, || async {
+            panic!("must not run")
+        })
+        .await
+        .unwrap();
     assert_eq!(res.headers()["idempotent-replayed"], "true");
-    let body = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
-    assert_eq!(serde_json::from_slice::<serde_json::Value>(&body).unwrap()["id"], "msg-0");
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap()["id"],
+        "msg-0"
+    );
     // Same key, another caller or operation: independent.
-    let other = store.run(&headers(&key), "email.send", "u2", &request, || async { Ok((StatusCode::OK, json!({}))) }).await.unwrap();
+    let other = store
+        .run(&headers(&key), "email.send", "u2", &request, || async {
+            Ok((StatusCode::OK, json!({})))
+        })
+        .await
+        .unwrap();
     assert!(other.headers().get("idempotent-replayed").is_none());
 }
 
@@ -46,14 +61,38 @@ async fn a_key_reused_with_another_body_is_422_and_a_bad_key_400() {
     let hub = TestHub::new().await;
     let store = &hub.ctx.idempotency;
     let key = uuid::Uuid::new_v4().to_string();
-    store.run(&headers(&key), "sms.send", "u1", &json!({"receptor": "1"}), || async { Ok((StatusCode::OK, json!({}))) }).await.unwrap();
+    store
+        .run(
+            &headers(&key),
+            "sms.send",
+            "u1",
+            &json!({"receptor": "1"}),
+            || async { Ok((StatusCode::OK, json!({}))) },
+        )
+        .await
+        .unwrap();
     let err = store
-        .run(&headers(&key), "sms.send", "u1", &json!({"receptor": "2"}), || async { Ok((StatusCode::OK, json!({}))) })
+        .run(
+            &headers(&key),
+            "sms.send",
+            "u1",
+            &json!({"receptor": "2"}),
+            || async { Ok((StatusCode::OK, json!({}))) },
+        )
         .await
         .unwrap_err();
     assert_eq!(err.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(err.code, "idempotency_key_reused");
-    let err = store.run(&headers("has space"), "sms.send", "u1", &json!({}), || async { Ok((StatusCode::OK, json!({}))) }).await.unwrap_err();
+    let err = store
+        .run(
+            &headers("has space"),
+            "sms.send",
+            "u1",
+            &json!({}),
+            || async { Ok((StatusCode::OK, json!({}))) },
+        )
+        .await
+        .unwrap_err();
     assert_eq!(err.code, "invalid_field");
 }
 
@@ -69,11 +108,17 @@ async fn concurrent_repeats_run_once_and_failures_release_the_key() {
         let key = key.clone();
         tasks.push(tokio::spawn(async move {
             ctx.idempotency
-                .run(&headers(&key), "sms.bulk", "svc", &json!({"n": 1}), || async {
-                    runs.fetch_add(1, Ordering::SeqCst);
-                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-                    Ok((StatusCode::ACCEPTED, json!({"batch": 1})))
-                })
+                .run(
+                    &headers(&key),
+                    "sms.bulk",
+                    "svc",
+                    &json!({"n": 1}),
+                    || async {
+                        runs.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                        Ok((StatusCode::ACCEPTED, json!({"batch": 1})))
+                    },
+                )
                 .await
                 .map(|r| r.status())
                 .map_err(|e| e.code)
@@ -84,16 +129,28 @@ async fn concurrent_repeats_run_once_and_failures_release_the_key() {
         outcomes.push(t.await.unwrap());
     }
     assert_eq!(runs.load(Ordering::SeqCst), 1, "{outcomes:?}");
-    assert!(outcomes.iter().all(|o| matches!(o, Ok(StatusCode::ACCEPTED) | Err("idempotency_in_progress"))), "{outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, Ok(StatusCode::ACCEPTED) | Err("idempotency_in_progress"))),
+        "{outcomes:?}"
+    );
 
     // A failed run frees its key: the retry runs.
     let key = uuid::Uuid::new_v4().to_string();
     let store = &hub.ctx.idempotency;
     let err = store
-        .run(&headers(&key), "sms.send", "u1", &json!({}), || async { Err(shared::ApiError::bad_gateway("provider_failed", "down")) })
+        .run(&headers(&key), "sms.send", "u1", &json!({}), || async {
+            Err(shared::ApiError::bad_gateway("provider_failed", "down"))
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code, "provider_failed");
-    let ok = store.run(&headers(&key), "sms.send", "u1", &json!({}), || async { Ok((StatusCode::OK, json!({"ok": true}))) }).await.unwrap();
+    let ok = store
+        .run(&headers(&key), "sms.send", "u1", &json!({}), || async {
+            Ok((StatusCode::OK, json!({"ok": true})))
+        })
+        .await
+        .unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
 }

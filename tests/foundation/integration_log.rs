@@ -10,7 +10,16 @@ use shared::integration_log::{CallRecord, Outcome};
 async fn new_provider(hub: &TestHub, svc: &shared::http::HubService) -> String {
     let slug = format!("p-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     let body = json!({"slug": slug, "name": "Stats test", "kind": "webhook", "protocol": "none"});
-    let res = send(svc, json_req("POST", "/api/integrations/providers", Some(&hub.admin()), &body)).await;
+    let res = send(
+        svc,
+        json_req(
+            "POST",
+            "/api/integrations/providers",
+            Some(&hub.admin()),
+            &body,
+        ),
+    )
+    .await;
     assert_eq!(res.status, 201, "{}", String::from_utf8_lossy(&res.body));
     slug
 }
@@ -34,14 +43,27 @@ async fn statistics_come_from_hourly_counters() {
     // 18 fast successes, 2 slow failures: p95 falls in the slow bucket.
     let mut writes = Vec::new();
     for i in 0..20 {
-        let rec = if i < 18 { record(&slug, Outcome::Success, 20) } else { record(&slug, Outcome::Failure, 700) };
+        let rec = if i < 18 {
+            record(&slug, Outcome::Success, 20)
+        } else {
+            record(&slug, Outcome::Failure, 700)
+        };
         let log = hub.ctx.log.clone();
-        writes.push(tokio::spawn(async move { log.try_record(&rec).await.unwrap() }));
+        writes.push(tokio::spawn(
+            async move { log.try_record(&rec).await.unwrap() },
+        ));
     }
     for w in writes {
         w.await.unwrap();
     }
-    let res = send(&svc, get(&format!("/api/integrations/providers/{slug}/statistics/?window_hours=48"), Some(&hub.admin()))).await;
+    let res = send(
+        &svc,
+        get(
+            &format!("/api/integrations/providers/{slug}/statistics/?window_hours=48"),
+            Some(&hub.admin()),
+        ),
+    )
+    .await;
     assert_eq!(res.status, 200, "{}", String::from_utf8_lossy(&res.body));
     let v = res.json();
     assert_eq!(v["window_hours"], 48);
@@ -49,7 +71,10 @@ async fn statistics_come_from_hourly_counters() {
     assert_eq!(v["total"]["successes"], 18);
     assert_eq!(v["total"]["failures"], 2);
     assert_eq!(v["total"]["success_rate"], 0.9);
-    assert_eq!(v["total"]["avg_latency_ms"], (18.0 * 20.0 + 2.0 * 700.0) / 20.0);
+    assert_eq!(
+        v["total"]["avg_latency_ms"],
+        (18.0 * 20.0 + 2.0 * 700.0) / 20.0
+    );
     assert_eq!(v["total"]["p95_latency_ms"], 1000);
     assert_eq!(v["hourly"].as_array().unwrap().len(), 1);
     assert_eq!(v["daily"].as_array().unwrap().len(), 1);
@@ -62,8 +87,16 @@ async fn log_entries_are_masked_filtered_and_paged() {
     let svc = shared::http::app(providers::router(hub.ctx.clone()));
     let slug = new_provider(&hub, &svc).await;
     for i in 0..7 {
-        let outcome = if i % 3 == 0 { Outcome::Failure } else { Outcome::Success };
-        hub.ctx.log.try_record(&record(&slug, outcome, 10 + i)).await.unwrap();
+        let outcome = if i % 3 == 0 {
+            Outcome::Failure
+        } else {
+            Outcome::Success
+        };
+        hub.ctx
+            .log
+            .try_record(&record(&slug, outcome, 10 + i))
+            .await
+            .unwrap();
     }
     let admin = hub.admin();
     // Page through all seven, three at a time, newest first.
@@ -98,29 +131,64 @@ async fn log_entries_are_masked_filtered_and_paged() {
     assert_eq!(seen, sorted, "not newest first");
 
     // Outcome filter.
-    let failures = send(&svc, get(&format!("/api/integrations/logs?provider={slug}&outcome=failure"), Some(&admin))).await.json();
+    let failures = send(
+        &svc,
+        get(
+            &format!("/api/integrations/logs?provider={slug}&outcome=failure"),
+            Some(&admin),
+        ),
+    )
+    .await
+    .json();
     let items = failures["items"].as_array().unwrap();
     assert_eq!(items.len(), 3);
-    assert!(items.iter().all(|i| i["outcome"] == "failure" && i["error_code"] == "kavenegar_418"));
+    assert!(
+        items
+            .iter()
+            .all(|i| i["outcome"] == "failure" && i["error_code"] == "kavenegar_418")
+    );
 
     // All providers, by day partition: ours are among them.
-    let all = send(&svc, get("/api/integrations/logs?limit=100", Some(&admin))).await.json();
-    let ours = all["items"].as_array().unwrap().iter().filter(|i| i["provider"] == slug.as_str()).count();
+    let all = send(&svc, get("/api/integrations/logs?limit=100", Some(&admin)))
+        .await
+        .json();
+    let ours = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["provider"] == slug.as_str())
+        .count();
     assert_eq!(ours, 7);
 
     // A time window in the past finds nothing; bad times and cursors are 400s.
     let past = send(&svc, get(&format!("/api/integrations/logs?provider={slug}&from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z"), Some(&admin))).await.json();
     assert_eq!(past["items"].as_array().unwrap().len(), 0);
-    send(&svc, get("/api/integrations/logs?from=yesterday", Some(&admin))).await.assert_problem(400, "invalid_field");
-    send(&svc, get("/api/integrations/logs?cursor=zzz", Some(&admin))).await.assert_problem(400, "invalid_field");
-    send(&svc, get("/api/integrations/logs?outcome=maybe", Some(&admin))).await.assert_problem(400, "invalid_query");
+    send(
+        &svc,
+        get("/api/integrations/logs?from=yesterday", Some(&admin)),
+    )
+    .await
+    .assert_problem(400, "invalid_field");
+    send(&svc, get("/api/integrations/logs?cursor=zzz", Some(&admin)))
+        .await
+        .assert_problem(400, "invalid_field");
+    send(
+        &svc,
+        get("/api/integrations/logs?outcome=maybe", Some(&admin)),
+    )
+    .await
+    .assert_problem(400, "invalid_query");
 }
 
 #[tokio::test]
 async fn log_items_expire_through_ttl() {
     let hub = TestHub::new().await;
     let slug = format!("ttl-{}", uuid::Uuid::new_v4().simple());
-    hub.ctx.log.try_record(&record(&slug, Outcome::Success, 5)).await.unwrap();
+    hub.ctx
+        .log
+        .try_record(&record(&slug, Outcome::Success, 5))
+        .await
+        .unwrap();
     let out = hub
         .ctx
         .aws
@@ -128,7 +196,10 @@ async fn log_items_expire_through_ttl() {
         .query()
         .table_name(&hub.ctx.config.logs_table)
         .key_condition_expression("pk = :pk")
-        .expression_attribute_values(":pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("LOG#{slug}")))
+        .expression_attribute_values(
+            ":pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("LOG#{slug}")),
+        )
         .send()
         .await
         .unwrap();
@@ -136,6 +207,9 @@ async fn log_items_expire_through_ttl() {
     let exp: i64 = item["expires_at"].as_n().unwrap().parse().unwrap();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let days = (exp - now) as f64 / 86_400.0;
-    assert!((29.9..=30.1).contains(&days), "TTL should be LOG_TTL_DAYS (30) days away, is {days}");
+    assert!(
+        (29.9..=30.1).contains(&days),
+        "TTL should be LOG_TTL_DAYS (30) days away, is {days}"
+    );
     assert!(!item.contains_key("api_key"));
 }

@@ -113,6 +113,15 @@ async fn one_failing_channel_does_not_stop_the_others_and_every_outcome_is_recor
         !kavenegar.received_requests().await.unwrap().is_empty(),
         "the SMS went to Kavenegar"
     );
+    // The retried email gave its rate-limit units back: all 100 of the hour are still there.
+    let email_subject =
+        shared::rate_limit::Subject::channel(shared::rate_limit::Channel::Email).user(p1.clone());
+    s.hub
+        .ctx
+        .rate_limiter
+        .check_cost(&email_subject, 100)
+        .await
+        .expect("failed email sends do not count against the limit");
     // Contact details are not part of the API's view.
     assert!(n.get("email").is_none() && n.get("phone").is_none(), "{n}");
 }

@@ -10,11 +10,11 @@ use axum::body::Body;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
+use shared::HubContext;
 use shared::auth::Role;
 use shared::aws::AwsClients;
 use shared::config::Env;
 use shared::http::HubService;
-use shared::HubContext;
 use tower::ServiceExt;
 
 pub struct TestHub {
@@ -57,8 +57,14 @@ impl TestHub {
             .send()
             .await
             .expect("create the test JWT secret in the emulator");
-        let ctx = HubContext::build(env, aws).await.expect("build the hub context");
-        Self { ctx, jwt_secret, prefix }
+        let ctx = HubContext::build(env, aws)
+            .await
+            .expect("build the hub context");
+        Self {
+            ctx,
+            jwt_secret,
+            prefix,
+        }
     }
 
     pub fn token(&self, user: &str, role: Role) -> String {
@@ -71,7 +77,11 @@ impl TestHub {
 
     /// Stores a provider's credentials directly in Secrets Manager (as an operator would).
     pub async fn put_secret(&self, slug: &str, value: Value) {
-        self.ctx.credentials.put(slug, value.as_object().expect("an object")).await.expect("put secret");
+        self.ctx
+            .credentials
+            .put(slug, value.as_object().expect("an object"))
+            .await
+            .expect("put secret");
     }
 }
 
@@ -84,16 +94,25 @@ pub struct TestResponse {
 
 impl TestResponse {
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 
     pub fn content_type(&self) -> &str {
-        self.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("")
+        self.headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
 
     /// Asserts a problem+json answer with this status and code; returns the body.
     pub fn assert_problem(&self, status: u16, code: &str) -> Value {
-        assert_eq!(self.status.as_u16(), status, "body: {}", String::from_utf8_lossy(&self.body));
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
         assert_eq!(self.content_type(), "application/problem+json");
         let v = self.json();
         assert_eq!(v["code"], code, "problem: {v}");
@@ -108,7 +127,11 @@ pub async fn send(svc: &HubService, req: Request<Body>) -> TestResponse {
     let status = res.status();
     let headers = res.headers().clone();
     let body = res.into_body().collect().await.expect("body").to_bytes();
-    TestResponse { status, headers, body }
+    TestResponse {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// A request builder with the usual bits.
@@ -134,13 +157,19 @@ pub fn json_req(method: &str, path: &str, token: Option<&str>, body: &Value) -> 
 /// Creates a queue of the test's own in the emulator (so parallel tests do not consume each
 /// other's messages) and returns its URL.
 pub async fn create_queue(hub: &TestHub, name: &str) -> String {
-    let name = format!("{name}-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let name = format!(
+        "{name}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    );
     hub.ctx
         .aws
         .sqs
         .create_queue()
         .queue_name(name)
-        .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "1")
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            "1",
+        )
         .send()
         .await
         .expect("create test queue")
@@ -152,7 +181,12 @@ pub async fn create_queue(hub: &TestHub, name: &str) -> String {
 /// queue, hands them to `worker` as a real `SqsEvent`, deletes the ones not reported in
 /// `batchItemFailures`, and stops when the queue stays empty (or after `max_rounds`).
 /// Returns how many worker invocations ran.
-pub async fn drain_queue<F, Fut>(sqs: &aws_sdk_sqs::Client, queue_url: &str, max_rounds: usize, worker: F) -> usize
+pub async fn drain_queue<F, Fut>(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    max_rounds: usize,
+    worker: F,
+) -> usize
 where
     F: Fn(aws_lambda_events::event::sqs::SqsEvent) -> Fut,
     Fut: std::future::Future<Output = aws_lambda_events::event::sqs::SqsBatchResponse>,
@@ -195,10 +229,19 @@ where
         }
         let response = worker(event).await;
         invocations += 1;
-        let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        let failed: Vec<&str> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
         for m in &messages {
             if !failed.contains(&m.message_id.as_deref().unwrap_or_default()) {
-                sqs.delete_message().queue_url(queue_url).receipt_handle(m.receipt_handle.clone().unwrap_or_default()).send().await.expect("delete");
+                sqs.delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(m.receipt_handle.clone().unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("delete");
             }
         }
     }

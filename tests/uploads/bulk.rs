@@ -22,7 +22,11 @@ async fn bulk_with_some_bad_files_answers_207_with_a_result_per_file() {
                 files("report.pdf", "application/pdf", &pdf()),
                 files("photo.jpg", "image/jpeg", &elf()),
                 files("big.txt", "text/plain", &big),
-                files("page.txt", "text/plain", b"<html><script>alert(1)</script></html>"),
+                files(
+                    "page.txt",
+                    "text/plain",
+                    b"<html><script>alert(1)</script></html>",
+                ),
                 files("empty.txt", "text/plain", b""),
                 files("scan.pdf", "application/pdf", &img),
             ],
@@ -34,10 +38,26 @@ async fn bulk_with_some_bad_files_answers_207_with_a_result_per_file() {
     assert_eq!(v["stored"], 2);
     assert_eq!(v["failed"], 4);
     let results = v["results"].as_array().unwrap();
-    let statuses: Vec<u64> = results.iter().map(|r| r["status"].as_u64().unwrap()).collect();
+    let statuses: Vec<u64> = results
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
     assert_eq!(statuses, [201, 415, 413, 415, 422, 201]);
-    let codes: Vec<&str> = results.iter().map(|r| r["error"]["code"].as_str().unwrap_or("")).collect();
-    assert_eq!(codes, ["", "executable_not_allowed", "file_too_large", "active_content_not_allowed", "empty_file", ""]);
+    let codes: Vec<&str> = results
+        .iter()
+        .map(|r| r["error"]["code"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "",
+            "executable_not_allowed",
+            "file_too_large",
+            "active_content_not_allowed",
+            "empty_file",
+            ""
+        ]
+    );
     assert_eq!(results[1]["filename"], "photo.jpg");
     assert_eq!(results[5]["file"]["content_type"], "image/png");
     assert_eq!(results[5]["file"]["filename"], "scan.png");
@@ -57,21 +77,52 @@ async fn bulk_all_good_is_201_and_limits_are_enforced() {
     let (svc, _) = service(&hub);
     let token = hub.token("bulk-good", Role::User);
     let p = pdf();
-    let three: Vec<Part> = (0..3).map(|_| files("a.pdf", "application/pdf", &p)).collect();
+    let three: Vec<Part> = (0..3)
+        .map(|_| files("a.pdf", "application/pdf", &p))
+        .collect();
     let res = send(&svc, upload("/api/v1/upload/bulk", &token, &three)).await;
     assert_eq!(res.status, 201);
     assert_eq!(res.json()["stored"], 3);
     // `files[]` and `file` are accepted names too.
-    let res = send(&svc, upload("/api/v1/upload/bulk", &token, &[Part { name: "files[]", filename: Some("x.pdf"), content_type: "application/pdf", data: &p }])).await;
+    let res = send(
+        &svc,
+        upload(
+            "/api/v1/upload/bulk",
+            &token,
+            &[Part {
+                name: "files[]",
+                filename: Some("x.pdf"),
+                content_type: "application/pdf",
+                data: &p,
+            }],
+        ),
+    )
+    .await;
     assert_eq!(res.status, 201);
     // Eleven files: refused as a whole, nothing stored.
-    let eleven: Vec<Part> = (0..11).map(|_| files("a.pdf", "application/pdf", &p)).collect();
-    let prob = send(&svc, upload("/api/v1/upload/bulk", &token, &eleven)).await.assert_problem(413, "too_many_files");
+    let eleven: Vec<Part> = (0..11)
+        .map(|_| files("a.pdf", "application/pdf", &p))
+        .collect();
+    let prob = send(&svc, upload("/api/v1/upload/bulk", &token, &eleven))
+        .await
+        .assert_problem(413, "too_many_files");
     assert!(prob["detail"].as_str().unwrap().contains("10"), "{prob}");
     // No files at all.
-    send(&svc, upload("/api/v1/upload/bulk", &token, &[Part { name: "note", filename: None, content_type: "text/plain", data: b"x" }]))
-        .await
-        .assert_problem(400, "missing_file");
+    send(
+        &svc,
+        upload(
+            "/api/v1/upload/bulk",
+            &token,
+            &[Part {
+                name: "note",
+                filename: None,
+                content_type: "text/plain",
+                data: b"x",
+            }],
+        ),
+    )
+    .await
+    .assert_problem(400, "missing_file");
 }
 
 #[tokio::test]
@@ -80,25 +131,72 @@ async fn twenty_uploads_an_hour_per_user_and_bulk_counts_each_file() {
     let (svc, _) = service(&hub);
     let token = hub.token("hourly", Role::User);
     let p = pdf();
-    let ten: Vec<Part> = (0..10).map(|_| files("a.pdf", "application/pdf", &p)).collect();
+    let ten: Vec<Part> = (0..10)
+        .map(|_| files("a.pdf", "application/pdf", &p))
+        .collect();
     let first = send(&svc, upload("/api/v1/upload/bulk", &token, &ten)).await;
     assert_eq!(first.status, 201);
     assert_eq!(first.headers["ratelimit-limit"], "20");
     assert_eq!(first.headers["ratelimit-remaining"], "10");
-    let nine: Vec<Part> = (0..9).map(|_| files("a.pdf", "application/pdf", &p)).collect();
-    assert_eq!(send(&svc, upload("/api/v1/upload/bulk", &token, &nine)).await.status, 201);
+    let nine: Vec<Part> = (0..9)
+        .map(|_| files("a.pdf", "application/pdf", &p))
+        .collect();
+    assert_eq!(
+        send(&svc, upload("/api/v1/upload/bulk", &token, &nine))
+            .await
+            .status,
+        201
+    );
     // 19 used: a bulk of two does not fit (nothing stored), a single one does.
-    let two: Vec<Part> = (0..2).map(|_| files("a.pdf", "application/pdf", &p)).collect();
+    let two: Vec<Part> = (0..2)
+        .map(|_| files("a.pdf", "application/pdf", &p))
+        .collect();
     let denied = send(&svc, upload("/api/v1/upload/bulk", &token, &two)).await;
     denied.assert_problem(429, "rate_limited");
     assert!(denied.headers.contains_key("retry-after"));
-    assert_eq!(send(&svc, upload("/api/v1/upload/attachment", &token, &[file("a.pdf", "application/pdf", &p)])).await.status, 201);
-    send(&svc, upload("/api/v1/upload/avatar", &token, &[file("a.png", "image/png", &png(2, 2))]))
+    assert_eq!(
+        send(
+            &svc,
+            upload(
+                "/api/v1/upload/attachment",
+                &token,
+                &[file("a.pdf", "application/pdf", &p)]
+            )
+        )
         .await
-        .assert_problem(429, "rate_limited");
+        .status,
+        201
+    );
+    send(
+        &svc,
+        upload(
+            "/api/v1/upload/avatar",
+            &token,
+            &[file("a.png", "image/png", &png(2, 2))],
+        ),
+    )
+    .await
+    .assert_problem(429, "rate_limited");
     // Presigning counts too; another user is unaffected.
     let body = serde_json::json!({"kind": "attachment", "filename": "a.pdf", "content_type": "application/pdf", "size": 10});
-    send(&svc, hub_tests::json_req("POST", "/api/v1/upload/presign", Some(&token), &body)).await.assert_problem(429, "rate_limited");
+    send(
+        &svc,
+        hub_tests::json_req("POST", "/api/v1/upload/presign", Some(&token), &body),
+    )
+    .await
+    .assert_problem(429, "rate_limited");
     let other = hub.token("hourly-other", Role::User);
-    assert_eq!(send(&svc, upload("/api/v1/upload/attachment", &other, &[file("a.pdf", "application/pdf", &p)])).await.status, 201);
+    assert_eq!(
+        send(
+            &svc,
+            upload(
+                "/api/v1/upload/attachment",
+                &other,
+                &[file("a.pdf", "application/pdf", &p)]
+            )
+        )
+        .await
+        .status,
+        201
+    );
 }

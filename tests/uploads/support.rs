@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use hub_tests::TestHub;
 use http::Request;
+use hub_tests::TestHub;
 use shared::http::HubService;
 use uploads::UploadsState;
 
@@ -21,7 +21,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= b as u32;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -57,7 +61,9 @@ pub fn png_padded(w: u32, h: u32, total: usize) -> Vec<u8> {
     ihdr.extend_from_slice(&h.to_be_bytes());
     ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
     chunk(&mut out, b"IHDR", &ihdr);
-    let raw: Vec<u8> = (0..h).flat_map(|_| std::iter::once(0u8).chain(std::iter::repeat_n(0u8, w as usize * 3))).collect();
+    let raw: Vec<u8> = (0..h)
+        .flat_map(|_| std::iter::once(0u8).chain(std::iter::repeat_n(0u8, w as usize * 3)))
+        .collect();
     let mut z = vec![0x78, 0x01];
     let blocks: Vec<&[u8]> = raw.chunks(65_535).collect();
     for (i, block) in blocks.iter().enumerate() {
@@ -70,7 +76,9 @@ pub fn png_padded(w: u32, h: u32, total: usize) -> Vec<u8> {
     z.extend_from_slice(&adler32(&raw).to_be_bytes());
     chunk(&mut out, b"IDAT", &z);
     if total > 0 {
-        let pad = total.checked_sub(out.len() + 12 + 12).expect("total too small for this image");
+        let pad = total
+            .checked_sub(out.len() + 12 + 12)
+            .expect("total too small for this image");
         chunk(&mut out, b"prVt", &vec![b'x'; pad]);
     }
     chunk(&mut out, b"IEND", &[]);
@@ -84,7 +92,9 @@ pub fn png_padded(w: u32, h: u32, total: usize) -> Vec<u8> {
 /// magic-byte detection and the header-only dimension read.
 pub fn jpeg(w: u16, h: u16) -> Vec<u8> {
     let mut out = vec![0xFF, 0xD8];
-    out.extend_from_slice(&[0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0, 1, 1, 0, 0, 1, 0, 1, 0, 0]);
+    out.extend_from_slice(&[
+        0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0, 1, 1, 0, 0, 1, 0, 1, 0, 0,
+    ]);
     out.extend_from_slice(&[0xFF, 0xC0, 0x00, 0x11, 8]);
     out.extend_from_slice(&h.to_be_bytes());
     out.extend_from_slice(&w.to_be_bytes());
@@ -140,11 +150,21 @@ pub struct Part<'a> {
 }
 
 pub fn file<'a>(filename: &'a str, content_type: &'a str, data: &'a [u8]) -> Part<'a> {
-    Part { name: "file", filename: Some(filename), content_type, data }
+    Part {
+        name: "file",
+        filename: Some(filename),
+        content_type,
+        data,
+    }
 }
 
 pub fn files<'a>(filename: &'a str, content_type: &'a str, data: &'a [u8]) -> Part<'a> {
-    Part { name: "files", filename: Some(filename), content_type, data }
+    Part {
+        name: "files",
+        filename: Some(filename),
+        content_type,
+        data,
+    }
 }
 
 const BOUNDARY: &str = "----hub-test-boundary-7f3a";
@@ -155,9 +175,15 @@ pub fn multipart_body(parts: &[Part<'_>]) -> Vec<u8> {
         body.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
         match p.filename {
             Some(f) => body.extend_from_slice(
-                format!("Content-Disposition: form-data; name=\"{}\"; filename=\"{f}\"\r\n", p.name).as_bytes(),
+                format!(
+                    "Content-Disposition: form-data; name=\"{}\"; filename=\"{f}\"\r\n",
+                    p.name
+                )
+                .as_bytes(),
             ),
-            None => body.extend_from_slice(format!("Content-Disposition: form-data; name=\"{}\"\r\n", p.name).as_bytes()),
+            None => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{}\"\r\n", p.name).as_bytes(),
+            ),
         }
         body.extend_from_slice(format!("Content-Type: {}\r\n\r\n", p.content_type).as_bytes());
         body.extend_from_slice(p.data);
@@ -169,7 +195,10 @@ pub fn multipart_body(parts: &[Part<'_>]) -> Vec<u8> {
 
 pub fn upload(path: &str, token: &str, parts: &[Part<'_>]) -> Request<Body> {
     hub_tests::req("POST", path, Some(token))
-        .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
         .body(Body::from(multipart_body(parts)))
         .unwrap()
 }

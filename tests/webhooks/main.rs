@@ -34,7 +34,10 @@ impl Fixture {
     /// A hub with its own secrets prefix, its own event queue and a clock the test moves.
     pub async fn with_env(overrides: &[(&str, String)]) -> Self {
         // Failures' logs (e.g. an internal error's cause) show in the test output.
-        let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("warn").try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter("warn")
+            .try_init();
         let hub = TestHub::new().await;
         let queue = create_queue(&hub, "webhook-events").await;
         let mut all = vec![("WEBHOOK_EVENTS_QUEUE_URL", queue.clone())];
@@ -46,7 +49,14 @@ impl Fixture {
         let state = WebhooksState::with_config(hub.ctx.clone(), config, clock_fn);
         let svc = shared::http::app(webhooks::router(state.clone()));
         let worker = Arc::new(WebhookWorker::new(&hub.ctx, state.service.clone()));
-        Self { hub, svc, state, worker, queue, clock }
+        Self {
+            hub,
+            svc,
+            state,
+            worker,
+            queue,
+            clock,
+        }
     }
 
     pub fn now(&self) -> i64 {
@@ -59,13 +69,32 @@ impl Fixture {
 
     /// Registers an endpoint as admin; asserts 201.
     pub async fn register(&self, body: Value) -> Value {
-        let res = send(&self.svc, json_req("POST", "/api/integrations/webhooks/", Some(&self.hub.admin()), &body)).await;
-        assert_eq!(res.status.as_u16(), 201, "{}", String::from_utf8_lossy(&res.body));
+        let res = send(
+            &self.svc,
+            json_req(
+                "POST",
+                "/api/integrations/webhooks/",
+                Some(&self.hub.admin()),
+                &body,
+            ),
+        )
+        .await;
+        assert_eq!(
+            res.status.as_u16(),
+            201,
+            "{}",
+            String::from_utf8_lossy(&res.body)
+        );
         res.json()
     }
 
     /// Posts raw bytes to a receive path with the given headers.
-    pub async fn post(&self, path: &str, headers: &[(&str, String)], body: impl Into<Vec<u8>>) -> TestResponse {
+    pub async fn post(
+        &self,
+        path: &str,
+        headers: &[(&str, String)],
+        body: impl Into<Vec<u8>>,
+    ) -> TestResponse {
         let mut b = hub_tests::req("POST", path, None);
         for (k, v) in headers {
             b = b.header(*k, v);
@@ -88,7 +117,11 @@ impl Fixture {
     }
 
     pub async fn admin_post(&self, path: &str, body: &Value) -> TestResponse {
-        send(&self.svc, json_req("POST", path, Some(&self.hub.admin()), body)).await
+        send(
+            &self.svc,
+            json_req("POST", path, Some(&self.hub.admin()), body),
+        )
+        .await
     }
 
     /// Messages currently visible in the test's queue (without consuming them for long:
@@ -115,7 +148,10 @@ impl Fixture {
 
 /// A slug no other test (or earlier run against the same emulator) has used.
 pub fn slug(prefix: &str) -> String {
-    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
 }
 
 pub fn sw_headers(id: &str, ts: i64, sig: &str) -> Vec<(&'static str, String)> {
@@ -136,13 +172,30 @@ pub async fn standard_endpoint(f: &Fixture, events: Value) -> (String, String) {
             "events": events, "verification": {"scheme": "standard_webhooks"}
         }))
         .await;
-    (slug, created["secret"].as_str().expect("a generated secret").to_string())
+    (
+        slug,
+        created["secret"]
+            .as_str()
+            .expect("a generated secret")
+            .to_string(),
+    )
 }
 
 /// Signs and posts a Standard Webhooks delivery at the fixture's clock.
-pub async fn post_standard(f: &Fixture, slug: &str, secret: &str, id: &str, body: &str) -> TestResponse {
+pub async fn post_standard(
+    f: &Fixture,
+    slug: &str,
+    secret: &str,
+    id: &str,
+    body: &str,
+) -> TestResponse {
     let key = shared::webhooks::signature::decode_standard_secret(secret).unwrap();
     let ts = f.now();
     let sig = shared::webhooks::signature::standard_sign(&key, id, ts, body.as_bytes());
-    f.post(&format!("/api/integrations/webhook/{slug}"), &sw_headers(id, ts, &sig), body.to_string()).await
+    f.post(
+        &format!("/api/integrations/webhook/{slug}"),
+        &sw_headers(id, ts, &sig),
+        body.to_string(),
+    )
+    .await
 }

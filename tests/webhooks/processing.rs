@@ -13,19 +13,43 @@ async fn events_are_processed_by_the_worker_and_replay_reprocesses_them() {
     let (slug, secret) = standard_endpoint(&f, json!([])).await;
     let mut ids = Vec::new();
     for i in 0..3 {
-        let res = post_standard(&f, &slug, &secret, &format!("msg_{i}"), &format!(r#"{{"type":"order.updated","n":{i}}}"#)).await;
+        let res = post_standard(
+            &f,
+            &slug,
+            &secret,
+            &format!("msg_{i}"),
+            &format!(r#"{{"type":"order.updated","n":{i}}}"#),
+        )
+        .await;
         ids.push(res.json()["event_id"].as_str().unwrap().to_string());
     }
     // The queue carries ids only, never the payload.
-    let peek = f.hub.ctx.aws.sqs.receive_message().queue_url(&f.queue).max_number_of_messages(10).visibility_timeout(0).send().await.unwrap();
+    let peek = f
+        .hub
+        .ctx
+        .aws
+        .sqs
+        .receive_message()
+        .queue_url(&f.queue)
+        .max_number_of_messages(10)
+        .visibility_timeout(0)
+        .send()
+        .await
+        .unwrap();
     for m in peek.messages.unwrap_or_default() {
         let body: serde_json::Value = serde_json::from_str(m.body().unwrap()).unwrap();
-        assert_eq!(body.as_object().unwrap().keys().collect::<Vec<_>>(), vec!["event_id"]);
+        assert_eq!(
+            body.as_object().unwrap().keys().collect::<Vec<_>>(),
+            vec!["event_id"]
+        );
     }
 
     assert!(f.drain().await >= 1);
     for id in &ids {
-        let e = f.admin_get(&format!("/api/integrations/webhooks/{slug}/events/{id}")).await.json();
+        let e = f
+            .admin_get(&format!("/api/integrations/webhooks/{slug}/events/{id}"))
+            .await
+            .json();
         assert_eq!(e["status"], "processed", "{e}");
         assert_eq!(e["attempts"], 1);
         assert!(e["processed_at"].is_string());
@@ -38,39 +62,94 @@ async fn events_are_processed_by_the_worker_and_replay_reprocesses_them() {
     event.records.push(rec);
     let out = webhook_worker::handle_batch(&f.worker, event).await;
     assert!(out.batch_item_failures.is_empty());
-    let e = f.admin_get(&format!("/api/integrations/webhooks/{slug}/events/{}", ids[0])).await.json();
+    let e = f
+        .admin_get(&format!(
+            "/api/integrations/webhooks/{slug}/events/{}",
+            ids[0]
+        ))
+        .await
+        .json();
     assert_eq!(e["attempts"], 1);
 
     // Replay one: back to queued, then processed again.
-    let res = f.admin_post(&format!("/api/integrations/webhooks/{slug}/events/{}/replay", ids[0]), &json!({})).await;
-    assert_eq!(res.status.as_u16(), 202, "{}", String::from_utf8_lossy(&res.body));
-    let e = f.admin_get(&format!("/api/integrations/webhooks/{slug}/events/{}", ids[0])).await.json();
+    let res = f
+        .admin_post(
+            &format!("/api/integrations/webhooks/{slug}/events/{}/replay", ids[0]),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(
+        res.status.as_u16(),
+        202,
+        "{}",
+        String::from_utf8_lossy(&res.body)
+    );
+    let e = f
+        .admin_get(&format!(
+            "/api/integrations/webhooks/{slug}/events/{}",
+            ids[0]
+        ))
+        .await
+        .json();
     assert_eq!(e["status"], "queued");
     f.drain().await;
-    let e = f.admin_get(&format!("/api/integrations/webhooks/{slug}/events/{}", ids[0])).await.json();
-    assert_eq!((e["status"].as_str(), e["attempts"].as_u64(), e["replays"].as_u64()), (Some("processed"), Some(2), Some(1)));
+    let e = f
+        .admin_get(&format!(
+            "/api/integrations/webhooks/{slug}/events/{}",
+            ids[0]
+        ))
+        .await
+        .json();
+    assert_eq!(
+        (
+            e["status"].as_str(),
+            e["attempts"].as_u64(),
+            e["replays"].as_u64()
+        ),
+        (Some("processed"), Some(2), Some(1))
+    );
 
     // Replay a time range covering all three.
     let from = "2000-01-01T00:00:00Z";
     let to = "2100-01-01T00:00:00Z";
-    let res = f.admin_post(&format!("/api/integrations/webhooks/{slug}/events/replay"), &json!({"from": from, "to": to})).await;
+    let res = f
+        .admin_post(
+            &format!("/api/integrations/webhooks/{slug}/events/replay"),
+            &json!({"from": from, "to": to}),
+        )
+        .await;
     assert_eq!(res.status.as_u16(), 202);
     assert_eq!(res.json()["replayed"], 3);
     f.drain().await;
     for id in &ids {
-        let e = f.admin_get(&format!("/api/integrations/webhooks/{slug}/events/{id}")).await.json();
+        let e = f
+            .admin_get(&format!("/api/integrations/webhooks/{slug}/events/{id}"))
+            .await
+            .json();
         assert_eq!(e["status"], "processed");
         assert!(e["attempts"].as_u64().unwrap() >= 2);
     }
     // An empty range replays nothing; a bad date is a field error.
-    let res = f.admin_post(&format!("/api/integrations/webhooks/{slug}/events/replay"), &json!({"from": from, "to": "2000-01-02T00:00:00Z"})).await;
+    let res = f
+        .admin_post(
+            &format!("/api/integrations/webhooks/{slug}/events/replay"),
+            &json!({"from": from, "to": "2000-01-02T00:00:00Z"}),
+        )
+        .await;
     assert_eq!(res.json()["replayed"], 0);
     let p = f
-        .admin_post(&format!("/api/integrations/webhooks/{slug}/events/replay"), &json!({"from": "yesterday", "to": to}))
+        .admin_post(
+            &format!("/api/integrations/webhooks/{slug}/events/replay"),
+            &json!({"from": "yesterday", "to": to}),
+        )
         .await
         .assert_problem(400, "invalid_field");
     assert_eq!(p["errors"][0]["field"], "from");
-    f.admin_get(&format!("/api/integrations/webhooks/{slug}/events/0000/replay")).await.assert_problem(405, "method_not_allowed");
+    f.admin_get(&format!(
+        "/api/integrations/webhooks/{slug}/events/0000/replay"
+    ))
+    .await
+    .assert_problem(405, "method_not_allowed");
 }
 
 #[tokio::test]
@@ -79,24 +158,67 @@ async fn events_list_by_status_and_time_with_paging() {
     let (slug, secret) = standard_endpoint(&f, json!(["keep"])).await;
     for i in 0..5 {
         let ty = if i % 2 == 0 { "keep" } else { "drop" };
-        post_standard(&f, &slug, &secret, &format!("msg_page_{i}"), &format!(r#"{{"type":"{ty}","n":{i}}}"#)).await;
+        post_standard(
+            &f,
+            &slug,
+            &secret,
+            &format!("msg_page_{i}"),
+            &format!(r#"{{"type":"{ty}","n":{i}}}"#),
+        )
+        .await;
     }
-    let page1 = f.admin_get(&format!("/api/integrations/webhooks/{slug}/events?limit=2")).await.json();
+    let page1 = f
+        .admin_get(&format!("/api/integrations/webhooks/{slug}/events?limit=2"))
+        .await
+        .json();
     assert_eq!(page1["items"].as_array().unwrap().len(), 2);
     let cursor = page1["next_cursor"].as_str().unwrap();
-    let page2 = f.admin_get(&format!("/api/integrations/webhooks/{slug}/events?limit=10&cursor={cursor}")).await.json();
+    let page2 = f
+        .admin_get(&format!(
+            "/api/integrations/webhooks/{slug}/events?limit=10&cursor={cursor}"
+        ))
+        .await
+        .json();
     assert_eq!(page2["items"].as_array().unwrap().len(), 3);
     // Newest first.
-    let first = page1["items"][0]["received_at"].as_str().unwrap().to_string();
-    let last = page2["items"][2]["received_at"].as_str().unwrap().to_string();
+    let first = page1["items"][0]["received_at"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let last = page2["items"][2]["received_at"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(first >= last);
-    let ignored = f.admin_get(&format!("/api/integrations/webhooks/{slug}/events?status=ignored&limit=100")).await.json();
+    let ignored = f
+        .admin_get(&format!(
+            "/api/integrations/webhooks/{slug}/events?status=ignored&limit=100"
+        ))
+        .await
+        .json();
     assert_eq!(ignored["items"].as_array().unwrap().len(), 2);
-    let future = f.admin_get(&format!("/api/integrations/webhooks/{slug}/events?from=2100-01-01T00:00:00Z")).await.json();
+    let future = f
+        .admin_get(&format!(
+            "/api/integrations/webhooks/{slug}/events?from=2100-01-01T00:00:00Z"
+        ))
+        .await
+        .json();
     assert!(future["items"].as_array().unwrap().is_empty());
-    f.admin_get(&format!("/api/integrations/webhooks/{slug}/events?status=weird")).await.assert_problem(400, "invalid_query");
-    f.admin_get(&format!("/api/integrations/webhooks/{slug}/events?cursor=garbage")).await.assert_problem(400, "invalid_field");
-    f.admin_get(&format!("/api/integrations/webhooks/{slug}/events/does-not-exist")).await.assert_problem(404, "not_found");
+    f.admin_get(&format!(
+        "/api/integrations/webhooks/{slug}/events?status=weird"
+    ))
+    .await
+    .assert_problem(400, "invalid_query");
+    f.admin_get(&format!(
+        "/api/integrations/webhooks/{slug}/events?cursor=garbage"
+    ))
+    .await
+    .assert_problem(400, "invalid_field");
+    f.admin_get(&format!(
+        "/api/integrations/webhooks/{slug}/events/does-not-exist"
+    ))
+    .await
+    .assert_problem(404, "not_found");
 }
 
 #[tokio::test]
@@ -111,13 +233,25 @@ async fn processed_events_become_notifications_when_configured() {
         }))
         .await;
     let secret = created["secret"].as_str().unwrap().to_string();
-    let id = post_standard(&f, &slug, &secret, "msg_notify", r#"{"type":"payment.success","patient_note":"private"}"#).await.json()["event_id"]
+    let id = post_standard(
+        &f,
+        &slug,
+        &secret,
+        "msg_notify",
+        r#"{"type":"payment.success","patient_note":"private"}"#,
+    )
+    .await
+    .json()["event_id"]
         .as_str()
         .unwrap()
         .to_string();
     f.drain().await;
     // Replaying does not create a second notification.
-    f.admin_post(&format!("/api/integrations/webhooks/{slug}/events/{id}/replay"), &json!({})).await;
+    f.admin_post(
+        &format!("/api/integrations/webhooks/{slug}/events/{id}/replay"),
+        &json!({}),
+    )
+    .await;
     f.drain().await;
     let items = f
         .hub
@@ -137,11 +271,22 @@ async fn processed_events_become_notifications_when_configured() {
     let n = &items[0];
     assert_eq!(n["title"].as_s().unwrap(), "Payment received");
     assert_eq!(n["type"].as_s().unwrap(), "webhook");
-    assert_eq!(n["data"].as_m().unwrap()["webhook_event_id"].as_s().unwrap(), &id);
+    assert_eq!(
+        n["data"].as_m().unwrap()["webhook_event_id"]
+            .as_s()
+            .unwrap(),
+        &id
+    );
     assert_eq!(n["read"].as_bool().unwrap(), &false);
-    assert!(!format!("{n:?}").contains("private"), "the payload is not copied into the notification");
+    assert!(
+        !format!("{n:?}").contains("private"),
+        "the payload is not copied into the notification"
+    );
     let notification_id = n["id"].as_s().unwrap().clone();
-    let e = f.admin_get(&format!("/api/integrations/webhooks/{slug}/events/{id}")).await.json();
+    let e = f
+        .admin_get(&format!("/api/integrations/webhooks/{slug}/events/{id}"))
+        .await
+        .json();
     assert_eq!(e["result"]["notification_id"], notification_id.as_str());
 }
 
@@ -150,34 +295,71 @@ async fn processed_events_become_notifications_when_configured() {
 async fn rotated_secret_keeps_verifying_during_the_grace_period_only() {
     let f = Fixture::new().await;
     let (slug, old) = standard_endpoint(&f, json!([])).await;
-    let res = f.admin_post(&format!("/api/integrations/webhooks/{slug}/rotate-secret"), &json!({"grace_period_seconds": 3600})).await;
-    assert_eq!(res.status.as_u16(), 200, "{}", String::from_utf8_lossy(&res.body));
+    let res = f
+        .admin_post(
+            &format!("/api/integrations/webhooks/{slug}/rotate-secret"),
+            &json!({"grace_period_seconds": 3600}),
+        )
+        .await;
+    assert_eq!(
+        res.status.as_u16(),
+        200,
+        "{}",
+        String::from_utf8_lossy(&res.body)
+    );
     let rotated = res.json();
     let new = rotated["secret"].as_str().unwrap().to_string();
     assert_ne!(new, old);
     assert!(rotated["previous_secret_valid_until"].is_string());
 
-    assert_eq!(post_standard(&f, &slug, &new, "msg_new_1", r#"{"type":"a"}"#).await.json()["status"], "accepted");
-    assert_eq!(post_standard(&f, &slug, &old, "msg_old_1", r#"{"type":"a"}"#).await.json()["status"], "accepted");
+    assert_eq!(
+        post_standard(&f, &slug, &new, "msg_new_1", r#"{"type":"a"}"#)
+            .await
+            .json()["status"],
+        "accepted"
+    );
+    assert_eq!(
+        post_standard(&f, &slug, &old, "msg_old_1", r#"{"type":"a"}"#)
+            .await
+            .json()["status"],
+        "accepted"
+    );
 
     // An hour and a second later (signatures made at that time too): only the new one.
     f.set_now(f.now() + 3601);
-    post_standard(&f, &slug, &old, "msg_old_2", r#"{"type":"a"}"#).await.assert_problem(401, "invalid_signature");
-    assert_eq!(post_standard(&f, &slug, &new, "msg_new_2", r#"{"type":"a"}"#).await.json()["status"], "accepted");
+    post_standard(&f, &slug, &old, "msg_old_2", r#"{"type":"a"}"#)
+        .await
+        .assert_problem(401, "invalid_signature");
+    assert_eq!(
+        post_standard(&f, &slug, &new, "msg_new_2", r#"{"type":"a"}"#)
+            .await
+            .json()["status"],
+        "accepted"
+    );
 
     // Rotation validates its input; an empty body uses the default grace.
-    f.admin_post(&format!("/api/integrations/webhooks/{slug}/rotate-secret"), &json!({"grace_period_seconds": -1}))
-        .await
-        .assert_problem(400, "invalid_field");
+    f.admin_post(
+        &format!("/api/integrations/webhooks/{slug}/rotate-secret"),
+        &json!({"grace_period_seconds": -1}),
+    )
+    .await
+    .assert_problem(400, "invalid_field");
     let res = hub_tests::send(
         &f.svc,
-        hub_tests::req("POST", &format!("/api/integrations/webhooks/{slug}/rotate-secret"), Some(&f.hub.admin()))
-            .body(axum::body::Body::empty())
-            .unwrap(),
+        hub_tests::req(
+            "POST",
+            &format!("/api/integrations/webhooks/{slug}/rotate-secret"),
+            Some(&f.hub.admin()),
+        )
+        .body(axum::body::Body::empty())
+        .unwrap(),
     )
     .await;
     assert_eq!(res.status.as_u16(), 200);
-    let valid_until = res.json()["previous_secret_valid_until"].as_str().unwrap().to_string();
+    let valid_until = res.json()["previous_secret_valid_until"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let expected = shared::webhooks::registry::timestamp_from_unix(f.now() + 86_400);
     assert_eq!(valid_until, expected);
 }
@@ -186,7 +368,10 @@ async fn rotated_secret_keeps_verifying_during_the_grace_period_only() {
 async fn unknown_event_ids_on_the_queue_are_dropped_not_retried() {
     let f = Fixture::new().await;
     let mut event = SqsEvent::default();
-    for (id, body) in [("m1", json!({"event_id": "does-not-exist"}).to_string()), ("m2", "not json".to_string())] {
+    for (id, body) in [
+        ("m1", json!({"event_id": "does-not-exist"}).to_string()),
+        ("m2", "not json".to_string()),
+    ] {
         let mut rec = SqsMessage::default();
         rec.message_id = Some(id.into());
         rec.body = Some(body);
@@ -200,11 +385,14 @@ async fn unknown_event_ids_on_the_queue_are_dropped_not_retried() {
 /// through the SMS capability (`shared::sms::apply_delivery_report`).
 #[tokio::test]
 async fn delivery_reports_update_the_sms_message_status() {
-    use shared::sms::store::{SmsRecord, SmsStore};
     use shared::sms::SmsStatus;
+    use shared::sms::store::{SmsRecord, SmsStore};
     let f = Fixture::new().await;
     let store = SmsStore::from_ctx(&f.hub.ctx, std::time::Duration::from_secs(3600));
-    let provider_id = format!("{}", 10_000_000 + (uuid::Uuid::new_v4().as_u128() % 80_000_000));
+    let provider_id = format!(
+        "{}",
+        10_000_000 + (uuid::Uuid::new_v4().as_u128() % 80_000_000)
+    );
     let sms_id = format!("sms-{}", uuid::Uuid::new_v4().simple());
     let now = shared::webhooks::registry::timestamp(time::OffsetDateTime::now_utc());
     store
@@ -243,7 +431,12 @@ async fn delivery_reports_update_the_sms_message_status() {
     let message = store.get_message(&sms_id).await.unwrap().unwrap();
     assert_eq!(message.status, SmsStatus::Delivered);
     assert_eq!(message.provider_status.as_deref(), Some("10"));
-    let e = f.admin_get(&format!("/api/integrations/webhooks/{slug}/events/{event_id}")).await.json();
+    let e = f
+        .admin_get(&format!(
+            "/api/integrations/webhooks/{slug}/events/{event_id}"
+        ))
+        .await
+        .json();
     assert_eq!(e["status"], "processed");
     assert_eq!(e["result"]["sms_status_applied"], true);
     assert_eq!(e["result"]["sms_message_id"], sms_id.as_str());
@@ -254,13 +447,31 @@ async fn delivery_reports_update_the_sms_message_status() {
 /// is marked `failed` with its last error (the message then goes to the DLQ).
 #[tokio::test]
 async fn failing_events_are_retried_then_marked_failed() {
-    let f = Fixture::with_env(&[("WEBHOOK_INLINE_BODY_BYTES", "100".into()), ("WEBHOOK_MAX_ATTEMPTS", "2".into())]).await;
+    let f = Fixture::with_env(&[
+        ("WEBHOOK_INLINE_BODY_BYTES", "100".into()),
+        ("WEBHOOK_MAX_ATTEMPTS", "2".into()),
+    ])
+    .await;
     let (slug, secret) = standard_endpoint(&f, json!([])).await;
     let body = format!(r#"{{"type":"report.ready","data":"{}"}}"#, "z".repeat(300));
-    let id = post_standard(&f, &slug, &secret, "msg_fails", &body).await.json()["event_id"].as_str().unwrap().to_string();
+    let id = post_standard(&f, &slug, &secret, "msg_fails", &body)
+        .await
+        .json()["event_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     // Lose the body in S3: every processing attempt now fails.
     let bucket = f.state.service.config.bodies_bucket.clone().unwrap();
-    f.hub.ctx.aws.s3.delete_object().bucket(bucket).key(format!("webhooks/{slug}/{id}")).send().await.unwrap();
+    f.hub
+        .ctx
+        .aws
+        .s3
+        .delete_object()
+        .bucket(bucket)
+        .key(format!("webhooks/{slug}/{id}"))
+        .send()
+        .await
+        .unwrap();
 
     // Play SQS redelivery: the failed message becomes visible again after the test queue's
     // one-second visibility timeout.
@@ -271,26 +482,49 @@ async fn failing_events_are_retried_then_marked_failed() {
             let worker = worker.clone();
             async move {
                 let out = webhook_worker::handle_batch(&worker, event).await;
-                assert_eq!(out.batch_item_failures.len(), 1, "the failure is reported so SQS redelivers");
+                assert_eq!(
+                    out.batch_item_failures.len(),
+                    1,
+                    "the failure is reported so SQS redelivers"
+                );
                 out
             }
         })
         .await;
-        let e = f.admin_get(&format!("/api/integrations/webhooks/{slug}/events/{id}")).await.json();
+        let e = f
+            .admin_get(&format!("/api/integrations/webhooks/{slug}/events/{id}"))
+            .await
+            .json();
         if e["status"] == "failed" {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     }
-    assert!(invocations >= 2, "redelivered at least once ({invocations})");
-    let e = f.admin_get(&format!("/api/integrations/webhooks/{slug}/events/{id}")).await.json();
+    assert!(
+        invocations >= 2,
+        "redelivered at least once ({invocations})"
+    );
+    let e = f
+        .admin_get(&format!("/api/integrations/webhooks/{slug}/events/{id}"))
+        .await
+        .json();
     assert_eq!(e["status"], "failed", "{e}");
     assert!(e["attempts"].as_u64().unwrap() >= 2);
     assert!(e["last_error"].is_string());
 
     // After fixing the cause, a replay of failed events in the range processes it.
     let bucket = f.state.service.config.bodies_bucket.clone().unwrap();
-    f.hub.ctx.aws.s3.put_object().bucket(bucket).key(format!("webhooks/{slug}/{id}")).body(body.into_bytes().into()).send().await.unwrap();
+    f.hub
+        .ctx
+        .aws
+        .s3
+        .put_object()
+        .bucket(bucket)
+        .key(format!("webhooks/{slug}/{id}"))
+        .body(body.into_bytes().into())
+        .send()
+        .await
+        .unwrap();
     let res = f
         .admin_post(
             &format!("/api/integrations/webhooks/{slug}/events/replay"),
@@ -300,6 +534,9 @@ async fn failing_events_are_retried_then_marked_failed() {
     assert_eq!(res.json()["replayed"], 1);
     // Drain the earlier message (still redelivering in this DLQ-less test queue) and the replay.
     f.drain().await;
-    let e = f.admin_get(&format!("/api/integrations/webhooks/{slug}/events/{id}")).await.json();
+    let e = f
+        .admin_get(&format!("/api/integrations/webhooks/{slug}/events/{id}"))
+        .await
+        .json();
     assert_eq!(e["status"], "processed", "{e}");
 }

@@ -20,7 +20,10 @@ const SW_SIG: &str = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
 #[test]
 fn published_reference_vectors() {
     let key = signature::decode_standard_secret(SW_SECRET).unwrap();
-    assert_eq!(standard_sign(&key, SW_ID, SW_TS, SW_BODY.as_bytes()), SW_SIG);
+    assert_eq!(
+        standard_sign(&key, SW_ID, SW_TS, SW_BODY.as_bytes()),
+        SW_SIG
+    );
     // Twilio's documented example (twilio.com/docs/usage/security).
     let params = [
         ("CallSid", "CA1234567890ABCDE"),
@@ -29,7 +32,14 @@ fn published_reference_vectors() {
         ("From", "+12349013030"),
         ("To", "+18005551212"),
     ];
-    assert_eq!(twilio_signature("12345", "https://mycompany.com/myapp.php?foo=1&bar=2", &params), "0/KCTR6DLpKmkAf8muzZqo1nDgQ=");
+    assert_eq!(
+        twilio_signature(
+            "12345",
+            "https://mycompany.com/myapp.php?foo=1&bar=2",
+            &params
+        ),
+        "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+    );
 }
 
 /// The Standard Webhooks vector, as a real delivery at its own timestamp: accepted, then a
@@ -45,45 +55,80 @@ async fn standard_webhooks_reference_delivery_and_its_failures() {
             "verification": {"scheme": "standard_webhooks"}, "secret": SW_SECRET, "event_type_field": "/test"
         }))
         .await;
-    assert!(created.get("secret").is_none(), "a provider-issued secret is not echoed");
+    assert!(
+        created.get("secret").is_none(),
+        "a provider-issued secret is not echoed"
+    );
     assert_eq!(created["secret_origin"], "provided");
     let path = format!("/api/integrations/webhook/{slug}/");
     f.set_now(SW_TS + 10);
 
-    let res = f.post(&path, &sw_headers(SW_ID, SW_TS, SW_SIG), SW_BODY).await;
-    assert_eq!(res.status.as_u16(), 200, "{}", String::from_utf8_lossy(&res.body));
+    let res = f
+        .post(&path, &sw_headers(SW_ID, SW_TS, SW_SIG), SW_BODY)
+        .await;
+    assert_eq!(
+        res.status.as_u16(),
+        200,
+        "{}",
+        String::from_utf8_lossy(&res.body)
+    );
     let accepted = res.json();
     assert_eq!(accepted["status"], "accepted");
     let event_id = accepted["event_id"].as_str().unwrap().to_string();
 
     // Replayed (same webhook-id): 200, not stored or enqueued again.
-    let res = f.post(&path, &sw_headers(SW_ID, SW_TS, SW_SIG), SW_BODY).await;
+    let res = f
+        .post(&path, &sw_headers(SW_ID, SW_TS, SW_SIG), SW_BODY)
+        .await;
     assert_eq!(res.status.as_u16(), 200);
     assert_eq!(res.json()["status"], "duplicate");
     assert_eq!(res.json()["event_id"], event_id.as_str());
     assert_eq!(f.queued_messages().await, 1);
 
     // Tampered body, id and timestamp.
-    f.post(&path, &sw_headers(SW_ID, SW_TS, SW_SIG), r#"{"test": 2432232315}"#).await.assert_problem(401, "invalid_signature");
-    f.post(&path, &sw_headers("msg_other", SW_TS, SW_SIG), SW_BODY).await.assert_problem(401, "invalid_signature");
-    f.post(&path, &sw_headers(SW_ID, SW_TS + 1, SW_SIG), SW_BODY).await.assert_problem(401, "invalid_signature");
+    f.post(
+        &path,
+        &sw_headers(SW_ID, SW_TS, SW_SIG),
+        r#"{"test": 2432232315}"#,
+    )
+    .await
+    .assert_problem(401, "invalid_signature");
+    f.post(&path, &sw_headers("msg_other", SW_TS, SW_SIG), SW_BODY)
+        .await
+        .assert_problem(401, "invalid_signature");
+    f.post(&path, &sw_headers(SW_ID, SW_TS + 1, SW_SIG), SW_BODY)
+        .await
+        .assert_problem(401, "invalid_signature");
     // Several signatures, one valid (rotation on the sender's side).
     let several = format!("v1,bm9wZQ== {SW_SIG}");
-    let res = f.post(&path, &sw_headers(SW_ID, SW_TS, &several), SW_BODY).await;
+    let res = f
+        .post(&path, &sw_headers(SW_ID, SW_TS, &several), SW_BODY)
+        .await;
     assert_eq!(res.json()["status"], "duplicate");
 
     // Stale and future-dated: the same valid signature, judged at another time.
     f.set_now(SW_TS + 301);
-    let p = f.post(&path, &sw_headers(SW_ID, SW_TS, SW_SIG), SW_BODY).await.assert_problem(401, "stale_timestamp");
+    let p = f
+        .post(&path, &sw_headers(SW_ID, SW_TS, SW_SIG), SW_BODY)
+        .await
+        .assert_problem(401, "stale_timestamp");
     assert!(p["detail"].as_str().unwrap().contains("301s old"), "{p}");
     f.set_now(SW_TS - 301);
-    f.post(&path, &sw_headers(SW_ID, SW_TS, SW_SIG), SW_BODY).await.assert_problem(401, "future_timestamp");
+    f.post(&path, &sw_headers(SW_ID, SW_TS, SW_SIG), SW_BODY)
+        .await
+        .assert_problem(401, "future_timestamp");
     f.set_now(SW_TS);
 
     // Each missing header, and no signature at all.
     for missing in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
-        let headers: Vec<_> = sw_headers(SW_ID, SW_TS, SW_SIG).into_iter().filter(|(k, _)| *k != missing).collect();
-        let p = f.post(&path, &headers, SW_BODY).await.assert_problem(401, "missing_signature");
+        let headers: Vec<_> = sw_headers(SW_ID, SW_TS, SW_SIG)
+            .into_iter()
+            .filter(|(k, _)| *k != missing)
+            .collect();
+        let p = f
+            .post(&path, &headers, SW_BODY)
+            .await
+            .assert_problem(401, "missing_signature");
         assert!(p["detail"].as_str().unwrap().contains(missing));
     }
     // No WWW-Authenticate: Bearer on webhook 401s (a JWT would not help).
@@ -91,7 +136,10 @@ async fn standard_webhooks_reference_delivery_and_its_failures() {
     assert!(res.headers.get("www-authenticate").is_none());
 
     // Exactly one event stored for all of the above.
-    let list = f.admin_get(&format!("/api/integrations/webhooks/{slug}/events")).await.json();
+    let list = f
+        .admin_get(&format!("/api/integrations/webhooks/{slug}/events"))
+        .await
+        .json();
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     let event = &list["items"][0];
     assert_eq!(event["provider_event_id"], SW_ID);
@@ -100,9 +148,13 @@ async fn standard_webhooks_reference_delivery_and_its_failures() {
     assert_eq!(event["status"], "queued");
 
     // Unknown endpoint.
-    f.post("/api/integrations/webhook/no-such-endpoint", &sw_headers(SW_ID, SW_TS, SW_SIG), SW_BODY)
-        .await
-        .assert_problem(404, "unknown_endpoint");
+    f.post(
+        "/api/integrations/webhook/no-such-endpoint",
+        &sw_headers(SW_ID, SW_TS, SW_SIG),
+        SW_BODY,
+    )
+    .await
+    .assert_problem(404, "unknown_endpoint");
 }
 
 /// Twenty identical deliveries at once store one event and enqueue one message.
@@ -116,7 +168,12 @@ async fn concurrent_duplicates_store_exactly_one_event() {
     let mut accepted = 0;
     let mut duplicates = 0;
     for a in &answers {
-        assert_eq!(a.status.as_u16(), 200, "{}", String::from_utf8_lossy(&a.body));
+        assert_eq!(
+            a.status.as_u16(),
+            200,
+            "{}",
+            String::from_utf8_lossy(&a.body)
+        );
         match a.json()["status"].as_str().unwrap() {
             "accepted" => accepted += 1,
             "duplicate" => duplicates += 1,
@@ -124,8 +181,17 @@ async fn concurrent_duplicates_store_exactly_one_event() {
         }
     }
     assert_eq!((accepted, duplicates), (1, 19));
-    let list = f.admin_get(&format!("/api/integrations/webhooks/{slug}/events")).await.json();
-    assert_eq!(list["items"].as_array().unwrap_or_else(|| panic!("{list}")).len(), 1);
+    let list = f
+        .admin_get(&format!("/api/integrations/webhooks/{slug}/events"))
+        .await
+        .json();
+    assert_eq!(
+        list["items"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{list}"))
+            .len(),
+        1
+    );
     assert_eq!(f.queued_messages().await, 1);
 }
 
@@ -133,15 +199,43 @@ async fn concurrent_duplicates_store_exactly_one_event() {
 async fn unsubscribed_event_types_are_recorded_and_ignored() {
     let f = Fixture::new().await;
     let (slug, secret) = standard_endpoint(&f, json!(["payment.success", "invoice.*"])).await;
-    let res = post_standard(&f, &slug, &secret, "msg_refund", r#"{"type":"payment.refunded"}"#).await;
+    let res = post_standard(
+        &f,
+        &slug,
+        &secret,
+        "msg_refund",
+        r#"{"type":"payment.refunded"}"#,
+    )
+    .await;
     assert_eq!(res.status.as_u16(), 200);
     let answer = res.json();
     assert_eq!(answer["status"], "ignored");
-    assert!(answer["detail"].as_str().unwrap().contains("not subscribed"));
-    let res = post_standard(&f, &slug, &secret, "msg_invoice", r#"{"type":"invoice.paid"}"#).await;
+    assert!(
+        answer["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not subscribed")
+    );
+    let res = post_standard(
+        &f,
+        &slug,
+        &secret,
+        "msg_invoice",
+        r#"{"type":"invoice.paid"}"#,
+    )
+    .await;
     assert_eq!(res.json()["status"], "accepted");
-    assert_eq!(f.queued_messages().await, 1, "only the subscribed event is enqueued");
-    let ignored = f.admin_get(&format!("/api/integrations/webhooks/{slug}/events?status=ignored")).await.json();
+    assert_eq!(
+        f.queued_messages().await,
+        1,
+        "only the subscribed event is enqueued"
+    );
+    let ignored = f
+        .admin_get(&format!(
+            "/api/integrations/webhooks/{slug}/events?status=ignored"
+        ))
+        .await
+        .json();
     assert_eq!(ignored["items"].as_array().unwrap().len(), 1);
     assert_eq!(ignored["items"][0]["event_type"], "payment.refunded");
 }
@@ -149,23 +243,37 @@ async fn unsubscribed_event_types_are_recorded_and_ignored() {
 /// Bodies above the inline limit go to S3 and come back intact; above the maximum, 413.
 #[tokio::test]
 async fn large_bodies_go_to_s3_and_oversize_is_413() {
-    let f = Fixture::with_env(&[("WEBHOOK_INLINE_BODY_BYTES", "1000".into()), ("WEBHOOK_MAX_BODY_BYTES", "20000".into())]).await;
+    let f = Fixture::with_env(&[
+        ("WEBHOOK_INLINE_BODY_BYTES", "1000".into()),
+        ("WEBHOOK_MAX_BODY_BYTES", "20000".into()),
+    ])
+    .await;
     let (slug, secret) = standard_endpoint(&f, json!([])).await;
     let big = format!(r#"{{"type":"report.ready","data":"{}"}}"#, "x".repeat(5000));
     let res = post_standard(&f, &slug, &secret, "msg_big", &big).await;
     assert_eq!(res.json()["status"], "accepted");
     let id = res.json()["event_id"].as_str().unwrap().to_string();
-    let detail = f.admin_get(&format!("/api/integrations/webhooks/{slug}/events/{id}?include_body=true")).await.json();
+    let detail = f
+        .admin_get(&format!(
+            "/api/integrations/webhooks/{slug}/events/{id}?include_body=true"
+        ))
+        .await
+        .json();
     assert_eq!(detail["body_s3_key"], format!("webhooks/{slug}/{id}"));
     assert_eq!(detail["body_text"], big.as_str());
     assert_eq!(detail["body_size"], big.len());
     // The worker reads it back from S3 too.
     f.drain().await;
-    let detail = f.admin_get(&format!("/api/integrations/webhooks/{slug}/events/{id}")).await.json();
+    let detail = f
+        .admin_get(&format!("/api/integrations/webhooks/{slug}/events/{id}"))
+        .await
+        .json();
     assert_eq!(detail["status"], "processed");
 
     let huge = "y".repeat(20001);
-    post_standard(&f, &slug, &secret, "msg_huge", &huge).await.assert_problem(413, "payload_too_large");
+    post_standard(&f, &slug, &secret, "msg_huge", &huge)
+        .await
+        .assert_problem(413, "payload_too_large");
 }
 
 /// Twilio status callback, signed over the public URL rebuilt from Host/X-Forwarded-Proto and
@@ -174,7 +282,12 @@ async fn large_bodies_go_to_s3_and_oversize_is_413() {
 async fn twilio_signed_status_callback() {
     let f = Fixture::new().await;
     let token = "a1b2c3d4e5f60718293a4b5c6d7e8f90";
-    f.hub.put_secret("twilio", json!({"account_sid": "AC123", "auth_token": token, "from_number": "+15005550006"})).await;
+    f.hub
+        .put_secret(
+            "twilio",
+            json!({"account_sid": "AC123", "auth_token": token, "from_number": "+15005550006"}),
+        )
+        .await;
     let slug = slug("twilio-status");
     let created = f
         .register(json!({"provider_slug": "twilio", "name": "SMS status", "endpoint_url": slug, "verification": {"scheme": "twilio"}}))
@@ -182,7 +295,13 @@ async fn twilio_signed_status_callback() {
     assert_eq!(created["secret_origin"], "provider_credentials");
     assert!(created.get("secret").is_none());
 
-    let params = [("MessageSid", "SM0123456789abcdef"), ("MessageStatus", "delivered"), ("To", "+15558675310"), ("From", "+15005550006"), ("AccountSid", "AC123")];
+    let params = [
+        ("MessageSid", "SM0123456789abcdef"),
+        ("MessageStatus", "delivered"),
+        ("To", "+15558675310"),
+        ("From", "+15005550006"),
+        ("AccountSid", "AC123"),
+    ];
     let form = serde_urlencoded::to_string(params).unwrap();
     let raw_path = format!("/api/integrations/webhook/{slug}/");
     let url = format!("https://hooks.example.com{raw_path}?src=sms");
@@ -200,20 +319,39 @@ async fn twilio_signed_status_callback() {
     };
     let good = twilio_signature(token, &url, &params);
     let res = post(good.clone(), form.clone()).await;
-    assert_eq!(res.status.as_u16(), 200, "{}", String::from_utf8_lossy(&res.body));
+    assert_eq!(
+        res.status.as_u16(),
+        200,
+        "{}",
+        String::from_utf8_lossy(&res.body)
+    );
     assert_eq!(res.json()["event_type"], "sms.delivery_report");
     assert_eq!(res.json()["status"], "accepted");
     // Same callback again: duplicate. Tampered status: invalid.
-    assert_eq!(post(good.clone(), form.clone()).await.json()["status"], "duplicate");
+    assert_eq!(
+        post(good.clone(), form.clone()).await.json()["status"],
+        "duplicate"
+    );
     let tampered = form.replace("delivered", "failed");
-    post(good.clone(), tampered).await.assert_problem(401, "invalid_signature");
+    post(good.clone(), tampered)
+        .await
+        .assert_problem(401, "invalid_signature");
     // Signed for the URL without the slash: not what Twilio called.
-    let wrong_url = twilio_signature(token, &format!("https://hooks.example.com/api/integrations/webhook/{slug}?src=sms"), &params);
-    post(wrong_url, form.clone()).await.assert_problem(401, "invalid_signature");
+    let wrong_url = twilio_signature(
+        token,
+        &format!("https://hooks.example.com/api/integrations/webhook/{slug}?src=sms"),
+        &params,
+    );
+    post(wrong_url, form.clone())
+        .await
+        .assert_problem(401, "invalid_signature");
 
     // Processing records the parsed report (no phone numbers in it).
     f.drain().await;
-    let list = f.admin_get(&format!("/api/integrations/webhooks/{slug}/events")).await.json();
+    let list = f
+        .admin_get(&format!("/api/integrations/webhooks/{slug}/events"))
+        .await
+        .json();
     let event = &list["items"][0];
     assert_eq!(event["status"], "processed");
     assert_eq!(event["provider_event_id"], "SM0123456789abcdef:delivered");
@@ -234,26 +372,72 @@ async fn kavenegar_path_token_callbacks() {
         .register(json!({"provider_slug": "kavenegar", "name": "Kavenegar delivery", "endpoint_url": slug, "verification": {"scheme": "path_token"}}))
         .await;
     let token = created["secret"].as_str().unwrap().to_string();
-    assert_eq!(created["public_url"], format!("https://localhost/api/integrations/webhook/{slug}/{token}"));
+    assert_eq!(
+        created["public_url"],
+        format!("https://localhost/api/integrations/webhook/{slug}/{token}")
+    );
 
     let get = |path: String| send(&f.svc, hub_tests::get(&path, None));
-    let res = get(format!("/api/integrations/webhook/{slug}/{token}?messageid=8792343&status=4")).await;
-    assert_eq!(res.status.as_u16(), 200, "{}", String::from_utf8_lossy(&res.body));
+    let res = get(format!(
+        "/api/integrations/webhook/{slug}/{token}?messageid=8792343&status=4"
+    ))
+    .await;
+    assert_eq!(
+        res.status.as_u16(),
+        200,
+        "{}",
+        String::from_utf8_lossy(&res.body)
+    );
     assert_eq!(res.json()["status"], "accepted");
-    assert_eq!(get(format!("/api/integrations/webhook/{slug}/{token}?messageid=8792343&status=4")).await.json()["status"], "duplicate");
+    assert_eq!(
+        get(format!(
+            "/api/integrations/webhook/{slug}/{token}?messageid=8792343&status=4"
+        ))
+        .await
+        .json()["status"],
+        "duplicate"
+    );
     // The later "delivered" report for the same message is its own event.
     let res = f
-        .post(&format!("/api/integrations/webhook/{slug}/{token}/"), &[("content-type", "application/x-www-form-urlencoded".into())], "messageid=8792343&status=10")
+        .post(
+            &format!("/api/integrations/webhook/{slug}/{token}/"),
+            &[("content-type", "application/x-www-form-urlencoded".into())],
+            "messageid=8792343&status=10",
+        )
         .await;
     assert_eq!(res.json()["status"], "accepted");
 
-    get(format!("/api/integrations/webhook/{slug}/wrong-token?messageid=1&status=10")).await.assert_problem(401, "invalid_signature");
-    f.post(&format!("/api/integrations/webhook/{slug}"), &[], "messageid=1&status=10").await.assert_problem(401, "missing_signature");
+    get(format!(
+        "/api/integrations/webhook/{slug}/wrong-token?messageid=1&status=10"
+    ))
+    .await
+    .assert_problem(401, "invalid_signature");
+    f.post(
+        &format!("/api/integrations/webhook/{slug}"),
+        &[],
+        "messageid=1&status=10",
+    )
+    .await
+    .assert_problem(401, "missing_signature");
 
     f.drain().await;
-    let list = f.admin_get(&format!("/api/integrations/webhooks/{slug}/events?status=processed")).await.json();
-    let mut statuses: Vec<String> =
-        list["items"].as_array().unwrap().iter().map(|e| e["result"]["delivery_report"]["status"].as_str().unwrap().to_string()).collect();
+    let list = f
+        .admin_get(&format!(
+            "/api/integrations/webhooks/{slug}/events?status=processed"
+        ))
+        .await
+        .json();
+    let mut statuses: Vec<String> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            e["result"]["delivery_report"]["status"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
     statuses.sort();
     assert_eq!(statuses, vec!["delivered", "sent"]);
 }
@@ -272,17 +456,42 @@ async fn hmac_hex_scheme_with_timestamp() {
     let path = format!("/api/integrations/webhook/{slug}");
     let body = r#"{"event":"payment.success","id":"pay_1"}"#;
     let ts = f.now().to_string();
-    let sig = format!("sha256={}", hmac_sha256_hex(secret.as_bytes(), Some(&ts), body.as_bytes()));
-    let headers = vec![("content-type", "application/json".to_string()), ("x-gateway-signature", sig.clone()), ("x-gateway-timestamp", ts.clone())];
+    let sig = format!(
+        "sha256={}",
+        hmac_sha256_hex(secret.as_bytes(), Some(&ts), body.as_bytes())
+    );
+    let headers = vec![
+        ("content-type", "application/json".to_string()),
+        ("x-gateway-signature", sig.clone()),
+        ("x-gateway-timestamp", ts.clone()),
+    ];
     let res = f.post(&path, &headers, body).await;
-    assert_eq!(res.status.as_u16(), 200, "{}", String::from_utf8_lossy(&res.body));
+    assert_eq!(
+        res.status.as_u16(),
+        200,
+        "{}",
+        String::from_utf8_lossy(&res.body)
+    );
     assert_eq!(res.json()["event_type"], "payment.success");
     // No provider id: deduplicated on the body hash.
-    assert_eq!(f.post(&path, &headers, body).await.json()["status"], "duplicate");
-    f.post(&path, &headers, r#"{"event":"payment.success","id":"pay_2"}"#).await.assert_problem(401, "invalid_signature");
-    f.post(&path, &headers[..2], body).await.assert_problem(401, "missing_signature");
+    assert_eq!(
+        f.post(&path, &headers, body).await.json()["status"],
+        "duplicate"
+    );
+    f.post(
+        &path,
+        &headers,
+        r#"{"event":"payment.success","id":"pay_2"}"#,
+    )
+    .await
+    .assert_problem(401, "invalid_signature");
+    f.post(&path, &headers[..2], body)
+        .await
+        .assert_problem(401, "missing_signature");
     f.set_now(f.now() + 600);
-    f.post(&path, &headers, body).await.assert_problem(401, "stale_timestamp");
+    f.post(&path, &headers, body)
+        .await
+        .assert_problem(401, "stale_timestamp");
 }
 
 /// The receive path's cost once the endpoint and its secret are cached: one conditional
@@ -293,16 +502,31 @@ async fn hmac_hex_scheme_with_timestamp() {
 async fn receive_latency_with_cached_endpoint_and_secret() {
     let f = Fixture::new().await;
     let (slug, secret) = standard_endpoint(&f, json!([])).await;
-    assert_eq!(post_standard(&f, &slug, &secret, "msg_warm", r#"{"type":"warm"}"#).await.json()["status"], "accepted");
+    assert_eq!(
+        post_standard(&f, &slug, &secret, "msg_warm", r#"{"type":"warm"}"#)
+            .await
+            .json()["status"],
+        "accepted"
+    );
     let mut times = Vec::new();
     for i in 0..50 {
         let started = std::time::Instant::now();
-        let res = post_standard(&f, &slug, &secret, &format!("msg_latency_{i}"), r#"{"type":"order.updated"}"#).await;
+        let res = post_standard(
+            &f,
+            &slug,
+            &secret,
+            &format!("msg_latency_{i}"),
+            r#"{"type":"order.updated"}"#,
+        )
+        .await;
         times.push(started.elapsed());
         assert_eq!(res.json()["status"], "accepted");
     }
     times.sort();
-    println!("webhook receive path (moto, in-process, 50 deliveries): p50 {:?}, p95 {:?}, max {:?}", times[25], times[47], times[49]);
+    println!(
+        "webhook receive path (moto, in-process, 50 deliveries): p50 {:?}, p95 {:?}, max {:?}",
+        times[25], times[47], times[49]
+    );
     assert_eq!(f.queued_messages().await, 51);
 }
 
@@ -311,19 +535,35 @@ async fn receive_latency_with_cached_endpoint_and_secret() {
 #[tokio::test]
 async fn twilio_token_rotated_elsewhere_is_picked_up() {
     let f = Fixture::new().await;
-    f.hub.put_secret("twilio", json!({"account_sid": "AC1", "auth_token": "old-token-0123456789abcdef0123456"})).await;
+    f.hub
+        .put_secret(
+            "twilio",
+            json!({"account_sid": "AC1", "auth_token": "old-token-0123456789abcdef0123456"}),
+        )
+        .await;
     let slug = slug("twilio-rot");
     f.register(json!({"provider_slug": "twilio", "name": "SMS status", "endpoint_url": slug, "verification": {"scheme": "twilio"}})).await;
     let path = format!("/api/integrations/webhook/{slug}");
     let url = format!("https://localhost{path}");
     let post = |token: &'static str, status: &'static str| {
         let params = [("MessageSid", "SM42"), ("MessageStatus", status)];
-        let headers = vec![("content-type", "application/x-www-form-urlencoded".to_string()), ("x-twilio-signature", twilio_signature(token, &url, &params))];
+        let headers = vec![
+            (
+                "content-type",
+                "application/x-www-form-urlencoded".to_string(),
+            ),
+            ("x-twilio-signature", twilio_signature(token, &url, &params)),
+        ];
         let body = serde_urlencoded::to_string(params).unwrap();
         let (f, path) = (&f, &path);
         async move { f.post(path, &headers, body).await }
     };
-    assert_eq!(post("old-token-0123456789abcdef0123456", "sent").await.json()["status"], "accepted");
+    assert_eq!(
+        post("old-token-0123456789abcdef0123456", "sent")
+            .await
+            .json()["status"],
+        "accepted"
+    );
     // Rotated straight in Secrets Manager: this instance's credential cache still holds the old one.
     f.hub
         .ctx
@@ -331,10 +571,20 @@ async fn twilio_token_rotated_elsewhere_is_picked_up() {
         .secrets
         .put_secret_value()
         .secret_id(format!("{}/providers/twilio", f.hub.prefix))
-        .secret_string(json!({"account_sid": "AC1", "auth_token": "new-token-0123456789abcdef0123456"}).to_string())
+        .secret_string(
+            json!({"account_sid": "AC1", "auth_token": "new-token-0123456789abcdef0123456"})
+                .to_string(),
+        )
         .send()
         .await
         .unwrap();
-    assert_eq!(post("new-token-0123456789abcdef0123456", "delivered").await.json()["status"], "accepted");
-    post("old-token-0123456789abcdef0123456", "failed").await.assert_problem(401, "invalid_signature");
+    assert_eq!(
+        post("new-token-0123456789abcdef0123456", "delivered")
+            .await
+            .json()["status"],
+        "accepted"
+    );
+    post("old-token-0123456789abcdef0123456", "failed")
+        .await
+        .assert_problem(401, "invalid_signature");
 }

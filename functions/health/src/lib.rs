@@ -16,9 +16,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use shared::auth::{AuthState, Caller};
-use shared::rate_limit::RateLimitRouterExt;
 use shared::http::{ApiQuery, RequestId};
-use shared::providers::{LastCheck, ProviderKind, Protocol, probe};
+use shared::providers::{LastCheck, Protocol, ProviderKind, probe};
+use shared::rate_limit::RateLimitRouterExt;
 use shared::{ApiError, HubContext};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -97,8 +97,13 @@ impl AuthState for HealthState {
 impl HealthState {
     pub fn new(ctx: Arc<HubContext>) -> Self {
         let uploads_bucket = ctx.env.optional("UPLOADS_BUCKET");
-        let storage_local = ctx.env.optional("STORAGE_TYPE").as_deref() == Some("local") || uploads_bucket.is_none();
-        Self { ctx, uploads_bucket, storage_local }
+        let storage_local = ctx.env.optional("STORAGE_TYPE").as_deref() == Some("local")
+            || uploads_bucket.is_none();
+        Self {
+            ctx,
+            uploads_bucket,
+            storage_local,
+        }
     }
 }
 
@@ -106,7 +111,10 @@ impl HealthState {
 /// flood limit of the route layer (rule `default-route-ip`).
 pub fn router(state: Arc<HealthState>) -> Router {
     let ctx = state.ctx.clone();
-    Router::new().route("/health", get(health)).with_state(state).rate_limited(&ctx)
+    Router::new()
+        .route("/health", get(health))
+        .with_state(state)
+        .rate_limited(&ctx)
 }
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
@@ -120,12 +128,24 @@ where
     let res = tokio::time::timeout(CHECK_TIMEOUT, f).await;
     let latency_ms = started.elapsed().as_millis() as u64;
     match res {
-        Ok(Ok(_)) => ServiceCheck { ok: true, latency_ms, error: None },
+        Ok(Ok(_)) => ServiceCheck {
+            ok: true,
+            latency_ms,
+            error: None,
+        },
         Ok(Err(e)) => {
             tracing::warn!(error = ?e, "health dependency check failed");
-            ServiceCheck { ok: false, latency_ms, error: Some("the call failed; see the function log".into()) }
+            ServiceCheck {
+                ok: false,
+                latency_ms,
+                error: Some("the call failed; see the function log".into()),
+            }
         }
-        Err(_) => ServiceCheck { ok: false, latency_ms, error: Some("timed out".into()) },
+        Err(_) => ServiceCheck {
+            ok: false,
+            latency_ms,
+            error: Some("timed out".into()),
+        },
     }
 }
 
@@ -149,53 +169,80 @@ pub async fn health(
     if q.deep {
         match &caller {
             Some(c) => c.require_admin()?,
-            None => return Err(ApiError::unauthorized("missing_token", "deep health checks need an admin token")),
+            None => {
+                return Err(ApiError::unauthorized(
+                    "missing_token",
+                    "deep health checks need an admin token",
+                ));
+            }
         }
     }
     let ctx = &state.ctx;
     let aws = &ctx.aws;
-    let dynamo = timed(aws.dynamo.describe_table().table_name(&ctx.config.hub_table).send());
+    let dynamo = timed(
+        aws.dynamo
+            .describe_table()
+            .table_name(&ctx.config.hub_table)
+            .send(),
+    );
     let s3 = async {
         match (&state.uploads_bucket, state.storage_local) {
             (Some(bucket), false) => timed(aws.s3.head_bucket().bucket(bucket).send()).await,
-            _ => ServiceCheck { ok: true, latency_ms: 0, error: Some("not used: uploads go to the local directory".into()) },
+            _ => ServiceCheck {
+                ok: true,
+                latency_ms: 0,
+                error: Some("not used: uploads go to the local directory".into()),
+            },
         }
     };
     let sqs = timed(aws.sqs.list_queues().max_results(1).send());
-    let secrets = timed(aws.secrets.describe_secret().secret_id(ctx.config.jwt_secret_id()).send());
+    let secrets = timed(
+        aws.secrets
+            .describe_secret()
+            .secret_id(ctx.config.jwt_secret_id())
+            .send(),
+    );
     let catalog = ctx.catalog.list();
-    let (dynamodb, s3, sqs, secrets_manager, catalog) = tokio::join!(dynamo, s3, sqs, secrets, catalog);
+    let (dynamodb, s3, sqs, secrets_manager, catalog) =
+        tokio::join!(dynamo, s3, sqs, secrets, catalog);
     let catalog = catalog?;
 
-    let integrations: Vec<IntegrationStatus> = futures::future::join_all(catalog.iter().map(|info| {
-        let request_id = request_id.clone();
-        async move {
-            let configured = probe::is_configured(ctx, info).await;
-            let mut last_check = info.last_check.clone();
-            if q.deep && configured && info.enabled {
-                let r = probe::probe(ctx, info, &request_id).await;
-                let check = LastCheck {
-                    reachable: r.reachable,
-                    checked_at: shared::integration_log::rfc3339(time::OffsetDateTime::now_utc()),
-                    latency_ms: r.latency_ms,
-                    error_code: r.error_code,
-                };
-                let _ = ctx.catalog.record_check(&info.slug, check.clone()).await;
-                last_check = Some(check);
+    let integrations: Vec<IntegrationStatus> =
+        futures::future::join_all(catalog.iter().map(|info| {
+            let request_id = request_id.clone();
+            async move {
+                let configured = probe::is_configured(ctx, info).await;
+                let mut last_check = info.last_check.clone();
+                if q.deep && configured && info.enabled {
+                    let r = probe::probe(ctx, info, &request_id).await;
+                    let check = LastCheck {
+                        reachable: r.reachable,
+                        checked_at: shared::integration_log::rfc3339(
+                            time::OffsetDateTime::now_utc(),
+                        ),
+                        latency_ms: r.latency_ms,
+                        error_code: r.error_code,
+                    };
+                    let _ = ctx.catalog.record_check(&info.slug, check.clone()).await;
+                    last_check = Some(check);
+                }
+                IntegrationStatus {
+                    slug: info.slug.clone(),
+                    protocol: info.protocol,
+                    name: info.name.clone(),
+                    kind: info.kind,
+                    enabled: info.enabled,
+                    configured,
+                    reachable: if configured {
+                        last_check.as_ref().map(|c| c.reachable)
+                    } else {
+                        None
+                    },
+                    last_check,
+                }
             }
-            IntegrationStatus {
-                slug: info.slug.clone(),
-                protocol: info.protocol,
-                name: info.name.clone(),
-                kind: info.kind,
-                enabled: info.enabled,
-                configured,
-                reachable: if configured { last_check.as_ref().map(|c| c.reachable) } else { None },
-                last_check,
-            }
-        }
-    }))
-    .await;
+        }))
+        .await;
 
     let served = |kind: ProviderKind, fallback: &str| {
         integrations
@@ -205,13 +252,25 @@ pub async fn health(
             .unwrap_or_else(|| (fallback.to_string(), true))
     };
     let mut channels = Vec::new();
-    for (name, kind, fallback) in [("sms", ProviderKind::Sms, "console"), ("email", ProviderKind::Email, "console"), ("ai", ProviderKind::Ai, "rules")] {
+    for (name, kind, fallback) in [
+        ("sms", ProviderKind::Sms, "console"),
+        ("email", ProviderKind::Email, "console"),
+        ("ai", ProviderKind::Ai, "rules"),
+    ] {
         let (served_by, fallback) = served(kind, fallback);
-        channels.push(ChannelStatus { channel: name.into(), served_by, fallback });
+        channels.push(ChannelStatus {
+            channel: name.into(),
+            served_by,
+            fallback,
+        });
     }
     channels.push(ChannelStatus {
         channel: "storage".into(),
-        served_by: if state.storage_local { "local".into() } else { "s3".into() },
+        served_by: if state.storage_local {
+            "local".into()
+        } else {
+            "s3".into()
+        },
         fallback: state.storage_local,
     });
 
@@ -220,11 +279,20 @@ pub async fn health(
         status: if ok { "ok" } else { "degraded" }.into(),
         version: env!("CARGO_PKG_VERSION").into(),
         stage: ctx.config.stage.clone(),
-        aws: AwsChecks { dynamodb, s3, sqs, secrets_manager },
+        aws: AwsChecks {
+            dynamodb,
+            s3,
+            sqs,
+            secrets_manager,
+        },
         channels,
         integrations,
     };
-    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     Ok((status, Json(report)).into_response())
 }
 

@@ -51,11 +51,26 @@ pub struct CredentialsStored {
 
 pub fn router(ctx: Arc<HubContext>) -> Router {
     Router::new()
-        .route("/api/integrations/providers", get(list_providers).post(create_provider))
-        .route("/api/integrations/providers/{slug}", get(get_provider).patch(update_provider))
-        .route("/api/integrations/providers/{slug}/health-check", get(health_check))
-        .route("/api/integrations/providers/{slug}/statistics", get(statistics))
-        .route("/api/integrations/providers/{slug}/credentials", put(put_credentials))
+        .route(
+            "/api/integrations/providers",
+            get(list_providers).post(create_provider),
+        )
+        .route(
+            "/api/integrations/providers/{slug}",
+            get(get_provider).patch(update_provider),
+        )
+        .route(
+            "/api/integrations/providers/{slug}/health-check",
+            get(health_check),
+        )
+        .route(
+            "/api/integrations/providers/{slug}/statistics",
+            get(statistics),
+        )
+        .route(
+            "/api/integrations/providers/{slug}/credentials",
+            put(put_credentials),
+        )
         .route("/api/integrations/logs", get(list_logs))
         .with_state(ctx.clone())
         .merge(rate_limits::router(ctx))
@@ -77,7 +92,11 @@ pub async fn list_providers(State(ctx): Ctx, _caller: Caller) -> ApiResult<Json<
 #[utoipa::path(get, path = "/api/integrations/providers/{slug}", tag = "providers", security(("bearerAuth" = [])),
     params(("slug" = String, Path, description = "Provider slug, e.g. kavenegar")),
     responses((status = 200, body = ProviderView), (status = 404, body = shared::error::Problem, content_type = "application/problem+json")))]
-pub async fn get_provider(State(ctx): Ctx, _caller: Caller, ApiPath(slug): ApiPath<String>) -> ApiResult<Json<ProviderView>> {
+pub async fn get_provider(
+    State(ctx): Ctx,
+    _caller: Caller,
+    ApiPath(slug): ApiPath<String>,
+) -> ApiResult<Json<ProviderView>> {
     let info = ctx.catalog.require(&slug).await?;
     Ok(Json(view(&ctx, info).await))
 }
@@ -119,7 +138,10 @@ pub async fn statistics(
 ) -> ApiResult<Json<ProviderStatistics>> {
     let window = q.window_hours.unwrap_or(24);
     if !(1..=720).contains(&window) {
-        return Err(ApiError::invalid_field("window_hours", "must be between 1 and 720"));
+        return Err(ApiError::invalid_field(
+            "window_hours",
+            "must be between 1 and 720",
+        ));
     }
     ctx.catalog.require(&slug).await?;
     Ok(Json(ctx.log.statistics(&slug, window).await?))
@@ -129,7 +151,11 @@ pub async fn statistics(
     request_body = NewProvider,
     responses((status = 201, body = ProviderInfo), (status = 409, body = shared::error::Problem, content_type = "application/problem+json"),
         (status = 403, body = shared::error::Problem, content_type = "application/problem+json")))]
-pub async fn create_provider(State(ctx): Ctx, caller: Caller, ApiJson(new): ApiJson<NewProvider>) -> ApiResult<(StatusCode, Json<ProviderInfo>)> {
+pub async fn create_provider(
+    State(ctx): Ctx,
+    caller: Caller,
+    ApiJson(new): ApiJson<NewProvider>,
+) -> ApiResult<(StatusCode, Json<ProviderInfo>)> {
     caller.require_admin()?;
     Ok((StatusCode::CREATED, Json(ctx.catalog.create(new).await?)))
 }
@@ -162,35 +188,68 @@ pub async fn put_credentials(
     let mut err: Option<ApiError> = None;
     for (k, v) in &body {
         if !v.is_string() || v.as_str().is_some_and(str::is_empty) {
-            let e = err.take().unwrap_or_else(|| ApiError::bad_request("invalid_credentials", "credential values must be non-empty strings"));
+            let e = err.take().unwrap_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_credentials",
+                    "credential values must be non-empty strings",
+                )
+            });
             err = Some(e.with_field(k.clone(), "must be a non-empty string"));
         }
     }
     for f in &info.credential_fields {
         if !body.contains_key(f) {
-            let e = err.take().unwrap_or_else(|| ApiError::bad_request("invalid_credentials", format!("{slug} needs the fields {}", info.credential_fields.join(", "))));
+            let e = err.take().unwrap_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_credentials",
+                    format!(
+                        "{slug} needs the fields {}",
+                        info.credential_fields.join(", ")
+                    ),
+                )
+            });
             err = Some(e.with_field(f.clone(), "required"));
         }
     }
     if let Some(e) = err {
         return Err(e);
     }
-    ctx.credentials.put(&slug, &body).await.map_err(ApiError::internal)?;
+    ctx.credentials
+        .put(&slug, &body)
+        .await
+        .map_err(ApiError::internal)?;
     tracing::info!(provider = %slug, fields = body.len(), "provider credentials replaced");
-    Ok(Json(CredentialsStored { provider: slug, configured: true, fields: body.keys().cloned().collect() }))
+    Ok(Json(CredentialsStored {
+        provider: slug,
+        configured: true,
+        fields: body.keys().cloned().collect(),
+    }))
 }
 
 #[utoipa::path(get, path = "/api/integrations/logs", tag = "providers", security(("bearerAuth" = [])),
     params(LogQuery),
     description = "Integration logs, newest first. Admin only.",
     responses((status = 200, body = LogPage), (status = 400, body = shared::error::Problem, content_type = "application/problem+json")))]
-pub async fn list_logs(State(ctx): Ctx, caller: Caller, ApiQuery(q): ApiQuery<LogQuery>) -> ApiResult<Json<LogPage>> {
+pub async fn list_logs(
+    State(ctx): Ctx,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<LogQuery>,
+) -> ApiResult<Json<LogPage>> {
     caller.require_admin()?;
     Ok(Json(ctx.log.list(&q).await?))
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(list_providers, get_provider, health_check, statistics, create_provider, update_provider, put_credentials, list_logs))]
+#[openapi(paths(
+    list_providers,
+    get_provider,
+    health_check,
+    statistics,
+    create_provider,
+    update_provider,
+    put_credentials,
+    list_logs
+))]
 struct ProvidersApi;
 
 /// This function's routes, for the merged OpenAPI document served by `docs`.

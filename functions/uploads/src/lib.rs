@@ -32,8 +32,10 @@ use shared::config::ConfigError;
 use shared::error::Problem;
 use shared::http::{ApiJson, ApiPath, ApiQuery};
 use shared::rate_limit::{Channel, RateLimitDecision, Subject};
-use shared::storage::validate::{self, human, MIB};
-use shared::storage::{Content, FileList, FileView, IncomingFile, PresignRequest, PresignedUpload, UploadKind, Uploads};
+use shared::storage::validate::{self, MIB, human};
+use shared::storage::{
+    Content, FileList, FileView, IncomingFile, PresignRequest, PresignedUpload, UploadKind, Uploads,
+};
 use shared::{ApiError, ApiResult, HubContext};
 
 /// The function's state: the hub context plus the storage backend and limits, built once.
@@ -134,24 +136,37 @@ fn multipart_error(limit: usize) -> impl Fn(MultipartError) -> ApiError {
                 human(limit as u64)
             ))
         } else {
-            ApiError::bad_request("malformed_multipart", format!("the multipart body cannot be read: {}", e.body_text()))
+            ApiError::bad_request(
+                "malformed_multipart",
+                format!("the multipart body cannot be read: {}", e.body_text()),
+            )
         }
     }
 }
 
 fn multipart_rejection(r: MultipartRejection) -> ApiError {
-    ApiError::unsupported_media_type(format!("expected a multipart/form-data body with a `file` part ({})", r.body_text()))
+    ApiError::unsupported_media_type(format!(
+        "expected a multipart/form-data body with a `file` part ({})",
+        r.body_text()
+    ))
 }
 
 fn missing_file(field: &str) -> ApiError {
-    ApiError::bad_request("missing_file", format!("the multipart body has no `{field}` part holding a file"))
-        .with_field(field, "required")
+    ApiError::bad_request(
+        "missing_file",
+        format!("the multipart body has no `{field}` part holding a file"),
+    )
+    .with_field(field, "required")
 }
 
 /// Reads one part, buffering at most `max` bytes. Outer error: the request itself is broken
 /// (malformed, over the body limit). Inner error: this file is too large (the rest of the
 /// part is drained so the next one can be read).
-async fn read_capped(field: &mut Field<'_>, kind: UploadKind, state: &UploadsState) -> ApiResult<ApiResult<Bytes>> {
+async fn read_capped(
+    field: &mut Field<'_>,
+    kind: UploadKind,
+    state: &UploadsState,
+) -> ApiResult<ApiResult<Bytes>> {
     let max = state.uploads.limits().max_bytes(kind);
     let to_api = multipart_error(state.request_body_limit());
     let mut buf = BytesMut::new();
@@ -165,7 +180,13 @@ async fn read_capped(field: &mut Field<'_>, kind: UploadKind, state: &UploadsSta
         }
     }
     if seen > max {
-        return Ok(Err(validate::check_size(kind, seen, state.uploads.limits()).err().unwrap_or_else(|| {
+        return Ok(Err(validate::check_size(
+            kind,
+            seen,
+            state.uploads.limits(),
+        )
+        .err()
+        .unwrap_or_else(|| {
             ApiError::payload_too_large("the file is too large")
         })));
     }
@@ -173,18 +194,33 @@ async fn read_capped(field: &mut Field<'_>, kind: UploadKind, state: &UploadsSta
 }
 
 fn file_name(field: &Field<'_>) -> String {
-    field.file_name().map(str::to_string).unwrap_or_else(|| "file".into())
+    field
+        .file_name()
+        .map(str::to_string)
+        .unwrap_or_else(|| "file".into())
 }
 
-async fn limit_uploads(state: &UploadsState, caller: &Caller, files: usize) -> ApiResult<RateLimitDecision> {
+async fn limit_uploads(
+    state: &UploadsState,
+    caller: &Caller,
+    files: usize,
+) -> ApiResult<RateLimitDecision> {
     state
         .ctx
         .rate_limiter
-        .check_cost(&Subject::channel(Channel::Upload).user(&caller.user_id), files as u64)
+        .check_cost(
+            &Subject::channel(Channel::Upload).user(&caller.user_id),
+            files as u64,
+        )
         .await
 }
 
-async fn upload_single(state: &UploadsState, caller: Caller, kind: UploadKind, multipart: Result<Multipart, MultipartRejection>) -> ApiResult<Response> {
+async fn upload_single(
+    state: &UploadsState,
+    caller: Caller,
+    kind: UploadKind,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> ApiResult<Response> {
     let mut multipart = multipart.map_err(multipart_rejection)?;
     let to_api = multipart_error(state.request_body_limit());
     let mut file: Option<(String, Bytes)> = None;
@@ -205,7 +241,10 @@ async fn upload_single(state: &UploadsState, caller: Caller, kind: UploadKind, m
     }
     let (name, bytes) = file.ok_or_else(|| missing_file("file"))?;
     let decision = limit_uploads(state, &caller, 1).await?;
-    let record = state.uploads.store(&caller.user_id, kind, &name, bytes).await?;
+    let record = state
+        .uploads
+        .store(&caller.user_id, kind, &name, bytes)
+        .await?;
     let view = state.uploads.view(record).await?;
     Ok((StatusCode::CREATED, decision, Json(view)).into_response())
 }
@@ -219,7 +258,11 @@ async fn upload_single(state: &UploadsState, caller: Caller, kind: UploadKind, m
         (status = 415, body = Problem, content_type = "application/problem+json", description = "not JPEG/PNG/WebP"),
         (status = 422, body = Problem, content_type = "application/problem+json", description = "corrupt image, dimensions, empty"),
         (status = 429, body = Problem, content_type = "application/problem+json")))]
-pub async fn upload_avatar(State(state): St, caller: Caller, multipart: Result<Multipart, MultipartRejection>) -> ApiResult<Response> {
+pub async fn upload_avatar(
+    State(state): St,
+    caller: Caller,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> ApiResult<Response> {
     upload_single(&state, caller, UploadKind::Avatar, multipart).await
 }
 
@@ -232,7 +275,11 @@ pub async fn upload_avatar(State(state): St, caller: Caller, multipart: Result<M
         (status = 415, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
         (status = 429, body = Problem, content_type = "application/problem+json")))]
-pub async fn upload_attachment(State(state): St, caller: Caller, multipart: Result<Multipart, MultipartRejection>) -> ApiResult<Response> {
+pub async fn upload_attachment(
+    State(state): St,
+    caller: Caller,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> ApiResult<Response> {
     upload_single(&state, caller, UploadKind::Attachment, multipart).await
 }
 
@@ -243,7 +290,11 @@ pub async fn upload_attachment(State(state): St, caller: Caller, multipart: Resu
         (status = 400, body = Problem, content_type = "application/problem+json", description = "no `files` part"),
         (status = 413, body = Problem, content_type = "application/problem+json", description = "too_many_files or body too large"),
         (status = 429, body = Problem, content_type = "application/problem+json")))]
-pub async fn upload_bulk(State(state): St, caller: Caller, multipart: Result<Multipart, MultipartRejection>) -> ApiResult<Response> {
+pub async fn upload_bulk(
+    State(state): St,
+    caller: Caller,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> ApiResult<Response> {
     let mut multipart = multipart.map_err(multipart_rejection)?;
     let to_api = multipart_error(state.request_body_limit());
     let max_files = state.uploads.limits().bulk_max_files;
@@ -253,9 +304,11 @@ pub async fn upload_bulk(State(state): St, caller: Caller, multipart: Result<Mul
             continue;
         }
         if files.len() == max_files {
-            return Err(ApiError::payload_too_large(format!("a bulk upload takes at most {max_files} files"))
-                .with_code("too_many_files")
-                .with_field("files", format!("at most {max_files}")));
+            return Err(ApiError::payload_too_large(format!(
+                "a bulk upload takes at most {max_files} files"
+            ))
+            .with_code("too_many_files")
+            .with_field("files", format!("at most {max_files}")));
         }
         let filename = file_name(&field);
         let bytes = read_capped(&mut field, UploadKind::Attachment, &state).await?;
@@ -265,8 +318,14 @@ pub async fn upload_bulk(State(state): St, caller: Caller, multipart: Result<Mul
         return Err(missing_file("files"));
     }
     let decision = limit_uploads(&state, &caller, files.len()).await?;
-    let names: Vec<String> = files.iter().map(|f| validate::sanitize_filename(&f.filename)).collect();
-    let outcomes = state.uploads.store_many(&caller.user_id, UploadKind::Attachment, files).await;
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| validate::sanitize_filename(&f.filename))
+        .collect();
+    let outcomes = state
+        .uploads
+        .store_many(&caller.user_id, UploadKind::Attachment, files)
+        .await;
     let mut results = Vec::with_capacity(outcomes.len());
     for (index, (outcome, filename)) in outcomes.into_iter().zip(names).enumerate() {
         results.push(match outcome {
@@ -277,13 +336,32 @@ pub async fn upload_bulk(State(state): St, caller: Caller, multipart: Result<Mul
                 file: Some(state.uploads.view(record).await?),
                 error: None,
             },
-            Err(e) => BulkItem { index, filename, status: e.status.as_u16(), file: None, error: Some(e.problem()) },
+            Err(e) => BulkItem {
+                index,
+                filename,
+                status: e.status.as_u16(),
+                file: None,
+                error: Some(e.problem()),
+            },
         });
     }
     let stored = results.iter().filter(|r| r.file.is_some()).count();
     let failed = results.len() - stored;
-    let status = if failed == 0 { StatusCode::CREATED } else { StatusCode::MULTI_STATUS };
-    Ok((status, decision, Json(BulkResult { stored, failed, results })).into_response())
+    let status = if failed == 0 {
+        StatusCode::CREATED
+    } else {
+        StatusCode::MULTI_STATUS
+    };
+    Ok((
+        status,
+        decision,
+        Json(BulkResult {
+            stored,
+            failed,
+            results,
+        }),
+    )
+        .into_response())
 }
 
 #[utoipa::path(post, path = "/api/v1/upload/presign", tag = "uploads", security(("bearerAuth" = [])),
@@ -295,7 +373,11 @@ pub async fn upload_bulk(State(state): St, caller: Caller, multipart: Result<Mul
         (status = 413, body = Problem, content_type = "application/problem+json"),
         (status = 415, body = Problem, content_type = "application/problem+json"),
         (status = 429, body = Problem, content_type = "application/problem+json")))]
-pub async fn presign(State(state): St, caller: Caller, ApiJson(req): ApiJson<PresignRequest>) -> ApiResult<Response> {
+pub async fn presign(
+    State(state): St,
+    caller: Caller,
+    ApiJson(req): ApiJson<PresignRequest>,
+) -> ApiResult<Response> {
     let decision = limit_uploads(&state, &caller, 1).await?;
     let answer = state.uploads.presign(&caller.user_id, &req).await?;
     Ok((StatusCode::CREATED, decision, Json(answer)).into_response())
@@ -311,7 +393,11 @@ pub async fn presign(State(state): St, caller: Caller, ApiJson(req): ApiJson<Pre
         (status = 413, body = Problem, content_type = "application/problem+json"),
         (status = 415, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")))]
-pub async fn complete(State(state): St, caller: Caller, ApiPath(id): ApiPath<String>) -> ApiResult<Json<FileView>> {
+pub async fn complete(
+    State(state): St,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<FileView>> {
     let record = state.uploads.complete(&caller, &id).await?;
     Ok(Json(state.uploads.view(record).await?))
 }
@@ -331,8 +417,20 @@ pub struct ListQuery {
     responses((status = 200, body = FileList),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json")))]
-pub async fn list_files(State(state): St, caller: Caller, ApiQuery(q): ApiQuery<ListQuery>) -> ApiResult<Json<FileList>> {
-    let page = state.uploads.list(&caller, q.owner.as_deref(), q.limit.unwrap_or(50), q.cursor.as_deref()).await?;
+pub async fn list_files(
+    State(state): St,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<FileList>> {
+    let page = state
+        .uploads
+        .list(
+            &caller,
+            q.owner.as_deref(),
+            q.limit.unwrap_or(50),
+            q.cursor.as_deref(),
+        )
+        .await?;
     Ok(Json(page))
 }
 
@@ -342,7 +440,11 @@ pub async fn list_files(State(state): St, caller: Caller, ApiQuery(q): ApiQuery<
     responses((status = 200, body = FileView),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json")))]
-pub async fn get_file(State(state): St, caller: Caller, ApiPath(id): ApiPath<String>) -> ApiResult<Json<FileView>> {
+pub async fn get_file(
+    State(state): St,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<FileView>> {
     Ok(Json(state.uploads.describe(&caller, &id).await?))
 }
 
@@ -352,25 +454,44 @@ pub async fn get_file(State(state): St, caller: Caller, ApiPath(id): ApiPath<Str
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "upload_pending")))]
-pub async fn get_content(State(state): St, caller: Caller, ApiPath(id): ApiPath<String>) -> ApiResult<Response> {
+pub async fn get_content(
+    State(state): St,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Response> {
     match state.uploads.content(&caller, &id).await? {
         Content::Redirect(url) => {
             let mut res = StatusCode::TEMPORARY_REDIRECT.into_response();
-            res.headers_mut().insert(header::LOCATION, HeaderValue::from_str(&url).map_err(ApiError::internal)?);
+            res.headers_mut().insert(
+                header::LOCATION,
+                HeaderValue::from_str(&url).map_err(ApiError::internal)?,
+            );
             Ok(res)
         }
         Content::Bytes { spec, body } => {
             let mut res = body.into_response();
             let h = res.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_str(&spec.content_type).map_err(ApiError::internal)?);
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_str(&spec.content_type).map_err(ApiError::internal)?,
+            );
             h.insert(
                 header::CONTENT_DISPOSITION,
                 HeaderValue::from_str(&spec.content_disposition()).map_err(ApiError::internal)?,
             );
             // The bytes are the user's, not the API's: never sniffed, never run as a page.
-            h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-            h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; sandbox"));
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+            h.insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
+            h.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static("default-src 'none'; sandbox"),
+            );
+            h.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, no-store"),
+            );
             Ok(res)
         }
     }

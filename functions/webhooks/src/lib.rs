@@ -40,7 +40,10 @@ impl WebhooksState {
     }
 
     /// Tests move time through `clock` (signature tolerances, rotation grace periods).
-    pub fn with_clock(ctx: Arc<HubContext>, clock: Clock) -> Result<Arc<Self>, shared::config::ConfigError> {
+    pub fn with_clock(
+        ctx: Arc<HubContext>,
+        clock: Clock,
+    ) -> Result<Arc<Self>, shared::config::ConfigError> {
         let config = WebhookConfig::from_env(&ctx.env)?;
         Ok(Self::with_config(ctx, config, clock))
     }
@@ -63,14 +66,40 @@ type St = State<Arc<WebhooksState>>;
 pub fn router(state: Arc<WebhooksState>) -> Router {
     Router::new()
         .route("/api/integrations/webhook/{endpoint_url}", post(receive))
-        .route("/api/integrations/webhook/{endpoint_url}/{token}", post(receive_with_token).get(receive_with_token_get))
-        .route("/api/integrations/webhooks", post(register).get(list_endpoints))
-        .route("/api/integrations/webhooks/{endpoint_url}", get(get_endpoint).patch(update_endpoint).delete(disable_endpoint))
-        .route("/api/integrations/webhooks/{endpoint_url}/rotate-secret", post(rotate_secret))
-        .route("/api/integrations/webhooks/{endpoint_url}/events", get(list_events))
-        .route("/api/integrations/webhooks/{endpoint_url}/events/replay", post(replay_range))
-        .route("/api/integrations/webhooks/{endpoint_url}/events/{event_id}", get(get_event))
-        .route("/api/integrations/webhooks/{endpoint_url}/events/{event_id}/replay", post(replay_event))
+        .route(
+            "/api/integrations/webhook/{endpoint_url}/{token}",
+            post(receive_with_token).get(receive_with_token_get),
+        )
+        .route(
+            "/api/integrations/webhooks",
+            post(register).get(list_endpoints),
+        )
+        .route(
+            "/api/integrations/webhooks/{endpoint_url}",
+            get(get_endpoint)
+                .patch(update_endpoint)
+                .delete(disable_endpoint),
+        )
+        .route(
+            "/api/integrations/webhooks/{endpoint_url}/rotate-secret",
+            post(rotate_secret),
+        )
+        .route(
+            "/api/integrations/webhooks/{endpoint_url}/events",
+            get(list_events),
+        )
+        .route(
+            "/api/integrations/webhooks/{endpoint_url}/events/replay",
+            post(replay_range),
+        )
+        .route(
+            "/api/integrations/webhooks/{endpoint_url}/events/{event_id}",
+            get(get_event),
+        )
+        .route(
+            "/api/integrations/webhooks/{endpoint_url}/events/{event_id}/replay",
+            post(replay_event),
+        )
         .with_state(state)
 }
 
@@ -84,7 +113,11 @@ pub fn router(state: Arc<WebhooksState>) -> Router {
         (status = 401, description = "missing_signature, invalid_signature, stale_timestamp, future_timestamp", body = shared::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "unknown_endpoint", body = shared::error::Problem, content_type = "application/problem+json"),
         (status = 413, body = shared::error::Problem, content_type = "application/problem+json")))]
-pub async fn receive(State(s): St, ApiPath(endpoint_url): ApiPath<String>, request: Request) -> ApiResult<(StatusCode, Json<ReceiveAnswer>)> {
+pub async fn receive(
+    State(s): St,
+    ApiPath(endpoint_url): ApiPath<String>,
+    request: Request,
+) -> ApiResult<(StatusCode, Json<ReceiveAnswer>)> {
     receive_inner(&s, &endpoint_url, None, request).await
 }
 
@@ -113,7 +146,12 @@ pub async fn receive_with_token_get(
     receive_with_token(state, path, request).await
 }
 
-async fn receive_inner(s: &WebhooksState, endpoint_url: &str, token: Option<String>, request: Request) -> ApiResult<(StatusCode, Json<ReceiveAnswer>)> {
+async fn receive_inner(
+    s: &WebhooksState,
+    endpoint_url: &str,
+    token: Option<String>,
+    request: Request,
+) -> ApiResult<(StatusCode, Json<ReceiveAnswer>)> {
     use http_body_util::BodyExt;
     use lambda_http::RequestExt;
     let (parts, body) = request.into_parts();
@@ -121,15 +159,29 @@ async fn receive_inner(s: &WebhooksState, endpoint_url: &str, token: Option<Stri
     // The raw bytes, exactly as sent (lambda_http has already decoded a base64 body).
     let body = match http_body_util::Limited::new(body, max).collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
-            return Err(ApiError::payload_too_large(format!("webhook bodies are limited to {max} bytes")));
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            return Err(ApiError::payload_too_large(format!(
+                "webhook bodies are limited to {max} bytes"
+            )));
         }
-        Err(_) => return Err(ApiError::bad_request("unreadable_body", "the request body could not be read")),
+        Err(_) => {
+            return Err(ApiError::bad_request(
+                "unreadable_body",
+                "the request body could not be read",
+            ));
+        }
     };
     // The path as the provider called it: API Gateway's raw path keeps a trailing slash that
     // routing trims, and Twilio signs the URL exactly as configured.
     let raw_path = parts.extensions.raw_http_path();
-    let path = if raw_path.is_empty() { parts.uri.path() } else { raw_path };
+    let path = if raw_path.is_empty() {
+        parts.uri.path()
+    } else {
+        raw_path
+    };
     let query = parts.uri.query();
     let path_and_query = match query {
         Some(q) => format!("{path}?{q}"),
@@ -147,7 +199,6 @@ async fn receive_inner(s: &WebhooksState, endpoint_url: &str, token: Option<Stri
     Ok((status, Json(answer)))
 }
 
-
 // ----------------------------------------------------------------------------- registry
 
 #[utoipa::path(post, path = "/api/integrations/webhooks", tag = "webhooks", security(("bearerAuth" = [])),
@@ -155,13 +206,29 @@ async fn receive_inner(s: &WebhooksState, endpoint_url: &str, token: Option<Stri
     description = "Admin. Registers an endpoint (the Helsa `register_webhook`). The answer carries the public URL to configure at the provider and, when the hub generated it, the secret: shown this once, kept in Secrets Manager.",
     responses((status = 201, body = EndpointCreated), (status = 409, body = shared::error::Problem, content_type = "application/problem+json"),
         (status = 403, body = shared::error::Problem, content_type = "application/problem+json")))]
-pub async fn register(State(s): St, caller: Caller, headers: HeaderMap, ApiJson(new): ApiJson<NewEndpoint>) -> ApiResult<(StatusCode, Json<EndpointCreated>)> {
+pub async fn register(
+    State(s): St,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiJson(new): ApiJson<NewEndpoint>,
+) -> ApiResult<(StatusCode, Json<EndpointCreated>)> {
     caller.require_admin()?;
     let (endpoint, secret) = s.service.registry.create(new).await?;
-    let token = secret.as_deref().filter(|_| matches!(endpoint.verification, VerificationConfig::PathToken {}));
-    let public_url = s.service.public_url(&headers, &endpoint.endpoint_url, token);
+    let token = secret
+        .as_deref()
+        .filter(|_| matches!(endpoint.verification, VerificationConfig::PathToken {}));
+    let public_url = s
+        .service
+        .public_url(&headers, &endpoint.endpoint_url, token);
     tracing::info!(endpoint = %endpoint.endpoint_url, scheme = endpoint.verification.scheme(), "webhook endpoint registered");
-    Ok((StatusCode::CREATED, Json(EndpointCreated { endpoint, public_url, secret })))
+    Ok((
+        StatusCode::CREATED,
+        Json(EndpointCreated {
+            endpoint,
+            public_url,
+            secret,
+        }),
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -180,30 +247,57 @@ pub struct EndpointList {
 fn page_limit(limit: Option<i32>) -> ApiResult<i32> {
     let limit = limit.unwrap_or(50);
     if !(1..=100).contains(&limit) {
-        return Err(ApiError::invalid_field("limit", "must be between 1 and 100"));
+        return Err(ApiError::invalid_field(
+            "limit",
+            "must be between 1 and 100",
+        ));
     }
     Ok(limit)
 }
 
 fn view(s: &WebhooksState, headers: &HeaderMap, endpoint: WebhookEndpoint) -> EndpointView {
     let public_url = s.service.public_url(headers, &endpoint.endpoint_url, None);
-    EndpointView { endpoint, public_url }
+    EndpointView {
+        endpoint,
+        public_url,
+    }
 }
 
 #[utoipa::path(get, path = "/api/integrations/webhooks", tag = "webhooks", security(("bearerAuth" = [])), params(PageQuery),
     responses((status = 200, body = EndpointList)))]
-pub async fn list_endpoints(State(s): St, caller: Caller, headers: HeaderMap, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Json<EndpointList>> {
+pub async fn list_endpoints(
+    State(s): St,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<EndpointList>> {
     caller.require_admin()?;
-    let (items, next_cursor) = s.service.registry.list(page_limit(q.limit)?, q.cursor.as_deref()).await?;
-    Ok(Json(EndpointList { items: items.into_iter().map(|e| view(&s, &headers, e)).collect(), next_cursor }))
+    let (items, next_cursor) = s
+        .service
+        .registry
+        .list(page_limit(q.limit)?, q.cursor.as_deref())
+        .await?;
+    Ok(Json(EndpointList {
+        items: items.into_iter().map(|e| view(&s, &headers, e)).collect(),
+        next_cursor,
+    }))
 }
 
 #[utoipa::path(get, path = "/api/integrations/webhooks/{endpoint_url}", tag = "webhooks", security(("bearerAuth" = [])),
     params(("endpoint_url" = String, Path)),
     responses((status = 200, body = EndpointView), (status = 404, body = shared::error::Problem, content_type = "application/problem+json")))]
-pub async fn get_endpoint(State(s): St, caller: Caller, headers: HeaderMap, ApiPath(endpoint_url): ApiPath<String>) -> ApiResult<Json<EndpointView>> {
+pub async fn get_endpoint(
+    State(s): St,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiPath(endpoint_url): ApiPath<String>,
+) -> ApiResult<Json<EndpointView>> {
     caller.require_admin()?;
-    Ok(Json(view(&s, &headers, s.service.registry.require(&endpoint_url).await?)))
+    Ok(Json(view(
+        &s,
+        &headers,
+        s.service.registry.require(&endpoint_url).await?,
+    )))
 }
 
 #[utoipa::path(patch, path = "/api/integrations/webhooks/{endpoint_url}", tag = "webhooks", security(("bearerAuth" = [])),
@@ -217,17 +311,33 @@ pub async fn update_endpoint(
     ApiJson(patch): ApiJson<EndpointPatch>,
 ) -> ApiResult<Json<EndpointView>> {
     caller.require_admin()?;
-    Ok(Json(view(&s, &headers, s.service.registry.update(&endpoint_url, patch).await?)))
+    Ok(Json(view(
+        &s,
+        &headers,
+        s.service.registry.update(&endpoint_url, patch).await?,
+    )))
 }
 
 #[utoipa::path(delete, path = "/api/integrations/webhooks/{endpoint_url}", tag = "webhooks", security(("bearerAuth" = [])),
     params(("endpoint_url" = String, Path)),
     description = "Disables the endpoint (deliveries then answer 404); its events and secret are kept. PATCH `enabled: true` re-enables it.",
     responses((status = 200, body = EndpointView)))]
-pub async fn disable_endpoint(State(s): St, caller: Caller, headers: HeaderMap, ApiPath(endpoint_url): ApiPath<String>) -> ApiResult<Json<EndpointView>> {
+pub async fn disable_endpoint(
+    State(s): St,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiPath(endpoint_url): ApiPath<String>,
+) -> ApiResult<Json<EndpointView>> {
     caller.require_admin()?;
-    let patch = EndpointPatch { enabled: Some(false), ..Default::default() };
-    Ok(Json(view(&s, &headers, s.service.registry.update(&endpoint_url, patch).await?)))
+    let patch = EndpointPatch {
+        enabled: Some(false),
+        ..Default::default()
+    };
+    Ok(Json(view(
+        &s,
+        &headers,
+        s.service.registry.update(&endpoint_url, patch).await?,
+    )))
 }
 
 #[utoipa::path(post, path = "/api/integrations/webhooks/{endpoint_url}/rotate-secret", tag = "webhooks", security(("bearerAuth" = [])),
@@ -246,15 +356,36 @@ pub async fn rotate_secret(
     let req: RotateSecret = if body.iter().all(u8::is_ascii_whitespace) {
         RotateSecret::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::unprocessable("invalid_body", format!("the JSON body does not match the expected shape: {e}")))?
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::unprocessable(
+                "invalid_body",
+                format!("the JSON body does not match the expected shape: {e}"),
+            )
+        })?
     };
     let now = (s.service.clock)();
-    let (endpoint, secret) = s.service.registry.rotate(&endpoint_url, req, now, s.service.config.rotation_grace_secs).await?;
-    let token = secret.as_deref().filter(|_| matches!(endpoint.verification, VerificationConfig::PathToken {}));
-    let public_url = s.service.public_url(&headers, &endpoint.endpoint_url, token);
+    let (endpoint, secret) = s
+        .service
+        .registry
+        .rotate(
+            &endpoint_url,
+            req,
+            now,
+            s.service.config.rotation_grace_secs,
+        )
+        .await?;
+    let token = secret
+        .as_deref()
+        .filter(|_| matches!(endpoint.verification, VerificationConfig::PathToken {}));
+    let public_url = s
+        .service
+        .public_url(&headers, &endpoint.endpoint_url, token);
     tracing::info!(endpoint = %endpoint.endpoint_url, "webhook secret rotated");
-    Ok(Json(EndpointCreated { endpoint, public_url, secret }))
+    Ok(Json(EndpointCreated {
+        endpoint,
+        public_url,
+        secret,
+    }))
 }
 
 // ------------------------------------------------------------------------------- events
@@ -280,7 +411,12 @@ fn parse_time(field: &str, raw: Option<&str>) -> ApiResult<Option<String>> {
     raw.map(|r| {
         time::OffsetDateTime::parse(r, &time::format_description::well_known::Rfc3339)
             .map(timestamp)
-            .map_err(|_| ApiError::invalid_field(field, "must be an RFC 3339 date-time, e.g. 2026-01-31T12:00:00Z"))
+            .map_err(|_| {
+                ApiError::invalid_field(
+                    field,
+                    "must be an RFC 3339 date-time, e.g. 2026-01-31T12:00:00Z",
+                )
+            })
     })
     .transpose()
 }
@@ -289,7 +425,12 @@ fn parse_time(field: &str, raw: Option<&str>) -> ApiResult<Option<String>> {
     params(("endpoint_url" = String, Path), EventsQuery),
     description = "Newest first. With `status`, a page may hold fewer than `limit` items while `next_cursor` is set.",
     responses((status = 200, body = EventList)))]
-pub async fn list_events(State(s): St, caller: Caller, ApiPath(endpoint_url): ApiPath<String>, ApiQuery(q): ApiQuery<EventsQuery>) -> ApiResult<Json<EventList>> {
+pub async fn list_events(
+    State(s): St,
+    caller: Caller,
+    ApiPath(endpoint_url): ApiPath<String>,
+    ApiQuery(q): ApiQuery<EventsQuery>,
+) -> ApiResult<Json<EventList>> {
     caller.require_admin()?;
     let query = EventQuery {
         status: q.status,
@@ -319,13 +460,19 @@ pub struct EventDetail {
     pub body_base64: Option<String>,
 }
 
-async fn event_of(s: &WebhooksState, endpoint_url: &str, event_id: &str) -> ApiResult<WebhookEvent> {
+async fn event_of(
+    s: &WebhooksState,
+    endpoint_url: &str,
+    event_id: &str,
+) -> ApiResult<WebhookEvent> {
     s.service
         .events
         .get(event_id)
         .await?
         .filter(|e| e.endpoint_url == endpoint_url)
-        .ok_or_else(|| ApiError::not_found(format!("no event {event_id} on endpoint {endpoint_url}")))
+        .ok_or_else(|| {
+            ApiError::not_found(format!("no event {event_id} on endpoint {endpoint_url}"))
+        })
 }
 
 #[utoipa::path(get, path = "/api/integrations/webhooks/{endpoint_url}/events/{event_id}", tag = "webhooks", security(("bearerAuth" = [])),
@@ -340,7 +487,11 @@ pub async fn get_event(
     caller.require_admin()?;
     if !q.include_body.unwrap_or(false) {
         let event = event_of(&s, &endpoint_url, &event_id).await?;
-        return Ok(Json(EventDetail { event, body_text: None, body_base64: None }));
+        return Ok(Json(EventDetail {
+            event,
+            body_text: None,
+            body_base64: None,
+        }));
     }
     let (event, body) = s
         .service
@@ -348,10 +499,16 @@ pub async fn get_event(
         .get_with_body(&event_id)
         .await?
         .filter(|(e, _)| e.endpoint_url == endpoint_url)
-        .ok_or_else(|| ApiError::not_found(format!("no event {event_id} on endpoint {endpoint_url}")))?;
+        .ok_or_else(|| {
+            ApiError::not_found(format!("no event {event_id} on endpoint {endpoint_url}"))
+        })?;
     let body_base64 = Some(base64::engine::general_purpose::STANDARD.encode(&body));
     let body_text = String::from_utf8(body).ok();
-    Ok(Json(EventDetail { event, body_text, body_base64 }))
+    Ok(Json(EventDetail {
+        event,
+        body_text,
+        body_base64,
+    }))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -369,11 +526,22 @@ pub const MAX_REPLAY: usize = 500;
     params(("endpoint_url" = String, Path), ("event_id" = String, Path)),
     description = "Re-enqueues the event: its status goes back to `queued` and the worker processes it again.",
     responses((status = 202, body = ReplayAnswer)))]
-pub async fn replay_event(State(s): St, caller: Caller, ApiPath((endpoint_url, event_id)): ApiPath<(String, String)>) -> ApiResult<(StatusCode, Json<ReplayAnswer>)> {
+pub async fn replay_event(
+    State(s): St,
+    caller: Caller,
+    ApiPath((endpoint_url, event_id)): ApiPath<(String, String)>,
+) -> ApiResult<(StatusCode, Json<ReplayAnswer>)> {
     caller.require_admin()?;
     let event = event_of(&s, &endpoint_url, &event_id).await?;
     let replayed = s.service.replay(std::slice::from_ref(&event.id)).await?;
-    Ok((StatusCode::ACCEPTED, Json(ReplayAnswer { replayed, event_ids: vec![event.id], truncated: false })))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(ReplayAnswer {
+            replayed,
+            event_ids: vec![event.id],
+            truncated: false,
+        }),
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -390,7 +558,12 @@ pub struct ReplayRange {
 #[utoipa::path(post, path = "/api/integrations/webhooks/{endpoint_url}/events/replay", tag = "webhooks", security(("bearerAuth" = [])),
     params(("endpoint_url" = String, Path)), request_body = ReplayRange,
     responses((status = 202, body = ReplayAnswer)))]
-pub async fn replay_range(State(s): St, caller: Caller, ApiPath(endpoint_url): ApiPath<String>, ApiJson(r): ApiJson<ReplayRange>) -> ApiResult<(StatusCode, Json<ReplayAnswer>)> {
+pub async fn replay_range(
+    State(s): St,
+    caller: Caller,
+    ApiPath(endpoint_url): ApiPath<String>,
+    ApiJson(r): ApiJson<ReplayRange>,
+) -> ApiResult<(StatusCode, Json<ReplayAnswer>)> {
     caller.require_admin()?;
     let from = parse_time("from", Some(&r.from))?;
     let to = parse_time("to", Some(&r.to))?;
@@ -402,7 +575,13 @@ pub async fn replay_range(State(s): St, caller: Caller, ApiPath(endpoint_url): A
     let mut cursor = None;
     let mut truncated = false;
     loop {
-        let q = EventQuery { status: r.status, from: from.clone(), to: to.clone(), limit: 100, cursor };
+        let q = EventQuery {
+            status: r.status,
+            from: from.clone(),
+            to: to.clone(),
+            limit: 100,
+            cursor,
+        };
         let (page, next) = s.service.events.list(&endpoint_url, &q).await?;
         ids.extend(page.into_iter().map(|e| e.id));
         if ids.len() >= MAX_REPLAY {
@@ -415,13 +594,37 @@ pub async fn replay_range(State(s): St, caller: Caller, ApiPath(endpoint_url): A
             None => break,
         }
     }
-    let replayed = if ids.is_empty() { 0 } else { s.service.replay(&ids).await? };
-    Ok((StatusCode::ACCEPTED, Json(ReplayAnswer { replayed, event_ids: ids, truncated })))
+    let replayed = if ids.is_empty() {
+        0
+    } else {
+        s.service.replay(&ids).await?
+    };
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(ReplayAnswer {
+            replayed,
+            event_ids: ids,
+            truncated,
+        }),
+    ))
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(receive, receive_with_token, receive_with_token_get, register, list_endpoints, get_endpoint, update_endpoint, disable_endpoint, rotate_secret,
-    list_events, get_event, replay_event, replay_range))]
+#[openapi(paths(
+    receive,
+    receive_with_token,
+    receive_with_token_get,
+    register,
+    list_endpoints,
+    get_endpoint,
+    update_endpoint,
+    disable_endpoint,
+    rotate_secret,
+    list_events,
+    get_event,
+    replay_event,
+    replay_range
+))]
 struct WebhooksApi;
 
 /// This function's routes, for the merged OpenAPI document served by `docs`.

@@ -10,7 +10,7 @@ use super::model::{Channel, NotificationRecord};
 use super::push::BoxFuture;
 use crate::context::HubContext;
 use crate::email::{Delivery, EmailContent, EmailRequest, EmailService};
-use crate::rate_limit::{Channel as LimitChannel, RateLimiter, Subject};
+use crate::rate_limit::{Channel as LimitChannel, RateLimitDecision, RateLimiter, Subject};
 use crate::sms::{MAX_TEXT_CHARS, Phone, SmsContent, SmsService};
 
 /// Adds the email and SMS senders to `dispatcher`; a capability whose configuration is
@@ -56,12 +56,24 @@ async fn take_unit(
     limiter: &RateLimiter,
     channel: LimitChannel,
     user: &str,
-) -> Result<(), SendError> {
+) -> Result<RateLimitDecision, SendError> {
     limiter
         .check(&Subject::channel(channel).user(user))
         .await
-        .map(|_| ())
         .map_err(|e| SendError::from_api(&e))
+}
+
+/// A send that will be retried gives its unit back, so one notification counts once against
+/// the user's limit however many deliveries it takes.
+async fn settle(
+    limiter: &RateLimiter,
+    decision: &RateLimitDecision,
+    result: Result<Sent, SendError>,
+) -> Result<Sent, SendError> {
+    if matches!(result, Err(SendError::Retryable { .. })) {
+        limiter.refund(decision).await;
+    }
+    result
 }
 
 pub struct EmailSender {
@@ -80,7 +92,7 @@ impl ChannelSender for EmailSender {
                 code: "no_contact".into(),
                 detail: "no email address was recorded".into(),
             })?;
-            take_unit(&self.limiter, LimitChannel::Email, &n.user_id).await?;
+            let decision = take_unit(&self.limiter, LimitChannel::Email, &n.user_id).await?;
             let request = EmailRequest {
                 to,
                 content: EmailContent::Plain {
@@ -89,7 +101,7 @@ impl ChannelSender for EmailSender {
                 },
                 request_id: request_id.to_string(),
             };
-            match self.service.send(&request).await {
+            let result = match self.service.send(&request).await {
                 Ok(receipt) => Ok(Sent {
                     provider: Some(match receipt.delivery {
                         Delivery::Smtp => "smtp".into(),
@@ -107,7 +119,8 @@ impl ChannelSender for EmailSender {
                         SendError::Permanent { code, detail }
                     })
                 }
-            }
+            };
+            settle(&self.limiter, &decision, result).await
         })
     }
 }
@@ -144,7 +157,7 @@ impl ChannelSender for SmsSender {
                 code: "invalid_phone".into(),
                 detail: e.0.to_string(),
             })?;
-            take_unit(&self.limiter, LimitChannel::Sms, &n.user_id).await?;
+            let decision = take_unit(&self.limiter, LimitChannel::Sms, &n.user_id).await?;
             let result = self
                 .service
                 .send(
@@ -156,12 +169,13 @@ impl ChannelSender for SmsSender {
                     request_id,
                 )
                 .await
-                .map_err(|e| SendError::from_api(&e))?;
-            Ok(Sent {
-                provider: Some(result.provider),
-                reference: Some(result.message_id),
-                delivered: None,
-            })
+                .map(|r| Sent {
+                    provider: Some(r.provider),
+                    reference: Some(r.message_id),
+                    delivered: None,
+                })
+                .map_err(|e| SendError::from_api(&e));
+            settle(&self.limiter, &decision, result).await
         })
     }
 }

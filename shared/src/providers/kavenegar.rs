@@ -61,20 +61,39 @@ pub async fn call(
     form: &[(&str, String)],
 ) -> Result<Envelope, ProviderError> {
     let url = format!("{base}/{api_key}/{path}.json");
-    let res = http.post(url).form(form).send().await.map_err(|e| ProviderError::transport(SLUG, &e))?;
+    let res = http
+        .post(url)
+        .form(form)
+        .send()
+        .await
+        .map_err(|e| ProviderError::transport(SLUG, &e))?;
     let status = res.status();
-    let body = res.bytes().await.map_err(|e| ProviderError::transport(SLUG, &e))?;
+    let body = res
+        .bytes()
+        .await
+        .map_err(|e| ProviderError::transport(SLUG, &e))?;
     match serde_json::from_slice::<Envelope>(&body) {
         Ok(env) if env.ret.status == 200 => Ok(env),
         Ok(env) => Err(classify(env.ret.status, &env.ret.message)),
         Err(_) if !status.is_success() => Err(classify(status.as_u16(), "")),
-        Err(_) => Err(ProviderError::new(SLUG, ProviderErrorKind::Malformed, "kavenegar_malformed", "the answer is not a Kavenegar envelope")),
+        Err(_) => Err(ProviderError::new(
+            SLUG,
+            ProviderErrorKind::Malformed,
+            "kavenegar_malformed",
+            "the answer is not a Kavenegar envelope",
+        )),
     }
 }
 
 /// `account/info`: the cheapest authenticated call; answers remaining credit.
-pub async fn account_info(http: &reqwest::Client, base: &str, api_key: &str) -> Result<Value, ProviderError> {
-    call(http, base, api_key, "account/info", &[]).await.map(|e| e.entries)
+pub async fn account_info(
+    http: &reqwest::Client,
+    base: &str,
+    api_key: &str,
+) -> Result<Value, ProviderError> {
+    call(http, base, api_key, "account/info", &[])
+        .await
+        .map(|e| e.entries)
 }
 
 /// One entry of a send, lookup or status answer. Kavenegar sends numbers as JSON numbers;
@@ -101,11 +120,24 @@ impl Entry {
 /// The entries of an answer as a list (Kavenegar answers a list for every method used here).
 pub fn entries(env: &Envelope) -> Result<Vec<Entry>, ProviderError> {
     match &env.entries {
-        Value::Array(_) => serde_json::from_value(env.entries.clone())
-            .map_err(|_| ProviderError::new(SLUG, ProviderErrorKind::Malformed, "kavenegar_malformed", "unexpected entries")),
+        Value::Array(_) => serde_json::from_value(env.entries.clone()).map_err(|_| {
+            ProviderError::new(
+                SLUG,
+                ProviderErrorKind::Malformed,
+                "kavenegar_malformed",
+                "unexpected entries",
+            )
+        }),
         Value::Object(_) => serde_json::from_value(env.entries.clone())
             .map(|e: Entry| vec![e])
-            .map_err(|_| ProviderError::new(SLUG, ProviderErrorKind::Malformed, "kavenegar_malformed", "unexpected entries")),
+            .map_err(|_| {
+                ProviderError::new(
+                    SLUG,
+                    ProviderErrorKind::Malformed,
+                    "kavenegar_malformed",
+                    "unexpected entries",
+                )
+            }),
         _ => Ok(Vec::new()),
     }
 }
@@ -114,8 +146,15 @@ pub fn entries(env: &Envelope) -> Result<Vec<Entry>, ProviderError> {
 pub const MAX_RECEPTORS_PER_CALL: usize = 200;
 
 /// `sms/send`: one message to up to 200 receptors (comma-separated, `09…` form).
-pub fn send_form(receptors: &[String], sender: Option<&str>, message: &str) -> Vec<(&'static str, String)> {
-    let mut form = vec![("receptor", receptors.join(",")), ("message", message.to_string())];
+pub fn send_form(
+    receptors: &[String],
+    sender: Option<&str>,
+    message: &str,
+) -> Vec<(&'static str, String)> {
+    let mut form = vec![
+        ("receptor", receptors.join(",")),
+        ("message", message.to_string()),
+    ];
     if let Some(s) = sender {
         form.push(("sender", s.to_string()));
     }
@@ -124,20 +163,41 @@ pub fn send_form(receptors: &[String], sender: Option<&str>, message: &str) -> V
 
 /// `sms/sendarray`: one message per receptor; `receptor`, `sender` and `message` are JSON
 /// arrays of equal length.
-pub fn sendarray_form(receptors: &[String], sender: Option<&str>, messages: &[&str]) -> Vec<(&'static str, String)> {
+pub fn sendarray_form(
+    receptors: &[String],
+    sender: Option<&str>,
+    messages: &[&str],
+) -> Vec<(&'static str, String)> {
     let mut form = vec![
-        ("receptor", serde_json::to_string(receptors).unwrap_or_default()),
-        ("message", serde_json::to_string(messages).unwrap_or_default()),
+        (
+            "receptor",
+            serde_json::to_string(receptors).unwrap_or_default(),
+        ),
+        (
+            "message",
+            serde_json::to_string(messages).unwrap_or_default(),
+        ),
     ];
     if let Some(s) = sender {
-        form.push(("sender", serde_json::to_string(&vec![s; receptors.len()]).unwrap_or_default()));
+        form.push((
+            "sender",
+            serde_json::to_string(&vec![s; receptors.len()]).unwrap_or_default(),
+        ));
     }
     form
 }
 
 /// `verify/lookup`: a template defined in the Kavenegar panel with up to three tokens.
-pub fn lookup_form(receptor: &str, template: &str, tokens: &[Option<&str>; 3]) -> Vec<(&'static str, String)> {
-    let mut form = vec![("receptor", receptor.to_string()), ("template", template.to_string()), ("type", "sms".to_string())];
+pub fn lookup_form(
+    receptor: &str,
+    template: &str,
+    tokens: &[Option<&str>; 3],
+) -> Vec<(&'static str, String)> {
+    let mut form = vec![
+        ("receptor", receptor.to_string()),
+        ("template", template.to_string()),
+        ("type", "sms".to_string()),
+    ];
     for (name, value) in ["token", "token2", "token3"].into_iter().zip(tokens) {
         if let Some(v) = value {
             form.push((name, v.to_string()));

@@ -95,28 +95,79 @@ fn yes() -> bool {
 /// The providers the hub knows out of the box. Admin writes are stored in DynamoDB and
 /// override these field by field; the defaults need no seeding.
 pub fn builtin_providers() -> Vec<ProviderInfo> {
-    let p = |slug: &str, name: &str, kind, protocol, priority, fields: &[&str], description: &str| ProviderInfo {
-        slug: slug.into(),
-        name: name.into(),
-        kind,
-        protocol,
-        description: description.into(),
-        enabled: true,
-        base_url: None,
-        priority,
-        credential_fields: fields.iter().map(|f| f.to_string()).collect(),
-        settings: Map::new(),
-        builtin: true,
-        last_check: None,
-        updated_at: None,
-    };
+    let p =
+        |slug: &str, name: &str, kind, protocol, priority, fields: &[&str], description: &str| {
+            ProviderInfo {
+                slug: slug.into(),
+                name: name.into(),
+                kind,
+                protocol,
+                description: description.into(),
+                enabled: true,
+                base_url: None,
+                priority,
+                credential_fields: fields.iter().map(|f| f.to_string()).collect(),
+                settings: Map::new(),
+                builtin: true,
+                last_check: None,
+                updated_at: None,
+            }
+        };
     vec![
-        p("kavenegar", "Kavenegar", ProviderKind::Sms, Protocol::Kavenegar, 10, &["api_key", "sender"], "Iranian SMS gateway: OTP (verify/lookup), pattern, text and bulk"),
-        p("twilio", "Twilio", ProviderKind::Sms, Protocol::Twilio, 20, &["account_sid", "auth_token", "from_number"], "International SMS"),
-        p("smtp", "SMTP", ProviderKind::Email, Protocol::Smtp, 10, &["password"], "Email over SMTP (host, port and user from SMTP_* settings)"),
-        p("openai", "OpenAI", ProviderKind::Ai, Protocol::OpenaiCompatible, 10, &["api_key"], "Chat completions, structured output, transcription"),
-        p("huggingface", "HuggingFace", ProviderKind::Ai, Protocol::OpenaiCompatible, 20, &["api_key"], "OpenAI-compatible inference router"),
-        p("talkbot", "TalkBot", ProviderKind::Ai, Protocol::OpenaiCompatible, 30, &["api_key"], "OpenAI-compatible chat"),
+        p(
+            "kavenegar",
+            "Kavenegar",
+            ProviderKind::Sms,
+            Protocol::Kavenegar,
+            10,
+            &["api_key", "sender"],
+            "Iranian SMS gateway: OTP (verify/lookup), pattern, text and bulk",
+        ),
+        p(
+            "twilio",
+            "Twilio",
+            ProviderKind::Sms,
+            Protocol::Twilio,
+            20,
+            &["account_sid", "auth_token", "from_number"],
+            "International SMS",
+        ),
+        p(
+            "smtp",
+            "SMTP",
+            ProviderKind::Email,
+            Protocol::Smtp,
+            10,
+            &["password"],
+            "Email over SMTP (host, port and user from SMTP_* settings)",
+        ),
+        p(
+            "openai",
+            "OpenAI",
+            ProviderKind::Ai,
+            Protocol::OpenaiCompatible,
+            10,
+            &["api_key"],
+            "Chat completions, structured output, transcription",
+        ),
+        p(
+            "huggingface",
+            "HuggingFace",
+            ProviderKind::Ai,
+            Protocol::OpenaiCompatible,
+            20,
+            &["api_key"],
+            "OpenAI-compatible inference router",
+        ),
+        p(
+            "talkbot",
+            "TalkBot",
+            ProviderKind::Ai,
+            Protocol::OpenaiCompatible,
+            30,
+            &["api_key"],
+            "OpenAI-compatible chat",
+        ),
     ]
 }
 
@@ -171,16 +222,25 @@ pub struct ProviderPatch {
 
 pub fn validate_slug(slug: &str) -> Result<(), ApiError> {
     let ok = (2..=40).contains(&slug.len())
-        && slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !slug.starts_with('-');
-    if ok { Ok(()) } else { Err(ApiError::invalid_field("slug", "2-40 characters: lowercase letters, digits and dashes")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_field(
+            "slug",
+            "2-40 characters: lowercase letters, digits and dashes",
+        ))
+    }
 }
 
 fn validate_base_url(url: &Option<String>) -> Result<(), ApiError> {
     match url {
-        Some(u) if !(u.starts_with("https://") || u.starts_with("http://")) => {
-            Err(ApiError::invalid_field("base_url", "must be an http(s) URL"))
-        }
+        Some(u) if !(u.starts_with("https://") || u.starts_with("http://")) => Err(
+            ApiError::invalid_field("base_url", "must be an http(s) URL"),
+        ),
         _ => Ok(()),
     }
 }
@@ -199,7 +259,11 @@ pub struct ProviderCatalog {
 }
 
 impl ProviderCatalog {
-    pub fn new(dynamo: aws_sdk_dynamodb::Client, table: String, env: &Env) -> Result<Self, ConfigError> {
+    pub fn new(
+        dynamo: aws_sdk_dynamodb::Client,
+        table: String,
+        env: &Env,
+    ) -> Result<Self, ConfigError> {
         let mut env_base_urls = HashMap::new();
         for p in builtin_providers() {
             let var = format!("{}_BASE_URL", p.slug.to_ascii_uppercase());
@@ -207,7 +271,12 @@ impl ProviderCatalog {
                 env_base_urls.insert(p.slug.clone(), url);
             }
         }
-        Ok(Self { dynamo, table, env_base_urls, cache: RwLock::new(None) })
+        Ok(Self {
+            dynamo,
+            table,
+            env_base_urls,
+            cache: RwLock::new(None),
+        })
     }
 
     /// The effective base URL: catalog entry, then `{SLUG}_BASE_URL`, then the default.
@@ -220,10 +289,10 @@ impl ProviderCatalog {
     }
 
     pub async fn list(&self) -> Result<Arc<Vec<ProviderInfo>>, ApiError> {
-        if let Some((at, list)) = self.cache.read().await.as_ref() {
-            if at.elapsed() < CATALOG_CACHE_TTL {
-                return Ok(list.clone());
-            }
+        if let Some((at, list)) = self.cache.read().await.as_ref()
+            && at.elapsed() < CATALOG_CACHE_TTL
+        {
+            return Ok(list.clone());
         }
         let stored = self.read_stored().await?;
         let mut merged: Vec<ProviderInfo> = builtin_providers();
@@ -233,7 +302,9 @@ impl ProviderCatalog {
                 None => merged.push(s),
             }
         }
-        merged.sort_by(|a, b| (a.kind as u8, a.priority, &a.slug).cmp(&(b.kind as u8, b.priority, &b.slug)));
+        merged.sort_by(|a, b| {
+            (a.kind as u8, a.priority, &a.slug).cmp(&(b.kind as u8, b.priority, &b.slug))
+        });
         let list = Arc::new(merged);
         *self.cache.write().await = Some((Instant::now(), list.clone()));
         Ok(list)
@@ -244,12 +315,20 @@ impl ProviderCatalog {
     }
 
     pub async fn require(&self, slug: &str) -> Result<ProviderInfo, ApiError> {
-        self.get(slug).await?.ok_or_else(|| ApiError::not_found(format!("no provider with slug {slug:?}")))
+        self.get(slug)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("no provider with slug {slug:?}")))
     }
 
     /// Enabled providers of a kind, in priority order.
     pub async fn of_kind(&self, kind: ProviderKind) -> Result<Vec<ProviderInfo>, ApiError> {
-        Ok(self.list().await?.iter().filter(|p| p.kind == kind && p.enabled).cloned().collect())
+        Ok(self
+            .list()
+            .await?
+            .iter()
+            .filter(|p| p.kind == kind && p.enabled)
+            .cloned()
+            .collect())
     }
 
     async fn read_stored(&self) -> Result<Vec<ProviderInfo>, ApiError> {
@@ -280,7 +359,11 @@ impl ProviderCatalog {
         let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(info)?;
         item.insert("pk".into(), AttributeValue::S(CATALOG_PK.into()));
         item.insert("sk".into(), AttributeValue::S(info.slug.clone()));
-        let mut put = self.dynamo.put_item().table_name(&self.table).set_item(Some(item));
+        let mut put = self
+            .dynamo
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
         if must_be_new {
             put = put.condition_expression("attribute_not_exists(pk)");
         }
@@ -289,8 +372,14 @@ impl ProviderCatalog {
                 *self.cache.write().await = None;
                 Ok(())
             }
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
-                Err(ApiError::conflict("provider_exists", format!("a provider with slug {:?} already exists", info.slug)))
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(ApiError::conflict(
+                    "provider_exists",
+                    format!("a provider with slug {:?} already exists", info.slug),
+                ))
             }
             Err(e) => Err(e.into()),
         }
@@ -303,7 +392,10 @@ impl ProviderCatalog {
             return Err(ApiError::invalid_field("name", "must not be empty"));
         }
         if builtin_providers().iter().any(|p| p.slug == new.slug) {
-            return Err(ApiError::conflict("provider_exists", format!("{:?} is a built-in provider; update it instead", new.slug)));
+            return Err(ApiError::conflict(
+                "provider_exists",
+                format!("{:?} is a built-in provider; update it instead", new.slug),
+            ));
         }
         let info = ProviderInfo {
             slug: new.slug,
@@ -318,7 +410,9 @@ impl ProviderCatalog {
             settings: new.settings,
             builtin: false,
             last_check: None,
-            updated_at: Some(crate::integration_log::rfc3339(time::OffsetDateTime::now_utc())),
+            updated_at: Some(crate::integration_log::rfc3339(
+                time::OffsetDateTime::now_utc(),
+            )),
         };
         self.write(&info, true).await?;
         Ok(info)
@@ -348,7 +442,9 @@ impl ProviderCatalog {
         if let Some(v) = patch.settings {
             info.settings = v;
         }
-        info.updated_at = Some(crate::integration_log::rfc3339(time::OffsetDateTime::now_utc()));
+        info.updated_at = Some(crate::integration_log::rfc3339(
+            time::OffsetDateTime::now_utc(),
+        ));
         self.write(&info, false).await?;
         Ok(info)
     }
@@ -401,13 +497,29 @@ pub struct ProviderError {
 }
 
 impl ProviderError {
-    pub fn new(provider: &str, kind: ProviderErrorKind, code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { provider: provider.into(), kind, code: code.into(), message: message.into(), retry_after: None }
+    pub fn new(
+        provider: &str,
+        kind: ProviderErrorKind,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            provider: provider.into(),
+            kind,
+            code: code.into(),
+            message: message.into(),
+            retry_after: None,
+        }
     }
 
     /// Worth trying the same provider again after a pause.
     pub fn is_retryable(&self) -> bool {
-        matches!(self.kind, ProviderErrorKind::RateLimited | ProviderErrorKind::Unavailable | ProviderErrorKind::Timeout)
+        matches!(
+            self.kind,
+            ProviderErrorKind::RateLimited
+                | ProviderErrorKind::Unavailable
+                | ProviderErrorKind::Timeout
+        )
     }
 
     /// Worth trying the next provider.
@@ -418,24 +530,57 @@ impl ProviderError {
     /// Classifies a transport error from reqwest.
     pub fn transport(provider: &str, e: &reqwest::Error) -> Self {
         if e.is_timeout() {
-            Self::new(provider, ProviderErrorKind::Timeout, format!("{provider}_timeout"), "the provider did not answer in time")
+            Self::new(
+                provider,
+                ProviderErrorKind::Timeout,
+                format!("{provider}_timeout"),
+                "the provider did not answer in time",
+            )
         } else if e.is_decode() {
-            Self::new(provider, ProviderErrorKind::Malformed, format!("{provider}_malformed"), "the provider's answer could not be read")
+            Self::new(
+                provider,
+                ProviderErrorKind::Malformed,
+                format!("{provider}_malformed"),
+                "the provider's answer could not be read",
+            )
         } else {
-            Self::new(provider, ProviderErrorKind::Unavailable, format!("{provider}_unreachable"), "the provider could not be reached")
+            Self::new(
+                provider,
+                ProviderErrorKind::Unavailable,
+                format!("{provider}_unreachable"),
+                "the provider could not be reached",
+            )
         }
     }
 
     /// The problem answer for a caller when no provider could do the work.
     pub fn to_api_error(&self) -> ApiError {
         match self.kind {
-            ProviderErrorKind::InvalidRequest => {
-                ApiError::unprocessable("provider_rejected", format!("{} rejected the request: {}", self.provider, self.message))
-            }
-            ProviderErrorKind::RateLimited => ApiError::unavailable("provider_rate_limited", format!("{} is throttling requests", self.provider))
-                .with_header(http::header::RETRY_AFTER, &self.retry_after.map(|d| d.as_secs().max(1)).unwrap_or(30).to_string()),
-            ProviderErrorKind::Timeout => ApiError::new(http::StatusCode::GATEWAY_TIMEOUT, "provider_timeout", format!("{} did not answer in time", self.provider)),
-            _ => ApiError::bad_gateway("provider_failed", format!("{} failed: {}", self.provider, self.message)),
+            ProviderErrorKind::InvalidRequest => ApiError::unprocessable(
+                "provider_rejected",
+                format!("{} rejected the request: {}", self.provider, self.message),
+            ),
+            ProviderErrorKind::RateLimited => ApiError::unavailable(
+                "provider_rate_limited",
+                format!("{} is throttling requests", self.provider),
+            )
+            .with_header(
+                http::header::RETRY_AFTER,
+                &self
+                    .retry_after
+                    .map(|d| d.as_secs().max(1))
+                    .unwrap_or(30)
+                    .to_string(),
+            ),
+            ProviderErrorKind::Timeout => ApiError::new(
+                http::StatusCode::GATEWAY_TIMEOUT,
+                "provider_timeout",
+                format!("{} did not answer in time", self.provider),
+            ),
+            _ => ApiError::bad_gateway(
+                "provider_failed",
+                format!("{} failed: {}", self.provider, self.message),
+            ),
         }
     }
 }

@@ -23,21 +23,29 @@ pub struct SmtpSettings {
 impl SmtpSettings {
     /// `None` when `SMTP_HOST` is unset: email then falls back to the console.
     pub fn from_env(env: &Env) -> Result<Option<Self>, ConfigError> {
-        let Some(host) = env.optional("SMTP_HOST") else { return Ok(None) };
+        let Some(host) = env.optional("SMTP_HOST") else {
+            return Ok(None);
+        };
         Ok(Some(Self {
             host,
             port: env.parse_or("SMTP_PORT", 587u16)?,
             user: env.optional("SMTP_USER"),
-            from_email: env.optional("FROM_EMAIL").unwrap_or_else(|| "noreply@integrations-hub.local".into()),
+            from_email: env
+                .optional("FROM_EMAIL")
+                .unwrap_or_else(|| "noreply@integrations-hub.local".into()),
         }))
     }
 
     pub fn is_loopback(&self) -> bool {
-        matches!(self.host.as_str(), "localhost" | "127.0.0.1" | "::1") || self.host.starts_with("127.")
+        matches!(self.host.as_str(), "localhost" | "127.0.0.1" | "::1")
+            || self.host.starts_with("127.")
     }
 
     /// Builds a pooled transport. `password` comes from the `smtp` provider secret.
-    pub fn transport(&self, password: Option<&str>) -> Result<AsyncSmtpTransport<Tokio1Executor>, lettre::transport::smtp::Error> {
+    pub fn transport(
+        &self,
+        password: Option<&str>,
+    ) -> Result<AsyncSmtpTransport<Tokio1Executor>, lettre::transport::smtp::Error> {
         self.transport_for(self.user.as_deref(), password)
     }
 
@@ -67,7 +75,11 @@ impl SmtpSettings {
         builder = builder
             .port(self.port)
             .timeout(Some(std::time::Duration::from_secs(10)))
-            .pool_config(PoolConfig::new().max_size(4).idle_timeout(std::time::Duration::from_secs(60)));
+            .pool_config(
+                PoolConfig::new()
+                    .max_size(4)
+                    .idle_timeout(std::time::Duration::from_secs(60)),
+            );
         if let (Some(user), Some(pass)) = (user, password) {
             builder = builder.credentials(SmtpCredentials::new(user.to_string(), pass.to_string()));
         }

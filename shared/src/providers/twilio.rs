@@ -29,7 +29,9 @@ pub fn classify(http_status: u16, err: Option<&TwilioError>) -> ProviderError {
         (400..=499, _) => InvalidRequest,
         _ => Unavailable,
     };
-    let code_str = code.map(|c| format!("twilio_{c}")).unwrap_or_else(|| format!("twilio_http_{http_status}"));
+    let code_str = code
+        .map(|c| format!("twilio_{c}"))
+        .unwrap_or_else(|| format!("twilio_http_{http_status}"));
     // Twilio's messages can echo the phone number ("The 'To' number +1... is not valid"):
     // keep only the code's meaning, never the message text.
     let message = match kind {
@@ -44,13 +46,25 @@ pub fn classify(http_status: u16, err: Option<&TwilioError>) -> ProviderError {
 
 /// Sends a request and turns non-2xx answers into classified errors.
 pub async fn send(req: reqwest::RequestBuilder) -> Result<Value, ProviderError> {
-    let res = req.send().await.map_err(|e| ProviderError::transport(SLUG, &e))?;
+    let res = req
+        .send()
+        .await
+        .map_err(|e| ProviderError::transport(SLUG, &e))?;
     let status = res.status();
     let ra = retry_after(res.headers());
-    let body = res.bytes().await.map_err(|e| ProviderError::transport(SLUG, &e))?;
+    let body = res
+        .bytes()
+        .await
+        .map_err(|e| ProviderError::transport(SLUG, &e))?;
     if status.is_success() {
-        serde_json::from_slice(&body)
-            .map_err(|_| ProviderError::new(SLUG, ProviderErrorKind::Malformed, "twilio_malformed", "unreadable answer"))
+        serde_json::from_slice(&body).map_err(|_| {
+            ProviderError::new(
+                SLUG,
+                ProviderErrorKind::Malformed,
+                "twilio_malformed",
+                "unreadable answer",
+            )
+        })
     } else {
         let err = serde_json::from_slice::<TwilioError>(&body).ok();
         let mut e = classify(status.as_u16(), err.as_ref());
@@ -60,15 +74,37 @@ pub async fn send(req: reqwest::RequestBuilder) -> Result<Value, ProviderError> 
 }
 
 /// `GET /Accounts/{Sid}.json`: the cheapest authenticated call.
-pub async fn fetch_account(http: &reqwest::Client, base: &str, sid: &str, token: &str) -> Result<Value, ProviderError> {
-    send(http.get(format!("{base}/2010-04-01/Accounts/{sid}.json")).basic_auth(sid, Some(token))).await
+pub async fn fetch_account(
+    http: &reqwest::Client,
+    base: &str,
+    sid: &str,
+    token: &str,
+) -> Result<Value, ProviderError> {
+    send(
+        http.get(format!("{base}/2010-04-01/Accounts/{sid}.json"))
+            .basic_auth(sid, Some(token)),
+    )
+    .await
 }
 
 /// `POST /Accounts/{Sid}/Messages.json`: the form fields of one message. `from` is a phone
 /// number (`From`) or, when it starts with `MG`, a Messaging Service (`MessagingServiceSid`).
-pub fn message_form(to: &str, from: &str, body: &str, status_callback: Option<&str>) -> Vec<(&'static str, String)> {
-    let from_field = if from.starts_with("MG") { "MessagingServiceSid" } else { "From" };
-    let mut form = vec![("To", to.to_string()), (from_field, from.to_string()), ("Body", body.to_string())];
+pub fn message_form(
+    to: &str,
+    from: &str,
+    body: &str,
+    status_callback: Option<&str>,
+) -> Vec<(&'static str, String)> {
+    let from_field = if from.starts_with("MG") {
+        "MessagingServiceSid"
+    } else {
+        "From"
+    };
+    let mut form = vec![
+        ("To", to.to_string()),
+        (from_field, from.to_string()),
+        ("Body", body.to_string()),
+    ];
     if let Some(cb) = status_callback {
         form.push(("StatusCallback", cb.to_string()));
     }
@@ -76,11 +112,34 @@ pub fn message_form(to: &str, from: &str, body: &str, status_callback: Option<&s
 }
 
 /// Creates a message; the answer carries `sid`, `status` and `error_code`.
-pub async fn create_message(http: &reqwest::Client, base: &str, sid: &str, token: &str, form: &[(&str, String)]) -> Result<Value, ProviderError> {
-    send(http.post(format!("{base}/2010-04-01/Accounts/{sid}/Messages.json")).basic_auth(sid, Some(token)).form(form)).await
+pub async fn create_message(
+    http: &reqwest::Client,
+    base: &str,
+    sid: &str,
+    token: &str,
+    form: &[(&str, String)],
+) -> Result<Value, ProviderError> {
+    send(
+        http.post(format!("{base}/2010-04-01/Accounts/{sid}/Messages.json"))
+            .basic_auth(sid, Some(token))
+            .form(form),
+    )
+    .await
 }
 
 /// Fetches a message (its current `status`).
-pub async fn fetch_message(http: &reqwest::Client, base: &str, sid: &str, token: &str, message_sid: &str) -> Result<Value, ProviderError> {
-    send(http.get(format!("{base}/2010-04-01/Accounts/{sid}/Messages/{message_sid}.json")).basic_auth(sid, Some(token))).await
+pub async fn fetch_message(
+    http: &reqwest::Client,
+    base: &str,
+    sid: &str,
+    token: &str,
+    message_sid: &str,
+) -> Result<Value, ProviderError> {
+    send(
+        http.get(format!(
+            "{base}/2010-04-01/Accounts/{sid}/Messages/{message_sid}.json"
+        ))
+        .basic_auth(sid, Some(token)),
+    )
+    .await
 }

@@ -794,14 +794,29 @@ mod tests {
 
     #[test]
     fn a_missing_counter_table_is_named() {
-        let env = Env::from_pairs([("HUB_TABLE", "h"), ("LOGS_TABLE", "l"), ("SECRETS_PREFIX", "p")]);
+        let env = Env::from_pairs([
+            ("HUB_TABLE", "h"),
+            ("LOGS_TABLE", "l"),
+            ("SECRETS_PREFIX", "p"),
+        ]);
         let hub = crate::config::HubConfig::from_env(&env).unwrap();
-        let err = RateLimitConfig::from_env(&env, &hub).unwrap_err().to_string();
-        assert_eq!(err, "missing required environment variable RATE_LIMIT_TABLE");
-        let env = Env::from_pairs([("RATE_LIMIT_TABLE", "c"), ("RATE_LIMIT_RULES_TTL_SECONDS", "soon")]);
-        let err = RateLimitConfig::from_env(&env, &hub).unwrap_err().to_string();
+        let err = RateLimitConfig::from_env(&env, &hub)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "missing required environment variable RATE_LIMIT_TABLE"
+        );
+        let env = Env::from_pairs([
+            ("RATE_LIMIT_TABLE", "c"),
+            ("RATE_LIMIT_RULES_TTL_SECONDS", "soon"),
+        ]);
+        let err = RateLimitConfig::from_env(&env, &hub)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("RATE_LIMIT_RULES_TTL_SECONDS"), "{err}");
-        let ok = RateLimitConfig::from_env(&Env::from_pairs([("RATE_LIMIT_TABLE", "c")]), &hub).unwrap();
+        let ok =
+            RateLimitConfig::from_env(&Env::from_pairs([("RATE_LIMIT_TABLE", "c")]), &hub).unwrap();
         assert_eq!((ok.namespace.as_str(), ok.rules_ttl.as_secs()), ("p", 30));
     }
 

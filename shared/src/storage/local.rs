@@ -13,7 +13,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 
-use super::{DownloadSpec, Fetched, PresignedPost, Storage, StorageBackend, StorageError, StorageResult};
+use super::{
+    DownloadSpec, Fetched, PresignedPost, Storage, StorageBackend, StorageError, StorageResult,
+};
 
 #[derive(Debug, Clone)]
 pub struct LocalStorage {
@@ -34,7 +36,9 @@ impl LocalStorage {
     fn path(&self, key: &str) -> StorageResult<PathBuf> {
         let rel = Path::new(key);
         if key.is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_))) {
-            return Err(StorageError::Backend(format!("refusing storage key {key:?}: not a relative path")));
+            return Err(StorageError::Backend(format!(
+                "refusing storage key {key:?}: not a relative path"
+            )));
         }
         Ok(self.root.join(rel))
     }
@@ -49,14 +53,23 @@ impl Storage for LocalStorage {
         StorageBackend::Local
     }
 
-    fn put<'a>(&'a self, key: &'a str, body: Bytes, _content_type: &'a str) -> BoxFuture<'a, StorageResult<()>> {
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        body: Bytes,
+        _content_type: &'a str,
+    ) -> BoxFuture<'a, StorageResult<()>> {
         Box::pin(async move {
             let path = self.path(key)?;
             if let Some(dir) = path.parent() {
-                tokio::fs::create_dir_all(dir).await.map_err(io_err("create directory"))?;
+                tokio::fs::create_dir_all(dir)
+                    .await
+                    .map_err(io_err("create directory"))?;
             }
             let tmp = path.with_extension(format!("part-{}", uuid::Uuid::new_v4().simple()));
-            tokio::fs::write(&tmp, &body).await.map_err(io_err("write"))?;
+            tokio::fs::write(&tmp, &body)
+                .await
+                .map_err(io_err("write"))?;
             if let Err(e) = tokio::fs::rename(&tmp, &path).await {
                 let _ = tokio::fs::remove_file(&tmp).await;
                 return Err(io_err("rename")(e));
@@ -65,7 +78,11 @@ impl Storage for LocalStorage {
         })
     }
 
-    fn fetch<'a>(&'a self, key: &'a str, max_bytes: u64) -> BoxFuture<'a, StorageResult<Option<Fetched>>> {
+    fn fetch<'a>(
+        &'a self,
+        key: &'a str,
+        max_bytes: u64,
+    ) -> BoxFuture<'a, StorageResult<Option<Fetched>>> {
         Box::pin(async move {
             let path = self.path(key)?;
             let meta = match tokio::fs::metadata(&path).await {
@@ -91,11 +108,22 @@ impl Storage for LocalStorage {
         })
     }
 
-    fn download_url<'a>(&'a self, _key: &'a str, _spec: &'a DownloadSpec, _ttl: Duration) -> BoxFuture<'a, StorageResult<Option<String>>> {
+    fn download_url<'a>(
+        &'a self,
+        _key: &'a str,
+        _spec: &'a DownloadSpec,
+        _ttl: Duration,
+    ) -> BoxFuture<'a, StorageResult<Option<String>>> {
         Box::pin(async { Ok(None) })
     }
 
-    fn presign_upload<'a>(&'a self, _key: &'a str, _content_type: &'a str, _size: u64, _ttl: Duration) -> BoxFuture<'a, StorageResult<Option<PresignedPost>>> {
+    fn presign_upload<'a>(
+        &'a self,
+        _key: &'a str,
+        _content_type: &'a str,
+        _size: u64,
+        _ttl: Duration,
+    ) -> BoxFuture<'a, StorageResult<Option<PresignedPost>>> {
         Box::pin(async { Ok(None) })
     }
 }

@@ -33,10 +33,10 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::HubContext;
 use crate::auth::Caller;
 use crate::config::{ConfigError, Env};
 use crate::error::ApiError;
-use crate::HubContext;
 pub use records::{FileRecord, FileStatus, FileStore};
 pub use validate::{UploadKind, UploadLimits};
 
@@ -100,7 +100,11 @@ pub struct DownloadSpec {
 
 impl DownloadSpec {
     pub fn for_record(r: &FileRecord) -> Self {
-        Self { content_type: r.content_type.clone(), filename: r.filename.clone(), inline: r.kind == UploadKind::Avatar }
+        Self {
+            content_type: r.content_type.clone(),
+            filename: r.filename.clone(),
+            inline: r.kind == UploadKind::Avatar,
+        }
     }
 
     /// RFC 6266: an ASCII fallback plus the UTF-8 name percent-encoded.
@@ -108,7 +112,13 @@ impl DownloadSpec {
         let ascii: String = self
             .filename
             .chars()
-            .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let mut encoded = String::new();
         for b in self.filename.bytes() {
@@ -127,18 +137,38 @@ impl DownloadSpec {
 /// Object-safe (boxed futures) so the backend is chosen once at cold start.
 pub trait Storage: Send + Sync + std::fmt::Debug {
     fn backend(&self) -> StorageBackend;
-    fn put<'a>(&'a self, key: &'a str, body: Bytes, content_type: &'a str) -> BoxFuture<'a, StorageResult<()>>;
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        body: Bytes,
+        content_type: &'a str,
+    ) -> BoxFuture<'a, StorageResult<()>>;
     /// The object, `None` if it does not exist, [`Fetched::TooLarge`] (without reading it)
     /// when it holds more than `max_bytes`.
-    fn fetch<'a>(&'a self, key: &'a str, max_bytes: u64) -> BoxFuture<'a, StorageResult<Option<Fetched>>>;
+    fn fetch<'a>(
+        &'a self,
+        key: &'a str,
+        max_bytes: u64,
+    ) -> BoxFuture<'a, StorageResult<Option<Fetched>>>;
     /// Deleting a missing object succeeds.
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, StorageResult<()>>;
     /// A short-lived URL the client can download from, or `None` when the hub serves the
     /// bytes itself.
-    fn download_url<'a>(&'a self, key: &'a str, spec: &'a DownloadSpec, ttl: Duration) -> BoxFuture<'a, StorageResult<Option<String>>>;
+    fn download_url<'a>(
+        &'a self,
+        key: &'a str,
+        spec: &'a DownloadSpec,
+        ttl: Duration,
+    ) -> BoxFuture<'a, StorageResult<Option<String>>>;
     /// A presigned upload for exactly `size` bytes of `content_type` at `key`, or `None` when
     /// the backend cannot take uploads without the hub.
-    fn presign_upload<'a>(&'a self, key: &'a str, content_type: &'a str, size: u64, ttl: Duration) -> BoxFuture<'a, StorageResult<Option<PresignedPost>>>;
+    fn presign_upload<'a>(
+        &'a self,
+        key: &'a str,
+        content_type: &'a str,
+        size: u64,
+        ttl: Duration,
+    ) -> BoxFuture<'a, StorageResult<Option<PresignedPost>>>;
     /// Marks a presigned upload's object as validated, so the bucket's lifecycle rule for
     /// abandoned uploads no longer applies to it. Backends that cannot presign have nothing to do.
     fn mark_complete<'a>(&'a self, _key: &'a str) -> BoxFuture<'a, StorageResult<()>> {
@@ -170,14 +200,23 @@ impl StorageConfig {
     /// (`UPLOADS_BUCKET`, set by the template, or the seed's `AWS_S3_BUCKET`) and `local`
     /// otherwise (the seed's fallback). `UPLOAD_DIR` defaults to `uploads`.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let bucket = env.optional("UPLOADS_BUCKET").or_else(|| env.optional("AWS_S3_BUCKET"));
+        let bucket = env
+            .optional("UPLOADS_BUCKET")
+            .or_else(|| env.optional("AWS_S3_BUCKET"));
         let kind = env.optional("STORAGE_TYPE").map(|s| s.to_ascii_lowercase());
         let backend = match (kind.as_deref(), bucket) {
             (Some("s3") | None, Some(bucket)) => BackendConfig::S3 { bucket },
-            (Some("s3"), None) => return Err(ConfigError::Missing("UPLOADS_BUCKET (or AWS_S3_BUCKET)".into())),
-            (Some("local") | None, _) => {
-                BackendConfig::Local { dir: PathBuf::from(env.optional("UPLOAD_DIR").unwrap_or_else(|| "uploads".into())) }
+            (Some("s3"), None) => {
+                return Err(ConfigError::Missing(
+                    "UPLOADS_BUCKET (or AWS_S3_BUCKET)".into(),
+                ));
             }
+            (Some("local") | None, _) => BackendConfig::Local {
+                dir: PathBuf::from(
+                    env.optional("UPLOAD_DIR")
+                        .unwrap_or_else(|| "uploads".into()),
+                ),
+            },
             (Some(other), _) => {
                 return Err(ConfigError::Invalid {
                     name: "STORAGE_TYPE".into(),
@@ -187,10 +226,16 @@ impl StorageConfig {
         };
         let presign_secs: u64 = env.parse_or("UPLOAD_PRESIGN_TTL_SECONDS", 300)?;
         let download_secs: u64 = env.parse_or("UPLOAD_DOWNLOAD_TTL_SECONDS", 300)?;
-        for (name, secs) in [("UPLOAD_PRESIGN_TTL_SECONDS", presign_secs), ("UPLOAD_DOWNLOAD_TTL_SECONDS", download_secs)] {
+        for (name, secs) in [
+            ("UPLOAD_PRESIGN_TTL_SECONDS", presign_secs),
+            ("UPLOAD_DOWNLOAD_TTL_SECONDS", download_secs),
+        ] {
             // SigV4 presigned URLs live at most 7 days.
             if !(1..=604_800).contains(&secs) {
-                return Err(ConfigError::Invalid { name: name.into(), reason: format!("expected 1..=604800 seconds (got {secs})") });
+                return Err(ConfigError::Invalid {
+                    name: name.into(),
+                    reason: format!("expected 1..=604800 seconds (got {secs})"),
+                });
             }
         }
         let pending_hours: u64 = env.parse_or("UPLOAD_PENDING_TTL_HOURS", 24)?;
@@ -290,7 +335,10 @@ pub struct FileList {
 pub enum Content {
     /// Go there (S3 presigned GET).
     Redirect(String),
-    Bytes { spec: DownloadSpec, body: Bytes },
+    Bytes {
+        spec: DownloadSpec,
+        body: Bytes,
+    },
 }
 
 /// A file handed to [`Uploads::store_many`]: its name and bytes, or why it was already
@@ -332,7 +380,11 @@ impl Uploads {
             )),
             BackendConfig::Local { dir } => Arc::new(local::LocalStorage::new(dir.clone())),
         };
-        Self { storage, files: FileStore::new(ctx.aws.dynamo.clone(), ctx.config.hub_table.clone()), config }
+        Self {
+            storage,
+            files: FileStore::new(ctx.aws.dynamo.clone(), ctx.config.hub_table.clone()),
+            config,
+        }
     }
 
     pub fn limits(&self) -> &UploadLimits {
@@ -340,7 +392,13 @@ impl Uploads {
     }
 
     /// `{kind}/{user}/{yyyy}/{mm}/{dd}/{uuid}-{name}`.
-    pub fn object_key(kind: UploadKind, owner: &str, id: &str, filename: &str, now: OffsetDateTime) -> String {
+    pub fn object_key(
+        kind: UploadKind,
+        owner: &str,
+        id: &str,
+        filename: &str,
+        now: OffsetDateTime,
+    ) -> String {
         format!(
             "{}/{}/{:04}/{:02}/{:02}/{id}-{}",
             kind.as_str(),
@@ -353,9 +411,17 @@ impl Uploads {
     }
 
     /// Validates a file and builds its record, without storing anything.
-    fn prepare(&self, owner: &str, kind: UploadKind, raw_name: &str, bytes: &[u8], now: OffsetDateTime) -> Result<FileRecord, ApiError> {
+    fn prepare(
+        &self,
+        owner: &str,
+        kind: UploadKind,
+        raw_name: &str,
+        bytes: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<FileRecord, ApiError> {
         let inspected = validate::inspect(kind, bytes, self.limits())?;
-        let filename = validate::stored_filename(&validate::sanitize_filename(raw_name), &inspected.sniffed);
+        let filename =
+            validate::stored_filename(&validate::sanitize_filename(raw_name), &inspected.sniffed);
         let id = uuid::Uuid::new_v4().to_string();
         let created_at = now_rfc3339(now);
         Ok(FileRecord {
@@ -378,9 +444,17 @@ impl Uploads {
 
     /// Validates and stores one file (object first, then its record; the object is removed
     /// again if the record cannot be written).
-    pub async fn store(&self, owner: &str, kind: UploadKind, raw_name: &str, bytes: Bytes) -> Result<FileRecord, ApiError> {
+    pub async fn store(
+        &self,
+        owner: &str,
+        kind: UploadKind,
+        raw_name: &str,
+        bytes: Bytes,
+    ) -> Result<FileRecord, ApiError> {
         let record = self.prepare(owner, kind, raw_name, &bytes, OffsetDateTime::now_utc())?;
-        self.storage.put(&record.storage_key, bytes, &record.content_type).await?;
+        self.storage
+            .put(&record.storage_key, bytes, &record.content_type)
+            .await?;
         if let Err(e) = self.files.insert(&record, None).await {
             let _ = self.storage.delete(&record.storage_key).await;
             return Err(e);
@@ -391,7 +465,12 @@ impl Uploads {
 
     /// Validates every file, stores the valid ones concurrently and writes their records in
     /// one batch. One result per file, in order.
-    pub async fn store_many(&self, owner: &str, kind: UploadKind, files: Vec<IncomingFile>) -> Vec<Result<FileRecord, ApiError>> {
+    pub async fn store_many(
+        &self,
+        owner: &str,
+        kind: UploadKind,
+        files: Vec<IncomingFile>,
+    ) -> Vec<Result<FileRecord, ApiError>> {
         let now = OffsetDateTime::now_utc();
         let prepared: Vec<Result<(FileRecord, Bytes), ApiError>> = files
             .into_iter()
@@ -413,12 +492,16 @@ impl Uploads {
             }
         });
         let mut results: Vec<Result<FileRecord, ApiError>> = futures::future::join_all(puts).await;
-        let stored: Vec<FileRecord> = results.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
+        let stored: Vec<FileRecord> = results
+            .iter()
+            .filter_map(|r| r.as_ref().ok().cloned())
+            .collect();
         if !stored.is_empty()
             && let Err(e) = self.files.insert_many(&stored).await
         {
             // Without records the objects are unreachable: remove them and fail those files.
-            futures::future::join_all(stored.iter().map(|r| self.storage.delete(&r.storage_key))).await;
+            futures::future::join_all(stored.iter().map(|r| self.storage.delete(&r.storage_key)))
+                .await;
             for r in results.iter_mut().filter(|r| r.is_ok()) {
                 *r = Err(e.clone());
             }
@@ -428,46 +511,78 @@ impl Uploads {
 
     /// Checks a presign request against the same limits as a direct upload and answers a
     /// presigned POST for a new pending record.
-    pub async fn presign(&self, owner: &str, req: &PresignRequest) -> Result<PresignedUpload, ApiError> {
+    pub async fn presign(
+        &self,
+        owner: &str,
+        req: &PresignRequest,
+    ) -> Result<PresignedUpload, ApiError> {
         let limits = self.limits();
-        validate::check_size(req.kind, req.size, limits).map_err(|e| e.with_field("size", "larger than this kind allows"))?;
+        validate::check_size(req.kind, req.size, limits)
+            .map_err(|e| e.with_field("size", "larger than this kind allows"))?;
         if req.size == 0 {
             return Err(ApiError::invalid_field("size", "must be at least 1 byte"));
         }
         let declared = req.content_type.trim().to_ascii_lowercase();
         let well_formed = declared.len() <= 127
             && declared.split_once('/').is_some_and(|(a, b)| {
-                !a.is_empty() && !b.is_empty() && (a.bytes().chain(b.bytes())).all(|c| c.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&c))
+                !a.is_empty()
+                    && !b.is_empty()
+                    && (a.bytes().chain(b.bytes()))
+                        .all(|c| c.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&c))
             });
         if !well_formed {
-            return Err(ApiError::invalid_field("content_type", "expected a MIME type such as application/pdf"));
+            return Err(ApiError::invalid_field(
+                "content_type",
+                "expected a MIME type such as application/pdf",
+            ));
         }
         // Refuse up front what the completion step would refuse anyway.
         let refused = match req.kind {
-            UploadKind::Avatar => (!validate::AVATAR_TYPES.contains(&declared.as_str()))
-                .then(|| format!("an avatar must be image/jpeg, image/png or image/webp (got {declared})")),
+            UploadKind::Avatar => {
+                (!validate::AVATAR_TYPES.contains(&declared.as_str())).then(|| {
+                    format!(
+                        "an avatar must be image/jpeg, image/png or image/webp (got {declared})"
+                    )
+                })
+            }
             UploadKind::Attachment => {
-                let active = ["text/html", "application/xhtml+xml", "image/svg+xml"].contains(&declared.as_str());
+                let active = ["text/html", "application/xhtml+xml", "image/svg+xml"]
+                    .contains(&declared.as_str());
                 let exec = declared.contains("executable")
-                    || ["application/x-msdownload", "application/x-sh", "text/x-shellscript", "application/x-mach-binary"]
-                        .contains(&declared.as_str());
+                    || [
+                        "application/x-msdownload",
+                        "application/x-sh",
+                        "text/x-shellscript",
+                        "application/x-mach-binary",
+                    ]
+                    .contains(&declared.as_str());
                 if active && !limits.allow_html && declared != "image/svg+xml" {
-                    Some(format!("{declared} is active content and not accepted as an attachment"))
+                    Some(format!(
+                        "{declared} is active content and not accepted as an attachment"
+                    ))
                 } else if exec && !limits.allow_executables {
-                    Some(format!("{declared} is executable and not accepted as an attachment"))
+                    Some(format!(
+                        "{declared} is executable and not accepted as an attachment"
+                    ))
                 } else {
                     None
                 }
             }
         };
         if let Some(detail) = refused {
-            return Err(ApiError::unsupported_media_type(detail).with_code("unsupported_file_type").with_field("content_type", "type not allowed"));
+            return Err(ApiError::unsupported_media_type(detail)
+                .with_code("unsupported_file_type")
+                .with_field("content_type", "type not allowed"));
         }
         let now = OffsetDateTime::now_utc();
         let filename = validate::sanitize_filename(&req.filename);
         let id = uuid::Uuid::new_v4().to_string();
         let key = Self::object_key(req.kind, owner, &id, &filename, now);
-        let Some(upload) = self.storage.presign_upload(&key, &declared, req.size, self.config.presign_ttl).await? else {
+        let Some(upload) = self
+            .storage
+            .presign_upload(&key, &declared, req.size, self.config.presign_ttl)
+            .await?
+        else {
             return Err(ApiError::conflict(
                 "presign_needs_s3",
                 "presigned uploads need the S3 backend; with STORAGE_TYPE=local send the file to \
@@ -492,13 +607,21 @@ impl Uploads {
         };
         let expires_at = (now + self.config.pending_ttl).unix_timestamp();
         self.files.insert(&record, Some(expires_at)).await?;
-        Ok(PresignedUpload { id, upload, file: record })
+        Ok(PresignedUpload {
+            id,
+            upload,
+            file: record,
+        })
     }
 
     /// The record, with the owner check: 404 unknown, 403 someone else's (admins and
     /// services may read any).
     pub async fn authorized(&self, caller: &Caller, id: &str) -> Result<FileRecord, ApiError> {
-        let record = self.files.get(id).await?.ok_or_else(|| ApiError::not_found(format!("no file {id}")))?;
+        let record = self
+            .files
+            .get(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("no file {id}")))?;
         if !caller.can_act_for(&record.owner) {
             return Err(ApiError::forbidden("this file belongs to another user"));
         }
@@ -525,7 +648,9 @@ impl Uploads {
                 self.discard(&record).await?;
                 return Err(validate::check_size(record.kind, size, self.limits())
                     .err()
-                    .unwrap_or_else(|| ApiError::payload_too_large("the uploaded object is too large")));
+                    .unwrap_or_else(|| {
+                        ApiError::payload_too_large("the uploaded object is too large")
+                    }));
             }
             Some(Fetched::Bytes(b)) => b,
         };
@@ -533,14 +658,21 @@ impl Uploads {
             self.discard(&record).await?;
             return Err(ApiError::unprocessable(
                 "size_mismatch",
-                format!("the uploaded object has {} bytes, the presign request declared {}; it was deleted", bytes.len(), record.size),
+                format!(
+                    "the uploaded object has {} bytes, the presign request declared {}; it was deleted",
+                    bytes.len(),
+                    record.size
+                ),
             ));
         }
         let inspected = match validate::inspect(record.kind, &bytes, self.limits()) {
             Ok(i) => i,
             Err(e) => {
                 self.discard(&record).await?;
-                return Err(ApiError { detail: format!("{} (the uploaded object was deleted)", e.detail), ..e });
+                return Err(ApiError {
+                    detail: format!("{} (the uploaded object was deleted)", e.detail),
+                    ..e
+                });
             }
         };
         let done = records::CompletedUpload {
@@ -558,12 +690,19 @@ impl Uploads {
         match self.files.mark_uploaded(id, &done).await? {
             Some(updated) => Ok(updated),
             // A concurrent completion won the race; answer what it stored.
-            None => self.files.get(id).await?.ok_or_else(|| ApiError::not_found(format!("no file {id}"))),
+            None => self
+                .files
+                .get(id)
+                .await?
+                .ok_or_else(|| ApiError::not_found(format!("no file {id}"))),
         }
     }
 
     async fn discard(&self, record: &FileRecord) -> Result<(), ApiError> {
-        let (object, item) = futures::join!(self.storage.delete(&record.storage_key), self.files.delete(&record.id));
+        let (object, item) = futures::join!(
+            self.storage.delete(&record.storage_key),
+            self.files.delete(&record.id)
+        );
         object?;
         item
     }
@@ -580,7 +719,11 @@ impl Uploads {
         let ttl = self.config.download_ttl;
         let url = if record.status == FileStatus::Uploaded {
             let spec = DownloadSpec::for_record(&record);
-            match self.storage.download_url(&record.storage_key, &spec, ttl).await? {
+            match self
+                .storage
+                .download_url(&record.storage_key, &spec, ttl)
+                .await?
+            {
                 Some(url) => Some((url, Some(now_rfc3339(OffsetDateTime::now_utc() + ttl)))),
                 None => Some((content_path(&record.id), None)),
             }
@@ -596,31 +739,55 @@ impl Uploads {
     }
 
     /// An owner's files: users list their own; admins and services any owner's.
-    pub async fn list(&self, caller: &Caller, owner: Option<&str>, limit: u32, cursor: Option<&str>) -> Result<FileList, ApiError> {
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        owner: Option<&str>,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<FileList, ApiError> {
         let owner = owner.unwrap_or(&caller.user_id);
         if !caller.can_act_for(owner) {
             return Err(ApiError::forbidden("users can list their own files only"));
         }
         if !(1..=100).contains(&limit) {
-            return Err(ApiError::invalid_field("limit", "must be between 1 and 100"));
+            return Err(ApiError::invalid_field(
+                "limit",
+                "must be between 1 and 100",
+            ));
         }
-        let (records, next_cursor) = self.files.list_by_owner(owner, limit as i32, cursor).await?;
-        Ok(FileList { items: records.into_iter().map(FileView::from).collect(), next_cursor })
+        let (records, next_cursor) = self
+            .files
+            .list_by_owner(owner, limit as i32, cursor)
+            .await?;
+        Ok(FileList {
+            items: records.into_iter().map(FileView::from).collect(),
+            next_cursor,
+        })
     }
 
     /// The bytes (local backend) or a redirect to a presigned GET (S3).
     pub async fn content(&self, caller: &Caller, id: &str) -> Result<Content, ApiError> {
         let record = self.authorized(caller, id).await?;
         if record.status != FileStatus::Uploaded {
-            return Err(ApiError::conflict("upload_pending", "the file has not been completed yet"));
+            return Err(ApiError::conflict(
+                "upload_pending",
+                "the file has not been completed yet",
+            ));
         }
         let spec = DownloadSpec::for_record(&record);
-        if let Some(url) = self.storage.download_url(&record.storage_key, &spec, self.config.download_ttl).await? {
+        if let Some(url) = self
+            .storage
+            .download_url(&record.storage_key, &spec, self.config.download_ttl)
+            .await?
+        {
             return Ok(Content::Redirect(url));
         }
         match self.storage.fetch(&record.storage_key, u64::MAX).await? {
             Some(Fetched::Bytes(body)) => Ok(Content::Bytes { spec, body }),
-            _ => Err(ApiError::internal(format!("file {id} has a record but no stored object"))),
+            _ => Err(ApiError::internal(format!(
+                "file {id} has a record but no stored object"
+            ))),
         }
     }
 }
@@ -634,11 +801,30 @@ mod tests {
         let cfg = StorageConfig::from_env(&Env::from_pairs([("UPLOADS_BUCKET", "b")])).unwrap();
         assert_eq!(cfg.backend, BackendConfig::S3 { bucket: "b".into() });
         let cfg = StorageConfig::from_env(&Env::from_pairs([("AWS_S3_BUCKET", "seed")])).unwrap();
-        assert_eq!(cfg.backend, BackendConfig::S3 { bucket: "seed".into() });
-        let cfg = StorageConfig::from_env(&Env::from_pairs([("UPLOADS_BUCKET", "b"), ("STORAGE_TYPE", "local")])).unwrap();
-        assert_eq!(cfg.backend, BackendConfig::Local { dir: "uploads".into() });
+        assert_eq!(
+            cfg.backend,
+            BackendConfig::S3 {
+                bucket: "seed".into()
+            }
+        );
+        let cfg = StorageConfig::from_env(&Env::from_pairs([
+            ("UPLOADS_BUCKET", "b"),
+            ("STORAGE_TYPE", "local"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            cfg.backend,
+            BackendConfig::Local {
+                dir: "uploads".into()
+            }
+        );
         let cfg = StorageConfig::from_env(&Env::from_pairs([("UPLOAD_DIR", "/tmp/x")])).unwrap();
-        assert_eq!(cfg.backend, BackendConfig::Local { dir: "/tmp/x".into() });
+        assert_eq!(
+            cfg.backend,
+            BackendConfig::Local {
+                dir: "/tmp/x".into()
+            }
+        );
         let err = StorageConfig::from_env(&Env::from_pairs([("STORAGE_TYPE", "gcs")])).unwrap_err();
         assert!(err.to_string().contains("STORAGE_TYPE"));
         let err = StorageConfig::from_env(&Env::from_pairs([("STORAGE_TYPE", "s3")])).unwrap_err();
@@ -654,7 +840,11 @@ mod tests {
 
     #[test]
     fn content_disposition_has_an_ascii_fallback() {
-        let spec = DownloadSpec { content_type: "application/pdf".into(), filename: "relatório \"final\".pdf".into(), inline: false };
+        let spec = DownloadSpec {
+            content_type: "application/pdf".into(),
+            filename: "relatório \"final\".pdf".into(),
+            inline: false,
+        };
         assert_eq!(
             spec.content_disposition(),
             "attachment; filename=\"relat_rio _final_.pdf\"; filename*=UTF-8''relat%C3%B3rio%20%22final%22.pdf"

@@ -83,12 +83,21 @@ impl FileStore {
         Self { dynamo, table }
     }
 
-    fn item(record: &FileRecord, expires_at: Option<i64>) -> Result<HashMap<String, AttributeValue>, ApiError> {
+    fn item(
+        record: &FileRecord,
+        expires_at: Option<i64>,
+    ) -> Result<HashMap<String, AttributeValue>, ApiError> {
         let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(record)?;
         item.insert("pk".into(), AttributeValue::S(file_pk(&record.id)));
         item.insert("sk".into(), AttributeValue::S(FILE_SK.into()));
-        item.insert("gsi1pk".into(), AttributeValue::S(format!("FILEOWNER#{}", record.owner)));
-        item.insert("gsi1sk".into(), AttributeValue::S(format!("{}#{}", record.created_at, record.id)));
+        item.insert(
+            "gsi1pk".into(),
+            AttributeValue::S(format!("FILEOWNER#{}", record.owner)),
+        );
+        item.insert(
+            "gsi1sk".into(),
+            AttributeValue::S(format!("{}#{}", record.created_at, record.id)),
+        );
         if let Some(t) = expires_at {
             item.insert("expires_at".into(), AttributeValue::N(t.to_string()));
         }
@@ -96,7 +105,11 @@ impl FileStore {
     }
 
     /// One new record; ids are fresh UUIDs, the condition only guards against a bug reusing one.
-    pub async fn insert(&self, record: &FileRecord, expires_at: Option<i64>) -> Result<(), ApiError> {
+    pub async fn insert(
+        &self,
+        record: &FileRecord,
+        expires_at: Option<i64>,
+    ) -> Result<(), ApiError> {
         self.dynamo
             .put_item()
             .table_name(&self.table)
@@ -114,7 +127,10 @@ impl FileStore {
             let mut requests = chunk
                 .iter()
                 .map(|r| {
-                    let put = PutRequest::builder().set_item(Some(Self::item(r, None)?)).build().map_err(ApiError::internal)?;
+                    let put = PutRequest::builder()
+                        .set_item(Some(Self::item(r, None)?))
+                        .build()
+                        .map_err(ApiError::internal)?;
                     Ok(WriteRequest::builder().put_request(put).build())
                 })
                 .collect::<Result<Vec<_>, ApiError>>()?;
@@ -131,10 +147,16 @@ impl FileStore {
                     .request_items(&self.table, std::mem::take(&mut requests))
                     .send()
                     .await?;
-                requests = out.unprocessed_items.and_then(|mut m| m.remove(&self.table)).unwrap_or_default();
+                requests = out
+                    .unprocessed_items
+                    .and_then(|mut m| m.remove(&self.table))
+                    .unwrap_or_default();
             }
             if !requests.is_empty() {
-                return Err(ApiError::internal(format!("{} file records left unprocessed", requests.len())));
+                return Err(ApiError::internal(format!(
+                    "{} file records left unprocessed",
+                    requests.len()
+                )));
             }
         }
         Ok(())
@@ -158,7 +180,11 @@ impl FileStore {
     /// Pending -> uploaded, in one conditional update: two completions racing cannot both
     /// win, and the TTL that would have removed an abandoned upload is dropped. `None` when
     /// the record was no longer pending.
-    pub async fn mark_uploaded(&self, id: &str, done: &CompletedUpload) -> Result<Option<FileRecord>, ApiError> {
+    pub async fn mark_uploaded(
+        &self,
+        id: &str,
+        done: &CompletedUpload,
+    ) -> Result<Option<FileRecord>, ApiError> {
         let mut update = self
             .dynamo
             .update_item()
@@ -187,12 +213,21 @@ impl FileStore {
                 .expression_attribute_values(":w", AttributeValue::N(w.to_string()))
                 .expression_attribute_values(":h", AttributeValue::N(h.to_string()));
         }
-        match update.update_expression(format!("{set} REMOVE expires_at")).send().await {
+        match update
+            .update_expression(format!("{set} REMOVE expires_at"))
+            .send()
+            .await
+        {
             Ok(out) => Ok(match out.attributes {
                 Some(item) => Some(serde_dynamo::from_item(item)?),
                 None => None,
             }),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(None),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -210,7 +245,12 @@ impl FileStore {
 
     /// An owner's files, newest first (index `gsi1`), `limit` at a time. The cursor is the
     /// last item's `gsi1sk` (`{created_at}#{id}`): the next page starts below it.
-    pub async fn list_by_owner(&self, owner: &str, limit: i32, before: Option<&str>) -> Result<(Vec<FileRecord>, Option<String>), ApiError> {
+    pub async fn list_by_owner(
+        &self,
+        owner: &str,
+        limit: i32,
+        before: Option<&str>,
+    ) -> Result<(Vec<FileRecord>, Option<String>), ApiError> {
         let mut query = self
             .dynamo
             .query()

@@ -30,7 +30,9 @@ use sha2::Sha256;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::{DownloadSpec, Fetched, PresignedPost, Storage, StorageBackend, StorageError, StorageResult};
+use super::{
+    DownloadSpec, Fetched, PresignedPost, Storage, StorageBackend, StorageError, StorageResult,
+};
 
 /// The tag set every presigned upload must carry (a policy condition).
 pub const PENDING_TAGGING: &str =
@@ -48,26 +50,45 @@ pub struct S3Storage {
 }
 
 impl S3Storage {
-    pub fn new(client: aws_sdk_s3::Client, sdk_config: SdkConfig, bucket: String, endpoint: Option<&str>) -> Self {
-        let region = sdk_config.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+    pub fn new(
+        client: aws_sdk_s3::Client,
+        sdk_config: SdkConfig,
+        bucket: String,
+        endpoint: Option<&str>,
+    ) -> Self {
+        let region = sdk_config
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "us-east-1".into());
         let post_url = match endpoint {
             Some(e) => format!("{}/{bucket}", e.trim_end_matches('/')),
             // Bucket names with dots break the wildcard TLS certificate of virtual hosts.
             None if bucket.contains('.') => format!("https://s3.{region}.amazonaws.com/{bucket}"),
             None => format!("https://{bucket}.s3.{region}.amazonaws.com"),
         };
-        Self { client, sdk_config, bucket, region, post_url }
+        Self {
+            client,
+            sdk_config,
+            bucket,
+            region,
+            post_url,
+        }
     }
 
     pub fn bucket(&self) -> &str {
         &self.bucket
     }
 
-    async fn presign_post(&self, key: &str, content_type: &str, size: u64, ttl: Duration) -> StorageResult<PresignedPost> {
-        let provider = self
-            .sdk_config
-            .credentials_provider()
-            .ok_or_else(|| StorageError::Backend("no AWS credentials provider is configured".into()))?;
+    async fn presign_post(
+        &self,
+        key: &str,
+        content_type: &str,
+        size: u64,
+        ttl: Duration,
+    ) -> StorageResult<PresignedPost> {
+        let provider = self.sdk_config.credentials_provider().ok_or_else(|| {
+            StorageError::Backend("no AWS credentials provider is configured".into())
+        })?;
         let creds = provider
             .provide_credentials()
             .await
@@ -123,7 +144,10 @@ impl PostPolicy<'_> {
             self.now.second()
         );
         let date = &amz_date[..8];
-        let credential = format!("{}/{date}/{}/s3/aws4_request", self.access_key_id, self.region);
+        let credential = format!(
+            "{}/{date}/{}/s3/aws4_request",
+            self.access_key_id, self.region
+        );
         let expiration = {
             let e = self.expires;
             format!(
@@ -151,7 +175,10 @@ impl PostPolicy<'_> {
         }
         let policy = serde_json::json!({ "expiration": expiration, "conditions": conditions });
         let policy_b64 = base64::engine::general_purpose::STANDARD.encode(policy.to_string());
-        let signature = hex::encode(hmac(&signing_key(self.secret_access_key, date, self.region, "s3"), policy_b64.as_bytes()));
+        let signature = hex::encode(hmac(
+            &signing_key(self.secret_access_key, date, self.region, "s3"),
+            policy_b64.as_bytes(),
+        ));
 
         let mut fields = BTreeMap::new();
         fields.insert("key".into(), self.key.to_string());
@@ -192,7 +219,12 @@ impl Storage for S3Storage {
         StorageBackend::S3
     }
 
-    fn put<'a>(&'a self, key: &'a str, body: Bytes, content_type: &'a str) -> BoxFuture<'a, StorageResult<()>> {
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        body: Bytes,
+        content_type: &'a str,
+    ) -> BoxFuture<'a, StorageResult<()>> {
         Box::pin(async move {
             self.client
                 .put_object()
@@ -207,11 +239,24 @@ impl Storage for S3Storage {
         })
     }
 
-    fn fetch<'a>(&'a self, key: &'a str, max_bytes: u64) -> BoxFuture<'a, StorageResult<Option<Fetched>>> {
+    fn fetch<'a>(
+        &'a self,
+        key: &'a str,
+        max_bytes: u64,
+    ) -> BoxFuture<'a, StorageResult<Option<Fetched>>> {
         Box::pin(async move {
-            let out = match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+            let out = match self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await
+            {
                 Ok(out) => out,
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
+                    return Ok(None);
+                }
                 Err(e) => return Err(backend_err("GetObject")(e)),
             };
             let size = out.content_length().unwrap_or_default().max(0) as u64;
@@ -219,21 +264,38 @@ impl Storage for S3Storage {
                 // Dropping the body closes the stream without downloading the rest.
                 return Ok(Some(Fetched::TooLarge(size)));
             }
-            let bytes = out.body.collect().await.map_err(backend_err("GetObject body"))?.into_bytes();
+            let bytes = out
+                .body
+                .collect()
+                .await
+                .map_err(backend_err("GetObject body"))?
+                .into_bytes();
             Ok(Some(Fetched::Bytes(bytes)))
         })
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, StorageResult<()>> {
         Box::pin(async move {
-            self.client.delete_object().bucket(&self.bucket).key(key).send().await.map_err(backend_err("DeleteObject"))?;
+            self.client
+                .delete_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(backend_err("DeleteObject"))?;
             Ok(())
         })
     }
 
-    fn download_url<'a>(&'a self, key: &'a str, spec: &'a DownloadSpec, ttl: Duration) -> BoxFuture<'a, StorageResult<Option<String>>> {
+    fn download_url<'a>(
+        &'a self,
+        key: &'a str,
+        spec: &'a DownloadSpec,
+        ttl: Duration,
+    ) -> BoxFuture<'a, StorageResult<Option<String>>> {
         Box::pin(async move {
-            let config = PresigningConfig::expires_in(ttl).map_err(backend_err("presigning config"))?;
+            let config =
+                PresigningConfig::expires_in(ttl).map_err(backend_err("presigning config"))?;
             let req = self
                 .client
                 .get_object()
@@ -248,8 +310,18 @@ impl Storage for S3Storage {
         })
     }
 
-    fn presign_upload<'a>(&'a self, key: &'a str, content_type: &'a str, size: u64, ttl: Duration) -> BoxFuture<'a, StorageResult<Option<PresignedPost>>> {
-        Box::pin(async move { self.presign_post(key, content_type, size, ttl).await.map(Some) })
+    fn presign_upload<'a>(
+        &'a self,
+        key: &'a str,
+        content_type: &'a str,
+        size: u64,
+        ttl: Duration,
+    ) -> BoxFuture<'a, StorageResult<Option<PresignedPost>>> {
+        Box::pin(async move {
+            self.presign_post(key, content_type, size, ttl)
+                .await
+                .map(Some)
+        })
     }
 
     fn mark_complete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, StorageResult<()>> {
@@ -259,7 +331,10 @@ impl Storage for S3Storage {
                 .value("complete")
                 .build()
                 .map_err(backend_err("tag"))?;
-            let tagging = aws_sdk_s3::types::Tagging::builder().tag_set(tag).build().map_err(backend_err("tagging"))?;
+            let tagging = aws_sdk_s3::types::Tagging::builder()
+                .tag_set(tag)
+                .build()
+                .map_err(backend_err("tagging"))?;
             self.client
                 .put_object_tagging()
                 .bucket(&self.bucket)
@@ -281,8 +356,16 @@ mod tests {
     /// signing key for Signature Version 4").
     #[test]
     fn signing_key_matches_the_documented_example() {
-        let k = signing_key("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20120215", "us-east-1", "iam");
-        assert_eq!(hex::encode(k), "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d");
+        let k = signing_key(
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            "20120215",
+            "us-east-1",
+            "iam",
+        );
+        assert_eq!(
+            hex::encode(k),
+            "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d"
+        );
     }
 
     #[test]
@@ -301,11 +384,16 @@ mod tests {
             expires: now + Duration::from_secs(300),
         };
         let f = p.fields();
-        assert_eq!(f["x-amz-credential"], "AKID/20270115/eu-west-1/s3/aws4_request");
+        assert_eq!(
+            f["x-amz-credential"],
+            "AKID/20270115/eu-west-1/s3/aws4_request"
+        );
         assert_eq!(f["x-amz-date"], "20270115T080000Z");
         assert_eq!(f["x-amz-security-token"], "TOKEN");
         let policy: serde_json::Value = serde_json::from_slice(
-            &base64::engine::general_purpose::STANDARD.decode(&f["policy"]).unwrap(),
+            &base64::engine::general_purpose::STANDARD
+                .decode(&f["policy"])
+                .unwrap(),
         )
         .unwrap();
         assert_eq!(policy["expiration"], "2027-01-15T08:05:00.000Z");
@@ -314,8 +402,13 @@ mod tests {
         assert!(conditions.contains(&serde_json::json!({"Content-Type": "application/pdf"})));
         assert!(conditions.contains(&serde_json::json!({"tagging": PENDING_TAGGING})));
         assert_eq!(f["tagging"], PENDING_TAGGING);
-        assert!(conditions.contains(&serde_json::json!({"key": "attachment/u1/2027/01/15/x-a.pdf"})));
-        let expected = hex::encode(hmac(&signing_key("SECRET", "20270115", "eu-west-1", "s3"), f["policy"].as_bytes()));
+        assert!(
+            conditions.contains(&serde_json::json!({"key": "attachment/u1/2027/01/15/x-a.pdf"}))
+        );
+        let expected = hex::encode(hmac(
+            &signing_key("SECRET", "20270115", "eu-west-1", "s3"),
+            f["policy"].as_bytes(),
+        ));
         assert_eq!(f["x-amz-signature"], expected);
     }
 }

@@ -77,23 +77,34 @@ impl UploadLimits {
         let d = Self::default();
         let limits = Self {
             avatar_max_bytes: env.parse_or("UPLOAD_AVATAR_MAX_BYTES", d.avatar_max_bytes)?,
-            attachment_max_bytes: env.parse_or("UPLOAD_ATTACHMENT_MAX_BYTES", d.attachment_max_bytes)?,
+            attachment_max_bytes: env
+                .parse_or("UPLOAD_ATTACHMENT_MAX_BYTES", d.attachment_max_bytes)?,
             bulk_max_files: env.parse_or("UPLOAD_BULK_MAX_FILES", d.bulk_max_files)?,
-            avatar_max_dimension: env.parse_or("UPLOAD_AVATAR_MAX_DIMENSION", d.avatar_max_dimension)?,
+            avatar_max_dimension: env
+                .parse_or("UPLOAD_AVATAR_MAX_DIMENSION", d.avatar_max_dimension)?,
             allow_executables: env.bool_or("UPLOAD_ALLOW_EXECUTABLES", false)?,
             allow_html: env.bool_or("UPLOAD_ALLOW_HTML", false)?,
             attachment_types: env.optional("UPLOAD_ATTACHMENT_TYPES").map(|list| {
-                list.split(',').map(|t| t.trim().to_ascii_lowercase()).filter(|t| !t.is_empty()).collect()
+                list.split(',')
+                    .map(|t| t.trim().to_ascii_lowercase())
+                    .filter(|t| !t.is_empty())
+                    .collect()
             }),
         };
         for (name, value) in [
             ("UPLOAD_AVATAR_MAX_BYTES", limits.avatar_max_bytes),
             ("UPLOAD_ATTACHMENT_MAX_BYTES", limits.attachment_max_bytes),
             ("UPLOAD_BULK_MAX_FILES", limits.bulk_max_files as u64),
-            ("UPLOAD_AVATAR_MAX_DIMENSION", limits.avatar_max_dimension as u64),
+            (
+                "UPLOAD_AVATAR_MAX_DIMENSION",
+                limits.avatar_max_dimension as u64,
+            ),
         ] {
             if value == 0 {
-                return Err(ConfigError::Invalid { name: name.into(), reason: "must be greater than 0".into() });
+                return Err(ConfigError::Invalid {
+                    name: name.into(),
+                    reason: "must be greater than 0".into(),
+                });
             }
         }
         Ok(limits)
@@ -156,35 +167,86 @@ pub fn sniff(bytes: &[u8]) -> Sniffed {
     if let Some(t) = infer::get(bytes) {
         let mime = t.mime_type();
         if EXECUTABLE_TYPES.contains(&mime) {
-            return Sniffed { content_type: mime, extension: Some(t.extension()), executable: true, active: false };
+            return Sniffed {
+                content_type: mime,
+                extension: Some(t.extension()),
+                executable: true,
+                active: false,
+            };
         }
         if mime != "text/html" && mime != "text/xml" {
-            return Sniffed { content_type: mime, extension: Some(t.extension()), executable: false, active: false };
+            return Sniffed {
+                content_type: mime,
+                extension: Some(t.extension()),
+                executable: false,
+                active: false,
+            };
         }
         // HTML and XML go through the text rules below, which also tell SVG apart.
     }
     let head = &bytes[..bytes.len().min(TEXT_SCAN_BYTES)];
     let is_text = !head.contains(&0) && utf8_prefix_valid(head);
     if !is_text {
-        return Sniffed { content_type: "application/octet-stream", extension: None, executable: false, active: false };
+        return Sniffed {
+            content_type: "application/octet-stream",
+            extension: None,
+            executable: false,
+            active: false,
+        };
     }
     let lower = String::from_utf8_lossy(head).to_ascii_lowercase();
-    let scripted = ["<script", "javascript:", "<iframe", "<foreignobject", "<embed", "<object"]
-        .iter()
-        .any(|m| lower.contains(m))
+    let scripted = [
+        "<script",
+        "javascript:",
+        "<iframe",
+        "<foreignobject",
+        "<embed",
+        "<object",
+    ]
+    .iter()
+    .any(|m| lower.contains(m))
         || has_event_handler_attribute(&lower);
     if lower.contains("<svg") {
-        return Sniffed { content_type: "image/svg+xml", extension: Some("svg"), executable: false, active: scripted };
+        return Sniffed {
+            content_type: "image/svg+xml",
+            extension: Some("svg"),
+            executable: false,
+            active: scripted,
+        };
     }
-    let html = lower.trim_start_matches('\u{feff}').trim_start().starts_with("<!doctype html")
-        || ["<html", "<body", "<head"].iter().any(|m| lower.contains(m));
+    let html = lower
+        .trim_start_matches('\u{feff}')
+        .trim_start()
+        .starts_with("<!doctype html")
+        || ["<html", "<body", "<head"]
+            .iter()
+            .any(|m| lower.contains(m));
     if html || scripted {
-        return Sniffed { content_type: "text/html", extension: Some("html"), executable: false, active: true };
+        return Sniffed {
+            content_type: "text/html",
+            extension: Some("html"),
+            executable: false,
+            active: true,
+        };
     }
-    if lower.trim_start_matches('\u{feff}').trim_start().starts_with("<?xml") {
-        return Sniffed { content_type: "text/xml", extension: Some("xml"), executable: false, active: false };
+    if lower
+        .trim_start_matches('\u{feff}')
+        .trim_start()
+        .starts_with("<?xml")
+    {
+        return Sniffed {
+            content_type: "text/xml",
+            extension: Some("xml"),
+            executable: false,
+            active: false,
+        };
     }
-    Sniffed { content_type: "text/plain", extension: None, executable: false, active: false }
+    Sniffed {
+        content_type: "text/plain",
+        extension: None,
+        executable: false,
+        active: false,
+    }
 }
 
 /// `onload=`, `onclick =` ... inside a tag: how script hides in SVG without a `<script>`.
@@ -197,7 +259,10 @@ fn has_event_handler_attribute(lower: &str) -> bool {
         match b[i] {
             b'<' => in_tag = true,
             b'>' => in_tag = false,
-            c if in_tag && (c.is_ascii_whitespace() || c == b'/') && b[i + 1..].starts_with(b"on") => {
+            c if in_tag
+                && (c.is_ascii_whitespace() || c == b'/')
+                && b[i + 1..].starts_with(b"on") =>
+            {
                 let mut j = i + 3;
                 while j < b.len() && b[j].is_ascii_alphabetic() {
                     j += 1;
@@ -232,7 +297,12 @@ pub fn check_size(kind: UploadKind, size: u64, limits: &UploadLimits) -> Result<
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "file_too_large",
-            format!("{} files may be at most {} bytes ({}); this one has {size}", kind.as_str(), max, human(max)),
+            format!(
+                "{} files may be at most {} bytes ({}); this one has {size}",
+                kind.as_str(),
+                max,
+                human(max)
+            ),
         ));
     }
     Ok(())
@@ -247,7 +317,11 @@ pub fn human(bytes: u64) -> String {
 }
 
 /// Validates a whole file of `kind`: size (413), type (415), content (422).
-pub fn inspect(kind: UploadKind, bytes: &[u8], limits: &UploadLimits) -> Result<Inspected, ApiError> {
+pub fn inspect(
+    kind: UploadKind,
+    bytes: &[u8],
+    limits: &UploadLimits,
+) -> Result<Inspected, ApiError> {
     check_size(kind, bytes.len() as u64, limits)?;
     if bytes.is_empty() {
         return Err(ApiError::unprocessable("empty_file", "the file is empty"));
@@ -275,16 +349,28 @@ pub fn inspect(kind: UploadKind, bytes: &[u8], limits: &UploadLimits) -> Result<
                 return Err(ApiError::unsupported_media_type(format!(
                     "attachments of type {} are not accepted here; allowed: {}",
                     sniffed.content_type,
-                    limits.attachment_types.as_deref().unwrap_or_default().join(", ")
+                    limits
+                        .attachment_types
+                        .as_deref()
+                        .unwrap_or_default()
+                        .join(", ")
                 ))
                 .with_code("unsupported_file_type"));
             }
-            Ok(Inspected { sniffed, width: None, height: None })
+            Ok(Inspected {
+                sniffed,
+                width: None,
+                height: None,
+            })
         }
     }
 }
 
-fn inspect_avatar(bytes: &[u8], sniffed: Sniffed, limits: &UploadLimits) -> Result<Inspected, ApiError> {
+fn inspect_avatar(
+    bytes: &[u8],
+    sniffed: Sniffed,
+    limits: &UploadLimits,
+) -> Result<Inspected, ApiError> {
     if !AVATAR_TYPES.contains(&sniffed.content_type) {
         return Err(ApiError::unsupported_media_type(format!(
             "an avatar must be a JPEG, PNG or WebP image; the content is {}",
@@ -293,7 +379,10 @@ fn inspect_avatar(bytes: &[u8], sniffed: Sniffed, limits: &UploadLimits) -> Resu
         .with_code("unsupported_file_type"));
     }
     let size = imagesize::blob_size(bytes).map_err(|e| {
-        ApiError::unprocessable("invalid_image", format!("the image header cannot be read: {e}"))
+        ApiError::unprocessable(
+            "invalid_image",
+            format!("the image header cannot be read: {e}"),
+        )
     })?;
     let complete = match sniffed.content_type {
         "image/png" => png_complete(bytes),
@@ -311,15 +400,22 @@ fn inspect_avatar(bytes: &[u8], sniffed: Sniffed, limits: &UploadLimits) -> Resu
     if w == 0 || h == 0 || w > max || h > max {
         return Err(ApiError::unprocessable(
             "image_dimensions",
-            format!("an avatar may be at most {max}x{max} pixels (and not empty); this one is {w}x{h}"),
+            format!(
+                "an avatar may be at most {max}x{max} pixels (and not empty); this one is {w}x{h}"
+            ),
         ));
     }
-    Ok(Inspected { sniffed, width: Some(w as u32), height: Some(h as u32) })
+    Ok(Inspected {
+        sniffed,
+        width: Some(w as u32),
+        height: Some(h as u32),
+    })
 }
 
 /// A PNG ends with its IEND chunk (length 0, type, CRC).
 fn png_complete(b: &[u8]) -> bool {
-    b.len() >= 8 + 25 + 12 && b.ends_with(&[0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82])
+    b.len() >= 8 + 25 + 12
+        && b.ends_with(&[0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82])
 }
 
 /// A JPEG ends with the EOI marker; some encoders pad after it, so look near the end.
@@ -348,10 +444,16 @@ pub fn sanitize_filename(raw: &str) -> String {
     let base = raw.rsplit(['/', '\\']).next().unwrap_or_default();
     let cleaned: String = base
         .chars()
-        .filter(|c| !c.is_control() && !is_bidi_control(*c) && !matches!(c, '"' | '<' | '>' | ':' | '|' | '?' | '*'))
+        .filter(|c| {
+            !c.is_control()
+                && !is_bidi_control(*c)
+                && !matches!(c, '"' | '<' | '>' | ':' | '|' | '?' | '*')
+        })
         .collect();
     let collapsed = cleaned.split_whitespace().collect::<Vec<_>>().join(" ");
-    let trimmed = collapsed.trim_start_matches(['.', ' ']).trim_end_matches(['.', ' ']);
+    let trimmed = collapsed
+        .trim_start_matches(['.', ' '])
+        .trim_end_matches(['.', ' ']);
     if trimmed.is_empty() {
         return "file".into();
     }
@@ -359,8 +461,13 @@ pub fn sanitize_filename(raw: &str) -> String {
         return trimmed.to_string();
     }
     let (stem, ext) = split_extension(trimmed);
-    let ext: String = ext.map(|e| format!(".{}", e.chars().take(16).collect::<String>())).unwrap_or_default();
-    let stem: String = stem.chars().take(MAX_FILENAME_CHARS - ext.chars().count()).collect();
+    let ext: String = ext
+        .map(|e| format!(".{}", e.chars().take(16).collect::<String>()))
+        .unwrap_or_default();
+    let stem: String = stem
+        .chars()
+        .take(MAX_FILENAME_CHARS - ext.chars().count())
+        .collect();
     format!("{}{ext}", stem.trim_end())
 }
 
@@ -370,7 +477,9 @@ fn is_bidi_control(c: char) -> bool {
 
 fn split_extension(name: &str) -> (&str, Option<&str>) {
     match name.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() && !ext.is_empty() && !ext.contains(' ') => (stem, Some(ext)),
+        Some((stem, ext)) if !stem.is_empty() && !ext.is_empty() && !ext.contains(' ') => {
+            (stem, Some(ext))
+        }
         _ => (name, None),
     }
 }
@@ -379,12 +488,18 @@ fn split_extension(name: &str) -> (&str, Option<&str>) {
 /// `scan.pdf` holding a PNG is stored and downloaded as `scan.png`. Types without a fixed
 /// extension (plain text, unknown binary) keep the client's.
 pub fn stored_filename(sanitized: &str, sniffed: &Sniffed) -> String {
-    let Some(ext) = sniffed.extension else { return sanitized.to_string() };
+    let Some(ext) = sniffed.extension else {
+        return sanitized.to_string();
+    };
     let (stem, current) = split_extension(sanitized);
     let same = current.is_some_and(|c| {
         c.eq_ignore_ascii_case(ext) || (ext == "jpg" && c.eq_ignore_ascii_case("jpeg"))
     });
-    if same { sanitized.to_string() } else { format!("{stem}.{ext}") }
+    if same {
+        sanitized.to_string()
+    } else {
+        format!("{stem}.{ext}")
+    }
 }
 
 /// A string safe in an S3 key and a local path: `[A-Za-z0-9._-]`, others replaced by `_`,
@@ -392,7 +507,11 @@ pub fn stored_filename(sanitized: &str, sniffed: &Sniffed) -> String {
 pub fn key_segment(raw: &str, max: usize) -> String {
     let mut out = String::with_capacity(raw.len().min(max));
     for c in raw.chars() {
-        let c = if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' };
+        let c = if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+            c
+        } else {
+            '_'
+        };
         if !(c == '_' && out.ends_with('_')) {
             out.push(c);
         }
@@ -409,7 +528,10 @@ mod tests {
     #[test]
     fn sanitizes_file_names() {
         assert_eq!(sanitize_filename("../../etc/passwd"), "passwd");
-        assert_eq!(sanitize_filename("C:\\Users\\x\\report final.pdf"), "report final.pdf");
+        assert_eq!(
+            sanitize_filename("C:\\Users\\x\\report final.pdf"),
+            "report final.pdf"
+        );
         assert_eq!(sanitize_filename("a\u{0}b\nc\u{202E}fdp.exe"), "abcfdp.exe");
         assert_eq!(sanitize_filename(".."), "file");
         assert_eq!(sanitize_filename(".hidden"), "hidden");
@@ -422,19 +544,37 @@ mod tests {
 
     #[test]
     fn key_segments_are_plain() {
-        assert_eq!(key_segment("relatório final.pdf", 80), "relat_rio_final.pdf");
+        assert_eq!(
+            key_segment("relatório final.pdf", 80),
+            "relat_rio_final.pdf"
+        );
         assert_eq!(key_segment("../x", 80), "_x");
         assert_eq!(key_segment("", 80), "_");
     }
 
     #[test]
     fn stored_name_follows_the_content() {
-        let png = Sniffed { content_type: "image/png", extension: Some("png"), executable: false, active: false };
+        let png = Sniffed {
+            content_type: "image/png",
+            extension: Some("png"),
+            executable: false,
+            active: false,
+        };
         assert_eq!(stored_filename("scan.pdf", &png), "scan.png");
         assert_eq!(stored_filename("scan", &png), "scan.png");
-        let jpg = Sniffed { content_type: "image/jpeg", extension: Some("jpg"), executable: false, active: false };
+        let jpg = Sniffed {
+            content_type: "image/jpeg",
+            extension: Some("jpg"),
+            executable: false,
+            active: false,
+        };
         assert_eq!(stored_filename("me.JPEG", &jpg), "me.JPEG");
-        let txt = Sniffed { content_type: "text/plain", extension: None, executable: false, active: false };
+        let txt = Sniffed {
+            content_type: "text/plain",
+            extension: None,
+            executable: false,
+            active: false,
+        };
         assert_eq!(stored_filename("data.csv", &txt), "data.csv");
     }
 
@@ -450,6 +590,9 @@ mod tests {
         assert!(!sniff(b"the sponsor = Mr. Jones; on = off").active);
         assert!(!sniff(b"a <b>bold</b> move: online = yes").active);
         assert!(sniff(b"<svg><a/onmouseover =x></svg>").active);
-        assert_eq!(sniff(&[0xde, 0xad, 0x00, 0xbe]).content_type, "application/octet-stream");
+        assert_eq!(
+            sniff(&[0xde, 0xad, 0x00, 0xbe]).content_type,
+            "application/octet-stream"
+        );
     }
 }

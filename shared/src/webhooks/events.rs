@@ -23,32 +23,64 @@ pub fn events_gsi_pk(endpoint_url: &str) -> String {
 /// The event id: derived from the endpoint and the provider's id for the event, so the same
 /// event posted twice (or twenty times at once) maps to the same item.
 pub fn event_id(endpoint_id: &str, dedupe_key: &str) -> String {
-    let digest = Sha256::new().chain_update(endpoint_id).chain_update(b"\n").chain_update(dedupe_key).finalize();
+    let digest = Sha256::new()
+        .chain_update(endpoint_id)
+        .chain_update(b"\n")
+        .chain_update(dedupe_key)
+        .finalize();
     hex::encode(&digest[..16])
 }
 
 /// Opaque page cursor: the table's `LastEvaluatedKey` (string attributes only), base64url JSON.
 pub fn encode_cursor(key: &HashMap<String, AttributeValue>) -> String {
-    let map: HashMap<&str, &str> =
-        key.iter().filter_map(|(k, v)| v.as_s().ok().map(|s| (k.as_str(), s.as_str()))).collect();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&map).unwrap_or_default())
+    let map: HashMap<&str, &str> = key
+        .iter()
+        .filter_map(|(k, v)| v.as_s().ok().map(|s| (k.as_str(), s.as_str())))
+        .collect();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(&map).unwrap_or_default())
 }
 
 pub fn decode_cursor(cursor: &str) -> Result<HashMap<String, AttributeValue>, ApiError> {
     let bad = || ApiError::invalid_field("cursor", "not a cursor this API returned");
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| bad())?;
     let map: HashMap<String, String> = serde_json::from_slice(&raw).map_err(|_| bad())?;
     if map.is_empty() || map.len() > 4 {
         return Err(bad());
     }
-    Ok(map.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect())
+    Ok(map
+        .into_iter()
+        .map(|(k, v)| (k, AttributeValue::S(v)))
+        .collect())
 }
 
 /// Every attribute of an event item except its body.
 const LISTED_ATTRIBUTES: &[&str] = &[
-    "id", "endpoint_id", "endpoint_url", "provider_slug", "provider_event_id", "dedupe_source", "event_type", "received_at", "method",
-    "headers", "body_size", "body_sha256", "body_s3_key", "status", "attempts", "replays", "last_error", "processed_at", "result",
-    "pk", "sk", "gsi1pk", "gsi1sk",
+    "id",
+    "endpoint_id",
+    "endpoint_url",
+    "provider_slug",
+    "provider_event_id",
+    "dedupe_source",
+    "event_type",
+    "received_at",
+    "method",
+    "headers",
+    "body_size",
+    "body_sha256",
+    "body_s3_key",
+    "status",
+    "attempts",
+    "replays",
+    "last_error",
+    "processed_at",
+    "result",
+    "pk",
+    "sk",
+    "gsi1pk",
+    "gsi1sk",
 ];
 
 /// Result of storing a new event.
@@ -89,7 +121,14 @@ impl EventStore {
         inline_max: usize,
         retention_days: u64,
     ) -> Self {
-        Self { dynamo, s3, table: table.into(), bucket, inline_max, retention_secs: retention_days as i64 * 86_400 }
+        Self {
+            dynamo,
+            s3,
+            table: table.into(),
+            bucket,
+            inline_max,
+            retention_secs: retention_days as i64 * 86_400,
+        }
     }
 
     pub fn body_key(event: &WebhookEvent) -> String {
@@ -105,32 +144,58 @@ impl EventStore {
 
     /// Stores a new event once. Large bodies go to S3 first (the key is the event id, so a
     /// duplicate rewrites the same bytes), then the conditional write decides.
-    pub async fn put_new(&self, event: &mut WebhookEvent, body: &[u8], now: i64) -> Result<PutOutcome, ApiError> {
+    pub async fn put_new(
+        &self,
+        event: &mut WebhookEvent,
+        body: &[u8],
+        now: i64,
+    ) -> Result<PutOutcome, ApiError> {
         let inline = body.len() <= self.inline_max;
         if !inline {
-            let bucket = self
-                .bucket
-                .as_deref()
-                .ok_or_else(|| ApiError::payload_too_large("this body is too large to store inline and no bodies bucket is configured"))?;
+            let bucket = self.bucket.as_deref().ok_or_else(|| {
+                ApiError::payload_too_large(
+                    "this body is too large to store inline and no bodies bucket is configured",
+                )
+            })?;
             let key = Self::body_key(event);
             self.s3
                 .put_object()
                 .bucket(bucket)
                 .key(&key)
                 .body(bytes::Bytes::copy_from_slice(body).into())
-                .content_type(event.headers.get("content-type").cloned().unwrap_or_else(|| "application/octet-stream".into()))
+                .content_type(
+                    event
+                        .headers
+                        .get("content-type")
+                        .cloned()
+                        .unwrap_or_else(|| "application/octet-stream".into()),
+                )
                 .send()
                 .await
-                .map_err(|e| ApiError::internal(format!("S3 PutObject for a webhook body: {e:?}")))?;
+                .map_err(|e| {
+                    ApiError::internal(format!("S3 PutObject for a webhook body: {e:?}"))
+                })?;
             event.body_s3_key = Some(key);
         }
         let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(&*event)?;
         item.extend(Self::key(&event.id));
-        item.insert("gsi1pk".into(), AttributeValue::S(events_gsi_pk(&event.endpoint_url)));
-        item.insert("gsi1sk".into(), AttributeValue::S(format!("{}#{}", event.received_at, event.id)));
-        item.insert("expires_at".into(), AttributeValue::N((now + self.retention_secs).to_string()));
+        item.insert(
+            "gsi1pk".into(),
+            AttributeValue::S(events_gsi_pk(&event.endpoint_url)),
+        );
+        item.insert(
+            "gsi1sk".into(),
+            AttributeValue::S(format!("{}#{}", event.received_at, event.id)),
+        );
+        item.insert(
+            "expires_at".into(),
+            AttributeValue::N((now + self.retention_secs).to_string()),
+        );
         if inline {
-            item.insert("body".into(), AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(body)));
+            item.insert(
+                "body".into(),
+                AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(body)),
+            );
         }
         let res = self
             .dynamo
@@ -142,21 +207,42 @@ impl EventStore {
             .await;
         match res {
             Ok(_) => Ok(PutOutcome::Stored),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(PutOutcome::Duplicate),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(PutOutcome::Duplicate)
+            }
             Err(e) => Err(e.into()),
         }
     }
 
     /// The event and its raw body (read from S3 when it was stored there).
-    pub async fn get_with_body(&self, event_id: &str) -> Result<Option<(WebhookEvent, Vec<u8>)>, ApiError> {
-        let out = self.dynamo.get_item().table_name(&self.table).set_key(Some(Self::key(event_id))).consistent_read(true).send().await?;
-        let Some(mut item) = out.item else { return Ok(None) };
-        let inline = item.remove("body").and_then(|b| b.as_b().ok().map(|b| b.as_ref().to_vec()));
+    pub async fn get_with_body(
+        &self,
+        event_id: &str,
+    ) -> Result<Option<(WebhookEvent, Vec<u8>)>, ApiError> {
+        let out = self
+            .dynamo
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(event_id)))
+            .consistent_read(true)
+            .send()
+            .await?;
+        let Some(mut item) = out.item else {
+            return Ok(None);
+        };
+        let inline = item
+            .remove("body")
+            .and_then(|b| b.as_b().ok().map(|b| b.as_ref().to_vec()));
         let event: WebhookEvent = serde_dynamo::from_item(item)?;
         let body = match (&event.body_s3_key, inline) {
             (_, Some(b)) => b,
             (Some(key), None) => {
-                let bucket = self.bucket.as_deref().ok_or_else(|| ApiError::internal("webhook body in S3 but no bucket configured"))?;
+                let bucket = self.bucket.as_deref().ok_or_else(|| {
+                    ApiError::internal("webhook body in S3 but no bucket configured")
+                })?;
                 let obj = self
                     .s3
                     .get_object()
@@ -164,8 +250,15 @@ impl EventStore {
                     .key(key)
                     .send()
                     .await
-                    .map_err(|e| ApiError::internal(format!("S3 GetObject for a webhook body: {e:?}")))?;
-                obj.body.collect().await.map_err(ApiError::internal)?.into_bytes().to_vec()
+                    .map_err(|e| {
+                        ApiError::internal(format!("S3 GetObject for a webhook body: {e:?}"))
+                    })?;
+                obj.body
+                    .collect()
+                    .await
+                    .map_err(ApiError::internal)?
+                    .into_bytes()
+                    .to_vec()
             }
             (None, None) => Vec::new(),
         };
@@ -191,11 +284,18 @@ impl EventStore {
     }
 
     /// An endpoint's events, newest first, optionally within a time range and of one status.
-    pub async fn list(&self, endpoint_url: &str, q: &EventQuery) -> Result<(Vec<WebhookEvent>, Option<String>), ApiError> {
+    pub async fn list(
+        &self,
+        endpoint_url: &str,
+        q: &EventQuery,
+    ) -> Result<(Vec<WebhookEvent>, Option<String>), ApiError> {
         // Key values cannot be empty: "0" sorts before every timestamp.
         let from = q.from.clone().unwrap_or_else(|| "0".into());
         // '~' sorts after every character of the `{timestamp}#{id}` sort key.
-        let to = q.to.clone().map(|t| format!("{t}~")).unwrap_or_else(|| "~".into());
+        let to =
+            q.to.clone()
+                .map(|t| format!("{t}~"))
+                .unwrap_or_else(|| "~".into());
         let mut req = self
             .dynamo
             .query()
@@ -207,9 +307,20 @@ impl EventStore {
             .expression_attribute_values(":to", AttributeValue::S(to))
             // The listing never needs bodies: keep them out of the read (every name aliased,
             // since several are DynamoDB reserved words).
-            .projection_expression(LISTED_ATTRIBUTES.iter().enumerate().map(|(i, _)| format!("#a{i}")).collect::<Vec<_>>().join(", "))
+            .projection_expression(
+                LISTED_ATTRIBUTES
+                    .iter()
+                    .enumerate()
+                    .map(|(i, _)| format!("#a{i}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
             .set_expression_attribute_names(Some(
-                LISTED_ATTRIBUTES.iter().enumerate().map(|(i, a)| (format!("#a{i}"), a.to_string())).collect(),
+                LISTED_ATTRIBUTES
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| (format!("#a{i}"), a.to_string()))
+                    .collect(),
             ))
             .scan_index_forward(false)
             .limit(q.limit)
@@ -217,11 +328,21 @@ impl EventStore {
         if let Some(status) = q.status {
             // A filter reads the page then drops non-matching items, so a page may hold fewer
             // than `limit` items while a cursor still follows.
-            let status_name = LISTED_ATTRIBUTES.iter().position(|a| *a == "status").unwrap_or_default();
-            req = req.filter_expression(format!("#a{status_name} = :s")).expression_attribute_values(":s", AttributeValue::S(status.as_str().into()));
+            let status_name = LISTED_ATTRIBUTES
+                .iter()
+                .position(|a| *a == "status")
+                .unwrap_or_default();
+            req = req
+                .filter_expression(format!("#a{status_name} = :s"))
+                .expression_attribute_values(":s", AttributeValue::S(status.as_str().into()));
         }
         let out = req.send().await?;
-        let items = out.items.unwrap_or_default().into_iter().map(serde_dynamo::from_item).collect::<Result<Vec<_>, _>>()?;
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(serde_dynamo::from_item)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok((items, out.last_evaluated_key.map(|k| encode_cursor(&k))))
     }
 
@@ -240,11 +361,20 @@ impl EventStore {
             .await?;
         Ok(out
             .attributes
-            .and_then(|a| a.get("attempts").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()))
+            .and_then(|a| {
+                a.get("attempts")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse().ok())
+            })
             .unwrap_or(1))
     }
 
-    pub async fn mark_processed(&self, event_id: &str, result: &serde_json::Value, processed_at: &str) -> Result<(), ApiError> {
+    pub async fn mark_processed(
+        &self,
+        event_id: &str,
+        result: &serde_json::Value,
+        processed_at: &str,
+    ) -> Result<(), ApiError> {
         self.dynamo
             .update_item()
             .table_name(&self.table)
@@ -252,7 +382,10 @@ impl EventStore {
             .update_expression("SET #s = :s, #r = :r, processed_at = :t, last_error = :null")
             .expression_attribute_names("#s", "status")
             .expression_attribute_names("#r", "result")
-            .expression_attribute_values(":s", AttributeValue::S(EventStatus::Processed.as_str().into()))
+            .expression_attribute_values(
+                ":s",
+                AttributeValue::S(EventStatus::Processed.as_str().into()),
+            )
             .expression_attribute_values(":r", serde_dynamo::to_attribute_value(result)?)
             .expression_attribute_values(":t", AttributeValue::S(processed_at.into()))
             .expression_attribute_values(":null", AttributeValue::Null(true))
@@ -262,8 +395,17 @@ impl EventStore {
     }
 
     /// Records a failed attempt; `final_attempt` marks the event `failed`.
-    pub async fn mark_failure(&self, event_id: &str, error: &str, final_attempt: bool) -> Result<(), ApiError> {
-        let status = if final_attempt { EventStatus::Failed } else { EventStatus::Queued };
+    pub async fn mark_failure(
+        &self,
+        event_id: &str,
+        error: &str,
+        final_attempt: bool,
+    ) -> Result<(), ApiError> {
+        let status = if final_attempt {
+            EventStatus::Failed
+        } else {
+            EventStatus::Queued
+        };
         self.dynamo
             .update_item()
             .table_name(&self.table)
@@ -280,7 +422,12 @@ impl EventStore {
     /// Removes an event (used only when it could not be enqueued, so a provider retry is not
     /// mistaken for a duplicate).
     pub async fn delete(&self, event_id: &str) -> Result<(), ApiError> {
-        self.dynamo.delete_item().table_name(&self.table).set_key(Some(Self::key(event_id))).send().await?;
+        self.dynamo
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(event_id)))
+            .send()
+            .await?;
         Ok(())
     }
 
@@ -293,7 +440,10 @@ impl EventStore {
             .update_expression("SET #s = :q ADD replays :one")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#s", "status")
-            .expression_attribute_values(":q", AttributeValue::S(EventStatus::Queued.as_str().into()))
+            .expression_attribute_values(
+                ":q",
+                AttributeValue::S(EventStatus::Queued.as_str().into()),
+            )
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .send()
             .await?;

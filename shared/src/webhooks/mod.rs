@@ -74,10 +74,14 @@ impl WebhookConfig {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
             queue_url: env.required("WEBHOOK_EVENTS_QUEUE_URL")?,
-            bodies_bucket: env.optional("WEBHOOK_BODIES_BUCKET").or_else(|| env.optional("UPLOADS_BUCKET")),
+            bodies_bucket: env
+                .optional("WEBHOOK_BODIES_BUCKET")
+                .or_else(|| env.optional("UPLOADS_BUCKET")),
             inline_body_bytes: env.parse_or("WEBHOOK_INLINE_BODY_BYTES", 300_000usize)?,
             max_body_bytes: env.parse_or("WEBHOOK_MAX_BODY_BYTES", 5 * 1024 * 1024usize)?,
-            cache_ttl: std::time::Duration::from_secs(env.parse_or("WEBHOOK_CACHE_TTL_SECONDS", 60u64)?),
+            cache_ttl: std::time::Duration::from_secs(
+                env.parse_or("WEBHOOK_CACHE_TTL_SECONDS", 60u64)?,
+            ),
             public_base_url: env.url("WEBHOOK_PUBLIC_BASE_URL")?,
             retention_days: env.parse_or("WEBHOOK_EVENT_RETENTION_DAYS", 30u64)?,
             rotation_grace_secs: env.parse_or("WEBHOOK_ROTATION_GRACE_SECONDS", 86_400i64)?,

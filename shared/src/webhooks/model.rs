@@ -58,29 +58,42 @@ impl VerificationConfig {
             if (1..=86_400).contains(&t) {
                 Ok(t)
             } else {
-                Err(ApiError::invalid_field("verification.tolerance_seconds", "must be between 1 and 86400"))
+                Err(ApiError::invalid_field(
+                    "verification.tolerance_seconds",
+                    "must be between 1 and 86400",
+                ))
             }
         };
         let header_name = |field: &str, h: String| {
             let h = h.trim().to_ascii_lowercase();
             if h.is_empty() || http::HeaderName::from_bytes(h.as_bytes()).is_err() {
-                Err(ApiError::invalid_field(format!("verification.{field}"), "must be a valid HTTP header name"))
+                Err(ApiError::invalid_field(
+                    format!("verification.{field}"),
+                    "must be a valid HTTP header name",
+                ))
             } else {
                 Ok(h)
             }
         };
         Ok(match self {
             VerificationConfig::StandardWebhooks { tolerance_seconds } => {
-                VerificationConfig::StandardWebhooks { tolerance_seconds: tol(tolerance_seconds)? }
-            }
-            VerificationConfig::HmacSha256 { signature_header, signature_prefix, timestamp_header, tolerance_seconds } => {
-                VerificationConfig::HmacSha256 {
-                    signature_header: header_name("signature_header", signature_header)?,
-                    signature_prefix: signature_prefix.filter(|p| !p.is_empty()),
-                    timestamp_header: timestamp_header.map(|h| header_name("timestamp_header", h)).transpose()?,
+                VerificationConfig::StandardWebhooks {
                     tolerance_seconds: tol(tolerance_seconds)?,
                 }
             }
+            VerificationConfig::HmacSha256 {
+                signature_header,
+                signature_prefix,
+                timestamp_header,
+                tolerance_seconds,
+            } => VerificationConfig::HmacSha256 {
+                signature_header: header_name("signature_header", signature_header)?,
+                signature_prefix: signature_prefix.filter(|p| !p.is_empty()),
+                timestamp_header: timestamp_header
+                    .map(|h| header_name("timestamp_header", h))
+                    .transpose()?,
+                tolerance_seconds: tol(tolerance_seconds)?,
+            },
             other => other,
         })
     }
@@ -136,7 +149,13 @@ impl WebhookEndpoint {
     pub fn subscribes(&self, event_type: &str) -> bool {
         self.events.is_empty()
             || self.events.iter().any(|e| {
-                e == "*" || e == event_type || e.strip_suffix(".*").is_some_and(|p| event_type.strip_prefix(p).is_some_and(|r| r.starts_with('.')))
+                e == "*"
+                    || e == event_type
+                    || e.strip_suffix(".*").is_some_and(|p| {
+                        event_type
+                            .strip_prefix(p)
+                            .is_some_and(|r| r.starts_with('.'))
+                    })
             })
     }
 }
@@ -294,16 +313,31 @@ mod tests {
 
     #[test]
     fn verification_config_json_shape() {
-        let v: VerificationConfig = serde_json::from_str(r#"{"scheme":"standard_webhooks"}"#).unwrap();
-        assert_eq!(v, VerificationConfig::StandardWebhooks { tolerance_seconds: 300 });
+        let v: VerificationConfig =
+            serde_json::from_str(r#"{"scheme":"standard_webhooks"}"#).unwrap();
+        assert_eq!(
+            v,
+            VerificationConfig::StandardWebhooks {
+                tolerance_seconds: 300
+            }
+        );
         let v: VerificationConfig = serde_json::from_str(r#"{"scheme":"twilio"}"#).unwrap();
         assert_eq!(v.scheme(), "twilio");
         let v: VerificationConfig =
             serde_json::from_str(r#"{"scheme":"hmac_sha256","signature_header":"X-Hub-Signature-256","signature_prefix":"sha256="}"#).unwrap();
-        let VerificationConfig::HmacSha256 { signature_header, .. } = v.normalized().unwrap() else { panic!() };
+        let VerificationConfig::HmacSha256 {
+            signature_header, ..
+        } = v.normalized().unwrap()
+        else {
+            panic!()
+        };
         assert_eq!(signature_header, "x-hub-signature-256");
         assert!(serde_json::from_str::<VerificationConfig>(r#"{"scheme":"md5"}"#).is_err());
-        assert!(serde_json::to_string(&VerificationConfig::PathToken {}).unwrap().contains(r#""scheme":"path_token""#));
+        assert!(
+            serde_json::to_string(&VerificationConfig::PathToken {})
+                .unwrap()
+                .contains(r#""scheme":"path_token""#)
+        );
     }
 
     #[test]

@@ -13,7 +13,9 @@ use super::model::*;
 use super::registry;
 use crate::error::ApiError;
 use crate::integration_log::{CallRecord, IntegrationLog, Outcome};
-use crate::notifications::{Channel, EVENT_NOTIFICATION_NEW, NewNotification, NotificationStore, Profile};
+use crate::notifications::{
+    Channel, EVENT_NOTIFICATION_NEW, NewNotification, NotificationStore, Profile,
+};
 use crate::queue::{QueueMessage, WorkError};
 
 /// An SMS delivery report, parsed from a Kavenegar or Twilio status callback. Carries no
@@ -41,7 +43,13 @@ pub fn normalize_status(provider: &str, raw: &str) -> &'static str {
 /// Parses a delivery report from a form body (POST) or query (GET, stored as the body).
 pub fn parse_delivery_report(body: &[u8]) -> Option<DeliveryReport> {
     let params: Vec<(String, String)> = serde_urlencoded::from_bytes(body).ok()?;
-    let get = |n: &str| params.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
+    let get = |n: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty())
+    };
     if let (Some(sid), Some(status)) = (get("MessageSid"), get("MessageStatus")) {
         return Some(DeliveryReport {
             provider: "twilio".into(),
@@ -80,7 +88,11 @@ impl WebhookWorker {
         Self {
             ctx: ctx.clone(),
             service,
-            notifications: NotificationStore::new(ctx.aws.dynamo.clone(), ctx.config.hub_table.clone(), ttl),
+            notifications: NotificationStore::new(
+                ctx.aws.dynamo.clone(),
+                ctx.config.hub_table.clone(),
+                ttl,
+            ),
             log: ctx.log.clone(),
         }
     }
@@ -88,36 +100,60 @@ impl WebhookWorker {
     /// One queue message: `{"event_id": "..."}`.
     pub async fn handle(&self, message: QueueMessage) -> Result<(), WorkError> {
         let EventMessage { event_id } = message.json()?;
-        let event = self.service.events.get(&event_id).await.map_err(|e| WorkError::Retry(e.to_string()))?;
+        let event = self
+            .service
+            .events
+            .get(&event_id)
+            .await
+            .map_err(|e| WorkError::Retry(e.to_string()))?;
         let Some(event) = event else {
-            return Err(WorkError::Poison(format!("event {event_id} does not exist")));
+            return Err(WorkError::Poison(format!(
+                "event {event_id} does not exist"
+            )));
         };
         if matches!(event.status, EventStatus::Processed | EventStatus::Ignored) {
             tracing::info!(%event_id, status = event.status.as_str(), "event already handled; skipping redelivery");
             return Ok(());
         }
         let started = Instant::now();
-        let attempt = self.service.events.start_attempt(&event_id).await.map_err(|e| WorkError::Retry(e.to_string()))?;
+        let attempt = self
+            .service
+            .events
+            .start_attempt(&event_id)
+            .await
+            .map_err(|e| WorkError::Retry(e.to_string()))?;
         // From here every failure (the body's S3 read included) counts as an attempt.
         let outcome = match self.service.events.get_with_body(&event_id).await {
             Ok(Some((event, body))) => self.process(&event, &body).await,
-            Ok(None) => Err(ApiError::not_found("the event disappeared while being processed")),
+            Ok(None) => Err(ApiError::not_found(
+                "the event disappeared while being processed",
+            )),
             Err(e) => Err(e),
         };
-        let mut record = CallRecord::new(&event.provider_slug, "webhook.process", &message.message_id);
+        let mut record =
+            CallRecord::new(&event.provider_slug, "webhook.process", &message.message_id);
         record.reference = Some(event_id.clone());
         record.latency = started.elapsed();
         match outcome {
             Ok(result) => {
                 let processed_at = registry::timestamp(time::OffsetDateTime::now_utc());
-                self.service.events.mark_processed(&event_id, &result, &processed_at).await.map_err(|e| WorkError::Retry(e.to_string()))?;
+                self.service
+                    .events
+                    .mark_processed(&event_id, &result, &processed_at)
+                    .await
+                    .map_err(|e| WorkError::Retry(e.to_string()))?;
                 self.log.record(&record).await;
                 tracing::info!(%event_id, event_type = %event.event_type, attempt, "webhook event processed");
                 Ok(())
             }
             Err(e) => {
-                let final_attempt = message.receive_count.max(attempt) >= self.service.config.max_attempts;
-                let _ = self.service.events.mark_failure(&event_id, &e.detail, final_attempt).await;
+                let final_attempt =
+                    message.receive_count.max(attempt) >= self.service.config.max_attempts;
+                let _ = self
+                    .service
+                    .events
+                    .mark_failure(&event_id, &e.detail, final_attempt)
+                    .await;
                 record.outcome = Outcome::Failure;
                 record.error_code = Some(e.code.to_string());
                 self.log.record(&record).await;
@@ -128,7 +164,11 @@ impl WebhookWorker {
         }
     }
 
-    async fn process(&self, event: &WebhookEvent, body: &[u8]) -> Result<serde_json::Value, ApiError> {
+    async fn process(
+        &self,
+        event: &WebhookEvent,
+        body: &[u8],
+    ) -> Result<serde_json::Value, ApiError> {
         let mut result = serde_json::Map::new();
         if event.event_type == SMS_DELIVERY_REPORT {
             match parse_delivery_report(body) {
@@ -141,11 +181,20 @@ impl WebhookWorker {
                         report.error_code.as_deref(),
                     )
                     .await?;
-                    result.insert("delivery_report".into(), serde_json::to_value(&report).map_err(ApiError::internal)?);
-                    result.insert("sms_status_applied".into(), serde_json::Value::Bool(applied.is_some()));
+                    result.insert(
+                        "delivery_report".into(),
+                        serde_json::to_value(&report).map_err(ApiError::internal)?,
+                    );
+                    result.insert(
+                        "sms_status_applied".into(),
+                        serde_json::Value::Bool(applied.is_some()),
+                    );
                     if let Some((sms_id, status)) = applied {
                         result.insert("sms_message_id".into(), serde_json::Value::String(sms_id));
-                        result.insert("sms_status".into(), serde_json::Value::String(status.as_str().into()));
+                        result.insert(
+                            "sms_status".into(),
+                            serde_json::Value::String(status.as_str().into()),
+                        );
                     }
                 }
                 None => {
@@ -154,7 +203,10 @@ impl WebhookWorker {
             }
         }
         let endpoint = self.service.registry.cached(&event.endpoint_url).await?;
-        if let Some(user) = endpoint.as_deref().and_then(|e| e.notify_user_id.as_deref().map(|u| (e, u))) {
+        if let Some(user) = endpoint
+            .as_deref()
+            .and_then(|e| e.notify_user_id.as_deref().map(|u| (e, u)))
+        {
             let (endpoint, user_id) = user;
             let id = self.notify(endpoint, user_id, event).await?;
             result.insert("notification_id".into(), serde_json::Value::String(id));
@@ -166,15 +218,31 @@ impl WebhookWorker {
     /// not copied into it (it may hold medical or personal data): only the event's type, id
     /// and endpoint. A replay finds the first processing's notification id in the event's
     /// result and does not notify twice.
-    async fn notify(&self, endpoint: &WebhookEndpoint, user_id: &str, event: &WebhookEvent) -> Result<String, ApiError> {
-        if let Some(id) = event.result.as_ref().and_then(|r| r.get("notification_id")).and_then(|v| v.as_str()) {
+    async fn notify(
+        &self,
+        endpoint: &WebhookEndpoint,
+        user_id: &str,
+        event: &WebhookEvent,
+    ) -> Result<String, ApiError> {
+        if let Some(id) = event
+            .result
+            .as_ref()
+            .and_then(|r| r.get("notification_id"))
+            .and_then(|v| v.as_str())
+        {
             return Ok(id.to_string());
         }
         let new = NewNotification {
             user_id: user_id.to_string(),
             kind: "webhook".into(),
-            title: endpoint.notification_title.clone().unwrap_or_else(|| format!("{}: {}", endpoint.name, event.event_type)),
-            message: format!("{} event received from {}", event.event_type, endpoint.provider_slug),
+            title: endpoint
+                .notification_title
+                .clone()
+                .unwrap_or_else(|| format!("{}: {}", endpoint.name, event.event_type)),
+            message: format!(
+                "{} event received from {}",
+                event.event_type, endpoint.provider_slug
+            ),
             data: serde_json::json!({
                 "webhook_event_id": event.id,
                 "endpoint_url": event.endpoint_url,
@@ -189,7 +257,8 @@ impl WebhookWorker {
             phone: None,
         };
         // In-app delivery does not consult the profile; an empty one takes every default.
-        let profile: Profile = serde_json::from_value(serde_json::json!({})).map_err(ApiError::internal)?;
+        let profile: Profile =
+            serde_json::from_value(serde_json::json!({})).map_err(ApiError::internal)?;
         let (record, _) = self.notifications.create(new, &profile).await?;
         Ok(record.id)
     }
@@ -201,13 +270,19 @@ mod tests {
 
     #[test]
     fn parses_twilio_and_kavenegar_reports() {
-        let t = parse_delivery_report(b"MessageSid=SM123&MessageStatus=undelivered&ErrorCode=30003&To=%2B15551234567").unwrap();
+        let t = parse_delivery_report(
+            b"MessageSid=SM123&MessageStatus=undelivered&ErrorCode=30003&To=%2B15551234567",
+        )
+        .unwrap();
         assert_eq!(t.provider, "twilio");
         assert_eq!(t.status, "undelivered");
         assert_eq!(t.error_code.as_deref(), Some("30003"));
         assert!(!serde_json::to_string(&t).unwrap().contains("5551234567"));
         let k = parse_delivery_report(b"messageid=8792343&status=10").unwrap();
-        assert_eq!((k.provider.as_str(), k.status.as_str()), ("kavenegar", "delivered"));
+        assert_eq!(
+            (k.provider.as_str(), k.status.as_str()),
+            ("kavenegar", "delivered")
+        );
         assert!(parse_delivery_report(b"{\"a\":1}").is_none());
         assert_eq!(normalize_status("kavenegar", "4"), "sent");
         assert_eq!(normalize_status("kavenegar", "14"), "filtered");

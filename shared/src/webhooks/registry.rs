@@ -36,7 +36,9 @@ pub fn timestamp(t: time::OffsetDateTime) -> String {
 }
 
 pub fn timestamp_from_unix(secs: i64) -> String {
-    timestamp(time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH))
+    timestamp(
+        time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+    )
 }
 
 /// An endpoint's secret material as stored in Secrets Manager. `Debug` never prints it.
@@ -52,7 +54,11 @@ pub struct EndpointSecret {
 
 impl std::fmt::Debug for EndpointSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "EndpointSecret {{ previous_expires_at: {:?}, values: <redacted> }}", self.previous_expires_at)
+        write!(
+            f,
+            "EndpointSecret {{ previous_expires_at: {:?}, values: <redacted> }}",
+            self.previous_expires_at
+        )
     }
 }
 
@@ -93,12 +99,17 @@ pub struct EndpointRegistry {
 pub fn validate_slug(field: &str, slug: &str) -> Result<(), ApiError> {
     let ok = !slug.is_empty()
         && slug.len() <= 64
-        && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
         && slug.as_bytes()[0].is_ascii_alphanumeric();
     if ok {
         Ok(())
     } else {
-        Err(ApiError::invalid_field(field, "must be 1-64 characters of a-z, 0-9, '-' or '_', starting with a letter or digit"))
+        Err(ApiError::invalid_field(
+            field,
+            "must be 1-64 characters of a-z, 0-9, '-' or '_', starting with a letter or digit",
+        ))
     }
 }
 
@@ -108,7 +119,10 @@ fn validate_events(events: &[String]) -> Result<(), ApiError> {
     }
     for (i, e) in events.iter().enumerate() {
         if e.trim().is_empty() || e.len() > 128 {
-            return Err(ApiError::invalid_field(format!("events[{i}]"), "must be 1-128 characters"));
+            return Err(ApiError::invalid_field(
+                format!("events[{i}]"),
+                "must be 1-128 characters",
+            ));
         }
     }
     Ok(())
@@ -116,7 +130,10 @@ fn validate_events(events: &[String]) -> Result<(), ApiError> {
 
 fn validate_text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
     if value.trim().is_empty() || value.len() > max {
-        return Err(ApiError::invalid_field(field, format!("must be 1-{max} characters")));
+        return Err(ApiError::invalid_field(
+            field,
+            format!("must be 1-{max} characters"),
+        ));
     }
     Ok(())
 }
@@ -124,13 +141,23 @@ fn validate_text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
 /// Checks a provider-issued secret for the scheme.
 fn validate_secret(scheme: &VerificationConfig, secret: &str) -> Result<(), ApiError> {
     if secret.len() < 8 || secret.len() > 512 {
-        return Err(ApiError::invalid_field("secret", "must be 8-512 characters"));
+        return Err(ApiError::invalid_field(
+            "secret",
+            "must be 8-512 characters",
+        ));
     }
     if let VerificationConfig::StandardWebhooks { .. } = scheme {
-        let key = signature::decode_standard_secret(secret)
-            .map_err(|_| ApiError::invalid_field("secret", "a Standard Webhooks secret is whsec_ followed by base64"))?;
+        let key = signature::decode_standard_secret(secret).map_err(|_| {
+            ApiError::invalid_field(
+                "secret",
+                "a Standard Webhooks secret is whsec_ followed by base64",
+            )
+        })?;
         if key.len() < 16 {
-            return Err(ApiError::invalid_field("secret", "a Standard Webhooks key must be at least 16 bytes"));
+            return Err(ApiError::invalid_field(
+                "secret",
+                "a Standard Webhooks key must be at least 16 bytes",
+            ));
         }
     }
     Ok(())
@@ -153,7 +180,9 @@ impl EndpointRegistry {
         prefix: impl Into<String>,
         ttl: Duration,
     ) -> Self {
-        let source: Arc<dyn SecretSource> = Arc::new(crate::secrets::SecretsManagerSource::new(secrets_client.clone()));
+        let source: Arc<dyn SecretSource> = Arc::new(crate::secrets::SecretsManagerSource::new(
+            secrets_client.clone(),
+        ));
         Self {
             dynamo,
             secrets_client,
@@ -174,16 +203,25 @@ impl EndpointRegistry {
 
     fn item(endpoint: &WebhookEndpoint) -> Result<HashMap<String, AttributeValue>, ApiError> {
         let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(endpoint)?;
-        item.insert("pk".into(), AttributeValue::S(endpoint_pk(&endpoint.endpoint_url)));
+        item.insert(
+            "pk".into(),
+            AttributeValue::S(endpoint_pk(&endpoint.endpoint_url)),
+        );
         item.insert("sk".into(), AttributeValue::S(ENDPOINT_SK.into()));
         item.insert("gsi1pk".into(), AttributeValue::S(ENDPOINTS_GSI.into()));
-        item.insert("gsi1sk".into(), AttributeValue::S(format!("{}#{}", endpoint.created_at, endpoint.endpoint_url)));
+        item.insert(
+            "gsi1sk".into(),
+            AttributeValue::S(format!("{}#{}", endpoint.created_at, endpoint.endpoint_url)),
+        );
         Ok(item)
     }
 
     /// Registers an endpoint. Returns it with the secret to show once (generated secrets and
     /// path tokens; `None` when the admin supplied the secret or Twilio credentials are used).
-    pub async fn create(&self, new: NewEndpoint) -> Result<(WebhookEndpoint, Option<String>), ApiError> {
+    pub async fn create(
+        &self,
+        new: NewEndpoint,
+    ) -> Result<(WebhookEndpoint, Option<String>), ApiError> {
         validate_slug("provider_slug", &new.provider_slug)?;
         validate_slug("endpoint_url", &new.endpoint_url)?;
         validate_text("name", &new.name, 200)?;
@@ -218,7 +256,15 @@ impl EndpointRegistry {
         // The secret first, under the new endpoint's own id (so it can never overwrite another
         // endpoint's secret); then the conditional write that claims the slug.
         if let Some(s) = &secret {
-            self.put_secret(&endpoint.id, &EndpointSecret { current: s.clone(), previous: None, previous_expires_at: None }).await?;
+            self.put_secret(
+                &endpoint.id,
+                &EndpointSecret {
+                    current: s.clone(),
+                    previous: None,
+                    previous_expires_at: None,
+                },
+            )
+            .await?;
         }
         let put = self
             .dynamo
@@ -238,20 +284,32 @@ impl EndpointRegistry {
                     .send()
                     .await;
             }
-            if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) {
-                return Err(ApiError::conflict("endpoint_exists", format!("an endpoint {:?} already exists", endpoint.endpoint_url))
-                    .with_field("endpoint_url", "already registered"));
+            if e.as_service_error()
+                .is_some_and(|s| s.is_conditional_check_failed_exception())
+            {
+                return Err(ApiError::conflict(
+                    "endpoint_exists",
+                    format!("an endpoint {:?} already exists", endpoint.endpoint_url),
+                )
+                .with_field("endpoint_url", "already registered"));
             }
             return Err(e.into());
         }
         self.endpoints.write().await.remove(&endpoint.endpoint_url);
-        let shown = if origin == SecretOrigin::Generated { secret } else { None };
+        let shown = if origin == SecretOrigin::Generated {
+            secret
+        } else {
+            None
+        };
         Ok((endpoint, shown))
     }
 
     async fn put_secret(&self, endpoint_id: &str, secret: &EndpointSecret) -> Result<(), ApiError> {
         let raw = serde_json::to_string(secret).map_err(ApiError::internal)?;
-        self.source.put(&self.secret_id(endpoint_id), &raw).await.map_err(ApiError::internal)?;
+        self.source
+            .put(&self.secret_id(endpoint_id), &raw)
+            .await
+            .map_err(ApiError::internal)?;
         self.secrets.write().await.remove(endpoint_id);
         Ok(())
     }
@@ -274,18 +332,26 @@ impl EndpointRegistry {
     }
 
     pub async fn require(&self, endpoint_url: &str) -> Result<WebhookEndpoint, ApiError> {
-        self.get(endpoint_url)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("no webhook endpoint {endpoint_url:?}")).with_code("unknown_endpoint"))
+        self.get(endpoint_url).await?.ok_or_else(|| {
+            ApiError::not_found(format!("no webhook endpoint {endpoint_url:?}"))
+                .with_code("unknown_endpoint")
+        })
     }
 
     /// The endpoint for the receive path, from the cache while fresh (unknown slugs are
     /// cached for a few seconds too, so probing random URLs does not cost a read each).
-    pub async fn cached(&self, endpoint_url: &str) -> Result<Option<Arc<WebhookEndpoint>>, ApiError> {
+    pub async fn cached(
+        &self,
+        endpoint_url: &str,
+    ) -> Result<Option<Arc<WebhookEndpoint>>, ApiError> {
         if let Some(c) = self.endpoints.read().await.get(endpoint_url) {
             // "Unknown" is remembered briefly only: an endpoint registered through another
             // instance must start working within seconds, not a whole cache period.
-            let ttl = if c.value.is_some() { self.ttl } else { self.ttl.min(NEGATIVE_CACHE_TTL) };
+            let ttl = if c.value.is_some() {
+                self.ttl
+            } else {
+                self.ttl.min(NEGATIVE_CACHE_TTL)
+            };
             if c.at.elapsed() < ttl {
                 return Ok(c.value.clone());
             }
@@ -296,12 +362,22 @@ impl EndpointRegistry {
         if cache.len() > 1000 {
             cache.retain(|_, c| c.value.is_some() && c.at.elapsed() < self.ttl);
         }
-        cache.insert(endpoint_url.to_string(), Cached { at: Instant::now(), value: value.clone() });
+        cache.insert(
+            endpoint_url.to_string(),
+            Cached {
+                at: Instant::now(),
+                value: value.clone(),
+            },
+        );
         Ok(value)
     }
 
     /// Lists endpoints, oldest first, paged.
-    pub async fn list(&self, limit: i32, cursor: Option<&str>) -> Result<(Vec<WebhookEndpoint>, Option<String>), ApiError> {
+    pub async fn list(
+        &self,
+        limit: i32,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<WebhookEndpoint>, Option<String>), ApiError> {
         let out = self
             .dynamo
             .query()
@@ -313,8 +389,17 @@ impl EndpointRegistry {
             .set_exclusive_start_key(cursor.map(super::events::decode_cursor).transpose()?)
             .send()
             .await?;
-        let items = out.items.unwrap_or_default().into_iter().map(serde_dynamo::from_item).collect::<Result<Vec<_>, _>>()?;
-        Ok((items, out.last_evaluated_key.map(|k| super::events::encode_cursor(&k))))
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(serde_dynamo::from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((
+            items,
+            out.last_evaluated_key
+                .map(|k| super::events::encode_cursor(&k)),
+        ))
     }
 
     async fn save(&self, endpoint: &WebhookEndpoint) -> Result<(), ApiError> {
@@ -329,7 +414,11 @@ impl EndpointRegistry {
         Ok(())
     }
 
-    pub async fn update(&self, endpoint_url: &str, patch: EndpointPatch) -> Result<WebhookEndpoint, ApiError> {
+    pub async fn update(
+        &self,
+        endpoint_url: &str,
+        patch: EndpointPatch,
+    ) -> Result<WebhookEndpoint, ApiError> {
         let mut ep = self.require(endpoint_url).await?;
         if let Some(name) = patch.name {
             validate_text("name", &name, 200)?;
@@ -344,7 +433,11 @@ impl EndpointRegistry {
             if v.scheme() != ep.verification.scheme() {
                 return Err(ApiError::unprocessable(
                     "scheme_change",
-                    format!("an endpoint's scheme cannot change ({} -> {}): register a new endpoint", ep.verification.scheme(), v.scheme()),
+                    format!(
+                        "an endpoint's scheme cannot change ({} -> {}): register a new endpoint",
+                        ep.verification.scheme(),
+                        v.scheme()
+                    ),
                 )
                 .with_field("verification.scheme", "must stay the same"));
             }
@@ -369,11 +462,20 @@ impl EndpointRegistry {
 
     /// Rotates the secret: the new one verifies at once, the previous one until
     /// `now + grace`. Returns the endpoint and the new secret when the hub generated it.
-    pub async fn rotate(&self, endpoint_url: &str, req: RotateSecret, now: i64, default_grace: i64) -> Result<(WebhookEndpoint, Option<String>), ApiError> {
+    pub async fn rotate(
+        &self,
+        endpoint_url: &str,
+        req: RotateSecret,
+        now: i64,
+        default_grace: i64,
+    ) -> Result<(WebhookEndpoint, Option<String>), ApiError> {
         let mut ep = self.require(endpoint_url).await?;
         let grace = req.grace_period_seconds.unwrap_or(default_grace);
         if !(0..=MAX_GRACE_SECS).contains(&grace) {
-            return Err(ApiError::invalid_field("grace_period_seconds", format!("must be between 0 and {MAX_GRACE_SECS}")));
+            return Err(ApiError::invalid_field(
+                "grace_period_seconds",
+                format!("must be between 0 and {MAX_GRACE_SECS}"),
+            ));
         }
         if let Some(s) = &req.secret {
             validate_secret(&ep.verification, s)?;
@@ -386,19 +488,25 @@ impl EndpointRegistry {
                 return Err(ApiError::unprocessable(
                     "secret_from_credentials",
                     "this endpoint verifies with the twilio provider credentials: rotate those, or give a `secret`",
-                ))
+                ));
             }
             (None, _) => None,
         };
         let generated = req.secret.is_none();
-        let new_secret = req.secret.unwrap_or_else(|| generate_secret(&ep.verification));
+        let new_secret = req
+            .secret
+            .unwrap_or_else(|| generate_secret(&ep.verification));
         let stored = EndpointSecret {
             current: new_secret.clone(),
             previous: previous.filter(|_| grace > 0),
             previous_expires_at: Some(now + grace).filter(|_| grace > 0),
         };
         self.put_secret(&ep.id, &stored).await?;
-        ep.secret_origin = if generated { SecretOrigin::Generated } else { SecretOrigin::Provided };
+        ep.secret_origin = if generated {
+            SecretOrigin::Generated
+        } else {
+            SecretOrigin::Provided
+        };
         ep.secret_rotated_at = Some(timestamp_from_unix(now));
         ep.previous_secret_valid_until = stored.previous_expires_at.map(timestamp_from_unix);
         ep.updated_at = timestamp(time::OffsetDateTime::now_utc());
@@ -407,18 +515,29 @@ impl EndpointRegistry {
     }
 
     async fn load_secret(&self, endpoint_id: &str) -> Result<Option<EndpointSecret>, ApiError> {
-        let raw = self.source.get(&self.secret_id(endpoint_id)).await.map_err(ApiError::internal)?;
+        let raw = self
+            .source
+            .get(&self.secret_id(endpoint_id))
+            .await
+            .map_err(ApiError::internal)?;
         match raw {
             None => Ok(None),
-            Some(raw) => serde_json::from_str(&raw)
-                .map(Some)
-                .map_err(|_| ApiError::internal(format!("webhook secret {} is not the expected JSON", self.secret_id(endpoint_id)))),
+            Some(raw) => serde_json::from_str(&raw).map(Some).map_err(|_| {
+                ApiError::internal(format!(
+                    "webhook secret {} is not the expected JSON",
+                    self.secret_id(endpoint_id)
+                ))
+            }),
         }
     }
 
     /// The endpoint's secret, cached. `fresh` bypasses the cache (after a failed verification
     /// with a copy older than a few seconds, so a rotation on another instance is seen).
-    pub async fn secret(&self, endpoint_id: &str, fresh: bool) -> Result<Option<Arc<EndpointSecret>>, ApiError> {
+    pub async fn secret(
+        &self,
+        endpoint_id: &str,
+        fresh: bool,
+    ) -> Result<Option<Arc<EndpointSecret>>, ApiError> {
         if !fresh
             && let Some(c) = self.secrets.read().await.get(endpoint_id)
             && c.at.elapsed() < self.ttl
@@ -426,58 +545,93 @@ impl EndpointRegistry {
             return Ok(c.value.clone());
         }
         let value = self.load_secret(endpoint_id).await?.map(Arc::new);
-        self.secrets
-            .write()
-            .await
-            .insert(endpoint_id.to_string(), Cached { at: Instant::now(), value: value.clone() });
+        self.secrets.write().await.insert(
+            endpoint_id.to_string(),
+            Cached {
+                at: Instant::now(),
+                value: value.clone(),
+            },
+        );
         Ok(value)
     }
 
     /// Re-reads the twilio provider credentials (a rotated auth token) at most once per
     /// `min_interval`; true when it did.
-    pub async fn recheck_twilio_credentials(&self, min_interval: Duration) -> Result<bool, ApiError> {
+    pub async fn recheck_twilio_credentials(
+        &self,
+        min_interval: Duration,
+    ) -> Result<bool, ApiError> {
         let mut last = self.twilio_recheck.lock().await;
         if last.is_some_and(|t| t.elapsed() < min_interval) {
             return Ok(false);
         }
         *last = Some(Instant::now());
-        self.credentials.refresh("twilio").await.map_err(ApiError::internal)?;
+        self.credentials
+            .refresh("twilio")
+            .await
+            .map_err(ApiError::internal)?;
         Ok(true)
     }
 
     /// Age of the cached secret, if cached.
     pub async fn secret_age(&self, endpoint_id: &str) -> Option<Duration> {
-        self.secrets.read().await.get(endpoint_id).map(|c| c.at.elapsed())
+        self.secrets
+            .read()
+            .await
+            .get(endpoint_id)
+            .map(|c| c.at.elapsed())
     }
 
     /// Builds the endpoint's verifier from its settings and the secrets active at `now`.
-    pub async fn verifier(&self, ep: &WebhookEndpoint, secret: Option<&EndpointSecret>, now: i64) -> Result<Verifier, ApiError> {
-        let mut active: Vec<String> = secret.map(|s| s.active(now).into_iter().map(str::to_string).collect()).unwrap_or_default();
+    pub async fn verifier(
+        &self,
+        ep: &WebhookEndpoint,
+        secret: Option<&EndpointSecret>,
+        now: i64,
+    ) -> Result<Verifier, ApiError> {
+        let mut active: Vec<String> = secret
+            .map(|s| s.active(now).into_iter().map(str::to_string).collect())
+            .unwrap_or_default();
         if active.is_empty() && matches!(ep.verification, VerificationConfig::Twilio {}) {
-            let creds = self.credentials.get("twilio").await.map_err(ApiError::internal)?;
+            let creds = self
+                .credentials
+                .get("twilio")
+                .await
+                .map_err(ApiError::internal)?;
             if let Some(token) = creds.as_deref().and_then(|c| c.get("auth_token")) {
                 active.push(token.to_string());
             }
         }
         if active.is_empty() {
             // Misconfiguration on our side: the provider should retry later, not give up.
-            return Err(ApiError::unavailable("webhook_secret_missing", "this endpoint has no signing secret configured"));
+            return Err(ApiError::unavailable(
+                "webhook_secret_missing",
+                "this endpoint has no signing secret configured",
+            ));
         }
-        let bad_secret = |e: VerifyError| ApiError::internal(format!("endpoint {} secret unusable: {e}", ep.endpoint_url));
+        let bad_secret = |e: VerifyError| {
+            ApiError::internal(format!("endpoint {} secret unusable: {e}", ep.endpoint_url))
+        };
         Ok(match &ep.verification {
             VerificationConfig::StandardWebhooks { tolerance_seconds } => {
-                Verifier::StandardWebhooks(StandardWebhooks::from_secrets(&active, *tolerance_seconds).map_err(bad_secret)?)
+                Verifier::StandardWebhooks(
+                    StandardWebhooks::from_secrets(&active, *tolerance_seconds)
+                        .map_err(bad_secret)?,
+                )
             }
             VerificationConfig::Twilio {} => Verifier::Twilio(TwilioSignature::new(active)),
-            VerificationConfig::HmacSha256 { signature_header, signature_prefix, timestamp_header, tolerance_seconds } => {
-                Verifier::HmacSha256Hex(HmacSha256Hex {
-                    keys: active.into_iter().map(String::into_bytes).collect(),
-                    signature_header: signature_header.clone(),
-                    signature_prefix: signature_prefix.clone(),
-                    timestamp_header: timestamp_header.clone(),
-                    tolerance_secs: *tolerance_seconds,
-                })
-            }
+            VerificationConfig::HmacSha256 {
+                signature_header,
+                signature_prefix,
+                timestamp_header,
+                tolerance_seconds,
+            } => Verifier::HmacSha256Hex(HmacSha256Hex {
+                keys: active.into_iter().map(String::into_bytes).collect(),
+                signature_header: signature_header.clone(),
+                signature_prefix: signature_prefix.clone(),
+                timestamp_header: timestamp_header.clone(),
+                tolerance_secs: *tolerance_seconds,
+            }),
             VerificationConfig::PathToken {} => Verifier::PathToken(PathToken::new(active)),
         })
     }
@@ -489,7 +643,11 @@ mod tests {
 
     #[test]
     fn active_secrets_respect_the_grace_period() {
-        let s = EndpointSecret { current: "new".into(), previous: Some("old".into()), previous_expires_at: Some(100) };
+        let s = EndpointSecret {
+            current: "new".into(),
+            previous: Some("old".into()),
+            previous_expires_at: Some(100),
+        };
         assert_eq!(s.active(99), vec!["new", "old"]);
         assert_eq!(s.active(100), vec!["new"]);
         assert!(!format!("{s:?}").contains("old"));

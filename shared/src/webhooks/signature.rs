@@ -53,7 +53,10 @@ pub enum VerifyError {
     Stale { age_secs: i64, tolerance_secs: i64 },
     /// The signed timestamp is further in the future than the tolerance.
     #[error("timestamp is {ahead_secs}s in the future (tolerance {tolerance_secs}s)")]
-    Future { ahead_secs: i64, tolerance_secs: i64 },
+    Future {
+        ahead_secs: i64,
+        tolerance_secs: i64,
+    },
 }
 
 impl VerifyError {
@@ -71,7 +74,11 @@ impl VerifyError {
 impl From<VerifyError> for crate::error::ApiError {
     /// A 401 problem without `WWW-Authenticate: Bearer`: a provider cannot fix this with a JWT.
     fn from(e: VerifyError) -> Self {
-        crate::error::ApiError::new(http::StatusCode::UNAUTHORIZED, e.code(), format!("webhook verification failed: {e}"))
+        crate::error::ApiError::new(
+            http::StatusCode::UNAUTHORIZED,
+            e.code(),
+            format!("webhook verification failed: {e}"),
+        )
     }
 }
 
@@ -142,8 +149,13 @@ fn hmac_sha1(key: &[u8], parts: &[&[u8]]) -> [u8; 20] {
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, VerifyError> {
-    let value = headers.get(name).ok_or_else(|| VerifyError::Missing(format!("{name} header")))?;
-    let value = value.to_str().map_err(|_| VerifyError::Malformed(format!("{name} header")))?.trim();
+    let value = headers
+        .get(name)
+        .ok_or_else(|| VerifyError::Missing(format!("{name} header")))?;
+    let value = value
+        .to_str()
+        .map_err(|_| VerifyError::Malformed(format!("{name} header")))?
+        .trim();
     if value.is_empty() {
         return Err(VerifyError::Missing(format!("{name} header")));
     }
@@ -153,16 +165,23 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, VerifyError
 /// Refuses timestamps further than `tolerance` from `now`, old and future-dated apart.
 pub fn check_timestamp(timestamp: i64, now: i64, tolerance_secs: i64) -> Result<(), VerifyError> {
     if now - timestamp > tolerance_secs {
-        return Err(VerifyError::Stale { age_secs: now - timestamp, tolerance_secs });
+        return Err(VerifyError::Stale {
+            age_secs: now - timestamp,
+            tolerance_secs,
+        });
     }
     if timestamp - now > tolerance_secs {
-        return Err(VerifyError::Future { ahead_secs: timestamp - now, tolerance_secs });
+        return Err(VerifyError::Future {
+            ahead_secs: timestamp - now,
+            tolerance_secs,
+        });
     }
     Ok(())
 }
 
 fn parse_timestamp(raw: &str, name: &str) -> Result<i64, VerifyError> {
-    raw.parse::<i64>().map_err(|_| VerifyError::Malformed(format!("{name} header (expected unix seconds)")))
+    raw.parse::<i64>()
+        .map_err(|_| VerifyError::Malformed(format!("{name} header (expected unix seconds)")))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -172,7 +191,8 @@ fn parse_timestamp(raw: &str, name: &str) -> Result<i64, VerifyError> {
 /// reference libraries accept both forms).
 pub fn decode_standard_secret(secret: &str) -> Result<Vec<u8>, VerifyError> {
     let b64 = secret.strip_prefix(SECRET_PREFIX).unwrap_or(secret);
-    B64.decode(b64.trim()).map_err(|_| VerifyError::Malformed("signing secret (expected whsec_<base64>)".into()))
+    B64.decode(b64.trim())
+        .map_err(|_| VerifyError::Malformed("signing secret (expected whsec_<base64>)".into()))
 }
 
 /// A fresh Standard Webhooks secret: `whsec_` + base64 of 32 random bytes.
@@ -205,14 +225,27 @@ pub struct StandardWebhooks {
 
 impl StandardWebhooks {
     /// From `whsec_…` secrets, current first.
-    pub fn from_secrets<S: AsRef<str>>(secrets: &[S], tolerance_secs: i64) -> Result<Self, VerifyError> {
-        let keys = secrets.iter().map(|s| decode_standard_secret(s.as_ref())).collect::<Result<_, _>>()?;
-        Ok(Self { keys, tolerance_secs })
+    pub fn from_secrets<S: AsRef<str>>(
+        secrets: &[S],
+        tolerance_secs: i64,
+    ) -> Result<Self, VerifyError> {
+        let keys = secrets
+            .iter()
+            .map(|s| decode_standard_secret(s.as_ref()))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            keys,
+            tolerance_secs,
+        })
     }
 
     /// The `webhook-id`, the provider's own event id (the dedupe key).
     pub fn message_id(headers: &HeaderMap) -> Option<&str> {
-        headers.get(HEADER_WEBHOOK_ID).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+        headers
+            .get(HEADER_WEBHOOK_ID)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
     }
 }
 
@@ -231,7 +264,9 @@ impl WebhookVerifier for StandardWebhooks {
             .collect();
         let mut matched = false;
         for candidate in signatures.split(' ').filter(|s| !s.is_empty()) {
-            let Some((version, sig)) = candidate.split_once(',') else { continue };
+            let Some((version, sig)) = candidate.split_once(',') else {
+                continue;
+            };
             // Other versions (e.g. v1a, asymmetric) are skipped, as the spec says.
             if version != "v1" {
                 continue;
@@ -242,7 +277,11 @@ impl WebhookVerifier for StandardWebhooks {
                 matched |= sig.len() == e.len() && bool::from(sig.as_slice().ct_eq(e.as_slice()));
             }
         }
-        if matched { Ok(()) } else { Err(VerifyError::Invalid) }
+        if matched {
+            Ok(())
+        } else {
+            Err(VerifyError::Invalid)
+        }
     }
 }
 
@@ -251,8 +290,15 @@ impl WebhookVerifier for StandardWebhooks {
 
 /// Twilio's signature over a URL and form parameters:
 /// base64(HMAC-SHA1(auth token, url + name1 + value1 + name2 + value2 ...)), sorted by name.
-pub fn twilio_signature<K: AsRef<str>, V: AsRef<str>>(auth_token: &str, url: &str, params: &[(K, V)]) -> String {
-    let mut sorted: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
+pub fn twilio_signature<K: AsRef<str>, V: AsRef<str>>(
+    auth_token: &str,
+    url: &str,
+    params: &[(K, V)],
+) -> String {
+    let mut sorted: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(k, v)| (k.as_ref(), v.as_ref()))
+        .collect();
     // Sorted by name, then value (Twilio's libraries do the same for repeated names).
     sorted.sort();
     let mut content = String::with_capacity(url.len() + 64 * sorted.len());
@@ -269,7 +315,11 @@ pub fn twilio_signature<K: AsRef<str>, V: AsRef<str>>(auth_token: &str, url: &st
 /// host from `X-Forwarded-Host` or `Host`, then the request path and query as received.
 /// `base_override` (e.g. `WEBHOOK_PUBLIC_BASE_URL=https://hooks.example.com`) wins over the
 /// headers when a custom domain or CDN rewrites them.
-pub fn public_url(headers: &HeaderMap, path_and_query: &str, base_override: Option<&str>) -> String {
+pub fn public_url(
+    headers: &HeaderMap,
+    path_and_query: &str,
+    base_override: Option<&str>,
+) -> String {
     if let Some(base) = base_override {
         return format!("{}{}", base.trim_end_matches('/'), path_and_query);
     }
@@ -282,7 +332,9 @@ pub fn public_url(headers: &HeaderMap, path_and_query: &str, base_override: Opti
             .filter(|v| !v.is_empty())
     };
     let proto = first("x-forwarded-proto").unwrap_or_else(|| "https".into());
-    let host = first("x-forwarded-host").or_else(|| first("host")).unwrap_or_else(|| "localhost".into());
+    let host = first("x-forwarded-host")
+        .or_else(|| first("host"))
+        .unwrap_or_else(|| "localhost".into());
     format!("{proto}://{host}{path_and_query}")
 }
 
@@ -290,7 +342,9 @@ pub fn public_url(headers: &HeaderMap, path_and_query: &str, base_override: Opti
 /// that carry an explicit port (its own libraries try both).
 fn url_variants(url: &str) -> Vec<String> {
     let mut out = vec![url.to_string()];
-    let Some((scheme, rest)) = url.split_once("://") else { return out };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return out;
+    };
     let default_port = match scheme {
         "https" => "443",
         "http" => "80",
@@ -316,21 +370,37 @@ pub struct TwilioSignature {
 
 impl TwilioSignature {
     pub fn new<S: Into<String>>(auth_tokens: impl IntoIterator<Item = S>) -> Self {
-        Self { auth_tokens: auth_tokens.into_iter().map(Into::into).collect() }
+        Self {
+            auth_tokens: auth_tokens.into_iter().map(Into::into).collect(),
+        }
     }
 
     /// Checks one signature against a URL and already-parsed parameters (the SMS capability
     /// can call this directly when it parses the form itself).
-    pub fn verify_params(&self, signature: &str, url: &str, params: &[(String, String)]) -> Result<(), VerifyError> {
-        let presented = B64.decode(signature.trim()).map_err(|_| VerifyError::Malformed("X-Twilio-Signature header".into()))?;
+    pub fn verify_params(
+        &self,
+        signature: &str,
+        url: &str,
+        params: &[(String, String)],
+    ) -> Result<(), VerifyError> {
+        let presented = B64
+            .decode(signature.trim())
+            .map_err(|_| VerifyError::Malformed("X-Twilio-Signature header".into()))?;
         let mut matched = false;
         for token in &self.auth_tokens {
             for u in url_variants(url) {
-                let expected = B64.decode(twilio_signature(token, &u, params)).unwrap_or_default();
-                matched |= presented.len() == expected.len() && bool::from(presented.as_slice().ct_eq(expected.as_slice()));
+                let expected = B64
+                    .decode(twilio_signature(token, &u, params))
+                    .unwrap_or_default();
+                matched |= presented.len() == expected.len()
+                    && bool::from(presented.as_slice().ct_eq(expected.as_slice()));
             }
         }
-        if matched { Ok(()) } else { Err(VerifyError::Invalid) }
+        if matched {
+            Ok(())
+        } else {
+            Err(VerifyError::Invalid)
+        }
     }
 }
 
@@ -340,7 +410,10 @@ pub fn form_params(headers: &HeaderMap, body: &[u8]) -> Vec<(String, String)> {
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+        .is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
     if !is_form {
         return Vec::new();
     }
@@ -355,12 +428,21 @@ impl WebhookVerifier for TwilioSignature {
         let body_sha = r
             .public_url
             .split_once('?')
-            .map(|(_, q)| serde_urlencoded::from_str::<Vec<(String, String)>>(q).unwrap_or_default())
-            .and_then(|q| q.into_iter().find(|(k, _)| k == "bodySHA256").map(|(_, v)| v));
+            .map(|(_, q)| {
+                serde_urlencoded::from_str::<Vec<(String, String)>>(q).unwrap_or_default()
+            })
+            .and_then(|q| {
+                q.into_iter()
+                    .find(|(k, _)| k == "bodySHA256")
+                    .map(|(_, v)| v)
+            });
         if let Some(expected_hex) = body_sha {
             self.verify_params(signature, r.public_url, &[])?;
             let actual = hex::encode(Sha256::digest(r.body));
-            return if ct_eq(actual.as_bytes(), expected_hex.to_ascii_lowercase().as_bytes()) {
+            return if ct_eq(
+                actual.as_bytes(),
+                expected_hex.to_ascii_lowercase().as_bytes(),
+            ) {
                 Ok(())
             } else {
                 Err(VerifyError::Invalid)
@@ -400,7 +482,9 @@ impl WebhookVerifier for HmacSha256Hex {
             Some(p) => raw.strip_prefix(p.as_str()).unwrap_or(raw),
             None => raw,
         };
-        let presented = hex::decode(hex_sig.trim()).map_err(|_| VerifyError::Malformed(format!("{} header (expected hex)", self.signature_header)))?;
+        let presented = hex::decode(hex_sig.trim()).map_err(|_| {
+            VerifyError::Malformed(format!("{} header (expected hex)", self.signature_header))
+        })?;
         let timestamp = match &self.timestamp_header {
             Some(name) => {
                 let ts_raw = header(r.headers, name)?;
@@ -415,9 +499,14 @@ impl WebhookVerifier for HmacSha256Hex {
                 Some(ts) => hmac_sha256(key, &[ts.as_bytes(), b".", r.body]),
                 None => hmac_sha256(key, &[r.body]),
             };
-            matched |= presented.len() == expected.len() && bool::from(presented.as_slice().ct_eq(expected.as_slice()));
+            matched |= presented.len() == expected.len()
+                && bool::from(presented.as_slice().ct_eq(expected.as_slice()));
         }
-        if matched { Ok(()) } else { Err(VerifyError::Invalid) }
+        if matched {
+            Ok(())
+        } else {
+            Err(VerifyError::Invalid)
+        }
     }
 }
 
@@ -432,17 +521,25 @@ pub struct PathToken {
 
 impl PathToken {
     pub fn new<S: Into<String>>(tokens: impl IntoIterator<Item = S>) -> Self {
-        Self { tokens: tokens.into_iter().map(Into::into).collect() }
+        Self {
+            tokens: tokens.into_iter().map(Into::into).collect(),
+        }
     }
 
     /// Checks a presented token against every accepted one, in constant time.
     pub fn check(&self, presented: Option<&str>) -> Result<(), VerifyError> {
-        let presented = presented.filter(|t| !t.is_empty()).ok_or_else(|| VerifyError::Missing("path token".into()))?;
+        let presented = presented
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| VerifyError::Missing("path token".into()))?;
         let mut matched = false;
         for t in &self.tokens {
             matched |= ct_eq(t.as_bytes(), presented.as_bytes());
         }
-        if matched { Ok(()) } else { Err(VerifyError::Invalid) }
+        if matched {
+            Ok(())
+        } else {
+            Err(VerifyError::Invalid)
+        }
     }
 }
 
@@ -468,12 +565,21 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(HEADER_WEBHOOK_ID, HeaderValue::from_str(id).unwrap());
         h.insert(HEADER_WEBHOOK_TIMESTAMP, HeaderValue::from_str(ts).unwrap());
-        h.insert(HEADER_WEBHOOK_SIGNATURE, HeaderValue::from_str(sig).unwrap());
+        h.insert(
+            HEADER_WEBHOOK_SIGNATURE,
+            HeaderValue::from_str(sig).unwrap(),
+        );
         h
     }
 
     fn req<'a>(headers: &'a HeaderMap, body: &'a [u8], now: i64) -> InboundRequest<'a> {
-        InboundRequest { headers, body, public_url: "https://hooks.example.com/x", path_token: None, now }
+        InboundRequest {
+            headers,
+            body,
+            public_url: "https://hooks.example.com/x",
+            path_token: None,
+            now,
+        }
     }
 
     fn sw() -> StandardWebhooks {
@@ -487,48 +593,85 @@ mod tests {
         let h = sw_headers(SW_ID, "1614265330", SW_SIG);
         assert_eq!(sw().verify(&req(&h, SW_BODY, SW_TS)), Ok(()));
         // Without the prefix, as the reference libraries also accept.
-        let bare = StandardWebhooks::from_secrets(&["MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"], 300).unwrap();
+        let bare =
+            StandardWebhooks::from_secrets(&["MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"], 300).unwrap();
         assert_eq!(bare.verify(&req(&h, SW_BODY, SW_TS + 10)), Ok(()));
     }
 
     #[test]
     fn standard_webhooks_accepts_any_of_several_signatures() {
-        let h = sw_headers(SW_ID, "1614265330", &format!("v1,bm9wZQ== v1a,abc {SW_SIG}"));
+        let h = sw_headers(
+            SW_ID,
+            "1614265330",
+            &format!("v1,bm9wZQ== v1a,abc {SW_SIG}"),
+        );
         assert_eq!(sw().verify(&req(&h, SW_BODY, SW_TS)), Ok(()));
-        let h = sw_headers(SW_ID, "1614265330", "v1,bm9wZQ== v2,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
-        assert_eq!(sw().verify(&req(&h, SW_BODY, SW_TS)), Err(VerifyError::Invalid));
+        let h = sw_headers(
+            SW_ID,
+            "1614265330",
+            "v1,bm9wZQ== v2,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+        );
+        assert_eq!(
+            sw().verify(&req(&h, SW_BODY, SW_TS)),
+            Err(VerifyError::Invalid)
+        );
     }
 
     #[test]
     fn standard_webhooks_refuses_tampering() {
         let h = sw_headers(SW_ID, "1614265330", SW_SIG);
-        assert_eq!(sw().verify(&req(&h, br#"{"test": 2432232315}"#, SW_TS)), Err(VerifyError::Invalid));
+        assert_eq!(
+            sw().verify(&req(&h, br#"{"test": 2432232315}"#, SW_TS)),
+            Err(VerifyError::Invalid)
+        );
         let h = sw_headers("msg_other", "1614265330", SW_SIG);
-        assert_eq!(sw().verify(&req(&h, SW_BODY, SW_TS)), Err(VerifyError::Invalid));
+        assert_eq!(
+            sw().verify(&req(&h, SW_BODY, SW_TS)),
+            Err(VerifyError::Invalid)
+        );
         let h = sw_headers(SW_ID, "1614265331", SW_SIG);
-        assert_eq!(sw().verify(&req(&h, SW_BODY, SW_TS)), Err(VerifyError::Invalid));
+        assert_eq!(
+            sw().verify(&req(&h, SW_BODY, SW_TS)),
+            Err(VerifyError::Invalid)
+        );
         let other = StandardWebhooks::from_secrets(&[generate_standard_secret()], 300).unwrap();
         let h = sw_headers(SW_ID, "1614265330", SW_SIG);
-        assert_eq!(other.verify(&req(&h, SW_BODY, SW_TS)), Err(VerifyError::Invalid));
+        assert_eq!(
+            other.verify(&req(&h, SW_BODY, SW_TS)),
+            Err(VerifyError::Invalid)
+        );
     }
 
     #[test]
     fn standard_webhooks_timestamps_stale_and_future_are_distinct() {
         let h = sw_headers(SW_ID, "1614265330", SW_SIG);
         let stale = sw().verify(&req(&h, SW_BODY, SW_TS + 301)).unwrap_err();
-        assert_eq!(stale, VerifyError::Stale { age_secs: 301, tolerance_secs: 300 });
+        assert_eq!(
+            stale,
+            VerifyError::Stale {
+                age_secs: 301,
+                tolerance_secs: 300
+            }
+        );
         assert_eq!(stale.code(), "stale_timestamp");
         let future = sw().verify(&req(&h, SW_BODY, SW_TS - 301)).unwrap_err();
         assert_eq!(future.code(), "future_timestamp");
         assert_eq!(sw().verify(&req(&h, SW_BODY, SW_TS + 300)), Ok(()));
         assert_eq!(sw().verify(&req(&h, SW_BODY, SW_TS - 300)), Ok(()));
         let h = sw_headers(SW_ID, "yesterday", SW_SIG);
-        assert_eq!(sw().verify(&req(&h, SW_BODY, SW_TS)).unwrap_err().code(), "invalid_signature");
+        assert_eq!(
+            sw().verify(&req(&h, SW_BODY, SW_TS)).unwrap_err().code(),
+            "invalid_signature"
+        );
     }
 
     #[test]
     fn standard_webhooks_missing_headers_are_named() {
-        for missing in [HEADER_WEBHOOK_ID, HEADER_WEBHOOK_TIMESTAMP, HEADER_WEBHOOK_SIGNATURE] {
+        for missing in [
+            HEADER_WEBHOOK_ID,
+            HEADER_WEBHOOK_TIMESTAMP,
+            HEADER_WEBHOOK_SIGNATURE,
+        ] {
             let mut h = sw_headers(SW_ID, "1614265330", SW_SIG);
             h.remove(missing);
             let err = sw().verify(&req(&h, SW_BODY, SW_TS)).unwrap_err();
@@ -550,10 +693,16 @@ mod tests {
     const TW_URL: &str = "https://mycompany.com/myapp.php?foo=1&bar=2";
     const TW_SIG: &str = "0/KCTR6DLpKmkAf8muzZqo1nDgQ=";
     fn tw_params() -> Vec<(String, String)> {
-        [("To", "+18005551212"), ("CallSid", "CA1234567890ABCDE"), ("Digits", "1234"), ("From", "+12349013030"), ("Caller", "+12349013030")]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        [
+            ("To", "+18005551212"),
+            ("CallSid", "CA1234567890ABCDE"),
+            ("Digits", "1234"),
+            ("From", "+12349013030"),
+            ("Caller", "+12349013030"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
     }
 
     #[test]
@@ -563,44 +712,99 @@ mod tests {
         assert_eq!(v.verify_params(TW_SIG, TW_URL, &tw_params()), Ok(()));
         let mut tampered = tw_params();
         tampered[2].1 = "9999".into();
-        assert_eq!(v.verify_params(TW_SIG, TW_URL, &tampered), Err(VerifyError::Invalid));
-        assert_eq!(v.verify_params(TW_SIG, "https://mycompany.com/myapp.php?foo=1&bar=3", &tw_params()), Err(VerifyError::Invalid));
-        assert_eq!(TwilioSignature::new(["54321"]).verify_params(TW_SIG, TW_URL, &tw_params()), Err(VerifyError::Invalid));
+        assert_eq!(
+            v.verify_params(TW_SIG, TW_URL, &tampered),
+            Err(VerifyError::Invalid)
+        );
+        assert_eq!(
+            v.verify_params(
+                TW_SIG,
+                "https://mycompany.com/myapp.php?foo=1&bar=3",
+                &tw_params()
+            ),
+            Err(VerifyError::Invalid)
+        );
+        assert_eq!(
+            TwilioSignature::new(["54321"]).verify_params(TW_SIG, TW_URL, &tw_params()),
+            Err(VerifyError::Invalid)
+        );
     }
 
     #[test]
     fn twilio_verifies_a_form_post_and_port_variants() {
         let mut h = HeaderMap::new();
-        h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
+        h.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
         h.insert(HEADER_TWILIO_SIGNATURE, HeaderValue::from_static(TW_SIG));
         let body = b"To=%2B18005551212&CallSid=CA1234567890ABCDE&Digits=1234&From=%2B12349013030&Caller=%2B12349013030";
         let v = TwilioSignature::new(["12345"]);
-        let r = InboundRequest { headers: &h, body, public_url: TW_URL, path_token: None, now: 0 };
+        let r = InboundRequest {
+            headers: &h,
+            body,
+            public_url: TW_URL,
+            path_token: None,
+            now: 0,
+        };
         assert_eq!(v.verify(&r), Ok(()));
-        let with_port = InboundRequest { public_url: "https://mycompany.com:443/myapp.php?foo=1&bar=2", ..r };
+        let with_port = InboundRequest {
+            public_url: "https://mycompany.com:443/myapp.php?foo=1&bar=2",
+            ..r
+        };
         assert_eq!(v.verify(&with_port), Ok(()));
         h.remove(HEADER_TWILIO_SIGNATURE);
-        let r = InboundRequest { headers: &h, body, public_url: TW_URL, path_token: None, now: 0 };
+        let r = InboundRequest {
+            headers: &h,
+            body,
+            public_url: TW_URL,
+            path_token: None,
+            now: 0,
+        };
         assert_eq!(v.verify(&r).unwrap_err().code(), "missing_signature");
     }
 
     #[test]
     fn twilio_json_body_uses_body_sha256() {
         let body = br#"{"CallSid":"CA1234567890ABCDE"}"#;
-        let url = format!("https://example.com/myapp?bodySHA256={}", hex::encode(Sha256::digest(body)));
+        let url = format!(
+            "https://example.com/myapp?bodySHA256={}",
+            hex::encode(Sha256::digest(body))
+        );
         let sig = twilio_signature::<String, String>("12345", &url, &[]);
         let mut h = HeaderMap::new();
-        h.insert(HEADER_TWILIO_SIGNATURE, HeaderValue::from_str(&sig).unwrap());
+        h.insert(
+            HEADER_TWILIO_SIGNATURE,
+            HeaderValue::from_str(&sig).unwrap(),
+        );
         let v = TwilioSignature::new(["12345"]);
-        assert_eq!(v.verify(&InboundRequest { headers: &h, body, public_url: &url, path_token: None, now: 0 }), Ok(()));
-        let r = InboundRequest { headers: &h, body: b"{}", public_url: &url, path_token: None, now: 0 };
+        assert_eq!(
+            v.verify(&InboundRequest {
+                headers: &h,
+                body,
+                public_url: &url,
+                path_token: None,
+                now: 0
+            }),
+            Ok(())
+        );
+        let r = InboundRequest {
+            headers: &h,
+            body: b"{}",
+            public_url: &url,
+            path_token: None,
+            now: 0,
+        };
         assert_eq!(v.verify(&r), Err(VerifyError::Invalid));
     }
 
     #[test]
     fn public_url_behind_api_gateway() {
         let mut h = HeaderMap::new();
-        h.insert("host", HeaderValue::from_static("abc.execute-api.eu-west-1.amazonaws.com"));
+        h.insert(
+            "host",
+            HeaderValue::from_static("abc.execute-api.eu-west-1.amazonaws.com"),
+        );
         h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
         assert_eq!(
             public_url(&h, "/api/integrations/webhook/sms?x=1", None),
@@ -608,8 +812,14 @@ mod tests {
         );
         h.insert("x-forwarded-proto", HeaderValue::from_static("http, https"));
         assert!(public_url(&h, "/p", None).starts_with("http://abc."));
-        assert_eq!(public_url(&h, "/p?q", Some("https://hooks.example.com/")), "https://hooks.example.com/p?q");
-        assert_eq!(public_url(&HeaderMap::new(), "/p", None), "https://localhost/p");
+        assert_eq!(
+            public_url(&h, "/p?q", Some("https://hooks.example.com/")),
+            "https://hooks.example.com/p?q"
+        );
+        assert_eq!(
+            public_url(&HeaderMap::new(), "/p", None),
+            "https://localhost/p"
+        );
     }
 
     #[test]
@@ -626,24 +836,45 @@ mod tests {
         let mut h = HeaderMap::new();
         let sig = hmac_sha256_hex(&key, None, body);
         // Computed independently: `printf '%s' '{"event":"payment.success"}' | openssl dgst -sha256 -hmac s3cret`.
-        assert_eq!(sig, "09b3bb93ae88bf6a8071266758d9459238769144808dfe7e8eef7992ffa358e5");
-        h.insert("x-signature", HeaderValue::from_str(&format!("sha256={sig}")).unwrap());
+        assert_eq!(
+            sig,
+            "09b3bb93ae88bf6a8071266758d9459238769144808dfe7e8eef7992ffa358e5"
+        );
+        h.insert(
+            "x-signature",
+            HeaderValue::from_str(&format!("sha256={sig}")).unwrap(),
+        );
         assert_eq!(v.verify(&req(&h, body, 0)), Ok(()));
         assert_eq!(v.verify(&req(&h, b"{}", 0)), Err(VerifyError::Invalid));
         // Upper-case hex is the same bytes.
-        h.insert("x-signature", HeaderValue::from_str(&sig.to_uppercase()).unwrap());
+        h.insert(
+            "x-signature",
+            HeaderValue::from_str(&sig.to_uppercase()).unwrap(),
+        );
         assert_eq!(v.verify(&req(&h, body, 0)), Ok(()));
         h.insert("x-signature", HeaderValue::from_static("zz"));
-        assert_eq!(v.verify(&req(&h, body, 0)).unwrap_err().code(), "invalid_signature");
+        assert_eq!(
+            v.verify(&req(&h, body, 0)).unwrap_err().code(),
+            "invalid_signature"
+        );
 
         v.timestamp_header = Some("x-timestamp".into());
         let sig = hmac_sha256_hex(&key, Some("1000"), body);
         h.insert("x-signature", HeaderValue::from_str(&sig).unwrap());
-        assert_eq!(v.verify(&req(&h, body, 1000)).unwrap_err().code(), "missing_signature");
+        assert_eq!(
+            v.verify(&req(&h, body, 1000)).unwrap_err().code(),
+            "missing_signature"
+        );
         h.insert("x-timestamp", HeaderValue::from_static("1000"));
         assert_eq!(v.verify(&req(&h, body, 1000)), Ok(()));
-        assert_eq!(v.verify(&req(&h, body, 1400)).unwrap_err().code(), "stale_timestamp");
-        assert_eq!(v.verify(&req(&h, body, 600)).unwrap_err().code(), "future_timestamp");
+        assert_eq!(
+            v.verify(&req(&h, body, 1400)).unwrap_err().code(),
+            "stale_timestamp"
+        );
+        assert_eq!(
+            v.verify(&req(&h, body, 600)).unwrap_err().code(),
+            "future_timestamp"
+        );
     }
 
     #[test]
