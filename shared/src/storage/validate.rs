@@ -162,9 +162,38 @@ const EXECUTABLE_TYPES: [&str; 8] = [
 /// text is not rendered as HTML by anyone who sniffs either.
 const TEXT_SCAN_BYTES: usize = 64 * 1024;
 
+/// Executable headers by their first bytes alone. `infer` only names a type once enough of
+/// the header is present (an ELF needs its full 52-byte header), so a truncated or hand-made
+/// executable would otherwise pass as `application/octet-stream`.
+fn executable_magic(bytes: &[u8]) -> Option<&'static str> {
+    const MAGICS: [(&[u8], &str); 6] = [
+        (b"\x7fELF", "application/x-executable"),
+        (b"MZ", "application/vnd.microsoft.portable-executable"),
+        (&[0xfe, 0xed, 0xfa, 0xce], "application/x-mach-binary"),
+        (&[0xfe, 0xed, 0xfa, 0xcf], "application/x-mach-binary"),
+        (&[0xce, 0xfa, 0xed, 0xfe], "application/x-mach-binary"),
+        (&[0xcf, 0xfa, 0xed, 0xfe], "application/x-mach-binary"),
+    ];
+    MAGICS
+        .iter()
+        .find(|(magic, _)| bytes.starts_with(magic))
+        .map(|(_, mime)| *mime)
+}
+
 /// Decides the type from the bytes alone.
 pub fn sniff(bytes: &[u8]) -> Sniffed {
-    if let Some(t) = infer::get(bytes) {
+    let known = infer::get(bytes);
+    if let Some(mime) = executable_magic(bytes)
+        && !known.is_some_and(|t| t.matcher_type() != infer::MatcherType::App)
+    {
+        return Sniffed {
+            content_type: mime,
+            extension: None,
+            executable: true,
+            active: false,
+        };
+    }
+    if let Some(t) = known {
         let mime = t.mime_type();
         if EXECUTABLE_TYPES.contains(&mime) {
             return Sniffed {
@@ -523,6 +552,16 @@ pub fn key_segment(raw: &str, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn truncated_executable_headers_are_still_executables() {
+        assert!(sniff(b"\x7fELF\x02\x01\x01\x00").executable);
+        assert!(sniff(b"MZ\x90\x00\x03").executable);
+        assert!(sniff(&[0xcf, 0xfa, 0xed, 0xfe, 7, 0, 0, 1]).executable);
+        // Conservative on purpose: text that happens to start with `MZ` is refused too.
+        assert!(sniff(b"MZ is where this note starts").executable);
+        assert!(!sniff(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").executable);
+    }
     use super::*;
 
     #[test]
