@@ -26,7 +26,7 @@ trap stop_all EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-start_bg "moto (bench)" .local/moto-bench.log moto_server -H 127.0.0.1 -p "$MOTO_PORT"
+start_bg "moto (bench)" .local/moto-bench.log "$PY" scripts/moto_server.py -H 127.0.0.1 -p "$MOTO_PORT"
 $PY scripts/localstack.py wait --endpoint "$ENDPOINT" --timeout 60
 $PY scripts/localstack.py create --endpoint "$ENDPOINT" --no-seed
 $PY scripts/localstack.py env --port "$MOTO_PORT" --smtp-port "$SMTP_PORT" --output .local/bench.env >/dev/null

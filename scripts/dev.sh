@@ -40,7 +40,7 @@ trap stop_all EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-start_bg moto .local/moto.log moto_server -H 127.0.0.1 -p "$MOTO_PORT"
+start_bg moto .local/moto.log "$PY" scripts/moto_server.py -H 127.0.0.1 -p "$MOTO_PORT"
 $PY scripts/localstack.py wait --endpoint "$ENDPOINT" --timeout 60
 $PY scripts/localstack.py create --endpoint "$ENDPOINT"
 $PY scripts/localstack.py env --port "$MOTO_PORT" --smtp-port "$SMTP_PORT" --ws-management-port "$WS_MANAGEMENT_PORT" --output .local/hub.env >/dev/null

@@ -46,7 +46,7 @@ step() {
 step "cfn-lint template.yaml" cfn-lint template.yaml
 step "template/workspace/router check" "$PY" scripts/localstack.py router --check
 
-start_bg "moto (test)" .local/moto-test.log moto_server -H 127.0.0.1 -p "$MOTO_PORT"
+start_bg "moto (test)" .local/moto-test.log "$PY" scripts/moto_server.py -H 127.0.0.1 -p "$MOTO_PORT"
 start_bg "smtp sink (test)" .local/smtp-test.log "$PY" -u -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT"
 $PY scripts/localstack.py wait --endpoint "$ENDPOINT" --timeout 60
 $PY scripts/localstack.py create --endpoint "$ENDPOINT" --no-seed

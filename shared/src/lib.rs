@@ -22,6 +22,7 @@ pub mod rate_limit;
 pub mod secrets;
 pub mod sms;
 pub mod storage;
+pub mod store;
 pub mod telemetry;
 pub mod webhooks;
 

@@ -10,7 +10,7 @@
 //!   cd /work/main && set -a && . .local/test4570.env && set +a
 //!   cargo bench -p hub-tests --bench ai_overhead           # BENCH_CALLS=300 by default
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::body::Body;
 use hub_tests::{TestHub, send};
@@ -18,24 +18,6 @@ use serde_json::json;
 use shared::auth::Role;
 use wiremock::matchers::path;
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 * p).ceil() as usize)
-        .saturating_sub(1)
-        .min(sorted.len() - 1)]
-}
-
-fn line(name: &str, mut times: Vec<Duration>) {
-    times.sort();
-    let mean = times.iter().sum::<Duration>() / times.len() as u32;
-    println!(
-        "{name:<52} n {:>4}  p50 {:>7.3} ms  p99 {:>7.3} ms  mean {:>7.3} ms",
-        times.len(),
-        pct(&times, 0.50).as_secs_f64() * 1e3,
-        pct(&times, 0.99).as_secs_f64() * 1e3,
-        mean.as_secs_f64() * 1e3
-    );
-}
 
 #[tokio::main]
 async fn main() {
@@ -109,13 +91,13 @@ async fn main() {
         net.push(total.as_secs_f64() - direct.as_secs_f64() - log.as_secs_f64());
     }
     println!("AI call overhead, {calls} calls, fake provider on loopback, integration log on moto");
-    line("provider alone (direct POST to the fake)", direct_times);
-    line(
+    hub_tests::bench::report("provider alone (direct POST to the fake)", direct_times);
+    hub_tests::bench::report(
         "through the hub (POST /api/integrations/ai/generate)",
         hub_times,
     );
-    line("hub overhead (paired difference)", overhead);
-    line("  of which: integration-log write (moto)", log_times);
+    hub_tests::bench::report("hub overhead (paired difference)", overhead);
+    hub_tests::bench::report("  of which: integration-log write (moto)", log_times);
     net.sort_by(f64::total_cmp);
     let at = |p: f64| {
         net[((net.len() as f64 * p).ceil() as usize)

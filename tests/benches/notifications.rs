@@ -33,24 +33,6 @@ impl Invoker for InProcess {
     }
 }
 
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 * p).ceil() as usize)
-        .saturating_sub(1)
-        .min(sorted.len() - 1)]
-}
-
-fn line(name: &str, mut times: Vec<Duration>) {
-    times.sort();
-    let mean = times.iter().sum::<Duration>() / times.len() as u32;
-    println!(
-        "{name:<48} n {:>4}  p50 {:>7.2} ms  p99 {:>7.2} ms  mean {:>7.2} ms",
-        times.len(),
-        pct(&times, 0.50).as_secs_f64() * 1e3,
-        pct(&times, 0.99).as_secs_f64() * 1e3,
-        mean.as_secs_f64() * 1e3
-    );
-}
-
 #[tokio::main]
 async fn main() {
     let calls: usize = std::env::var("BENCH_CALLS")
@@ -186,18 +168,18 @@ async fn main() {
         post_only.push(t.elapsed());
         client.next().await;
     }
-    line("  rate limiter check", limiter_times);
-    line("  connections Query", list_times);
-    line("  GetItem (reference round trip)", get_times);
-    line("  PostToConnection (local gateway)", post_only);
+    hub_tests::bench::report("  rate limiter check", limiter_times);
+    hub_tests::bench::report("  connections Query", list_times);
+    hub_tests::bench::report("  GetItem (reference round trip)", get_times);
+    hub_tests::bench::report("  PostToConnection (local gateway)", post_only);
 
     println!(
         "notifications against moto at {}",
         std::env::var("AWS_ENDPOINT_URL").unwrap_or_default()
     );
-    line("POST /api/v1/notifications (202)", post_times);
-    line("worker: one websocket channel message", worker_times);
-    line(
+    hub_tests::bench::report("POST /api/v1/notifications (202)", post_times);
+    hub_tests::bench::report("worker: one websocket channel message", worker_times);
+    hub_tests::bench::report(
         "worker start -> client has notification:new",
         delivered_times,
     );

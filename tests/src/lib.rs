@@ -247,3 +247,28 @@ where
     }
     invocations
 }
+
+/// Timing summaries for the benches (`tests/benches/*`).
+pub mod bench {
+    use std::time::Duration;
+
+    /// The `p` quantile (0..=1) of sorted samples, nearest-rank.
+    pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+        sorted[((sorted.len() as f64 * p).ceil() as usize)
+            .saturating_sub(1)
+            .min(sorted.len() - 1)]
+    }
+
+    /// Prints one line: count, p50, p99 and mean in milliseconds.
+    pub fn report(name: &str, mut times: Vec<Duration>) {
+        times.sort();
+        let mean = times.iter().sum::<Duration>() / times.len() as u32;
+        println!(
+            "{name:<52} n {:>4}  p50 {:>7.3} ms  p99 {:>7.3} ms  mean {:>7.3} ms",
+            times.len(),
+            percentile(&times, 0.50).as_secs_f64() * 1e3,
+            percentile(&times, 0.99).as_secs_f64() * 1e3,
+            mean.as_secs_f64() * 1e3
+        );
+    }
+}

@@ -332,27 +332,11 @@ impl ProviderCatalog {
     }
 
     async fn read_stored(&self) -> Result<Vec<ProviderInfo>, ApiError> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .dynamo
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(CATALOG_PK.into()))
-                .set_exclusive_start_key(start)
-                .send()
-                .await?;
-            for item in page.items() {
-                out.push(serde_dynamo::from_item(item.clone())?);
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
-        Ok(out)
+        crate::store::query_partition(&self.dynamo, &self.table, CATALOG_PK)
+            .await?
+            .into_iter()
+            .map(|item| serde_dynamo::from_item(item).map_err(ApiError::from))
+            .collect()
     }
 
     async fn write(&self, info: &ProviderInfo, must_be_new: bool) -> Result<(), ApiError> {

@@ -540,30 +540,15 @@ impl RuleStore {
     }
 
     async fn read_stored(&self) -> Result<Vec<RateLimitRule>, ApiError> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .dynamo
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(RULE_PK.into()))
-                .set_exclusive_start_key(start)
-                .send()
-                .await?;
-            for item in page.items() {
-                match serde_dynamo::from_item::<_, RateLimitRule>(item.clone()) {
-                    Ok(rule) => out.push(rule),
-                    // One bad item must not switch every limit off: skip it, loudly.
-                    Err(e) => {
-                        tracing::error!(error = %e, "skipping an unreadable rate-limit rule item")
-                    }
+        let items = crate::store::query_partition(&self.dynamo, &self.table, RULE_PK).await?;
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            match serde_dynamo::from_item::<_, RateLimitRule>(item) {
+                Ok(rule) => out.push(rule),
+                // One bad item must not switch every limit off: skip it, loudly.
+                Err(e) => {
+                    tracing::error!(error = %e, "skipping an unreadable rate-limit rule item")
                 }
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                break;
             }
         }
         Ok(out)
