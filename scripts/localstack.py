@@ -77,7 +77,7 @@ HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 # Provider secrets seeded from the developer's environment by `create`:
 # slug -> {json key: environment variable}.
 PROVIDER_ENV = {
-    "kavenegar": {"api_key": "KAVENEGAR_API_KEY", "sender": "KAVENEGAR_SENDER"},
+    "kavenegar": {"api_key": "KAVENEGAR_API_KEY", "sender": "KAVENEGAR_SENDER", "callback_token": "KAVENEGAR_CALLBACK_TOKEN"},
     "twilio": {
         "account_sid": "TWILIO_ACCOUNT_SID",
         "auth_token": "TWILIO_AUTH_TOKEN",
