@@ -22,6 +22,7 @@ async fn admin_manages_rules_and_others_are_refused() {
         ("default-sms-user", "user", "sms", 10, 3600),
         ("default-upload-user", "user", "upload", 20, 3600),
         ("default-websocket-user", "user", "websocket", 1000, 3600),
+        ("default-ai-user", "user", "ai", 500, 3600),
         ("default-otp-receptor", "receptor", "sms_otp", 5, 3600),
         ("default-route-ip", "ip", "*", 300, 60),
     ] {

@@ -248,15 +248,13 @@ async fn default_sms_limits_isolate_users_and_receptors() {
         .await
         .unwrap();
     assert_eq!(d.quota.unwrap().limit, 100);
-    // No applicable rule (AI has no default, no user key for upload): unlimited, no quota.
-    assert_eq!(
-        limiter
-            .check(&Subject::channel(Channel::Ai).user("sms-a"))
-            .await
-            .unwrap()
-            .quota,
-        None
-    );
+    // AI has its own default (500/h per user), counted apart from SMS.
+    let d = limiter
+        .check(&Subject::channel(Channel::Ai).user("sms-a"))
+        .await
+        .unwrap();
+    assert_eq!(d.quota.unwrap().limit, 500);
+    // No applicable rule (no user key for upload): unlimited, no quota.
     assert_eq!(
         limiter
             .check(&Subject::channel(Channel::Upload))

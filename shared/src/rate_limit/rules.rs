@@ -243,6 +243,14 @@ pub fn default_rules() -> Vec<RateLimitRule> {
             "BluRosiere: WebSocket messages 1000/hour per user",
         ),
         builtin(
+            "default-ai-user",
+            Scope::User,
+            Target::Channel(Ai),
+            500,
+            3600,
+            "Cost protection: 500 AI requests/hour per user (generation, chat, transcription)",
+        ),
+        builtin(
             "default-otp-receptor",
             Scope::Receptor,
             Target::Channel(SmsOtp),
