@@ -33,3 +33,23 @@ pub async fn query_partition(
         }
     }
 }
+
+/// A string attribute.
+pub fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+/// A number attribute.
+pub fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// True when a write failed only because its condition did not hold (the item was already
+/// claimed, present, or in another state): the expected outcome of a lost race, not an error.
+/// Works for every DynamoDB operation's error type.
+pub fn is_conditional_check_failed<E, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    e.as_service_error().and_then(|se| se.code()) == Some("ConditionalCheckFailedException")
+}

@@ -124,9 +124,7 @@ fn pk(id: &str) -> AttributeValue {
     AttributeValue::S(format!("AIJOB#{id}"))
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
+use crate::store::s;
 
 fn now() -> String {
     rfc3339(OffsetDateTime::now_utc())

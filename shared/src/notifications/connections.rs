@@ -16,9 +16,7 @@ use crate::error::ApiError;
 
 const REVERSE_SK: &str = "WSCONN";
 
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
+use crate::store::s;
 
 fn user_pk(user: &str) -> String {
     format!("WSCONN#{user}")

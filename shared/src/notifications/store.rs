@@ -15,9 +15,7 @@ const PROFILE_SK: &str = "PROFILE";
 pub const MAX_PAGE: i32 = 100;
 pub const DEFAULT_PAGE: i32 = 20;
 
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
+use crate::store::{is_conditional_check_failed as is_conditional_failure, s};
 
 pub fn inbox_pk(user: &str) -> String {
     format!("NOTIF#{user}")
@@ -398,15 +396,6 @@ impl NotificationStore {
             })?;
         Ok(())
     }
-}
-
-pub(crate) fn is_conditional_failure<R>(
-    e: &aws_sdk_dynamodb::error::SdkError<
-        aws_sdk_dynamodb::operation::update_item::UpdateItemError,
-        R,
-    >,
-) -> bool {
-    matches!(e.as_service_error(), Some(se) if se.is_conditional_check_failed_exception())
 }
 
 pub fn encode_cursor(id: &str) -> String {

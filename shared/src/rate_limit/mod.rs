@@ -4,7 +4,7 @@
 //!
 //! Call the limiter before doing the work, with everything you know about who is asking:
 //!
-//! ```ignore
+//! ```text
 //! use shared::rate_limit::{Channel, Subject};
 //!
 //! let decision = ctx
@@ -24,7 +24,8 @@
 //!   [`RateLimiter::refund`] (optional; a failed send otherwise counts).
 //! - Any route can opt into a per-route / per-IP check with the router extension
 //!   [`RateLimitRouterExt::rate_limited`] (`Router::new().route(..).rate_limited(&ctx)`);
-//!   public routes (webhooks) should. The client IP comes from [`ClientIp`].
+//!   public routes that are cheap to flood should (`/health`, SMS callbacks). The client IP
+//!   comes from [`ClientIp`].
 //! - Headers: `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` (seconds until the
 //!   current window ends), `RateLimit-Policy` (`{limit};w={window}`), on success and on 429;
 //!   the 429 also carries `Retry-After` (seconds until a retry would pass, absent other use).
@@ -196,10 +197,18 @@ impl Subject {
     }
 }
 
-/// Digits only, international prefix dropped, last 10 digits: one number in its local,
-/// `+CC` and `00CC` forms counts once (SMS pumping varies the format).
+/// One key per number whatever its spelling (SMS pumping varies the format): the SMS
+/// module's own reading of a phone number (national, `+CC`, `00CC`, Persian and Arabic-Indic
+/// digits, separators) as E.164. Input it cannot read keeps its last 10 digits of any script,
+/// so a malformed number is still counted rather than let through.
 fn normalise_receptor(raw: &str) -> Option<String> {
-    let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
+    if let Ok(phone) = crate::sms::Phone::parse(raw) {
+        return Some(phone.e164().to_string());
+    }
+    let digits: String = raw
+        .chars()
+        .filter_map(crate::sms::phone::ascii_digit)
+        .collect();
     if digits.is_empty() {
         return None;
     }
@@ -826,6 +835,11 @@ mod tests {
         assert_eq!(a, normalise_receptor("00989121234567").unwrap());
         assert_eq!(a, normalise_receptor("09121234567").unwrap());
         assert_eq!(normalise_receptor("n/a"), None);
+        // Persian and Arabic-Indic digits are the same number, not an unkeyed one.
+        assert_eq!(a, normalise_receptor("۰۹۱۲۱۲۳۴۵۶۷").unwrap());
+        assert_eq!(a, normalise_receptor("٠٩١٢١٢٣٤٥٦٧").unwrap());
+        // Unreadable but digit-bearing input is still counted.
+        assert_eq!(normalise_receptor("x۱۲۳"), Some("123".into()));
     }
 
     #[test]

@@ -30,13 +30,7 @@ impl Phone {
         let mut digits = String::with_capacity(16);
         for (i, c) in input.trim().chars().enumerate() {
             match c {
-                '0'..='9' => digits.push(c),
-                '\u{06F0}'..='\u{06F9}' => {
-                    digits.push(char::from(b'0' + (c as u32 - 0x06F0) as u8))
-                }
-                '\u{0660}'..='\u{0669}' => {
-                    digits.push(char::from(b'0' + (c as u32 - 0x0660) as u8))
-                }
+                c if ascii_digit(c).is_some() => digits.extend(ascii_digit(c)),
                 '+' if i == 0 => plus = true,
                 ' ' | '-' | '.' | '(' | ')' | '\u{00A0}' | '\u{200C}' | '\u{200E}' | '\u{200F}'
                 | '\t' => {}
@@ -109,6 +103,17 @@ impl Phone {
     pub fn from_stored(e164: &str) -> Result<Phone, PhoneError> {
         Phone::parse(e164)
     }
+}
+
+/// A decimal digit in ASCII, Persian (۰-۹) or Arabic-Indic (٠-٩) script, as its ASCII digit.
+pub fn ascii_digit(c: char) -> Option<char> {
+    let zero = match c {
+        '0'..='9' => return Some(c),
+        '\u{06F0}'..='\u{06F9}' => 0x06F0,
+        '\u{0660}'..='\u{0669}' => 0x0660,
+        _ => return None,
+    };
+    char::from_digit(c as u32 - zero, 10)
 }
 
 #[cfg(test)]

@@ -138,17 +138,7 @@ fn now_epoch() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn is_conditional_failure<E: std::fmt::Debug>(e: &aws_sdk_dynamodb::error::SdkError<E>) -> bool {
-    format!("{e:?}").contains("ConditionalCheckFailed")
-}
+use crate::store::{is_conditional_check_failed as is_conditional_failure, n, s};
 
 /// The SMS items of the hub table.
 #[derive(Clone)]
