@@ -1,17 +1,51 @@
-//! Errors as RFC 9457 `application/problem+json`.
+//! Domain errors, without HTTP.
 //!
-//! Every answer that is not a success goes through [`ApiError`], so clients always get the
-//! same shape: `type`, `title`, `status`, `detail`, a stable machine `code`, and for input
-//! errors the list of fields at fault. A 500 is reserved for bugs and outages; its detail
-//! never carries internal error text (that goes to the log, with the request id).
+//! Each capability has its own error type (`SmsError`, `WebhookError`, [`StoreError`], ...)
+//! that says what went wrong in that capability's terms. Every one of them implements
+//! [`DomainError`]: a [`ErrorKind`] (not found, conflict, invalid, dependency unavailable,
+//! provider failed, ...), the stable machine `code` clients branch on, and the fields at
+//! fault. The edge (`crate::http::problem`) maps a kind to an HTTP status, once, so no
+//! domain module knows about status codes, axum or Lambda.
+//!
+//! [`StoreError`]: crate::store::StoreError
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-pub const PROBLEM_JSON: &str = "application/problem+json";
-const TYPE_BASE: &str = "https://integrations-hub.dev/problems/";
+/// What kind of failure, in domain terms. The edge gives each kind one HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The input is wrong: a field, a header, a query value (400).
+    Invalid,
+    /// Well-formed input that cannot be accepted as it is (422).
+    Unprocessable,
+    /// No credentials, or credentials that do not verify (401).
+    Unauthenticated,
+    /// Authenticated, but not allowed to do this (403).
+    Forbidden,
+    /// The thing asked for does not exist, or is not the caller's to see (404).
+    NotFound,
+    /// The thing exists in a state that does not allow this (409).
+    Conflict,
+    /// The thing existed and is no longer usable (410).
+    Gone,
+    /// The input is larger than accepted (413).
+    TooLarge,
+    /// The input's media type is not accepted (415).
+    UnsupportedMedia,
+    /// A limit was reached; `retry_after` says when to try again (429).
+    RateLimited,
+    /// An outside provider refused or failed the call (502).
+    ProviderFailed,
+    /// An outside provider did not answer in time (504).
+    ProviderTimeout,
+    /// Not available now: not configured, or a dependency is down (503).
+    Unavailable,
+    /// A bug, or a failure of the hub's own infrastructure; the detail is logged, never shown
+    /// (500).
+    Internal,
+}
 
+/// One field at fault in the input.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldError {
     /// JSON pointer-ish path of the field, e.g. `receptor` or `files[2]`.
@@ -19,199 +53,122 @@ pub struct FieldError {
     pub message: String,
 }
 
-/// The body of a problem answer.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Problem {
-    #[serde(rename = "type")]
-    pub type_url: String,
-    pub title: String,
-    pub status: u16,
-    pub detail: String,
-    /// Stable, machine-readable code (snake_case); safe to branch on.
-    pub code: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<FieldError>,
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
 }
 
-#[derive(Debug, Clone)]
-pub struct ApiError {
-    pub status: StatusCode,
+/// What every capability error tells the edge. `Display` is the public detail, except for
+/// [`ErrorKind::Internal`], whose text is only logged.
+pub trait DomainError: std::error::Error {
+    fn kind(&self) -> ErrorKind;
+
+    /// Stable, machine-readable snake_case code (part of the API contract).
+    fn code(&self) -> &'static str;
+
+    /// The input fields at fault, for [`ErrorKind::Invalid`] and [`ErrorKind::Unprocessable`].
+    fn fields(&self) -> Vec<FieldError> {
+        Vec::new()
+    }
+
+    /// Seconds after which a retry may succeed (rate limits, dependency outages).
+    fn retry_after(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// Input that fails validation: the error every capability's validation returns, so the
+/// edge answers every wrong field the same way (400 `invalid_field` naming the field, or the
+/// capability's own code).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{detail}")]
+pub struct InvalidInput {
     pub code: &'static str,
     pub detail: String,
-    pub errors: Vec<FieldError>,
-    /// Extra headers such as `Retry-After` or `WWW-Authenticate`.
-    pub headers: Vec<(header::HeaderName, HeaderValue)>,
+    pub fields: Vec<FieldError>,
+    /// 422 instead of 400: well-formed, but not acceptable.
+    pub unprocessable: bool,
 }
 
-pub type ApiResult<T> = Result<T, ApiError>;
-
-impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+impl InvalidInput {
+    /// One field is wrong: 400 `invalid_field`, detail `"{field}: {message}"`.
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let field = field.into();
+        let message = message.into();
         Self {
-            status,
-            code,
-            detail: detail.into(),
-            errors: Vec::new(),
-            headers: Vec::new(),
+            code: "invalid_field",
+            detail: format!("{field}: {message}"),
+            fields: vec![FieldError::new(field, message)],
+            unprocessable: false,
         }
     }
 
-    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, detail)
+    /// A 400 with its own code and no single field.
+    pub fn new(code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            code,
+            detail: detail.into(),
+            fields: Vec::new(),
+            unprocessable: false,
+        }
     }
 
-    /// A 400 naming one field.
-    pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
-        let field = field.into();
-        let message = message.into();
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_field",
-            format!("{field}: {message}"),
-        )
-        .with_field(field, message)
-    }
-
-    /// A 422: well-formed but semantically unacceptable input.
+    /// A 422 with its own code.
     pub fn unprocessable(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
+        Self {
+            unprocessable: true,
+            ..Self::new(code, detail)
+        }
     }
 
-    pub fn unauthorized(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, code, detail)
-            .with_header(header::WWW_AUTHENTICATE, "Bearer")
-    }
-
-    pub fn forbidden(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
-    }
-
-    pub fn not_found(what: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", what)
-    }
-
-    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, code, detail)
-    }
-
-    pub fn payload_too_large(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", detail)
-    }
-
-    pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            detail,
-        )
-    }
-
-    pub fn too_many_requests(detail: impl Into<String>, retry_after_secs: u64) -> Self {
-        Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", detail)
-            .with_header(header::RETRY_AFTER, &retry_after_secs.to_string())
-    }
-
-    /// An upstream provider failed; 502 tells the caller the hub itself is fine.
-    pub fn bad_gateway(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_GATEWAY, code, detail)
-    }
-
-    pub fn unavailable(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, detail)
-    }
-
-    /// An internal failure: the cause is logged, the client sees a generic detail.
-    pub fn internal(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "an internal error occurred; it has been logged",
-        )
+    /// Replaces the code, keeping the detail and fields.
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = code;
+        self
     }
 
     pub fn with_field(mut self, field: impl Into<String>, message: impl Into<String>) -> Self {
-        self.errors.push(FieldError {
-            field: field.into(),
-            message: message.into(),
-        });
+        self.fields.push(FieldError::new(field, message));
         self
     }
+}
 
-    pub fn with_header(mut self, name: header::HeaderName, value: &str) -> Self {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            self.headers.push((name, v));
-        }
-        self
-    }
-
-    pub fn problem(&self) -> Problem {
-        Problem {
-            type_url: format!("{TYPE_BASE}{}", self.code.replace('_', "-")),
-            title: self
-                .status
-                .canonical_reason()
-                .unwrap_or("Error")
-                .to_string(),
-            status: self.status.as_u16(),
-            detail: self.detail.clone(),
-            code: self.code.to_string(),
-            errors: self.errors.clone(),
+impl DomainError for InvalidInput {
+    fn kind(&self) -> ErrorKind {
+        if self.unprocessable {
+            ErrorKind::Unprocessable
+        } else {
+            ErrorKind::Invalid
         }
     }
-}
 
-impl std::fmt::Display for ApiError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.detail)
+    fn code(&self) -> &'static str {
+        self.code
+    }
+
+    fn fields(&self) -> Vec<FieldError> {
+        self.fields.clone()
     }
 }
 
-impl std::error::Error for ApiError {}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
-        let mut res = (self.status, body).into_response();
-        res.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        for (k, v) in self.headers {
-            res.headers_mut().insert(k, v);
-        }
-        res
-    }
-}
-
-/// AWS SDK and other infrastructure errors are internal: logged in full, answered generically.
-impl<E: std::fmt::Debug, R: std::fmt::Debug> From<aws_sdk_dynamodb::error::SdkError<E, R>>
-    for ApiError
-{
-    fn from(e: aws_sdk_dynamodb::error::SdkError<E, R>) -> Self {
-        ApiError::internal(format!("{e:?}"))
-    }
-}
-
-impl From<serde_dynamo::Error> for ApiError {
-    fn from(e: serde_dynamo::Error) -> Self {
-        ApiError::internal(e)
-    }
-}
+// Transition: `ApiError` now lives at the edge (`crate::http::problem`). Domain modules are
+// being moved to their own error types; this re-export goes when the last one has moved.
+pub use crate::http::problem::{ApiError, ApiResult, PROBLEM_JSON, Problem};
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn problem_has_rfc9457_members_and_code() {
-        let p = ApiError::invalid_field("receptor", "not a phone number").problem();
-        let v = serde_json::to_value(&p).unwrap();
-        assert_eq!(v["status"], 400);
-        assert_eq!(v["code"], "invalid_field");
-        assert_eq!(
-            v["type"],
-            "https://integrations-hub.dev/problems/invalid-field"
-        );
-        assert_eq!(v["title"], "Bad Request");
-        assert_eq!(v["errors"][0]["field"], "receptor");
+    fn invalid_field_names_the_field() {
+        let e = InvalidInput::field("receptor", "not a phone number");
+        assert_eq!(e.kind(), ErrorKind::Invalid);
+        assert_eq!(e.code(), "invalid_field");
+        assert_eq!(e.to_string(), "receptor: not a phone number");
+        assert_eq!(e.fields()[0].field, "receptor");
     }
 }

@@ -7,8 +7,10 @@
 pub mod ai;
 pub mod auth;
 pub mod aws;
+pub mod clock;
 pub mod config;
 pub mod context;
+pub mod cursor;
 pub mod email;
 pub mod error;
 pub mod http;
@@ -19,6 +21,7 @@ pub mod notifications;
 pub mod providers;
 pub mod queue;
 pub mod rate_limit;
+pub mod retry;
 pub mod secrets;
 pub mod sms;
 pub mod storage;
@@ -27,4 +30,4 @@ pub mod telemetry;
 pub mod webhooks;
 
 pub use context::HubContext;
-pub use error::{ApiError, ApiResult};
+pub use http::problem::{ApiError, ApiResult};

@@ -1,12 +1,95 @@
-//! Small helpers over the DynamoDB tables that several capabilities share.
+//! Small helpers over the DynamoDB tables that several capabilities share, and the one error
+//! type of every DynamoDB-backed store.
 
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::error::ApiError;
+use crate::error::{DomainError, ErrorKind};
 
 pub type Item = HashMap<String, AttributeValue>;
+
+/// What can go wrong reading or writing a DynamoDB table.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write's condition did not hold: the item was already claimed, present,
+    /// or in another state. The expected outcome of a lost race, which callers match on.
+    #[error("the item's condition did not hold")]
+    ConditionFailed,
+    /// DynamoDB refused or failed the call (throttling, outage, permissions, network).
+    #[error("DynamoDB {operation} failed: {message}")]
+    Dynamo {
+        operation: &'static str,
+        /// The SDK's error, for the log only.
+        message: String,
+        /// Throttling or a 5xx: the same call may succeed later.
+        transient: bool,
+    },
+    /// An item did not have the shape the code expects.
+    #[error("a stored item is malformed: {0}")]
+    Malformed(String),
+}
+
+impl StoreError {
+    /// Classifies an SDK error of any DynamoDB operation.
+    pub fn from_sdk<E, R>(operation: &'static str, e: SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::fmt::Debug,
+        R: std::fmt::Debug,
+    {
+        if is_conditional_check_failed(&e) {
+            return StoreError::ConditionFailed;
+        }
+        let code = e.as_service_error().and_then(|se| se.code()).unwrap_or("");
+        let transient = matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_))
+            || matches!(
+                code,
+                "ProvisionedThroughputExceededException"
+                    | "ThrottlingException"
+                    | "RequestLimitExceeded"
+                    | "InternalServerError"
+                    | "ServiceUnavailable"
+            );
+        StoreError::Dynamo {
+            operation,
+            message: format!("{e:?}"),
+            transient,
+        }
+    }
+
+    pub fn is_condition_failed(&self) -> bool {
+        matches!(self, StoreError::ConditionFailed)
+    }
+}
+
+impl<E, R> From<SdkError<E, R>> for StoreError
+where
+    E: ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    fn from(e: SdkError<E, R>) -> Self {
+        StoreError::from_sdk("call", e)
+    }
+}
+
+impl From<serde_dynamo::Error> for StoreError {
+    fn from(e: serde_dynamo::Error) -> Self {
+        StoreError::Malformed(e.to_string())
+    }
+}
+
+impl DomainError for StoreError {
+    fn kind(&self) -> ErrorKind {
+        // The table is the hub's own infrastructure: a failure is logged in full and answered
+        // generically.
+        ErrorKind::Internal
+    }
+
+    fn code(&self) -> &'static str {
+        "internal_error"
+    }
+}
 
 /// Every item of one partition (`pk = {pk}`), following `LastEvaluatedKey`. For small,
 /// bounded partitions read into caches (provider catalog, rate-limit rules).
@@ -14,7 +97,7 @@ pub async fn query_partition(
     dynamo: &aws_sdk_dynamodb::Client,
     table: &str,
     pk: &str,
-) -> Result<Vec<Item>, ApiError> {
+) -> Result<Vec<Item>, StoreError> {
     let mut out = Vec::new();
     let mut start = None;
     loop {
@@ -25,7 +108,8 @@ pub async fn query_partition(
             .expression_attribute_values(":pk", AttributeValue::S(pk.to_string()))
             .set_exclusive_start_key(start)
             .send()
-            .await?;
+            .await
+            .map_err(|e| StoreError::from_sdk("Query", e))?;
         out.extend(page.items.unwrap_or_default());
         start = page.last_evaluated_key;
         if start.is_none() {
@@ -46,10 +130,11 @@ pub fn n(v: impl ToString) -> AttributeValue {
 
 /// True when a write failed only because its condition did not hold (the item was already
 /// claimed, present, or in another state): the expected outcome of a lost race, not an error.
-/// Works for every DynamoDB operation's error type.
-pub fn is_conditional_check_failed<E, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
+/// Works for every DynamoDB operation's error type. Prefer matching
+/// [`StoreError::ConditionFailed`] after `StoreError::from_sdk`.
+pub fn is_conditional_check_failed<E, R>(e: &SdkError<E, R>) -> bool
 where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+    E: ProvideErrorMetadata,
 {
     e.as_service_error().and_then(|se| se.code()) == Some("ConditionalCheckFailedException")
 }

@@ -92,7 +92,6 @@
 //! [`default_rules`], cached per instance for `RATE_LIMIT_RULES_TTL_SECONDS` (default 30).
 //! Admin API: `functions/providers/src/rate_limits.rs`.
 
-pub mod clock;
 mod http;
 pub mod rules;
 
@@ -108,12 +107,12 @@ use sha2::{Digest, Sha256};
 use crate::config::{ConfigError, Env};
 use crate::error::ApiError;
 
-pub use self::clock::{Clock, ManualClock, SystemClock};
 pub use self::http::{ClientIp, RateLimitRouterExt, RouteRateLimit, enforce_route};
 pub use self::rules::{
     Channel, NewRateLimitRule, RateLimitRule, RateLimitRulePatch, RuleStore, Scope, Target,
     default_rules,
 };
+pub use crate::clock::{Clock, ManualClock, SystemClock};
 
 pub const HEADER_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
 pub const HEADER_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");

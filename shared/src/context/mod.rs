@@ -1,4 +1,15 @@
-//! Everything a function builds once per cold start, shared by all its requests.
+//! Everything a function builds once per cold start, shared by all its requests: the
+//! composition root. Domain modules never see `HubContext`; each capability's services take
+//! their dependencies explicitly (a store its DynamoDB client, table and TTL; an adapter its
+//! HTTP client, catalog, credentials and log), and the submodules below are the one place
+//! that wires them from the cold-start state, for `main.rs` files and tests alike.
+
+mod ai;
+mod email;
+mod notifications;
+mod sms;
+mod storage;
+mod webhooks;
 
 use std::sync::Arc;
 

@@ -12,7 +12,9 @@ use serde::de::DeserializeOwned;
 use tower::Layer;
 use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
 
-use crate::error::ApiError;
+pub mod problem;
+
+pub use problem::{ApiError, ApiResult};
 
 /// Largest JSON body a route accepts unless it sets its own limit. API Gateway allows 10 MB
 /// and Lambda 6 MB; ordinary JSON requests have no business being anywhere near that.
