@@ -150,10 +150,6 @@ impl HubConfig {
     pub fn jwt_secret_id(&self) -> String {
         format!("{}/jwt", self.secrets_prefix)
     }
-
-    pub fn provider_secret_id(&self, slug: &str) -> String {
-        format!("{}/providers/{slug}", self.secrets_prefix)
-    }
 }
 
 #[cfg(test)]

@@ -79,6 +79,12 @@ pub trait DomainError: std::error::Error {
     fn retry_after(&self) -> Option<u64> {
         None
     }
+
+    /// Standard metadata the answer carries beside the problem, as (name, value) pairs: the
+    /// `RateLimit-*` quota of a denied request. The edge turns them into response headers.
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
 }
 
 /// Input that fails validation: the error every capability's validation returns, so the

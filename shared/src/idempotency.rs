@@ -4,27 +4,73 @@
 //! One item per (operation, caller, key) in the hub table: `pk = IDEM#{operation}#{caller}#{key}`,
 //! `sk = IDEM`, TTL 24 h. The first request claims the key with a conditional `PutItem`
 //! (one round trip), runs, and stores its answer; a repeat finds the stored answer and gets
-//! it back with `Idempotent-Replayed: true`. A repeat that arrives while the first is still
-//! running gets 409 (`Retry-After: 1`); a key reused with a different body gets 422. Failed
-//! requests release their key so the client can retry with the same one; a claim left behind
-//! by a crashed invocation is taken over after [`STALE_CLAIM`].
+//! it back (the edge marks it `Idempotent-Replayed: true`). A repeat that arrives while the
+//! first is still running gets 409 (`Retry-After: 1`); a key reused with a different body
+//! gets 422. Failed requests release their key so the client can retry with the same one; a
+//! claim left behind by a crashed invocation is taken over after [`STALE_CLAIM`].
+//!
+//! This is the domain side (a key is a `&str`, an answer a status number and a JSON body);
+//! reading the header and building the response is `crate::http::idempotency`.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::AttributeValue;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
-use crate::error::ApiError;
+use crate::error::{DomainError, ErrorKind, FieldError, InvalidInput};
+use crate::store::{StoreError, n, s};
 
 pub const HEADER: &str = "idempotency-key";
 const TTL: Duration = Duration::from_secs(24 * 3600);
 /// A claim older than this with no stored answer is assumed abandoned (the Lambda timeout
 /// is 29 s for API functions).
 pub const STALE_CLAIM: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdempotencyError {
+    /// The `Idempotency-Key` itself is wrong (400 `invalid_field`).
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    /// 422 `idempotency_key_reused`.
+    #[error("this Idempotency-Key was already used with a different request")]
+    KeyReused,
+    /// 409 `idempotency_in_progress`, `Retry-After: 1`.
+    #[error("a request with this Idempotency-Key is still being processed")]
+    InProgress,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl DomainError for IdempotencyError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            IdempotencyError::Invalid(e) => e.kind(),
+            IdempotencyError::KeyReused => ErrorKind::Unprocessable,
+            IdempotencyError::InProgress => ErrorKind::Conflict,
+            IdempotencyError::Store(e) => e.kind(),
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            IdempotencyError::Invalid(e) => e.code(),
+            IdempotencyError::KeyReused => "idempotency_key_reused",
+            IdempotencyError::InProgress => "idempotency_in_progress",
+            IdempotencyError::Store(e) => e.code(),
+        }
+    }
+
+    fn fields(&self) -> Vec<FieldError> {
+        match self {
+            IdempotencyError::Invalid(e) => e.fields(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        matches!(self, IdempotencyError::InProgress).then_some(1)
+    }
+}
 
 #[derive(Clone)]
 pub struct IdempotencyStore {
@@ -38,7 +84,7 @@ pub enum Claim {
     New(ClaimedKey),
     /// The request already ran: this is its answer.
     Replay {
-        status: StatusCode,
+        status: u16,
         body: serde_json::Value,
     },
 }
@@ -47,26 +93,25 @@ pub struct ClaimedKey {
     pk: String,
 }
 
-fn now_secs() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
+/// The answer of an idempotent run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub status: u16,
+    pub body: serde_json::Value,
+    /// True when this is the stored answer of an earlier run.
+    pub replayed: bool,
 }
 
-/// The `Idempotency-Key` header, validated: 1 to 255 visible ASCII characters.
-pub fn key_from(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(v) = headers.get(HEADER) else {
-        return Ok(None);
-    };
-    let s = v
-        .to_str()
-        .map_err(|_| ApiError::invalid_field("Idempotency-Key", "must be visible ASCII"))?
-        .trim();
-    if s.is_empty() || s.len() > 255 || !s.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
-        return Err(ApiError::invalid_field(
+/// An `Idempotency-Key` value, validated: 1 to 255 visible ASCII characters.
+pub fn validate_key(raw: &str) -> Result<String, InvalidInput> {
+    let key = raw.trim();
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return Err(InvalidInput::field(
             "Idempotency-Key",
             "must be 1 to 255 visible ASCII characters",
         ));
     }
-    Ok(Some(s.to_string()))
+    Ok(key.to_string())
 }
 
 /// A fingerprint of the request, so a key reused for a different request is caught.
@@ -90,10 +135,9 @@ impl IdempotencyStore {
         caller: &str,
         key: &str,
         fingerprint: &str,
-    ) -> Result<Claim, ApiError> {
+    ) -> Result<Claim, IdempotencyError> {
         let pk = format!("IDEM#{operation}#{caller}#{key}");
-        let now = now_secs();
-        let s = |v: &str| AttributeValue::S(v.to_string());
+        let now = crate::clock::now_secs();
         let put = self
             .dynamo
             .put_item()
@@ -102,28 +146,20 @@ impl IdempotencyStore {
             .item("sk", s("IDEM"))
             .item("state", s("running"))
             .item("fingerprint", s(fingerprint))
-            .item("claimed_at", AttributeValue::N(now.to_string()))
-            .item(
-                "expires_at",
-                AttributeValue::N((now + TTL.as_secs() as i64).to_string()),
-            )
+            .item("claimed_at", n(now))
+            .item("expires_at", n(now + TTL.as_secs() as i64))
             // Free, or a stale claim nobody completed.
             .condition_expression(
                 "attribute_not_exists(pk) OR (#state = :running AND claimed_at < :stale)",
             )
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":running", s("running"))
-            .expression_attribute_values(
-                ":stale",
-                AttributeValue::N((now - STALE_CLAIM.as_secs() as i64).to_string()),
-            )
+            .expression_attribute_values(":stale", n(now - STALE_CLAIM.as_secs() as i64))
             .send()
             .await;
-        match put {
+        match put.map_err(|e| StoreError::from_sdk("PutItem", e)) {
             Ok(_) => return Ok(Claim::New(ClaimedKey { pk })),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
+            Err(StoreError::ConditionFailed) => {}
             Err(e) => return Err(e.into()),
         }
         let item = self
@@ -134,7 +170,8 @@ impl IdempotencyStore {
             .key("sk", s("IDEM"))
             .consistent_read(true)
             .send()
-            .await?
+            .await
+            .map_err(|e| StoreError::from_sdk("GetItem", e))?
             .item
             .unwrap_or_default();
         let get = |k: &str| {
@@ -144,50 +181,43 @@ impl IdempotencyStore {
                 .unwrap_or_default()
         };
         if get("fingerprint") != fingerprint {
-            return Err(ApiError::unprocessable(
-                "idempotency_key_reused",
-                "this Idempotency-Key was already used with a different request",
-            ));
+            return Err(IdempotencyError::KeyReused);
         }
         if get("state") == "done" {
             let status = item
                 .get("status")
                 .and_then(|v| v.as_n().ok())
                 .and_then(|n| n.parse::<u16>().ok())
-                .and_then(|n| StatusCode::from_u16(n).ok())
-                .unwrap_or(StatusCode::OK);
+                .filter(|n| (100..=999).contains(n))
+                .unwrap_or(200);
             let body = serde_json::from_str(&get("body")).unwrap_or(serde_json::Value::Null);
             return Ok(Claim::Replay { status, body });
         }
-        Err(ApiError::conflict(
-            "idempotency_in_progress",
-            "a request with this Idempotency-Key is still being processed",
-        )
-        .with_header(axum::http::header::RETRY_AFTER, "1"))
+        Err(IdempotencyError::InProgress)
     }
 
+    /// Stores the answer of a claimed key (`status` as a number; an HTTP status converts).
     pub async fn complete(
         &self,
         claim: ClaimedKey,
-        status: StatusCode,
+        status: impl Into<u16>,
         body: &serde_json::Value,
-    ) -> Result<(), ApiError> {
-        let item: HashMap<String, AttributeValue> = HashMap::from([
-            ("pk".into(), AttributeValue::S(claim.pk.clone())),
-            ("sk".into(), AttributeValue::S("IDEM".into())),
-        ]);
+    ) -> Result<(), StoreError> {
+        let status: u16 = status.into();
         self.dynamo
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(item))
+            .key("pk", s(&claim.pk))
+            .key("sk", s("IDEM"))
             .update_expression("SET #state = :done, #status = :status, body = :body")
             .expression_attribute_names("#state", "state")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":done", AttributeValue::S("done".into()))
-            .expression_attribute_values(":status", AttributeValue::N(status.as_u16().to_string()))
-            .expression_attribute_values(":body", AttributeValue::S(body.to_string()))
+            .expression_attribute_values(":done", s("done"))
+            .expression_attribute_values(":status", n(status))
+            .expression_attribute_values(":body", s(body.to_string()))
             .send()
-            .await?;
+            .await
+            .map_err(|e| StoreError::from_sdk("UpdateItem", e))?;
         Ok(())
     }
 
@@ -197,8 +227,8 @@ impl IdempotencyStore {
             .dynamo
             .delete_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(claim.pk))
-            .key("sk", AttributeValue::S("IDEM".into()))
+            .key("pk", s(claim.pk))
+            .key("sk", s("IDEM"))
             .send()
             .await;
         if let Err(e) = res {
@@ -206,43 +236,43 @@ impl IdempotencyStore {
         }
     }
 
-    /// Runs `work` at most once per `Idempotency-Key` (when the header is present) and answers
-    /// with its result, or the stored result of the first run. Only successful answers are
-    /// stored; an error releases the key.
-    pub async fn run<T, F, Fut>(
+    /// Runs `work` at most once per key (when there is one) and gives its answer, or the
+    /// stored answer of the first run. Only successful answers are stored; an error releases
+    /// the key.
+    pub async fn execute<T, F, Fut, E>(
         &self,
-        headers: &HeaderMap,
+        key: Option<&str>,
         operation: &str,
         caller: &str,
         request: &T,
         work: F,
-    ) -> Result<Response, ApiError>
+    ) -> Result<Answer, E>
     where
         T: serde::Serialize,
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<(StatusCode, serde_json::Value), ApiError>>,
+        Fut: Future<Output = Result<(u16, serde_json::Value), E>>,
+        E: From<IdempotencyError>,
     {
-        let Some(key) = key_from(headers)? else {
-            let (status, body) = work().await?;
-            return Ok((status, axum::Json(body)).into_response());
+        let answer = |(status, body), replayed| Answer {
+            status,
+            body,
+            replayed,
+        };
+        let Some(key) = key else {
+            return Ok(answer(work().await?, false));
         };
         match self
-            .begin(operation, caller, &key, &fingerprint(request))
+            .begin(operation, caller, key, &fingerprint(request))
             .await?
         {
-            Claim::Replay { status, body } => {
-                let mut res = (status, axum::Json(body)).into_response();
-                res.headers_mut()
-                    .insert("idempotent-replayed", HeaderValue::from_static("true"));
-                Ok(res)
-            }
+            Claim::Replay { status, body } => Ok(answer((status, body), true)),
             Claim::New(claim) => match work().await {
                 Ok((status, body)) => {
                     if let Err(e) = self.complete(claim, status, &body).await {
                         // The work is done; failing the answer now would invite a duplicate.
                         tracing::error!(error = %e, "could not store an idempotent answer");
                     }
-                    Ok((status, axum::Json(body)).into_response())
+                    Ok(answer((status, body), false))
                 }
                 Err(e) => {
                     self.release(claim).await;

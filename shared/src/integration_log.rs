@@ -18,9 +18,53 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
-use crate::error::ApiError;
+use crate::clock::{now_utc, parse_rfc3339};
+use crate::cursor::InvalidCursor;
+use crate::error::{DomainError, ErrorKind, FieldError, InvalidInput};
+use crate::store::{StoreError, n, s};
+
+// Transition: capability modules format timestamps through here; the helper is
+// `crate::clock::rfc3339`.
+pub use crate::clock::rfc3339;
+
+/// A listing query that cannot be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// A filter is wrong (400 `invalid_field` naming it).
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    #[error(transparent)]
+    Cursor(#[from] InvalidCursor),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl DomainError for LogError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            LogError::Invalid(e) => e.kind(),
+            LogError::Cursor(e) => e.kind(),
+            LogError::Store(e) => e.kind(),
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            LogError::Invalid(e) => e.code(),
+            LogError::Cursor(e) => e.code(),
+            LogError::Store(e) => e.code(),
+        }
+    }
+
+    fn fields(&self) -> Vec<FieldError> {
+        match self {
+            LogError::Invalid(e) => e.fields(),
+            LogError::Cursor(e) => e.fields(),
+            LogError::Store(e) => e.fields(),
+        }
+    }
+}
 
 /// Upper bounds (ms) of the latency buckets; the last bucket is open-ended.
 pub const LATENCY_BUCKETS_MS: [u64; 11] = [
@@ -174,10 +218,6 @@ fn percentile(hist: &[u64; 12], q: f64) -> Option<u64> {
     None
 }
 
-fn now_utc() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
-}
-
 fn hour_key(t: OffsetDateTime) -> String {
     format!(
         "{:04}-{:02}-{:02}T{:02}",
@@ -190,10 +230,6 @@ fn hour_key(t: OffsetDateTime) -> String {
 
 fn day_key(t: OffsetDateTime) -> String {
     format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
-}
-
-pub fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
 }
 
 /// Writes and reads the integration log. Built once per cold start.
@@ -254,15 +290,13 @@ impl IntegrationLog {
         }
     }
 
-    pub async fn try_record(&self, rec: &CallRecord) -> Result<(), ApiError> {
+    pub async fn try_record(&self, rec: &CallRecord) -> Result<(), StoreError> {
         let now = now_utc();
         let id = uuid::Uuid::now_v7().to_string();
         let created_at = rfc3339(now);
         let sk = format!("{created_at}#{id}");
         let ms = rec.latency.as_millis() as u64;
         let expires = (now.unix_timestamp() as u64 + self.ttl.as_secs()).to_string();
-        let s = |v: &str| AttributeValue::S(v.to_string());
-        let n = |v: u64| AttributeValue::N(v.to_string());
 
         let mut item: HashMap<String, AttributeValue> = HashMap::from([
             ("pk".into(), s(&format!("LOG#{}", rec.provider))),
@@ -322,8 +356,8 @@ impl IntegrationLog {
             .expression_attribute_values(":exp", AttributeValue::N(stats_expires))
             .send();
         let (a, b) = tokio::join!(put, update);
-        a?;
-        b?;
+        a.map_err(|e| StoreError::from_sdk("PutItem", e))?;
+        b.map_err(|e| StoreError::from_sdk("UpdateItem", e))?;
         Ok(())
     }
 
@@ -332,7 +366,7 @@ impl IntegrationLog {
         &self,
         provider: &str,
         window_hours: u32,
-    ) -> Result<ProviderStatistics, ApiError> {
+    ) -> Result<ProviderStatistics, StoreError> {
         let now = now_utc();
         let from = now - time::Duration::hours(window_hours.saturating_sub(1) as i64);
         let mut hourly = Vec::new();
@@ -354,7 +388,8 @@ impl IntegrationLog {
                 )
                 .set_exclusive_start_key(start_key)
                 .send()
-                .await?;
+                .await
+                .map_err(|e| StoreError::from_sdk("Query", e))?;
             for item in out.items() {
                 hourly.push(bucket_from_item(item));
             }
@@ -393,16 +428,16 @@ impl IntegrationLog {
     }
 
     /// The admin listing, newest first, filtered by provider, outcome and time, paged.
-    pub async fn list(&self, q: &LogQuery) -> Result<LogPage, ApiError> {
+    pub async fn list(&self, q: &LogQuery) -> Result<LogPage, LogError> {
         let now = now_utc();
         let parse = |name: &str,
                      v: &Option<String>,
                      default: OffsetDateTime|
-         -> Result<OffsetDateTime, ApiError> {
+         -> Result<OffsetDateTime, InvalidInput> {
             match v {
                 None => Ok(default),
-                Some(s) => OffsetDateTime::parse(s, &Rfc3339).map_err(|_| {
-                    ApiError::invalid_field(
+                Some(s) => parse_rfc3339(s).ok_or_else(|| {
+                    InvalidInput::field(
                         name,
                         "expected an RFC 3339 time such as 2026-11-22T10:00:00Z",
                     )
@@ -412,21 +447,13 @@ impl IntegrationLog {
         let to = parse("to", &q.to, now)?;
         let from = parse("from", &q.from, now - time::Duration::hours(24))?;
         if from > to {
-            return Err(ApiError::invalid_field("from", "must not be after `to`"));
+            return Err(InvalidInput::field("from", "must not be after `to`").into());
         }
         let limit = q.limit.unwrap_or(50);
         if !(1..=100).contains(&limit) {
-            return Err(ApiError::invalid_field(
-                "limit",
-                "must be between 1 and 100",
-            ));
+            return Err(InvalidInput::field("limit", "must be between 1 and 100").into());
         }
-        let cursor: Option<Cursor> = match &q.cursor {
-            None => None,
-            Some(c) => Some(decode_cursor(c).ok_or_else(|| {
-                ApiError::invalid_field("cursor", "not a cursor this API gave out")
-            })?),
-        };
+        let cursor: Option<Cursor> = q.cursor.as_deref().map(crate::cursor::decode).transpose()?;
         let lo = rfc3339(from);
         // `~` sorts after every character of an id, so the upper bound includes `to` itself.
         let hi = format!("{}~", rfc3339(to));
@@ -486,12 +513,18 @@ impl IntegrationLog {
                         .filter_expression("outcome = :o")
                         .expression_attribute_values(":o", AttributeValue::S(o.as_str().into()));
                 }
-                let out = query.send().await?;
+                let out = query
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::from_sdk("Query", e))?;
                 for item in out.items() {
                     if item.get("sk").and_then(|v| v.as_s().ok()) == Some(&upper) {
                         continue; // the cursor item itself (BETWEEN is inclusive)
                     }
-                    items.push(serde_dynamo::from_item::<_, LogEntry>(item.clone())?);
+                    items.push(
+                        serde_dynamo::from_item::<_, LogEntry>(item.clone())
+                            .map_err(StoreError::from)?,
+                    );
                 }
                 start_key = out.last_evaluated_key;
                 if items.len() >= limit as usize || start_key.is_none() {
@@ -512,7 +545,7 @@ impl IntegrationLog {
                 };
                 return Ok(LogPage {
                     items,
-                    next_cursor: Some(encode_cursor(&next)),
+                    next_cursor: Some(crate::cursor::encode(&next)),
                 });
             }
         }
@@ -521,20 +554,6 @@ impl IntegrationLog {
             next_cursor: None,
         })
     }
-}
-
-fn encode_cursor(c: &Cursor) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(serde_json::to_vec(c).unwrap_or_default())
-}
-
-fn decode_cursor(s: &str) -> Option<Cursor> {
-    use base64::Engine;
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(s)
-        .ok()?;
-    serde_json::from_slice(&raw).ok()
 }
 
 fn bucket_from_item(item: &HashMap<String, AttributeValue>) -> StatsBucket {
@@ -579,16 +598,5 @@ mod tests {
         assert_eq!(percentile(&h, 0.5), Some(10));
         assert_eq!(percentile(&[0; 12], 0.95), None);
         assert_eq!(bucket_index(99_999), 11);
-    }
-
-    #[test]
-    fn cursor_round_trips() {
-        let c = Cursor {
-            day: "LOGDAY#2026-11-22".into(),
-            sk: "x#y".into(),
-        };
-        let d = decode_cursor(&encode_cursor(&c)).unwrap();
-        assert_eq!(d.sk, "x#y");
-        assert!(decode_cursor("garbage!").is_none());
     }
 }

@@ -1,8 +1,9 @@
 //! integrations-hub's common crate: the domain and plumbing every Lambda function uses.
 //!
-//! Functions are thin: `main.rs` builds a [`context::HubContext`] once per cold start and
-//! runs a router whose handlers call into this crate. Nothing here depends on Lambda event
-//! types except [`http::run`].
+//! Functions are thin: `main.rs` builds a [`context::HubContext`] once per cold start (the
+//! composition root) and runs a router whose handlers call into this crate. Layers and the
+//! error flow: docs/architecture.md. Only the edge modules, [`http`] (HTTP and API Gateway)
+//! and [`worker`] (SQS events), use axum, `http` or Lambda types.
 
 pub mod ai;
 pub mod auth;
@@ -28,6 +29,7 @@ pub mod storage;
 pub mod store;
 pub mod telemetry;
 pub mod webhooks;
+pub mod worker;
 
 pub use context::HubContext;
 pub use http::problem::{ApiError, ApiResult};

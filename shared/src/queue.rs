@@ -1,17 +1,43 @@
 //! SQS on both sides: typed messages out (`SendMessageBatch`, ten at a time), and the
-//! worker side that turns a Lambda SQS event into per-message work with partial batch
-//! failures (`ReportBatchItemFailures`), so one bad message does not redeliver nine good ones.
+//! worker side's message and outcome types ([`QueueMessage`], [`WorkError`]). Turning a
+//! Lambda SQS event into per-message work (partial batch failures) is the worker edge,
+//! `crate::worker`.
 //!
 //! Queue bodies carry ids, never prompts, medical text or message content in clear: the
 //! payload is stored (DynamoDB/S3) and the message names it.
 
-use std::future::Future;
-
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use serde::Serialize;
 
-use crate::error::ApiError;
+use crate::error::{DomainError, ErrorKind};
+
+// Transition: workers' `main.rs` and `handle_event` call these through `queue`; they live at
+// the worker edge now.
+pub use crate::worker::{process_batch, run_worker};
+
+/// Sending to a queue failed. The queue is the hub's own infrastructure: a 500, logged.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("a queue message could not be built: {0}")]
+    Message(String),
+    #[error("SQS {operation} failed: {message}")]
+    Sqs {
+        operation: &'static str,
+        message: String,
+    },
+    #[error("SendMessageBatch failed for {0} entries")]
+    EntriesFailed(usize),
+}
+
+impl DomainError for QueueError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Internal
+    }
+
+    fn code(&self) -> &'static str {
+        "internal_error"
+    }
+}
 
 /// `SendMessageBatch` takes at most ten entries.
 pub const SQS_BATCH_MAX: usize = 10;
@@ -22,18 +48,18 @@ pub async fn send_json_batch<T: Serialize>(
     sqs: &aws_sdk_sqs::Client,
     queue_url: &str,
     messages: &[T],
-) -> Result<usize, ApiError> {
+) -> Result<usize, QueueError> {
     let mut calls = 0;
     for chunk in messages.chunks(SQS_BATCH_MAX) {
         let mut entries = Vec::with_capacity(chunk.len());
         for (i, m) in chunk.iter().enumerate() {
-            let body = serde_json::to_string(m).map_err(ApiError::internal)?;
+            let body = serde_json::to_string(m).map_err(|e| QueueError::Message(e.to_string()))?;
             entries.push(
                 SendMessageBatchRequestEntry::builder()
                     .id(i.to_string())
                     .message_body(body)
                     .build()
-                    .map_err(ApiError::internal)?,
+                    .map_err(|e| QueueError::Message(e.to_string()))?,
             );
         }
         for attempt in 0..2 {
@@ -44,16 +70,16 @@ pub async fn send_json_batch<T: Serialize>(
                 .set_entries(Some(entries.clone()))
                 .send()
                 .await
-                .map_err(|e| ApiError::internal(format!("SendMessageBatch: {e:?}")))?;
+                .map_err(|e| QueueError::Sqs {
+                    operation: "SendMessageBatch",
+                    message: format!("{e:?}"),
+                })?;
             let failed: Vec<&str> = out.failed().iter().map(|f| f.id()).collect();
             if failed.is_empty() {
                 break;
             }
             if attempt == 1 {
-                return Err(ApiError::internal(format!(
-                    "SendMessageBatch failed for {} entries",
-                    failed.len()
-                )));
+                return Err(QueueError::EntriesFailed(failed.len()));
             }
             entries.retain(|e| failed.contains(&e.id()));
         }
@@ -66,14 +92,17 @@ pub async fn send_json<T: Serialize>(
     sqs: &aws_sdk_sqs::Client,
     queue_url: &str,
     message: &T,
-) -> Result<(), ApiError> {
-    let body = serde_json::to_string(message).map_err(ApiError::internal)?;
+) -> Result<(), QueueError> {
+    let body = serde_json::to_string(message).map_err(|e| QueueError::Message(e.to_string()))?;
     sqs.send_message()
         .queue_url(queue_url)
         .message_body(body)
         .send()
         .await
-        .map_err(|e| ApiError::internal(format!("SendMessage: {e:?}")))?;
+        .map_err(|e| QueueError::Sqs {
+            operation: "SendMessage",
+            message: format!("{e:?}"),
+        })?;
     Ok(())
 }
 
@@ -104,56 +133,4 @@ pub enum WorkError {
     /// since redelivering it would only delay its trip to the DLQ.
     #[error("poison: {0}")]
     Poison(String),
-}
-
-/// Processes every record concurrently and reports the retryable failures.
-pub async fn process_batch<F, Fut>(event: SqsEvent, handler: F) -> SqsBatchResponse
-where
-    F: Fn(QueueMessage) -> Fut,
-    Fut: Future<Output = Result<(), WorkError>>,
-{
-    let work = event.records.into_iter().map(|r| {
-        let message = QueueMessage {
-            message_id: r.message_id.clone().unwrap_or_default(),
-            body: r.body.clone().unwrap_or_default(),
-            receive_count: r
-                .attributes
-                .get("ApproximateReceiveCount")
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(1),
-        };
-        let id = message.message_id.clone();
-        let fut = handler(message);
-        async move { (id, fut.await) }
-    });
-    let results = futures::future::join_all(work).await;
-    let mut response = SqsBatchResponse::default();
-    for (id, result) in results {
-        match result {
-            Ok(()) => {}
-            Err(WorkError::Poison(reason)) => {
-                tracing::error!(message_id = %id, %reason, "dropping a message that can never succeed");
-            }
-            Err(WorkError::Retry(reason)) => {
-                tracing::warn!(message_id = %id, %reason, "message failed; SQS will redeliver it");
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = id;
-                response.batch_item_failures.push(failure);
-            }
-        }
-    }
-    response
-}
-
-/// Runs an SQS worker on the Lambda runtime. `handler` gets each message.
-pub async fn run_worker<F, Fut>(handler: F) -> Result<(), lambda_runtime::Error>
-where
-    F: Fn(QueueMessage) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), WorkError>> + Send,
-{
-    lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
-        let handler = handler.clone();
-        async move { Ok::<_, lambda_runtime::Error>(process_batch(event.payload, handler).await) }
-    }))
-    .await
 }

@@ -22,6 +22,18 @@ pub enum SecretError {
     NotJson(String),
 }
 
+/// The secret store is the hub's own infrastructure: a failure is logged in full and
+/// answered as a generic 500.
+impl crate::error::DomainError for SecretError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        crate::error::ErrorKind::Internal
+    }
+
+    fn code(&self) -> &'static str {
+        "internal_error"
+    }
+}
+
 /// Where secrets come from. The production (and local-stack) implementation is
 /// [`SecretsManagerSource`].
 pub trait SecretSource: Send + Sync {

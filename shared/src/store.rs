@@ -1,5 +1,8 @@
-//! Small helpers over the DynamoDB tables that several capabilities share, and the one error
-//! type of every DynamoDB-backed store.
+//! Small helpers over the DynamoDB tables that several capabilities share, the one error
+//! type of every DynamoDB-backed store, and the one cached read of a small partition
+//! ([`CachedPartition`]).
+
+mod cached_partition;
 
 use std::collections::HashMap;
 
@@ -7,6 +10,8 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::error::{DomainError, ErrorKind};
+
+pub use cached_partition::{Assemble, CachedPartition};
 
 pub type Item = HashMap<String, AttributeValue>;
 

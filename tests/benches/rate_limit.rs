@@ -86,7 +86,7 @@ async fn run(
         times.push(t.elapsed());
         match r {
             Ok(_) => admitted += 1,
-            Err(e) if e.status == 429 => {}
+            Err(shared::rate_limit::RateLimitError::Limited { .. }) => {}
             Err(e) => panic!("check failed: {e}"),
         }
     }

@@ -6,7 +6,8 @@ use axum::{Json, Router};
 use hub_tests::{TestHub, get as get_req, req, send};
 use serde_json::{Value, json};
 use shared::auth::{Caller, Role};
-use shared::rate_limit::{Channel, RateLimitDecision, RateLimitRouterExt, Scope, Subject};
+use shared::http::RateLimitRouterExt;
+use shared::rate_limit::{Channel, RateLimitDecision, Scope, Subject};
 use shared::{ApiError, HubContext};
 
 use crate::{rule, unique_route};
@@ -170,9 +171,7 @@ async fn client_ip_prefers_the_gateway_source_ip() {
         .insert(RequestContext::ApiGatewayV2(ctx));
     let (parts, _) = request.into_parts();
     assert_eq!(
-        shared::rate_limit::ClientIp::from_parts(&parts)
-            .0
-            .as_deref(),
+        shared::http::ClientIp::from_parts(&parts).0.as_deref(),
         Some("198.51.100.23")
     );
     let (parts, _) = http::Request::builder()
@@ -182,9 +181,7 @@ async fn client_ip_prefers_the_gateway_source_ip() {
         .unwrap()
         .into_parts();
     assert_eq!(
-        shared::rate_limit::ClientIp::from_parts(&parts)
-            .0
-            .as_deref(),
+        shared::http::ClientIp::from_parts(&parts).0.as_deref(),
         Some("1.1.1.1")
     );
 }

@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use hub_tests::TestHub;
+use shared::error::DomainError;
 use shared::rate_limit::{Channel, ManualClock, RateLimitRulePatch, Scope, Subject};
 
 use crate::{limiter_with_clock, rule, unique_route};
@@ -42,7 +43,8 @@ async fn exactly_the_limit_passes_under_50_concurrent_requests() {
     let passed = results.iter().filter(|r| r.is_ok()).count();
     assert_eq!(passed, 10, "exactly the limit must pass");
     for e in results.iter().filter_map(|r| r.as_ref().err()) {
-        assert_eq!((e.status.as_u16(), e.code), (429, "rate_limited"));
+        let status = shared::http::problem::status_of(e.kind());
+        assert_eq!((status.as_u16(), e.code()), (429, "rate_limited"));
     }
     // Remaining values handed out are distinct: 9, 8, ..., 0.
     let mut remaining: Vec<u64> = results
@@ -108,7 +110,7 @@ async fn windows_roll_over_and_slide() {
             (3, expected_remaining, 50)
         );
     }
-    let denied = limiter.check(&subject).await.unwrap_err();
+    let denied: shared::ApiError = limiter.check(&subject).await.unwrap_err().into();
     assert_eq!(denied.status.as_u16(), 429);
     // Next window starts in 50 s; there one of the three must have slid out: 1 + 3*(1-f) <= 3
     // at f = 1/3, i.e. 20 s into it: 70 s from now.
@@ -186,14 +188,15 @@ async fn default_sms_limits_isolate_users_and_receptors() {
             .await
             .expect("under 5/h");
     }
-    let e = limiter
+    let e: shared::ApiError = limiter
         .check(
             &Subject::channel(Channel::SmsOtp)
                 .user("otp-user-9")
                 .receptor("09125550101"),
         )
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .into();
     assert!(e.detail.contains("per receptor"), "{}", e.detail);
     assert!(
         !e.detail.contains("5550101"),
@@ -221,10 +224,11 @@ async fn default_sms_limits_isolate_users_and_receptors() {
             .await
             .expect("under 10/h");
     }
-    let e = limiter
+    let e: shared::ApiError = limiter
         .check(&Subject::channel(Channel::Sms).user("sms-a"))
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .into();
     assert!(e.detail.contains("per user"), "{}", e.detail);
     assert!(
         limiter
@@ -301,10 +305,11 @@ async fn scopes_are_isolated_and_all_rules_must_pass() {
             .is_err()
     );
     // A cost larger than the limit is refused without touching the counter.
-    let e = limiter
+    let e: shared::ApiError = limiter
         .check_cost(&Subject::route(&route).ip("203.0.113.99"), 3)
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .into();
     assert!(e.detail.contains("needs 3 units"), "{}", e.detail);
     limiter
         .check_cost(&Subject::route(&route).ip("203.0.113.99"), 2)
@@ -418,9 +423,10 @@ async fn the_limiter_fails_closed_when_its_table_is_missing() {
     let mut config = hub.ctx.rate_limiter.config().clone();
     config.counters_table = "no-such-table".into();
     let limiter = shared::rate_limit::RateLimiter::new(hub.ctx.aws.dynamo.clone(), config);
-    let e = limiter
+    let e: shared::ApiError = limiter
         .check(&Subject::channel(Channel::Sms).user("u1"))
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .into();
     assert_eq!((e.status.as_u16(), e.code), (503, "rate_limit_unavailable"));
 }

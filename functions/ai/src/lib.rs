@@ -27,7 +27,7 @@ use shared::ai::medical::{AnalysisType, PatientContext};
 use shared::ai::rules::{self, Language};
 use shared::ai::service::{AiService, ChatReply, Work};
 use shared::ai::{AiConfig, MAX_AUDIO_BYTES};
-use shared::auth::{AuthState, Caller, JwtVerifier, Role};
+use shared::auth::{Caller, Role};
 use shared::http::{ApiJson, ApiPath, RequestId};
 use shared::idempotency::{self, Claim, IdempotencyStore};
 use shared::rate_limit::{Channel, RateLimitDecision, Subject};
@@ -67,9 +67,9 @@ impl AiState {
     }
 }
 
-impl AuthState for AiState {
-    fn jwt_verifier(&self) -> &JwtVerifier {
-        &self.ctx.jwt
+impl shared::context::HubState for AiState {
+    fn hub(&self) -> &HubContext {
+        &self.ctx
     }
 }
 
@@ -102,6 +102,7 @@ async fn limit(state: &AiState, user: &str) -> Result<RateLimitDecision, ApiErro
         .rate_limiter
         .check(&Subject::channel(Channel::Ai).user(user))
         .await
+        .map_err(ApiError::from)
 }
 
 fn parse_language(raw: &Option<String>, field: &str) -> Result<Option<Language>, ApiError> {
@@ -252,7 +253,7 @@ async fn submit(
     user: &str,
     work: &Work,
 ) -> ApiResult<Response> {
-    let claim = match idempotency::key_from(headers)? {
+    let claim = match shared::http::idempotency::key_from(headers)? {
         None => None,
         Some(key) => {
             // The work holds the (redacted) text and every parameter: same work, same request.
@@ -263,9 +264,7 @@ async fn submit(
                 .await?
             {
                 Claim::Replay { status, body } => {
-                    let mut res = (status, Json(&body)).into_response();
-                    res.headers_mut()
-                        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+                    let mut res = shared::http::idempotency::respond(status, &body, true);
                     if let Some(id) = body["id"].as_str() {
                         res.headers_mut()
                             .insert(header::LOCATION, job_location(id)?);
@@ -296,7 +295,7 @@ async fn submit(
             };
             if let Err(e) = stored {
                 // The job is queued; failing the answer now would invite a duplicate.
-                tracing::error!(error = %e.detail, "could not store the idempotent answer");
+                tracing::error!(error = %e, "could not store the idempotent answer");
             }
             Ok((
                 StatusCode::ACCEPTED,

@@ -18,7 +18,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use shared::auth::{AuthState, Caller, JwtVerifier, Role};
+use shared::auth::{Caller, Role};
 use shared::email::{
     EmailContent, EmailReceipt, EmailRequest, EmailService, Language, TemplateName,
 };
@@ -40,9 +40,9 @@ impl EmailState {
     }
 }
 
-impl AuthState for EmailState {
-    fn jwt_verifier(&self) -> &JwtVerifier {
-        &self.ctx.jwt
+impl shared::context::HubState for EmailState {
+    fn hub(&self) -> &HubContext {
+        &self.ctx
     }
 }
 

@@ -15,10 +15,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use shared::auth::{AuthState, Caller};
-use shared::http::{ApiQuery, RequestId};
-use shared::providers::{LastCheck, Protocol, ProviderKind, probe};
-use shared::rate_limit::RateLimitRouterExt;
+use shared::auth::Caller;
+use shared::context::HubState;
+use shared::http::{ApiQuery, RateLimitRouterExt, RequestId};
+use shared::providers::{LastCheck, Protocol, ProviderKind};
 use shared::{ApiError, HubContext};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -88,9 +88,9 @@ pub struct HealthState {
     pub storage_local: bool,
 }
 
-impl AuthState for HealthState {
-    fn jwt_verifier(&self) -> &shared::auth::JwtVerifier {
-        &self.ctx.jwt
+impl HubState for HealthState {
+    fn hub(&self) -> &HubContext {
+        &self.ctx
     }
 }
 
@@ -207,19 +207,19 @@ pub async fn health(
         tokio::join!(dynamo, s3, sqs, secrets, catalog);
     let catalog = catalog?;
 
+    let prober = ctx.prober();
+    let prober = &prober;
     let integrations: Vec<IntegrationStatus> =
         futures::future::join_all(catalog.iter().map(|info| {
             let request_id = request_id.clone();
             async move {
-                let configured = probe::is_configured(ctx, info).await;
+                let configured = prober.is_configured(info).await;
                 let mut last_check = info.last_check.clone();
                 if q.deep && configured && info.enabled {
-                    let r = probe::probe(ctx, info, &request_id).await;
+                    let r = prober.probe(info, &request_id).await;
                     let check = LastCheck {
                         reachable: r.reachable,
-                        checked_at: shared::integration_log::rfc3339(
-                            time::OffsetDateTime::now_utc(),
-                        ),
+                        checked_at: shared::clock::now_rfc3339(),
                         latency_ms: r.latency_ms,
                         error_code: r.error_code,
                     };

@@ -23,7 +23,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use shared::auth::{AuthState, Caller, JwtVerifier, Role};
+use shared::auth::{Caller, Role};
 use shared::http::{ApiJson, ApiPath, ApiQuery};
 use shared::notifications::{
     ChannelJob, ChannelOutcome, ChannelStatus, EVENT_APPOINTMENT_UPDATED, EVENT_NOTIFICATION_NEW,
@@ -62,9 +62,9 @@ impl NotificationsState {
     }
 }
 
-impl AuthState for NotificationsState {
-    fn jwt_verifier(&self) -> &JwtVerifier {
-        &self.ctx.jwt
+impl shared::context::HubState for NotificationsState {
+    fn hub(&self) -> &HubContext {
+        &self.ctx
     }
 }
 

@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use shared::auth::{Caller, Role};
 use shared::http::{ApiJson, ApiPath, ApiQuery, RequestId};
 use shared::integration_log::{LogPage, LogQuery, ProviderStatistics};
-use shared::providers::probe::{self, ProbeResult};
+use shared::providers::probe::ProbeResult;
 use shared::providers::{LastCheck, NewProvider, ProviderInfo, ProviderPatch};
 use shared::{ApiError, ApiResult, HubContext};
 
@@ -77,7 +77,7 @@ pub fn router(ctx: Arc<HubContext>) -> Router {
 }
 
 async fn view(ctx: &HubContext, info: ProviderInfo) -> ProviderView {
-    let configured = probe::is_configured(ctx, &info).await;
+    let configured = ctx.prober().is_configured(&info).await;
     ProviderView { info, configured }
 }
 
@@ -113,11 +113,11 @@ pub async fn health_check(
 ) -> ApiResult<Json<ProbeResult>> {
     caller.require(&[Role::Admin, Role::Service])?;
     let info = ctx.catalog.require(&slug).await?;
-    let result = probe::probe(&ctx, &info, &request_id).await;
+    let result = ctx.prober().probe(&info, &request_id).await;
     if result.configured {
         let check = LastCheck {
             reachable: result.reachable,
-            checked_at: shared::integration_log::rfc3339(time::OffsetDateTime::now_utc()),
+            checked_at: shared::clock::now_rfc3339(),
             latency_ms: result.latency_ms,
             error_code: result.error_code.clone(),
         };
@@ -214,10 +214,7 @@ pub async fn put_credentials(
     if let Some(e) = err {
         return Err(e);
     }
-    ctx.credentials
-        .put(&slug, &body)
-        .await
-        .map_err(ApiError::internal)?;
+    ctx.credentials.put(&slug, &body).await?;
     tracing::info!(provider = %slug, fields = body.len(), "provider credentials replaced");
     Ok(Json(CredentialsStored {
         provider: slug,

@@ -20,11 +20,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use shared::auth::{AuthState, Caller, JwtVerifier, Role};
+use shared::auth::{Caller, Role};
 use shared::config::ConfigError;
+use shared::http::RateLimitRouterExt;
 use shared::http::{ApiJson, ApiPath, ApiQuery, RequestId};
 use shared::providers::{kavenegar, twilio};
-use shared::rate_limit::{Channel, RateLimitDecision, RateLimitRouterExt, Subject};
+use shared::rate_limit::{Channel, RateLimitDecision, Subject};
 use shared::sms::service::{BatchView, BulkAccepted, BulkRequest, SendRequest, SendResult};
 use shared::sms::store::SmsRecord;
 use shared::sms::{MessageType, SmsService, apply_delivery_report};
@@ -56,9 +57,9 @@ impl SmsState {
     }
 }
 
-impl AuthState for SmsState {
-    fn jwt_verifier(&self) -> &JwtVerifier {
-        &self.ctx.jwt
+impl shared::context::HubState for SmsState {
+    fn hub(&self) -> &HubContext {
+        &self.ctx
     }
 }
 

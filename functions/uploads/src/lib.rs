@@ -27,7 +27,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::{Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
-use shared::auth::{AuthState, Caller, JwtVerifier};
+use shared::auth::Caller;
 use shared::config::ConfigError;
 use shared::error::Problem;
 use shared::http::{ApiJson, ApiPath, ApiQuery};
@@ -63,9 +63,9 @@ impl UploadsState {
     }
 }
 
-impl AuthState for UploadsState {
-    fn jwt_verifier(&self) -> &JwtVerifier {
-        &self.ctx.jwt
+impl shared::context::HubState for UploadsState {
+    fn hub(&self) -> &HubContext {
+        &self.ctx
     }
 }
 
@@ -213,6 +213,7 @@ async fn limit_uploads(
             files as u64,
         )
         .await
+        .map_err(ApiError::from)
 }
 
 async fn upload_single(

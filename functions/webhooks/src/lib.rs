@@ -20,7 +20,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
-use shared::auth::{AuthState, Caller, JwtVerifier};
+use shared::auth::Caller;
 use shared::http::{ApiJson, ApiPath, ApiQuery};
 use shared::webhooks::events::EventQuery;
 use shared::webhooks::ingest::{Inbound, WebhookService};
@@ -55,9 +55,9 @@ impl WebhooksState {
     }
 }
 
-impl AuthState for WebhooksState {
-    fn jwt_verifier(&self) -> &JwtVerifier {
-        &self.ctx.jwt
+impl shared::context::HubState for WebhooksState {
+    fn hub(&self) -> &HubContext {
+        &self.ctx
     }
 }
 

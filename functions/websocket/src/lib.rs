@@ -104,9 +104,12 @@ async fn connect(
             error_message("missing_token", "connect with ?token=<JWT>"),
         );
     };
-    let caller = match state.ctx.jwt.verify(token) {
+    let caller = match state.ctx.jwt.verify(token).await {
         Ok(c) => c,
-        Err(e) => return respond(401, error_message(e.code, e.detail)),
+        Err(e) => {
+            let code = shared::error::DomainError::code(&e);
+            return respond(401, error_message(code, e.to_string()));
+        }
     };
     match state.connections.put(&caller.user_id, connection_id).await {
         Ok(_) => {

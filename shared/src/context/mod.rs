@@ -23,10 +23,13 @@ use crate::secrets::{CredentialStore, SecretSource, SecretsManagerSource};
 
 /// The cold-start state: configuration, AWS clients, the JWT verifier, the credential store,
 /// the integration log, the provider catalog and one pooled HTTP client for all providers.
+/// Building it makes no network call: the JWT secret is read on the first token check, so
+/// SQS workers (which check none) never read it.
 pub struct HubContext {
     pub env: Env,
     pub config: HubConfig,
     pub aws: AwsClients,
+    /// Reads `{prefix}/jwt` on its first verification.
     pub jwt: Arc<JwtVerifier>,
     pub credentials: Arc<CredentialStore>,
     pub log: IntegrationLog,
@@ -49,8 +52,8 @@ impl std::fmt::Debug for HubContext {
 }
 
 impl HubContext {
-    /// Reads the environment, builds the clients and fetches the JWT secret. Any failure
-    /// here aborts the cold start with a message naming what is wrong.
+    /// Reads the environment and builds the clients. A missing or malformed variable aborts
+    /// the cold start with a message naming it.
     pub async fn from_env() -> anyhow::Result<Arc<Self>> {
         let env = Env::process();
         let aws = AwsClients::from_env(&env).await;
@@ -61,16 +64,10 @@ impl HubContext {
         let config = HubConfig::from_env(&env)?;
         let source: Arc<dyn SecretSource> =
             Arc::new(SecretsManagerSource::new(aws.secrets.clone()));
-        let jwt_secret = source
-            .get(&config.jwt_secret_id())
-            .await
-            .map_err(|e| anyhow::anyhow!("reading the JWT secret {}: {e}", config.jwt_secret_id()))?
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "the JWT secret {} does not exist or is empty",
-                    config.jwt_secret_id()
-                )
-            })?;
+        let jwt = Arc::new(JwtVerifier::from_secret(
+            source.clone(),
+            config.jwt_secret_id(),
+        ));
         let credentials = Arc::new(CredentialStore::new(
             source,
             config.secrets_prefix.clone(),
@@ -93,7 +90,7 @@ impl HubContext {
             .user_agent(concat!("integrations-hub/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Arc::new(Self {
-            jwt: Arc::new(JwtVerifier::new(jwt_secret.trim().as_bytes())),
+            jwt,
             env,
             config,
             aws,
@@ -107,8 +104,35 @@ impl HubContext {
     }
 }
 
-impl crate::auth::AuthState for HubContext {
-    fn jwt_verifier(&self) -> &JwtVerifier {
-        &self.jwt
+impl HubContext {
+    /// The provider health checks over this context's clients, catalog, credentials and log.
+    pub fn prober(&self) -> crate::providers::probe::Prober<'_> {
+        crate::providers::probe::Prober {
+            http: &self.http,
+            catalog: &self.catalog,
+            credentials: &self.credentials,
+            log: &self.log,
+            smtp: crate::providers::smtp::SmtpSettings::from_env(&self.env)
+                .ok()
+                .flatten(),
+        }
+    }
+}
+
+/// A function's router state: how the edge's extractors (the bearer token's `Caller`) reach
+/// the cold-start context. A state implements it by naming its context field.
+pub trait HubState {
+    fn hub(&self) -> &HubContext;
+}
+
+impl HubState for HubContext {
+    fn hub(&self) -> &HubContext {
+        self
+    }
+}
+
+impl<T: HubState> HubState for Arc<T> {
+    fn hub(&self) -> &HubContext {
+        (**self).hub()
     }
 }

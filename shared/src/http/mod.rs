@@ -1,6 +1,9 @@
-//! HTTP plumbing every function shares: the JSON extractor whose rejections are problems,
-//! the not-found and method fallbacks, trailing-slash tolerance, panic safety, and the
-//! Lambda entry point.
+//! The edge: HTTP plumbing every function shares. The JSON extractor whose rejections are
+//! problems, the not-found and method fallbacks, trailing-slash tolerance, panic safety, the
+//! Lambda entry point, and the HTTP side of the domain modules: problems from domain errors
+//! ([`problem`]), the `Caller` extractor ([`auth`]), `Idempotency-Key` ([`idempotency`]),
+//! the client IP and the rate-limit route layer ([`rate_limit`]). Only this module (and the
+//! function crates) may use axum, `http` or Lambda types.
 
 use axum::Router;
 use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
@@ -12,9 +15,15 @@ use serde::de::DeserializeOwned;
 use tower::Layer;
 use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
 
+pub mod auth;
+pub mod client_ip;
+pub mod idempotency;
 pub mod problem;
+pub mod rate_limit;
 
+pub use client_ip::ClientIp;
 pub use problem::{ApiError, ApiResult};
+pub use rate_limit::{RateLimitRouterExt, RouteRateLimit, enforce_route};
 
 /// Largest JSON body a route accepts unless it sets its own limit. API Gateway allows 10 MB
 /// and Lambda 6 MB; ordinary JSON requests have no business being anywhere near that.
@@ -184,11 +193,6 @@ pub fn app(router: Router) -> HubService {
 /// Runs a function's service on the Lambda runtime (or under `cargo lambda watch`).
 pub async fn run(service: HubService) -> Result<(), lambda_http::Error> {
     lambda_http::run(service).await
-}
-
-/// Answers a `GET /` style liveness probe shared by all functions' OpenAPI docs.
-pub fn json_ok<T: serde::Serialize>(status: StatusCode, body: T) -> Response {
-    (status, axum::Json(body)).into_response()
 }
 
 /// The request id: the Lambda request id when running on Lambda (or `cargo lambda watch`),

@@ -217,6 +217,26 @@ impl<E: DomainError> From<E> for ApiError {
         if let Some(secs) = e.retry_after() {
             api = api.with_header(header::RETRY_AFTER, &secs.to_string());
         }
+        for (name, value) in e.headers() {
+            api = api.with_header(header::HeaderName::from_static(name), &value);
+        }
+        api
+    }
+}
+
+impl crate::providers::ProviderError {
+    /// The problem answer for a caller when no provider could do the work. Transition:
+    /// capability modules that still build `ApiError`s call it; a capability error wraps the
+    /// `ProviderError` and reads `error_kind`/`public_code`/`public_detail` instead.
+    pub fn to_api_error(&self) -> ApiError {
+        let mut api = ApiError::new(
+            status_of(self.error_kind()),
+            self.public_code(),
+            self.public_detail(),
+        );
+        if let Some(secs) = self.public_retry_after() {
+            api = api.with_header(header::RETRY_AFTER, &secs.to_string());
+        }
         api
     }
 }

@@ -60,7 +60,7 @@ async fn take_unit(
     limiter
         .check(&Subject::channel(channel).user(user))
         .await
-        .map_err(|e| SendError::from_api(&e))
+        .map_err(|e| SendError::from_api(&crate::error::ApiError::from(e)))
 }
 
 /// A send that will be retried gives its unit back, so one notification counts once against

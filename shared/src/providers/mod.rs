@@ -13,16 +13,56 @@ pub mod twilio;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use tokio::sync::RwLock;
 
 use crate::config::{ConfigError, Env};
-use crate::error::ApiError;
+use crate::error::{DomainError, ErrorKind, FieldError, InvalidInput};
 use crate::secrets::RejectsCredentials;
+use crate::store::{CachedPartition, Item, StoreError};
+
+/// What can go wrong reading or managing the catalog.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("no provider with slug {0:?}")]
+    NotFound(String),
+    /// 409 `provider_exists`.
+    #[error("{0}")]
+    Exists(String),
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl DomainError for CatalogError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            CatalogError::NotFound(_) => ErrorKind::NotFound,
+            CatalogError::Exists(_) => ErrorKind::Conflict,
+            CatalogError::Invalid(e) => e.kind(),
+            CatalogError::Store(e) => e.kind(),
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            CatalogError::NotFound(_) => "not_found",
+            CatalogError::Exists(_) => "provider_exists",
+            CatalogError::Invalid(e) => e.code(),
+            CatalogError::Store(e) => e.code(),
+        }
+    }
+
+    fn fields(&self) -> Vec<FieldError> {
+        match self {
+            CatalogError::Invalid(e) => e.fields(),
+            _ => Vec::new(),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -220,7 +260,7 @@ pub struct ProviderPatch {
     pub settings: Option<Map<String, Value>>,
 }
 
-pub fn validate_slug(slug: &str) -> Result<(), ApiError> {
+pub fn validate_slug(slug: &str) -> Result<(), InvalidInput> {
     let ok = (2..=40).contains(&slug.len())
         && slug
             .chars()
@@ -229,18 +269,18 @@ pub fn validate_slug(slug: &str) -> Result<(), ApiError> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::invalid_field(
+        Err(InvalidInput::field(
             "slug",
             "2-40 characters: lowercase letters, digits and dashes",
         ))
     }
 }
 
-fn validate_base_url(url: &Option<String>) -> Result<(), ApiError> {
+fn validate_base_url(url: &Option<String>) -> Result<(), InvalidInput> {
     match url {
-        Some(u) if !(u.starts_with("https://") || u.starts_with("http://")) => Err(
-            ApiError::invalid_field("base_url", "must be an http(s) URL"),
-        ),
+        Some(u) if !(u.starts_with("https://") || u.starts_with("http://")) => {
+            Err(InvalidInput::field("base_url", "must be an http(s) URL"))
+        }
         _ => Ok(()),
     }
 }
@@ -248,14 +288,34 @@ fn validate_base_url(url: &Option<String>) -> Result<(), ApiError> {
 const CATALOG_PK: &str = "PROVIDER";
 const CATALOG_CACHE_TTL: Duration = Duration::from_secs(30);
 
+/// Stored entries over the built-ins (a stored built-in slug overrides it), in kind and
+/// priority order.
+fn merge_stored(items: Vec<Item>) -> Result<Vec<ProviderInfo>, StoreError> {
+    let mut merged: Vec<ProviderInfo> = builtin_providers();
+    for item in items {
+        let stored: ProviderInfo = serde_dynamo::from_item(item)?;
+        match merged.iter_mut().find(|p| p.slug == stored.slug) {
+            Some(p) => {
+                *p = ProviderInfo {
+                    builtin: true,
+                    ..stored
+                }
+            }
+            None => merged.push(stored),
+        }
+    }
+    merged.sort_by(|a, b| {
+        (a.kind as u8, a.priority, &a.slug).cmp(&(b.kind as u8, b.priority, &b.slug))
+    });
+    Ok(merged)
+}
+
 /// The catalog: built-ins merged with the admin's entries in the hub table
 /// (`pk = PROVIDER`, `sk = {slug}`), cached for a short time so hot paths (every SMS send
 /// needs a base URL) do not read DynamoDB on each request.
 pub struct ProviderCatalog {
-    dynamo: aws_sdk_dynamodb::Client,
-    table: String,
+    partition: CachedPartition<ProviderInfo>,
     env_base_urls: HashMap<String, String>,
-    cache: RwLock<Option<(Instant, Arc<Vec<ProviderInfo>>)>>,
 }
 
 impl ProviderCatalog {
@@ -272,10 +332,14 @@ impl ProviderCatalog {
             }
         }
         Ok(Self {
-            dynamo,
-            table,
+            partition: CachedPartition::new(
+                dynamo,
+                table,
+                CATALOG_PK,
+                CATALOG_CACHE_TTL,
+                merge_stored,
+            ),
             env_base_urls,
-            cache: RwLock::new(None),
         })
     }
 
@@ -288,40 +352,22 @@ impl ProviderCatalog {
             .map(|u| u.trim_end_matches('/').to_string())
     }
 
-    pub async fn list(&self) -> Result<Arc<Vec<ProviderInfo>>, ApiError> {
-        if let Some((at, list)) = self.cache.read().await.as_ref()
-            && at.elapsed() < CATALOG_CACHE_TTL
-        {
-            return Ok(list.clone());
-        }
-        let stored = self.read_stored().await?;
-        let mut merged: Vec<ProviderInfo> = builtin_providers();
-        for s in stored {
-            match merged.iter_mut().find(|p| p.slug == s.slug) {
-                Some(p) => *p = ProviderInfo { builtin: true, ..s },
-                None => merged.push(s),
-            }
-        }
-        merged.sort_by(|a, b| {
-            (a.kind as u8, a.priority, &a.slug).cmp(&(b.kind as u8, b.priority, &b.slug))
-        });
-        let list = Arc::new(merged);
-        *self.cache.write().await = Some((Instant::now(), list.clone()));
-        Ok(list)
+    pub async fn list(&self) -> Result<Arc<Vec<ProviderInfo>>, StoreError> {
+        self.partition.get().await
     }
 
-    pub async fn get(&self, slug: &str) -> Result<Option<ProviderInfo>, ApiError> {
+    pub async fn get(&self, slug: &str) -> Result<Option<ProviderInfo>, StoreError> {
         Ok(self.list().await?.iter().find(|p| p.slug == slug).cloned())
     }
 
-    pub async fn require(&self, slug: &str) -> Result<ProviderInfo, ApiError> {
+    pub async fn require(&self, slug: &str) -> Result<ProviderInfo, CatalogError> {
         self.get(slug)
             .await?
-            .ok_or_else(|| ApiError::not_found(format!("no provider with slug {slug:?}")))
+            .ok_or_else(|| CatalogError::NotFound(slug.to_string()))
     }
 
     /// Enabled providers of a kind, in priority order.
-    pub async fn of_kind(&self, kind: ProviderKind) -> Result<Vec<ProviderInfo>, ApiError> {
+    pub async fn of_kind(&self, kind: ProviderKind) -> Result<Vec<ProviderInfo>, StoreError> {
         Ok(self
             .list()
             .await?
@@ -331,55 +377,29 @@ impl ProviderCatalog {
             .collect())
     }
 
-    async fn read_stored(&self) -> Result<Vec<ProviderInfo>, ApiError> {
-        crate::store::query_partition(&self.dynamo, &self.table, CATALOG_PK)
-            .await?
-            .into_iter()
-            .map(|item| serde_dynamo::from_item(item).map_err(ApiError::from))
-            .collect()
-    }
-
-    async fn write(&self, info: &ProviderInfo, must_be_new: bool) -> Result<(), ApiError> {
-        let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(info)?;
-        item.insert("pk".into(), AttributeValue::S(CATALOG_PK.into()));
-        item.insert("sk".into(), AttributeValue::S(info.slug.clone()));
-        let mut put = self
-            .dynamo
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item));
-        if must_be_new {
-            put = put.condition_expression("attribute_not_exists(pk)");
-        }
-        match put.send().await {
-            Ok(_) => {
-                *self.cache.write().await = None;
-                Ok(())
-            }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Err(ApiError::conflict(
-                    "provider_exists",
-                    format!("a provider with slug {:?} already exists", info.slug),
-                ))
-            }
+    async fn write(&self, info: &ProviderInfo, must_be_new: bool) -> Result<(), CatalogError> {
+        let item: Item = serde_dynamo::to_item(info).map_err(StoreError::from)?;
+        match self.partition.put(&info.slug, item, must_be_new).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::ConditionFailed) => Err(CatalogError::Exists(format!(
+                "a provider with slug {:?} already exists",
+                info.slug
+            ))),
             Err(e) => Err(e.into()),
         }
     }
 
-    pub async fn create(&self, new: NewProvider) -> Result<ProviderInfo, ApiError> {
+    pub async fn create(&self, new: NewProvider) -> Result<ProviderInfo, CatalogError> {
         validate_slug(&new.slug)?;
         validate_base_url(&new.base_url)?;
         if new.name.trim().is_empty() {
-            return Err(ApiError::invalid_field("name", "must not be empty"));
+            return Err(InvalidInput::field("name", "must not be empty").into());
         }
         if builtin_providers().iter().any(|p| p.slug == new.slug) {
-            return Err(ApiError::conflict(
-                "provider_exists",
-                format!("{:?} is a built-in provider; update it instead", new.slug),
-            ));
+            return Err(CatalogError::Exists(format!(
+                "{:?} is a built-in provider; update it instead",
+                new.slug
+            )));
         }
         let info = ProviderInfo {
             slug: new.slug,
@@ -394,15 +414,17 @@ impl ProviderCatalog {
             settings: new.settings,
             builtin: false,
             last_check: None,
-            updated_at: Some(crate::integration_log::rfc3339(
-                time::OffsetDateTime::now_utc(),
-            )),
+            updated_at: Some(crate::clock::now_rfc3339()),
         };
         self.write(&info, true).await?;
         Ok(info)
     }
 
-    pub async fn update(&self, slug: &str, patch: ProviderPatch) -> Result<ProviderInfo, ApiError> {
+    pub async fn update(
+        &self,
+        slug: &str,
+        patch: ProviderPatch,
+    ) -> Result<ProviderInfo, CatalogError> {
         validate_base_url(&patch.base_url)?;
         let mut info = self.fresh(slug).await?;
         if let Some(v) = patch.name {
@@ -426,24 +448,27 @@ impl ProviderCatalog {
         if let Some(v) = patch.settings {
             info.settings = v;
         }
-        info.updated_at = Some(crate::integration_log::rfc3339(
-            time::OffsetDateTime::now_utc(),
-        ));
+        info.updated_at = Some(crate::clock::now_rfc3339());
         self.write(&info, false).await?;
         Ok(info)
     }
 
     /// Stores the outcome of a health check on the entry.
-    pub async fn record_check(&self, slug: &str, check: LastCheck) -> Result<(), ApiError> {
+    pub async fn record_check(&self, slug: &str, check: LastCheck) -> Result<(), CatalogError> {
         let mut info = self.fresh(slug).await?;
         info.last_check = Some(check);
         self.write(&info, false).await
     }
 
     /// The entry read past the cache, for read-modify-write.
-    async fn fresh(&self, slug: &str) -> Result<ProviderInfo, ApiError> {
-        *self.cache.write().await = None;
-        self.require(slug).await
+    async fn fresh(&self, slug: &str) -> Result<ProviderInfo, CatalogError> {
+        self.partition
+            .reload()
+            .await?
+            .iter()
+            .find(|p| p.slug == slug)
+            .cloned()
+            .ok_or_else(|| CatalogError::NotFound(slug.to_string()))
     }
 }
 
@@ -537,35 +562,46 @@ impl ProviderError {
         }
     }
 
-    /// The problem answer for a caller when no provider could do the work.
-    pub fn to_api_error(&self) -> ApiError {
+    /// The kind of failure a caller is told when no provider could do the work.
+    pub fn error_kind(&self) -> ErrorKind {
         match self.kind {
-            ProviderErrorKind::InvalidRequest => ApiError::unprocessable(
-                "provider_rejected",
-                format!("{} rejected the request: {}", self.provider, self.message),
-            ),
-            ProviderErrorKind::RateLimited => ApiError::unavailable(
-                "provider_rate_limited",
-                format!("{} is throttling requests", self.provider),
-            )
-            .with_header(
-                http::header::RETRY_AFTER,
-                &self
-                    .retry_after
-                    .map(|d| d.as_secs().max(1))
-                    .unwrap_or(30)
-                    .to_string(),
-            ),
-            ProviderErrorKind::Timeout => ApiError::new(
-                http::StatusCode::GATEWAY_TIMEOUT,
-                "provider_timeout",
-                format!("{} did not answer in time", self.provider),
-            ),
-            _ => ApiError::bad_gateway(
-                "provider_failed",
-                format!("{} failed: {}", self.provider, self.message),
-            ),
+            ProviderErrorKind::InvalidRequest => ErrorKind::Unprocessable,
+            ProviderErrorKind::RateLimited => ErrorKind::Unavailable,
+            ProviderErrorKind::Timeout => ErrorKind::ProviderTimeout,
+            _ => ErrorKind::ProviderFailed,
         }
+    }
+
+    /// The caller's code: `provider_rejected`, `provider_rate_limited`, `provider_timeout`
+    /// or `provider_failed`.
+    pub fn public_code(&self) -> &'static str {
+        match self.kind {
+            ProviderErrorKind::InvalidRequest => "provider_rejected",
+            ProviderErrorKind::RateLimited => "provider_rate_limited",
+            ProviderErrorKind::Timeout => "provider_timeout",
+            _ => "provider_failed",
+        }
+    }
+
+    /// The caller's detail (safe to show: no secrets, no message content).
+    pub fn public_detail(&self) -> String {
+        match self.kind {
+            ProviderErrorKind::InvalidRequest => {
+                format!("{} rejected the request: {}", self.provider, self.message)
+            }
+            ProviderErrorKind::RateLimited => {
+                format!("{} is throttling requests", self.provider)
+            }
+            ProviderErrorKind::Timeout => format!("{} did not answer in time", self.provider),
+            _ => format!("{} failed: {}", self.provider, self.message),
+        }
+    }
+
+    /// Seconds the caller should wait: for a throttled provider, its `Retry-After` (at
+    /// least 1 s) or 30 s.
+    pub fn public_retry_after(&self) -> Option<u64> {
+        (self.kind == ProviderErrorKind::RateLimited)
+            .then(|| self.retry_after.map(|d| d.as_secs().max(1)).unwrap_or(30))
     }
 }
 

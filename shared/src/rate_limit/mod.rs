@@ -12,7 +12,7 @@
 //!     .check(&Subject::channel(Channel::SmsOtp).user(&caller.user_id).receptor(&body.receptor).ip_opt(client_ip))
 //!     .await?; // Err = 429 problem `rate_limited` with Retry-After and RateLimit-* headers
 //! // ... send ...
-//! Ok((decision, Json(answer)))     // RateLimitDecision is IntoResponseParts: adds RateLimit-* headers
+//! Ok((decision, Json(answer)))     // RateLimitDecision is IntoResponseParts (shared::http): adds RateLimit-* headers
 //! ```
 //!
 //! - Every enabled rule whose target covers the subject's channel (a rule on `sms` also
@@ -23,9 +23,10 @@
 //! - Work that failed before reaching the provider can give its units back with
 //!   [`RateLimiter::refund`] (optional; a failed send otherwise counts).
 //! - Any route can opt into a per-route / per-IP check with the router extension
-//!   [`RateLimitRouterExt::rate_limited`] (`Router::new().route(..).rate_limited(&ctx)`);
+//!   `shared::http::RateLimitRouterExt::rate_limited` (`Router::new().route(..).rate_limited(&ctx)`);
 //!   public routes that are cheap to flood should (`/health`, SMS callbacks). The client IP
-//!   comes from [`ClientIp`].
+//!   comes from `shared::http::ClientIp`. This module is the domain side only: the route
+//!   layer, the client IP and the response headers live at the edge (`shared::http`).
 //! - Headers: `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` (seconds until the
 //!   current window ends), `RateLimit-Policy` (`{limit};w={window}`), on success and on 429;
 //!   the 429 also carries `Retry-After` (seconds until a retry would pass, absent other use).
@@ -92,7 +93,7 @@
 //! [`default_rules`], cached per instance for `RATE_LIMIT_RULES_TTL_SECONDS` (default 30).
 //! Admin API: `functions/providers/src/rate_limits.rs`.
 
-mod http;
+mod error;
 pub mod rules;
 
 use std::collections::HashMap;
@@ -100,24 +101,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use axum::response::{IntoResponseParts, ResponseParts};
 use sha2::{Digest, Sha256};
 
 use crate::config::{ConfigError, Env};
-use crate::error::ApiError;
+use crate::store::StoreError;
 
-pub use self::http::{ClientIp, RateLimitRouterExt, RouteRateLimit, enforce_route};
+pub use self::error::RateLimitError;
 pub use self::rules::{
     Channel, NewRateLimitRule, RateLimitRule, RateLimitRulePatch, RuleStore, Scope, Target,
     default_rules,
 };
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 
-pub const HEADER_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
-pub const HEADER_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
-pub const HEADER_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
-pub const HEADER_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+/// The standard quota headers (lower case, as the edge sends them).
+pub const HEADER_LIMIT: &str = "ratelimit-limit";
+pub const HEADER_REMAINING: &str = "ratelimit-remaining";
+pub const HEADER_RESET: &str = "ratelimit-reset";
+pub const HEADER_POLICY: &str = "ratelimit-policy";
 
 /// Who is using what. Build with [`Subject::channel`] or [`Subject::route`] and add the
 /// keys you know; rules whose scope key is missing are skipped.
@@ -128,7 +128,7 @@ pub struct Subject {
     pub user_id: Option<String>,
     /// The receiving phone number (SMS); normalised and hashed, never stored in clear.
     pub receptor: Option<String>,
-    /// The client IP (see [`ClientIp`]).
+    /// The client IP (`shared::http::ClientIp` at the edge).
     pub ip: Option<String>,
 }
 
@@ -231,22 +231,23 @@ pub struct Quota {
 }
 
 impl Quota {
-    fn write_headers(&self, headers: &mut HeaderMap) {
-        let num = |n: u64| {
-            HeaderValue::from_str(&n.to_string()).expect("digits are a valid header value")
-        };
-        headers.insert(HEADER_LIMIT, num(self.limit));
-        headers.insert(HEADER_REMAINING, num(self.remaining));
-        headers.insert(HEADER_RESET, num(self.reset_secs));
-        if let Ok(v) = HeaderValue::from_str(&format!("{};w={}", self.limit, self.window_seconds)) {
-            headers.insert(HEADER_POLICY, v);
-        }
+    /// `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` and `RateLimit-Policy`.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (HEADER_LIMIT, self.limit.to_string()),
+            (HEADER_REMAINING, self.remaining.to_string()),
+            (HEADER_RESET, self.reset_secs.to_string()),
+            (
+                HEADER_POLICY,
+                format!("{};w={}", self.limit, self.window_seconds),
+            ),
+        ]
     }
 }
 
-/// An admitted request. Put it in the response (it is `IntoResponseParts`) or call
-/// [`RateLimitDecision::apply`] to add the `RateLimit-*` headers. `quota` is None when no
-/// rule applied (no headers are added).
+/// An admitted request. Put it in the response (the edge makes it `IntoResponseParts`, and
+/// `apply` adds the `RateLimit-*` headers to a response). `quota` is None when no rule
+/// applied (no headers are added).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RateLimitDecision {
     pub quota: Option<Quota>,
@@ -263,20 +264,9 @@ struct Taken {
 }
 
 impl RateLimitDecision {
-    /// Adds `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` and `RateLimit-Policy`.
-    pub fn apply(&self, headers: &mut HeaderMap) {
-        if let Some(q) = &self.quota {
-            q.write_headers(headers);
-        }
-    }
-}
-
-impl IntoResponseParts for RateLimitDecision {
-    type Error = std::convert::Infallible;
-
-    fn into_response_parts(self, mut res: ResponseParts) -> Result<ResponseParts, Self::Error> {
-        self.apply(res.headers_mut());
-        Ok(res)
+    /// The `RateLimit-*` headers of the answer; none when no rule applied.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        self.quota.as_ref().map(Quota::headers).unwrap_or_default()
     }
 }
 
@@ -370,8 +360,8 @@ impl RateLimiter {
         &self.rules
     }
 
-    /// One use of the subject's channel or route. `Err` is the 429 problem to return.
-    pub async fn check(&self, subject: &Subject) -> Result<RateLimitDecision, ApiError> {
+    /// One use of the subject's channel or route. `Err(Limited)` is the 429 to return.
+    pub async fn check(&self, subject: &Subject) -> Result<RateLimitDecision, RateLimitError> {
         self.check_cost(subject, 1).await
     }
 
@@ -380,7 +370,7 @@ impl RateLimiter {
         &self,
         subject: &Subject,
         cost: u64,
-    ) -> Result<RateLimitDecision, ApiError> {
+    ) -> Result<RateLimitDecision, RateLimitError> {
         let cost = cost.max(1);
         let rules = self.rules.effective().await?;
         let applicable: Vec<(&RateLimitRule, String)> = rules
@@ -400,7 +390,7 @@ impl RateLimiter {
         .await;
         let mut admitted: Vec<(Quota, Taken)> = Vec::new();
         let mut denied: Option<(Quota, u64, RateLimitRule)> = None;
-        let mut failure: Option<ApiError> = None;
+        let mut failure: Option<RateLimitError> = None;
         for outcome in outcomes {
             match outcome {
                 Ok(RuleOutcome::Admitted { quota, taken }) => admitted.push((quota, taken)),
@@ -424,7 +414,7 @@ impl RateLimiter {
                 return Err(e);
             }
             let (quota, retry_after, rule) = denied.expect("checked above");
-            return Err(too_many(&quota, retry_after, &rule, cost));
+            return Err(too_many(quota, retry_after, &rule, cost));
         }
         let quota = admitted
             .iter()
@@ -455,14 +445,10 @@ impl RateLimiter {
                 .expression_attribute_values(":neg", num(-(t.cost as i64)))
                 .send()
                 .await;
-            if let Err(e) = result {
+            match result.map_err(|e| StoreError::from_sdk("UpdateItem", e)) {
                 // The window may have been reset meanwhile; a lost refund only errs strict.
-                if !e
-                    .as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception())
-                {
-                    tracing::warn!(error = ?e, "rate-limit refund failed");
-                }
+                Ok(_) | Err(StoreError::ConditionFailed) => {}
+                Err(e) => tracing::warn!(error = %e, "rate-limit refund failed"),
             }
         }))
         .await;
@@ -487,7 +473,7 @@ impl RateLimiter {
         key: &str,
         cost: u64,
         now_ms: u64,
-    ) -> Result<RuleOutcome, ApiError> {
+    ) -> Result<RuleOutcome, RateLimitError> {
         let window = Window::at(now_ms, rule.window_seconds);
         if cost > rule.limit {
             let quota = window.quota(rule, 0);
@@ -602,8 +588,7 @@ impl RateLimiter {
                 }
             }
         }
-        Err(ApiError::unavailable(
-            "rate_limit_unavailable",
+        Err(RateLimitError::Unavailable(
             "the rate limiter could not settle a counter; retry shortly",
         ))
     }
@@ -617,7 +602,7 @@ impl RateLimiter {
         cost: u64,
         window: &Window,
         now_secs: u64,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<bool, RateLimitError> {
         let result = self
             .dynamo
             .put_item()
@@ -630,25 +615,17 @@ impl RateLimiter {
             .expression_attribute_values(":now", num(now_secs as i64))
             .send()
             .await;
-        match result {
+        match result.map_err(|e| StoreError::from_sdk("PutItem", e)) {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(StoreError::ConditionFailed) => Ok(false),
             Err(e) => Err(unavailable(e)),
         }
     }
 }
 
-fn unavailable(e: impl std::fmt::Debug) -> ApiError {
+fn unavailable(e: impl std::fmt::Debug) -> RateLimitError {
     tracing::error!(error = ?e, "rate-limit counter update failed");
-    ApiError::unavailable(
-        "rate_limit_unavailable",
-        "the rate limiter is unavailable; retry shortly",
-    )
+    RateLimitError::Unavailable("the rate limiter is unavailable; retry shortly")
 }
 
 /// The item returned with a failed condition, or None for any other error.
@@ -679,7 +656,7 @@ fn read_num(attrs: &HashMap<String, AttributeValue>, name: &str) -> u64 {
         .max(0) as u64
 }
 
-fn too_many(quota: &Quota, retry_after: u64, rule: &RateLimitRule, cost: u64) -> ApiError {
+fn too_many(quota: Quota, retry_after: u64, rule: &RateLimitRule, cost: u64) -> RateLimitError {
     let what = match &rule.target {
         Target::Channel(c) => format!("{} sends", c.as_str()),
         Target::Route(_) => "requests".to_string(),
@@ -700,13 +677,11 @@ fn too_many(quota: &Quota, retry_after: u64, rule: &RateLimitRule, cost: u64) ->
             rule.id
         )
     };
-    let mut err = ApiError::too_many_requests(detail, retry_after);
-    let mut headers = HeaderMap::new();
-    quota.write_headers(&mut headers);
-    for (name, value) in headers.iter() {
-        err.headers.push((name.clone(), value.clone()));
+    RateLimitError::Limited {
+        detail,
+        retry_after,
+        quota,
     }
-    err
 }
 
 /// Position of `now` in a rule's fixed windows.

@@ -4,16 +4,15 @@
 //! Storage: HUB_TABLE, `pk = RULE`, `sk = {id}`, the rule's fields as attributes. A stored
 //! rule whose id is a built-in id overrides that default; deleting it restores the default.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
-use tokio::sync::RwLock;
 
-use crate::error::ApiError;
+use super::RateLimitError;
+use crate::error::InvalidInput;
+use crate::store::{CachedPartition, Item, StoreError};
 
 /// Partition key of rule items in HUB_TABLE.
 pub const RULE_PK: &str = "RULE";
@@ -305,7 +304,7 @@ pub struct RateLimitRulePatch {
     pub description: Option<String>,
 }
 
-fn validate_id(id: &str) -> Result<(), ApiError> {
+fn validate_id(id: &str) -> Result<(), InvalidInput> {
     let ok = !id.is_empty()
         && id.len() <= 64
         && id
@@ -314,7 +313,7 @@ fn validate_id(id: &str) -> Result<(), ApiError> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::invalid_field(
+        Err(InvalidInput::field(
             "id",
             "must be 1 to 64 characters of a-z, 0-9 and -",
         ))
@@ -322,7 +321,7 @@ fn validate_id(id: &str) -> Result<(), ApiError> {
 }
 
 /// Checks a rule's fields; every problem is reported with its field name (422).
-fn validate(rule: &RateLimitRule, raw_target: Option<&str>) -> Result<(), ApiError> {
+fn validate(rule: &RateLimitRule, raw_target: Option<&str>) -> Result<(), InvalidInput> {
     let mut errors: Vec<(&str, String)> = Vec::new();
     if rule.limit == 0 || rule.limit > MAX_LIMIT {
         errors.push((
@@ -359,15 +358,11 @@ fn validate(rule: &RateLimitRule, raw_target: Option<&str>) -> Result<(), ApiErr
         .map(|(f, m)| format!("{f}: {m}"))
         .collect::<Vec<_>>()
         .join("; ");
-    let mut err = ApiError::unprocessable("invalid_rule", detail);
+    let mut err = InvalidInput::unprocessable("invalid_rule", detail);
     for (f, m) in errors {
         err = err.with_field(f, m);
     }
     Err(err)
-}
-
-fn now_rfc3339() -> String {
-    crate::integration_log::rfc3339(time::OffsetDateTime::now_utc())
 }
 
 /// The rules: built-ins merged with stored rules, cached in memory for `ttl` (default 30 s,
@@ -375,74 +370,77 @@ fn now_rfc3339() -> String {
 /// through this store invalidate this instance's cache at once; other Lambda instances see
 /// a change within `ttl`.
 pub struct RuleStore {
-    dynamo: aws_sdk_dynamodb::Client,
-    table: String,
-    ttl: Duration,
-    cache: RwLock<Option<(Instant, Arc<Vec<RateLimitRule>>)>>,
+    partition: CachedPartition<RateLimitRule>,
+}
+
+/// Stored rules over the built-ins: a stored built-in id overrides the default.
+fn merge_stored(items: Vec<Item>) -> Result<Vec<RateLimitRule>, StoreError> {
+    let mut merged = default_rules();
+    for item in items {
+        let stored = match serde_dynamo::from_item::<_, RateLimitRule>(item) {
+            Ok(rule) => rule,
+            // One bad item must not switch every limit off: skip it, loudly.
+            Err(e) => {
+                tracing::error!(error = %e, "skipping an unreadable rate-limit rule item");
+                continue;
+            }
+        };
+        match merged.iter_mut().find(|r| r.id == stored.id) {
+            Some(r) => {
+                *r = RateLimitRule {
+                    builtin: true,
+                    ..stored
+                }
+            }
+            None => merged.push(RateLimitRule {
+                builtin: false,
+                ..stored
+            }),
+        }
+    }
+    Ok(merged)
 }
 
 impl RuleStore {
     pub fn new(dynamo: aws_sdk_dynamodb::Client, table: String, ttl: Duration) -> Self {
         Self {
-            dynamo,
-            table,
-            ttl,
-            cache: RwLock::new(None),
+            partition: CachedPartition::new(dynamo, table, RULE_PK, ttl, merge_stored),
         }
     }
 
     /// The effective rules (enabled or not), from the cache when fresh.
-    pub async fn effective(&self) -> Result<Arc<Vec<RateLimitRule>>, ApiError> {
-        if let Some((at, rules)) = self.cache.read().await.as_ref()
-            && at.elapsed() < self.ttl
-        {
-            return Ok(rules.clone());
-        }
-        self.reload().await
+    pub async fn effective(&self) -> Result<Arc<Vec<RateLimitRule>>, StoreError> {
+        self.partition.get().await
     }
 
     /// Reads the table now (admin listings) and refreshes the cache.
-    pub async fn reload(&self) -> Result<Arc<Vec<RateLimitRule>>, ApiError> {
-        let stored = self.read_stored().await?;
-        let mut merged = default_rules();
-        for s in stored {
-            match merged.iter_mut().find(|r| r.id == s.id) {
-                Some(r) => *r = RateLimitRule { builtin: true, ..s },
-                None => merged.push(RateLimitRule {
-                    builtin: false,
-                    ..s
-                }),
-            }
-        }
-        let rules = Arc::new(merged);
-        *self.cache.write().await = Some((Instant::now(), rules.clone()));
-        Ok(rules)
+    pub async fn reload(&self) -> Result<Arc<Vec<RateLimitRule>>, StoreError> {
+        self.partition.reload().await
     }
 
     /// Drops the cache: the next check reads the table.
     pub async fn invalidate(&self) {
-        *self.cache.write().await = None;
+        self.partition.invalidate().await;
     }
 
-    pub async fn get(&self, id: &str) -> Result<Option<RateLimitRule>, ApiError> {
+    pub async fn get(&self, id: &str) -> Result<Option<RateLimitRule>, StoreError> {
         Ok(self.reload().await?.iter().find(|r| r.id == id).cloned())
     }
 
-    pub async fn require(&self, id: &str) -> Result<RateLimitRule, ApiError> {
+    pub async fn require(&self, id: &str) -> Result<RateLimitRule, RateLimitError> {
         self.get(id)
             .await?
-            .ok_or_else(|| ApiError::not_found(format!("no rate-limit rule with id {id:?}")))
+            .ok_or_else(|| RateLimitError::RuleNotFound(id.to_string()))
     }
 
-    pub async fn create(&self, new: NewRateLimitRule) -> Result<RateLimitRule, ApiError> {
+    pub async fn create(&self, new: NewRateLimitRule) -> Result<RateLimitRule, RateLimitError> {
         let id = match new.id {
             Some(id) => {
                 validate_id(&id)?;
                 if default_rules().iter().any(|r| r.id == id) {
-                    return Err(ApiError::conflict(
-                        "rule_exists",
-                        format!("{id:?} is a built-in rule; update it with PATCH instead"),
-                    ));
+                    return Err(RateLimitError::RuleExists(format!(
+                        "{id:?} is a built-in rule; update it with PATCH instead"
+                    )));
                 }
                 id
             }
@@ -458,7 +456,7 @@ impl RuleStore {
             enabled: new.enabled,
             description: new.description,
             builtin: false,
-            updated_at: Some(now_rfc3339()),
+            updated_at: Some(crate::clock::now_rfc3339()),
         };
         validate(&rule, Some(&new.target))?;
         self.write(&rule, true).await?;
@@ -469,7 +467,7 @@ impl RuleStore {
         &self,
         id: &str,
         patch: RateLimitRulePatch,
-    ) -> Result<RateLimitRule, ApiError> {
+    ) -> Result<RateLimitRule, RateLimitError> {
         let mut rule = self.require(id).await?;
         if let Some(s) = patch.scope {
             rule.scope = s;
@@ -489,7 +487,7 @@ impl RuleStore {
         if let Some(d) = patch.description {
             rule.description = Some(d);
         }
-        rule.updated_at = Some(now_rfc3339());
+        rule.updated_at = Some(crate::clock::now_rfc3339());
         validate(&rule, patch.target.as_deref())?;
         self.write(&rule, false).await?;
         Ok(rule)
@@ -497,75 +495,32 @@ impl RuleStore {
 
     /// Deletes a stored rule. For a built-in id this removes the admin's override, restoring
     /// the default (a built-in cannot be removed, only disabled). 404 when nothing matches.
-    pub async fn delete(&self, id: &str) -> Result<(), ApiError> {
-        let out = self
-            .dynamo
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(RULE_PK.into()))
-            .key("sk", AttributeValue::S(id.into()))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
-            .send()
-            .await?;
-        self.invalidate().await;
-        let existed = out.attributes.is_some_and(|a| !a.is_empty());
+    pub async fn delete(&self, id: &str) -> Result<(), RateLimitError> {
+        let existed = self.partition.delete(id).await?;
         if existed || default_rules().iter().any(|r| r.id == id) {
             Ok(())
         } else {
-            Err(ApiError::not_found(format!(
-                "no rate-limit rule with id {id:?}"
-            )))
+            Err(RateLimitError::RuleNotFound(id.to_string()))
         }
     }
 
-    async fn write(&self, rule: &RateLimitRule, must_be_new: bool) -> Result<(), ApiError> {
-        let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(rule)?;
-        item.insert("pk".into(), AttributeValue::S(RULE_PK.into()));
-        item.insert("sk".into(), AttributeValue::S(rule.id.clone()));
-        let mut put = self
-            .dynamo
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item));
-        if must_be_new {
-            put = put.condition_expression("attribute_not_exists(pk)");
-        }
-        let result = put.send().await;
-        self.invalidate().await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Err(ApiError::conflict(
-                    "rule_exists",
-                    format!("a rule with id {:?} already exists", rule.id),
-                ))
-            }
+    async fn write(&self, rule: &RateLimitRule, must_be_new: bool) -> Result<(), RateLimitError> {
+        let item: Item = serde_dynamo::to_item(rule).map_err(StoreError::from)?;
+        match self.partition.put(&rule.id, item, must_be_new).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::ConditionFailed) => Err(RateLimitError::RuleExists(format!(
+                "a rule with id {:?} already exists",
+                rule.id
+            ))),
             Err(e) => Err(e.into()),
         }
-    }
-
-    async fn read_stored(&self) -> Result<Vec<RateLimitRule>, ApiError> {
-        let items = crate::store::query_partition(&self.dynamo, &self.table, RULE_PK).await?;
-        let mut out = Vec::with_capacity(items.len());
-        for item in items {
-            match serde_dynamo::from_item::<_, RateLimitRule>(item) {
-                Ok(rule) => out.push(rule),
-                // One bad item must not switch every limit off: skip it, loudly.
-                Err(e) => {
-                    tracing::error!(error = %e, "skipping an unreadable rate-limit rule item")
-                }
-            }
-        }
-        Ok(out)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::DomainError;
 
     #[test]
     fn targets_parse_and_match() {
@@ -614,8 +569,8 @@ mod tests {
         r.window_seconds = 0;
         r.scope = Scope::Receptor;
         let e = validate(&r, None).unwrap_err();
-        let fields: Vec<_> = e.errors.iter().map(|f| f.field.as_str()).collect();
+        let fields: Vec<_> = e.fields.iter().map(|f| f.field.as_str()).collect();
         assert_eq!(fields, ["limit", "window_seconds", "scope"]);
-        assert_eq!(e.status, 422);
+        assert_eq!(e.kind(), crate::error::ErrorKind::Unprocessable);
     }
 }

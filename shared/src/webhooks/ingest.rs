@@ -220,7 +220,10 @@ impl WebhookService {
             let _ = self.events.delete(&id).await;
             return Err(ApiError::unavailable(
                 "queue_unavailable",
-                format!("could not enqueue the event ({}); retry later", e.code),
+                format!(
+                    "could not enqueue the event ({}); retry later",
+                    crate::error::DomainError::code(&e)
+                ),
             ));
         }
         tracing::info!(endpoint = %endpoint.endpoint_url, event_id = %id, %event_type, "webhook accepted");
