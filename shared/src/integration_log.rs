@@ -299,9 +299,9 @@ impl IntegrationLog {
         let expires = (now.unix_timestamp() as u64 + self.ttl.as_secs()).to_string();
 
         let mut item: HashMap<String, AttributeValue> = HashMap::from([
-            ("pk".into(), s(&format!("LOG#{}", rec.provider))),
+            ("pk".into(), s(format!("LOG#{}", rec.provider))),
             ("sk".into(), s(&sk)),
-            ("gsi1pk".into(), s(&format!("LOGDAY#{}", day_key(now)))),
+            ("gsi1pk".into(), s(format!("LOGDAY#{}", day_key(now)))),
             ("gsi1sk".into(), s(&sk)),
             ("id".into(), s(&id)),
             ("provider".into(), s(&rec.provider)),
@@ -342,8 +342,8 @@ impl IntegrationLog {
             .dynamo
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(&format!("STAT#{}", rec.provider)))
-            .key("sk", s(&format!("H#{}", hour_key(now))))
+            .key("pk", s(format!("STAT#{}", rec.provider)))
+            .key("sk", s(format!("H#{}", hour_key(now))))
             .update_expression(
                 "ADD calls :one, successes :s, failures :f, latency_sum_ms :ms, tokens :t, #b :one SET expires_at = :exp",
             )

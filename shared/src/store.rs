@@ -62,10 +62,6 @@ impl StoreError {
             transient,
         }
     }
-
-    pub fn is_condition_failed(&self) -> bool {
-        matches!(self, StoreError::ConditionFailed)
-    }
 }
 
 impl<E, R> From<SdkError<E, R>> for StoreError

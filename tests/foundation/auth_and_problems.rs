@@ -215,3 +215,38 @@ async fn trailing_slash_paths_answer_like_the_plain_ones() {
     assert_eq!(one.status, 200);
     assert_eq!(one.json()["slug"], "kavenegar");
 }
+
+/// The JWT secret is read on the first token check, not at cold start: a context for a stack
+/// whose secret is missing still builds (SQS workers never check a token), a request with a
+/// token then gets a 500 problem (the log names the secret), and once the secret exists the
+/// next request verifies (a failed read is not cached).
+#[tokio::test]
+async fn the_jwt_secret_is_read_on_first_use() {
+    let prefix = format!("test-nojwt-{}", uuid::Uuid::new_v4().simple());
+    let env = hub_tests::env_with(&[("SECRETS_PREFIX", prefix.clone())]);
+    let aws = shared::aws::AwsClients::from_env(&env).await;
+    let ctx = shared::HubContext::build(env, aws.clone())
+        .await
+        .expect("no secret is read while building the context");
+    let svc = shared::http::app(providers::router(ctx));
+    let secret = format!("jwt-{}", uuid::Uuid::new_v4());
+    let token = shared::auth::issue_token(secret.as_bytes(), "u1", Role::User, 600);
+
+    send(&svc, get("/api/integrations/providers", Some(&token)))
+        .await
+        .assert_problem(500, "internal_error");
+    // No token: 401 as always, without touching the secret.
+    send(&svc, get("/api/integrations/providers", None))
+        .await
+        .assert_problem(401, "missing_token");
+
+    aws.secrets
+        .create_secret()
+        .name(format!("{prefix}/jwt"))
+        .secret_string(&secret)
+        .send()
+        .await
+        .expect("create the JWT secret");
+    let res = send(&svc, get("/api/integrations/providers", Some(&token))).await;
+    assert_eq!(res.status, 200, "{}", String::from_utf8_lossy(&res.body));
+}

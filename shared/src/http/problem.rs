@@ -105,11 +105,6 @@ impl ApiError {
         )
     }
 
-    pub fn too_many_requests(detail: impl Into<String>, retry_after_secs: u64) -> Self {
-        Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", detail)
-            .with_header(header::RETRY_AFTER, &retry_after_secs.to_string())
-    }
-
     /// An upstream provider failed; 502 tells the caller the hub itself is fine.
     pub fn bad_gateway(code: &'static str, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_GATEWAY, code, detail)
