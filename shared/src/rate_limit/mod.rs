@@ -95,13 +95,14 @@
 
 mod error;
 pub mod rules;
+mod subject;
+mod window;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
-use sha2::{Digest, Sha256};
 
 use crate::config::{ConfigError, Env};
 use crate::store::StoreError;
@@ -111,6 +112,8 @@ pub use self::rules::{
     Channel, NewRateLimitRule, RateLimitRule, RateLimitRulePatch, RuleStore, Scope, Target,
     default_rules,
 };
+pub use self::subject::Subject;
+use self::window::Window;
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 
 /// The standard quota headers (lower case, as the edge sends them).
@@ -118,106 +121,6 @@ pub const HEADER_LIMIT: &str = "ratelimit-limit";
 pub const HEADER_REMAINING: &str = "ratelimit-remaining";
 pub const HEADER_RESET: &str = "ratelimit-reset";
 pub const HEADER_POLICY: &str = "ratelimit-policy";
-
-/// Who is using what. Build with [`Subject::channel`] or [`Subject::route`] and add the
-/// keys you know; rules whose scope key is missing are skipped.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Subject {
-    pub target: Target,
-    /// The user the work is done for.
-    pub user_id: Option<String>,
-    /// The receiving phone number (SMS); normalised and hashed, never stored in clear.
-    pub receptor: Option<String>,
-    /// The client IP (`shared::http::ClientIp` at the edge).
-    pub ip: Option<String>,
-}
-
-impl Subject {
-    pub fn channel(channel: Channel) -> Self {
-        Self {
-            target: Target::Channel(channel),
-            user_id: None,
-            receptor: None,
-            ip: None,
-        }
-    }
-
-    /// A route, as declared in the router (`MatchedPath`), e.g. `/api/integrations/webhook/{endpoint}`.
-    pub fn route(pattern: impl Into<String>) -> Self {
-        Self {
-            target: Target::Route(pattern.into()),
-            user_id: None,
-            receptor: None,
-            ip: None,
-        }
-    }
-
-    pub fn user(mut self, user_id: impl Into<String>) -> Self {
-        self.user_id = Some(user_id.into());
-        self
-    }
-
-    pub fn receptor(mut self, phone: impl Into<String>) -> Self {
-        self.receptor = Some(phone.into());
-        self
-    }
-
-    pub fn ip(mut self, ip: impl Into<String>) -> Self {
-        self.ip = Some(ip.into());
-        self
-    }
-
-    pub fn ip_opt(mut self, ip: Option<impl Into<String>>) -> Self {
-        self.ip = ip.map(Into::into);
-        self
-    }
-
-    /// The counter key for a scope, or None when the subject does not carry it.
-    fn key_for(&self, scope: Scope) -> Option<String> {
-        match scope {
-            Scope::User => self
-                .user_id
-                .as_deref()
-                .filter(|u| !u.is_empty())
-                .map(str::to_string),
-            Scope::Receptor => self
-                .receptor
-                .as_deref()
-                .and_then(normalise_receptor)
-                .map(|r| hashed(&r)),
-            Scope::Ip => self
-                .ip
-                .as_deref()
-                .map(str::trim)
-                .filter(|i| !i.is_empty())
-                .map(hashed),
-            Scope::Service => Some("all".into()),
-        }
-    }
-}
-
-/// One key per number whatever its spelling (SMS pumping varies the format): the SMS
-/// module's own reading of a phone number (national, `+CC`, `00CC`, Persian and Arabic-Indic
-/// digits, separators) as E.164. Input it cannot read keeps its last 10 digits of any script,
-/// so a malformed number is still counted rather than let through.
-fn normalise_receptor(raw: &str) -> Option<String> {
-    if let Ok(phone) = crate::sms::Phone::parse(raw) {
-        return Some(phone.e164().to_string());
-    }
-    let digits: String = raw
-        .chars()
-        .filter_map(crate::sms::phone::ascii_digit)
-        .collect();
-    if digits.is_empty() {
-        return None;
-    }
-    let start = digits.len().saturating_sub(10);
-    Some(digits[start..].to_string())
-}
-
-fn hashed(v: &str) -> String {
-    hex::encode(&Sha256::digest(v.as_bytes())[..12])
-}
 
 /// The quota state reported to the client: the most constrained rule that applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -684,93 +587,6 @@ fn too_many(quota: Quota, retry_after: u64, rule: &RateLimitRule, cost: u64) -> 
     }
 }
 
-/// Position of `now` in a rule's fixed windows.
-#[derive(Debug, Clone, Copy)]
-struct Window {
-    index: u64,
-    now_ms: u64,
-    len_ms: u64,
-}
-
-impl Window {
-    fn at(now_ms: u64, window_seconds: u64) -> Self {
-        let len_ms = window_seconds.max(1) * 1000;
-        Self {
-            index: now_ms / len_ms,
-            now_ms,
-            len_ms,
-        }
-    }
-
-    fn start_ms(&self) -> u64 {
-        self.index * self.len_ms
-    }
-
-    fn end_ms(&self) -> u64 {
-        self.start_ms() + self.len_ms
-    }
-
-    /// Share of the previous window still inside the sliding window, in [0, 1].
-    fn previous_weight(&self) -> f64 {
-        1.0 - (self.now_ms - self.start_ms()) as f64 / self.len_ms as f64
-    }
-
-    fn estimate(&self, count: u64, previous: u64) -> f64 {
-        count as f64 + previous as f64 * self.previous_weight()
-    }
-
-    fn admits(&self, count: u64, previous: u64, limit: u64) -> bool {
-        self.estimate(count, previous) <= limit as f64 + 1e-9
-    }
-
-    fn remaining(&self, count: u64, previous: u64, limit: u64) -> u64 {
-        (limit as f64 - self.estimate(count, previous))
-            .floor()
-            .max(0.0) as u64
-    }
-
-    /// Counters of window N matter until window N+1 ends; slack for clock skew between
-    /// instances (a minute, at most one window, so a live item is never older than N-2).
-    fn expires_at(&self) -> u64 {
-        (self.end_ms() + self.len_ms + self.len_ms.min(60_000)) / 1000
-    }
-
-    fn reset_secs(&self) -> u64 {
-        (self.end_ms() - self.now_ms).div_ceil(1000).max(1)
-    }
-
-    fn quota(&self, rule: &RateLimitRule, remaining: u64) -> Quota {
-        Quota {
-            rule_id: rule.id.clone(),
-            limit: rule.limit,
-            remaining,
-            reset_secs: self.reset_secs(),
-            window_seconds: rule.window_seconds,
-        }
-    }
-
-    /// Seconds until a request of `cost` would be admitted if nothing else happened, given
-    /// `count` units already admitted in this window and `previous` in the last one.
-    fn retry_after(&self, count: u64, previous: u64, cost: u64, limit: u64) -> u64 {
-        let len = self.len_ms as f64;
-        let at_ms = if count + cost <= limit && previous > 0 {
-            // Later in this window, once enough of the previous window has slid out.
-            let weight_needed = (limit - count - cost) as f64 / previous as f64;
-            self.start_ms() as f64 + len * (1.0 - weight_needed)
-        } else {
-            // In the next window, where this window's count becomes the decaying share.
-            let share = if count == 0 {
-                0.0
-            } else {
-                (1.0 - (limit.saturating_sub(cost)) as f64 / count as f64).max(0.0)
-            };
-            self.end_ms() as f64 + len * share
-        };
-        let wait_ms = (at_ms - self.now_ms as f64).max(0.0);
-        ((wait_ms / 1000.0).ceil() as u64).max(1)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -801,36 +617,5 @@ mod tests {
         let ok =
             RateLimitConfig::from_env(&Env::from_pairs([("RATE_LIMIT_TABLE", "c")]), &hub).unwrap();
         assert_eq!((ok.namespace.as_str(), ok.rules_ttl.as_secs()), ("p", 30));
-    }
-
-    #[test]
-    fn receptor_forms_normalise_to_one_number() {
-        let a = normalise_receptor("+98 912 123 4567").unwrap();
-        assert_eq!(a, normalise_receptor("00989121234567").unwrap());
-        assert_eq!(a, normalise_receptor("09121234567").unwrap());
-        assert_eq!(normalise_receptor("n/a"), None);
-        // Persian and Arabic-Indic digits are the same number, not an unkeyed one.
-        assert_eq!(a, normalise_receptor("۰۹۱۲۱۲۳۴۵۶۷").unwrap());
-        assert_eq!(a, normalise_receptor("٠٩١٢١٢٣٤٥٦٧").unwrap());
-        // Unreadable but digit-bearing input is still counted.
-        assert_eq!(normalise_receptor("x۱۲۳"), Some("123".into()));
-    }
-
-    #[test]
-    fn sliding_estimate_and_retry_after() {
-        // 25% into a 100 s window: 75% of the previous window still counts.
-        let w = Window::at(1_000_000 + 25_000, 100);
-        assert_eq!(w.index, 10);
-        assert!((w.estimate(2, 8) - 8.0).abs() < 1e-9);
-        assert!(w.admits(2, 8, 8));
-        assert!(!w.admits(3, 8, 8));
-        assert_eq!(w.remaining(1, 8, 10), 3);
-        // limit 8, 2 used now, 8 before: one more fits when weight <= 5/8, i.e. at 37.5 s.
-        assert_eq!(w.retry_after(2, 8, 1, 8), 13);
-        // Current window full: wait for the next one, where 10 used decays: 1 + 10*(1-f) <= 10.
-        assert_eq!(w.retry_after(10, 0, 1, 10), 75 + 10);
-        assert_eq!(w.reset_secs(), 75);
-        assert_eq!(w.expires_at(), 1_200 + 60);
-        assert_eq!(Window::at(1_000, 10).expires_at(), 20 + 10);
     }
 }
