@@ -41,6 +41,19 @@ pub fn page_cursor(key: Item) -> String {
     crate::cursor::encode(&key)
 }
 
+/// A query's items and the cursor of the next page.
+pub fn page<T: serde::de::DeserializeOwned>(
+    out: aws_sdk_dynamodb::operation::query::QueryOutput,
+) -> Result<(Vec<T>, Option<String>), StoreError> {
+    let items = out
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .map(serde_dynamo::from_item)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((items, out.last_evaluated_key.map(page_cursor)))
+}
+
 /// The `ExclusiveStartKey` a cursor from [`page_cursor`] names.
 pub fn start_key(cursor: Option<&str>) -> Result<Option<Item>, InvalidCursor> {
     let Some(cursor) = cursor else {
@@ -331,14 +344,7 @@ impl EventStore {
             .send()
             .await
             .map_err(|e| StoreError::from_sdk("Query", e))?;
-        let items = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(serde_dynamo::from_item)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(StoreError::from)?;
-        Ok((items, out.last_evaluated_key.map(page_cursor)))
+        Ok(page(out)?)
     }
 
     /// Counts one processing attempt; returns the attempt number.

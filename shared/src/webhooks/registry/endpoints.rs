@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use tokio::sync::RwLock;
 
 use super::super::error::WebhookError;
-use super::super::events::{page_cursor, start_key};
+use super::super::events::{page, start_key};
 use super::super::model::WebhookEndpoint;
 use crate::store::{Item, StoreError};
 
@@ -152,13 +152,6 @@ impl EndpointStore {
             .send()
             .await
             .map_err(|e| StoreError::from_sdk("Query", e))?;
-        let items = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(serde_dynamo::from_item)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(StoreError::from)?;
-        Ok((items, out.last_evaluated_key.map(page_cursor)))
+        Ok(page(out)?)
     }
 }

@@ -62,24 +62,8 @@ impl WebhookVerifier for HmacSha256Hex {
 
 #[cfg(test)]
 mod tests {
-    use super::super::HeaderView;
+    use super::super::tests::check;
     use super::*;
-
-    fn check(
-        v: &HmacSha256Hex,
-        headers: &[(&str, &str)],
-        body: &[u8],
-        now: i64,
-    ) -> Result<(), VerifyError> {
-        let headers = HeaderView::from_text(headers);
-        v.verify(&InboundRequest {
-            headers: &headers,
-            body,
-            public_url: "https://hooks.example.com/x",
-            path_token: None,
-            now,
-        })
-    }
 
     #[test]
     fn hmac_hex_with_and_without_timestamp() {

@@ -290,8 +290,25 @@ pub fn form_params(headers: &HeaderView<'_>, body: &[u8]) -> Vec<(String, String
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+
+    /// Runs a verifier over text headers and a body at `now`.
+    pub fn check(
+        v: &impl WebhookVerifier,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        now: i64,
+    ) -> Result<(), VerifyError> {
+        let headers = HeaderView::from_text(headers);
+        v.verify(&InboundRequest {
+            headers: &headers,
+            body,
+            public_url: "https://hooks.example.com/x",
+            path_token: None,
+            now,
+        })
+    }
 
     #[test]
     fn header_view_matches_names_case_insensitively_and_refuses_non_text() {

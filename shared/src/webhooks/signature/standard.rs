@@ -108,6 +108,7 @@ impl WebhookVerifier for StandardWebhooks {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::check;
     use super::*;
 
     // Standard Webhooks reference vector (standard-webhooks / svix-webhooks library tests).
@@ -123,22 +124,6 @@ mod tests {
             (HEADER_WEBHOOK_TIMESTAMP, ts),
             (HEADER_WEBHOOK_SIGNATURE, sig),
         ]
-    }
-
-    fn check(
-        v: &StandardWebhooks,
-        headers: &[(&str, &str)],
-        body: &[u8],
-        now: i64,
-    ) -> Result<(), VerifyError> {
-        let headers = HeaderView::from_text(headers);
-        v.verify(&InboundRequest {
-            headers: &headers,
-            body,
-            public_url: "https://hooks.example.com/x",
-            path_token: None,
-            now,
-        })
     }
 
     fn sw() -> StandardWebhooks {
