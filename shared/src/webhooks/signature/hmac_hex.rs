@@ -3,7 +3,7 @@
 
 use super::{
     InboundRequest, VerifyError, WebhookVerifier, check_timestamp, header, hmac_sha256,
-    mac_matches, parse_timestamp,
+    mac_matches, parse_timestamp, verdict,
 };
 
 /// Hex HMAC-SHA256 of the body, or of `{timestamp}.{body}` when a timestamp header is set.
@@ -52,11 +52,7 @@ impl WebhookVerifier for HmacSha256Hex {
             };
             matched |= mac_matches(&presented, &expected);
         }
-        if matched {
-            Ok(())
-        } else {
-            Err(VerifyError::Invalid)
-        }
+        verdict(matched)
     }
 }
 

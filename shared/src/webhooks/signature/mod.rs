@@ -203,6 +203,15 @@ fn mac_matches(presented: &[u8], expected: &[u8]) -> bool {
     presented.len() == expected.len() && bool::from(presented.ct_eq(expected))
 }
 
+/// Accepts when some key matched; no reason beyond "does not match" is given.
+fn verdict(matched: bool) -> Result<(), VerifyError> {
+    if matched {
+        Ok(())
+    } else {
+        Err(VerifyError::Invalid)
+    }
+}
+
 fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
     for p in parts {

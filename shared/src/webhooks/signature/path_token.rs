@@ -3,7 +3,7 @@
 
 use base64::Engine;
 
-use super::{InboundRequest, VerifyError, WebhookVerifier, ct_eq};
+use super::{InboundRequest, VerifyError, WebhookVerifier, ct_eq, verdict};
 
 /// A fresh URL-safe random token (32 random bytes, base64url without padding).
 pub fn generate_path_token() -> String {
@@ -34,11 +34,7 @@ impl PathToken {
         for t in &self.tokens {
             matched |= ct_eq(t.as_bytes(), presented.as_bytes());
         }
-        if matched {
-            Ok(())
-        } else {
-            Err(VerifyError::Invalid)
-        }
+        verdict(matched)
     }
 }
 

@@ -5,7 +5,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 
 use super::{
     HeaderView, InboundRequest, VerifyError, WebhookVerifier, check_timestamp, header, hmac_sha256,
-    mac_matches, parse_timestamp,
+    mac_matches, parse_timestamp, verdict,
 };
 
 /// Standard Webhooks' recommended tolerance between the signed timestamp and now.
@@ -98,11 +98,7 @@ impl WebhookVerifier for StandardWebhooks {
                 matched |= mac_matches(&sig, e);
             }
         }
-        if matched {
-            Ok(())
-        } else {
-            Err(VerifyError::Invalid)
-        }
+        verdict(matched)
     }
 }
 

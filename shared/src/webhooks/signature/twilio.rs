@@ -10,7 +10,7 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 use super::{
-    InboundRequest, VerifyError, WebhookVerifier, ct_eq, form_params, header, mac_matches,
+    InboundRequest, VerifyError, WebhookVerifier, ct_eq, form_params, header, mac_matches, verdict,
 };
 
 pub const HEADER_TWILIO_SIGNATURE: &str = "x-twilio-signature";
@@ -100,11 +100,7 @@ impl TwilioSignature {
                 matched |= mac_matches(&presented, &expected);
             }
         }
-        if matched {
-            Ok(())
-        } else {
-            Err(VerifyError::Invalid)
-        }
+        verdict(matched)
     }
 }
 
@@ -127,14 +123,10 @@ impl WebhookVerifier for TwilioSignature {
         if let Some(expected_hex) = body_sha {
             self.verify_params(signature, r.public_url, &[])?;
             let actual = hex::encode(Sha256::digest(r.body));
-            return if ct_eq(
+            return verdict(ct_eq(
                 actual.as_bytes(),
                 expected_hex.to_ascii_lowercase().as_bytes(),
-            ) {
-                Ok(())
-            } else {
-                Err(VerifyError::Invalid)
-            };
+            ));
         }
         self.verify_params(signature, r.public_url, &form_params(r.headers, r.body))
     }
