@@ -90,6 +90,21 @@ pub fn rfc3339(t: time::OffsetDateTime) -> String {
         .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
+/// Now, as fixed-width RFC 3339 UTC with milliseconds (see [`rfc3339_millis`]).
+pub fn now_rfc3339_millis() -> String {
+    rfc3339_millis(now_utc())
+}
+
+/// A date-time as fixed-width RFC 3339 UTC with milliseconds (`2026-01-20T14:00:00.000Z`):
+/// string order is time order, for timestamps inside sort keys.
+pub fn rfc3339_millis(t: time::OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        ))
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
 /// Parses an RFC 3339 timestamp (any offset).
 pub fn parse_rfc3339(s: &str) -> Option<time::OffsetDateTime> {
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
@@ -105,6 +120,7 @@ mod tests {
         let s = rfc3339(t);
         assert_eq!(s, "2025-01-20T10:30:00Z");
         assert_eq!(parse_rfc3339(&s), Some(t));
+        assert_eq!(rfc3339_millis(t), "2025-01-20T10:30:00.000Z");
     }
 
     #[test]

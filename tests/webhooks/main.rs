@@ -7,23 +7,23 @@ mod receive;
 mod registry;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 use axum::body::Body;
 use hub_tests::{TestHub, TestResponse, create_queue, env_with, json_req, send};
 use serde_json::{Value, json};
+use shared::clock::{Clock, ManualClock};
 use shared::http::HubService;
-use shared::webhooks::process::WebhookWorker;
-use shared::webhooks::{Clock, WebhookConfig};
+use shared::webhooks::WebhookConfig;
+use shared::webhooks::process::EventProcessor;
 use webhooks::WebhooksState;
 
 pub struct Fixture {
     pub hub: TestHub,
     pub svc: HubService,
     pub state: Arc<WebhooksState>,
-    pub worker: Arc<WebhookWorker>,
+    pub worker: Arc<EventProcessor>,
     pub queue: String,
-    pub clock: Arc<AtomicI64>,
+    pub clock: Arc<ManualClock>,
 }
 
 impl Fixture {
@@ -43,12 +43,11 @@ impl Fixture {
         let mut all = vec![("WEBHOOK_EVENTS_QUEUE_URL", queue.clone())];
         all.extend(overrides.iter().cloned());
         let config = WebhookConfig::from_env(&env_with(&all)).expect("webhook config");
-        let clock = Arc::new(AtomicI64::new(shared::webhooks::unix_now()));
-        let c = clock.clone();
-        let clock_fn: Clock = Arc::new(move || c.load(Ordering::SeqCst));
-        let state = WebhooksState::with_config(hub.ctx.clone(), config, clock_fn);
+        let clock = Arc::new(ManualClock::new(shared::clock::now_ms()));
+        let worker = Arc::new(hub.ctx.webhook_processor_with(&config));
+        let service = hub.ctx.webhook_service_with(config, clock.clone());
+        let state = WebhooksState::new(hub.ctx.clone(), service);
         let svc = shared::http::app(webhooks::router(state.clone()));
-        let worker = Arc::new(WebhookWorker::new(&hub.ctx, state.service.clone()));
         Self {
             hub,
             svc,
@@ -59,12 +58,13 @@ impl Fixture {
         }
     }
 
+    /// Unix seconds by the service's clock.
     pub fn now(&self) -> i64 {
-        self.clock.load(Ordering::SeqCst)
+        (self.clock.now_ms() / 1000) as i64
     }
 
     pub fn set_now(&self, t: i64) {
-        self.clock.store(t, Ordering::SeqCst);
+        self.clock.set(t as u64 * 1000);
     }
 
     /// Registers an endpoint as admin; asserts 201.
@@ -107,7 +107,7 @@ impl Fixture {
         let worker = self.worker.clone();
         hub_tests::drain_queue(&self.hub.ctx.aws.sqs, &self.queue, 10, move |event| {
             let worker = worker.clone();
-            async move { webhook_worker::handle_batch(&worker, event).await }
+            async move { webhook_worker::handle_event(&worker, event).await }
         })
         .await
     }

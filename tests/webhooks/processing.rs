@@ -60,7 +60,7 @@ async fn events_are_processed_by_the_worker_and_replay_reprocesses_them() {
     rec.message_id = Some("redelivery".into());
     rec.body = Some(json!({"event_id": ids[0]}).to_string());
     event.records.push(rec);
-    let out = webhook_worker::handle_batch(&f.worker, event).await;
+    let out = webhook_worker::handle_event(&f.worker, event).await;
     assert!(out.batch_item_failures.is_empty());
     let e = f
         .admin_get(&format!(
@@ -360,7 +360,9 @@ async fn rotated_secret_keeps_verifying_during_the_grace_period_only() {
         .as_str()
         .unwrap()
         .to_string();
-    let expected = shared::webhooks::registry::timestamp_from_unix(f.now() + 86_400);
+    let expected = shared::clock::rfc3339_millis(
+        time::OffsetDateTime::from_unix_timestamp(f.now() + 86_400).unwrap(),
+    );
     assert_eq!(valid_until, expected);
 }
 
@@ -377,7 +379,7 @@ async fn unknown_event_ids_on_the_queue_are_dropped_not_retried() {
         rec.body = Some(body);
         event.records.push(rec);
     }
-    let out = webhook_worker::handle_batch(&f.worker, event).await;
+    let out = webhook_worker::handle_event(&f.worker, event).await;
     assert!(out.batch_item_failures.is_empty());
 }
 
@@ -394,7 +396,7 @@ async fn delivery_reports_update_the_sms_message_status() {
         10_000_000 + (uuid::Uuid::new_v4().as_u128() % 80_000_000)
     );
     let sms_id = format!("sms-{}", uuid::Uuid::new_v4().simple());
-    let now = shared::webhooks::registry::timestamp(time::OffsetDateTime::now_utc());
+    let now = shared::clock::now_rfc3339_millis();
     store
         .put_message(&SmsRecord {
             id: sms_id.clone(),
@@ -481,7 +483,7 @@ async fn failing_events_are_retried_then_marked_failed() {
         invocations += hub_tests::drain_queue(&f.hub.ctx.aws.sqs, &f.queue, 3, move |event| {
             let worker = worker.clone();
             async move {
-                let out = webhook_worker::handle_batch(&worker, event).await;
+                let out = webhook_worker::handle_event(&worker, event).await;
                 assert_eq!(
                     out.batch_item_failures.len(),
                     1,

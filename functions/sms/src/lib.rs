@@ -29,7 +29,8 @@ use shared::rate_limit::{Channel, RateLimitDecision, Subject};
 use shared::sms::service::{BatchView, BulkAccepted, BulkRequest, SendRequest, SendResult};
 use shared::sms::store::SmsRecord;
 use shared::sms::{MessageType, SmsService, apply_delivery_report};
-use shared::webhooks::signature::{self, PathToken, TwilioSignature, VerifyError};
+use shared::webhooks::WebhookError;
+use shared::webhooks::signature::{self, HeaderView, PathToken, TwilioSignature, VerifyError};
 use shared::{ApiError, ApiResult, HubContext};
 
 /// Bulk bodies may carry 10,000 numbers with a text each; Lambda takes 6 MB.
@@ -299,7 +300,7 @@ async fn kavenegar_report(
         .and_then(|c| c.get("previous_callback_token").map(str::to_string));
     PathToken::new(std::iter::once(expected).chain(previous))
         .check(Some(token))
-        .map_err(ApiError::from)?;
+        .map_err(verification_problem)?;
     let message_id = params
         .messageid
         .filter(|v| !v.trim().is_empty())
@@ -388,6 +389,16 @@ pub async fn kavenegar_callback_post(
     kavenegar_report(&st, &token, params).await
 }
 
+/// A callback that does not verify: 401 without `WWW-Authenticate: Bearer` (a provider
+/// cannot fix it with a JWT).
+fn verification_problem(e: VerifyError) -> ApiError {
+    let mut problem = ApiError::from(WebhookError::from(e));
+    problem
+        .headers
+        .retain(|(name, _)| name != axum::http::header::WWW_AUTHENTICATE);
+    problem
+}
+
 /// Twilio's status callback: a signed form (`MessageSid`, `MessageStatus`, `ErrorCode`).
 #[utoipa::path(post, path = "/api/integrations/sms/callbacks/twilio", tag = "sms",
     request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "MessageSid, MessageStatus, ErrorCode, ... signed with X-Twilio-Signature"),
@@ -402,19 +413,22 @@ pub async fn twilio_callback(
     let sig = headers
         .get(signature::HEADER_TWILIO_SIGNATURE)
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| ApiError::from(VerifyError::Missing("X-Twilio-Signature header".into())))?;
+        .ok_or_else(|| {
+            verification_problem(VerifyError::Missing("X-Twilio-Signature header".into()))
+        })?;
     let path_and_query = uri
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| uri.path().to_string());
     // The URL Twilio signs is the StatusCallback the hub gave it when SMS_CALLBACK_BASE_URL
     // is set; otherwise rebuilt from the forwarded headers.
+    let header_view = HeaderView::new(headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())));
     let url = signature::public_url(
-        &headers,
+        &header_view,
         &path_and_query,
         st.sms.config.callback_base_url.as_deref(),
     );
-    let params = signature::form_params(&headers, &body);
+    let params = signature::form_params(&header_view, &body);
     let verify =
         |token: &str| TwilioSignature::new([token.to_string()]).verify_params(sig, &url, &params);
     let token_of = |c: &Option<Arc<shared::secrets::Credentials>>| {
@@ -441,7 +455,7 @@ pub async fn twilio_callback(
         );
         match fresh {
             Some(t) if t != token && verify(&t).is_ok() => {}
-            _ => return Err(e.into()),
+            _ => return Err(verification_problem(e)),
         }
     }
     let get = |name: &str| {

@@ -4,25 +4,27 @@
 //! `maxReceiveCount` deliveries the message moves to the dead-letter queue and the event is
 //! marked `failed`.
 
-use std::sync::Arc;
-
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use shared::HubContext;
-use shared::webhooks::process::WebhookWorker;
-use shared::webhooks::{WebhookConfig, ingest::WebhookService, system_clock};
+use shared::queue::{QueueMessage, WorkError};
+use shared::webhooks::EventMessage;
+use shared::webhooks::process::{Delivery, EventProcessor, ProcessError};
 
-/// Builds the worker once per cold start.
-pub fn worker(ctx: &Arc<HubContext>) -> Result<Arc<WebhookWorker>, shared::config::ConfigError> {
-    let config = WebhookConfig::from_env(&ctx.env)?;
-    let service = Arc::new(WebhookService::new(ctx, config, system_clock()));
-    Ok(Arc::new(WebhookWorker::new(ctx, service)))
+/// Handles one queue message: `{"event_id": "..."}`.
+pub async fn handle(processor: &EventProcessor, message: QueueMessage) -> Result<(), WorkError> {
+    let EventMessage { event_id } = message.json()?;
+    let delivery = Delivery {
+        event_id: &event_id,
+        message_id: &message.message_id,
+        receive_count: message.receive_count,
+    };
+    processor.process(delivery).await.map_err(|e| match e {
+        ProcessError::UnknownEvent(_) => WorkError::Poison(e.to_string()),
+        ProcessError::Retry { .. } => WorkError::Retry(e.to_string()),
+    })
 }
 
-/// One Lambda invocation: the SQS batch, with partial failures reported.
-pub async fn handle_batch(worker: &Arc<WebhookWorker>, event: SqsEvent) -> SqsBatchResponse {
-    shared::queue::process_batch(event, |message| {
-        let worker = worker.clone();
-        async move { worker.handle(message).await }
-    })
-    .await
+/// A whole Lambda SQS event, with partial failures reported (what tests and the local
+/// poller drive).
+pub async fn handle_event(processor: &EventProcessor, event: SqsEvent) -> SqsBatchResponse {
+    shared::queue::process_batch(event, |m| handle(processor, m)).await
 }

@@ -1,11 +1,13 @@
+use std::sync::Arc;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
     let ctx = shared::HubContext::from_env().await?;
-    let worker = webhook_worker::worker(&ctx)?;
+    let processor = Arc::new(ctx.webhook_processor()?);
     shared::queue::run_worker(move |message| {
-        let worker = worker.clone();
-        async move { worker.handle(message).await }
+        let processor = processor.clone();
+        async move { webhook_worker::handle(&processor, message).await }
     })
     .await
 }

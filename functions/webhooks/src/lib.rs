@@ -15,42 +15,26 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use base64::Engine;
-use serde::{Deserialize, Serialize};
 use shared::auth::Caller;
 use shared::http::{ApiJson, ApiPath, ApiQuery};
-use shared::webhooks::events::EventQuery;
-use shared::webhooks::ingest::{Inbound, WebhookService};
-use shared::webhooks::registry::timestamp;
+use shared::webhooks::ingest::Inbound;
+use shared::webhooks::signature::HeaderView;
 use shared::webhooks::*;
 use shared::{ApiError, ApiResult, HubContext};
 
-/// The function's state: the hub context plus the webhook service, built once.
+/// The function's state: the webhook service (built once) and the JWT verifier of the
+/// admin routes.
 pub struct WebhooksState {
     pub ctx: Arc<HubContext>,
-    pub service: Arc<WebhookService>,
+    pub service: WebhookService,
 }
 
 impl WebhooksState {
-    pub fn from_context(ctx: Arc<HubContext>) -> Result<Arc<Self>, shared::config::ConfigError> {
-        Self::with_clock(ctx, system_clock())
-    }
-
-    /// Tests move time through `clock` (signature tolerances, rotation grace periods).
-    pub fn with_clock(
-        ctx: Arc<HubContext>,
-        clock: Clock,
-    ) -> Result<Arc<Self>, shared::config::ConfigError> {
-        let config = WebhookConfig::from_env(&ctx.env)?;
-        Ok(Self::with_config(ctx, config, clock))
-    }
-
-    /// Tests give their own queue and limits.
-    pub fn with_config(ctx: Arc<HubContext>, config: WebhookConfig, clock: Clock) -> Arc<Self> {
-        let service = Arc::new(WebhookService::new(&ctx, config, clock));
+    /// `service` from `ctx.webhook_service()` (tests: `webhook_service_with`).
+    pub fn new(ctx: Arc<HubContext>, service: WebhookService) -> Arc<Self> {
         Arc::new(Self { ctx, service })
     }
 }
@@ -59,6 +43,21 @@ impl shared::context::HubState for WebhooksState {
     fn hub(&self) -> &HubContext {
         &self.ctx
     }
+}
+
+/// The request headers as the webhooks domain reads them.
+fn header_view(headers: &HeaderMap) -> HeaderView<'_> {
+    HeaderView::new(headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())))
+}
+
+/// A receive-path failure as a problem. Verification failures are 401s without
+/// `WWW-Authenticate: Bearer`: a provider cannot fix them with a JWT.
+fn receive_problem(e: WebhookError) -> ApiError {
+    let mut problem = ApiError::from(e);
+    problem
+        .headers
+        .retain(|(name, _)| name != header::WWW_AUTHENTICATE);
+    problem
 }
 
 type St = State<Arc<WebhooksState>>;
@@ -115,10 +114,10 @@ pub fn router(state: Arc<WebhooksState>) -> Router {
         (status = 413, body = shared::error::Problem, content_type = "application/problem+json")))]
 pub async fn receive(
     State(s): St,
-    ApiPath(endpoint_url): ApiPath<String>,
+    ApiPath(slug): ApiPath<String>,
     request: Request,
-) -> ApiResult<(StatusCode, Json<ReceiveAnswer>)> {
-    receive_inner(&s, &endpoint_url, None, request).await
+) -> ApiResult<Json<ReceiveAnswer>> {
+    receive_inner(&s, &slug, None, request).await
 }
 
 #[utoipa::path(post, path = "/api/integrations/webhook/{endpoint_url}/{token}", tag = "webhooks",
@@ -127,10 +126,10 @@ pub async fn receive(
     responses((status = 200, body = ReceiveAnswer), (status = 401, body = shared::error::Problem, content_type = "application/problem+json")))]
 pub async fn receive_with_token(
     State(s): St,
-    ApiPath((endpoint_url, token)): ApiPath<(String, String)>,
+    ApiPath((slug, token)): ApiPath<(String, String)>,
     request: Request,
-) -> ApiResult<(StatusCode, Json<ReceiveAnswer>)> {
-    receive_inner(&s, &endpoint_url, Some(token), request).await
+) -> ApiResult<Json<ReceiveAnswer>> {
+    receive_inner(&s, &slug, Some(token), request).await
 }
 
 /// The GET form of [`receive_with_token`] (Kavenegar may call back with the fields in the query).
@@ -142,16 +141,16 @@ pub async fn receive_with_token_get(
     state: St,
     path: ApiPath<(String, String)>,
     request: Request,
-) -> ApiResult<(StatusCode, Json<ReceiveAnswer>)> {
+) -> ApiResult<Json<ReceiveAnswer>> {
     receive_with_token(state, path, request).await
 }
 
 async fn receive_inner(
     s: &WebhooksState,
-    endpoint_url: &str,
+    slug: &str,
     token: Option<String>,
     request: Request,
-) -> ApiResult<(StatusCode, Json<ReceiveAnswer>)> {
+) -> ApiResult<Json<ReceiveAnswer>> {
     use http_body_util::BodyExt;
     use lambda_http::RequestExt;
     let (parts, body) = request.into_parts();
@@ -163,9 +162,7 @@ async fn receive_inner(
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some() =>
         {
-            return Err(ApiError::payload_too_large(format!(
-                "webhook bodies are limited to {max} bytes"
-            )));
+            return Err(WebhookError::BodyTooLarge(max).into());
         }
         Err(_) => {
             return Err(ApiError::bad_request(
@@ -187,16 +184,21 @@ async fn receive_inner(
         Some(q) => format!("{path}?{q}"),
         None => path.to_string(),
     };
+    let headers = header_view(&parts.headers);
     let inbound = Inbound {
         method: parts.method.as_str(),
-        headers: &parts.headers,
+        headers: &headers,
         path_and_query: &path_and_query,
         query,
         body: &body,
         path_token: token.as_deref(),
     };
-    let (status, answer) = s.service.receive(endpoint_url, inbound).await?;
-    Ok((status, Json(answer)))
+    let answer = s
+        .service
+        .receive(slug, inbound)
+        .await
+        .map_err(receive_problem)?;
+    Ok(Json(answer))
 }
 
 // ----------------------------------------------------------------------------- registry
@@ -213,54 +215,8 @@ pub async fn register(
     ApiJson(new): ApiJson<NewEndpoint>,
 ) -> ApiResult<(StatusCode, Json<EndpointCreated>)> {
     caller.require_admin()?;
-    let (endpoint, secret) = s.service.registry.create(new).await?;
-    let token = secret
-        .as_deref()
-        .filter(|_| matches!(endpoint.verification, VerificationConfig::PathToken {}));
-    let public_url = s
-        .service
-        .public_url(&headers, &endpoint.endpoint_url, token);
-    tracing::info!(endpoint = %endpoint.endpoint_url, scheme = endpoint.verification.scheme(), "webhook endpoint registered");
-    Ok((
-        StatusCode::CREATED,
-        Json(EndpointCreated {
-            endpoint,
-            public_url,
-            secret,
-        }),
-    ))
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-pub struct PageQuery {
-    /// 1..=100, default 50.
-    pub limit: Option<i32>,
-    pub cursor: Option<String>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct EndpointList {
-    pub items: Vec<EndpointView>,
-    pub next_cursor: Option<String>,
-}
-
-fn page_limit(limit: Option<i32>) -> ApiResult<i32> {
-    let limit = limit.unwrap_or(50);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::invalid_field(
-            "limit",
-            "must be between 1 and 100",
-        ));
-    }
-    Ok(limit)
-}
-
-fn view(s: &WebhooksState, headers: &HeaderMap, endpoint: WebhookEndpoint) -> EndpointView {
-    let public_url = s.service.public_url(headers, &endpoint.endpoint_url, None);
-    EndpointView {
-        endpoint,
-        public_url,
-    }
+    let created = s.service.register(new, &header_view(&headers)).await?;
+    Ok((StatusCode::CREATED, Json(created)))
 }
 
 #[utoipa::path(get, path = "/api/integrations/webhooks", tag = "webhooks", security(("bearerAuth" = [])), params(PageQuery),
@@ -269,18 +225,14 @@ pub async fn list_endpoints(
     State(s): St,
     caller: Caller,
     headers: HeaderMap,
-    ApiQuery(q): ApiQuery<PageQuery>,
+    ApiQuery(page): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<EndpointList>> {
     caller.require_admin()?;
-    let (items, next_cursor) = s
+    let list = s
         .service
-        .registry
-        .list(page_limit(q.limit)?, q.cursor.as_deref())
+        .list_endpoints(page, &header_view(&headers))
         .await?;
-    Ok(Json(EndpointList {
-        items: items.into_iter().map(|e| view(&s, &headers, e)).collect(),
-        next_cursor,
-    }))
+    Ok(Json(list))
 }
 
 #[utoipa::path(get, path = "/api/integrations/webhooks/{endpoint_url}", tag = "webhooks", security(("bearerAuth" = [])),
@@ -290,14 +242,11 @@ pub async fn get_endpoint(
     State(s): St,
     caller: Caller,
     headers: HeaderMap,
-    ApiPath(endpoint_url): ApiPath<String>,
+    ApiPath(slug): ApiPath<String>,
 ) -> ApiResult<Json<EndpointView>> {
     caller.require_admin()?;
-    Ok(Json(view(
-        &s,
-        &headers,
-        s.service.registry.require(&endpoint_url).await?,
-    )))
+    let endpoint = s.service.registry.endpoints.require(&slug).await?;
+    Ok(Json(s.service.view(endpoint, &header_view(&headers))))
 }
 
 #[utoipa::path(patch, path = "/api/integrations/webhooks/{endpoint_url}", tag = "webhooks", security(("bearerAuth" = [])),
@@ -307,15 +256,12 @@ pub async fn update_endpoint(
     State(s): St,
     caller: Caller,
     headers: HeaderMap,
-    ApiPath(endpoint_url): ApiPath<String>,
+    ApiPath(slug): ApiPath<String>,
     ApiJson(patch): ApiJson<EndpointPatch>,
 ) -> ApiResult<Json<EndpointView>> {
     caller.require_admin()?;
-    Ok(Json(view(
-        &s,
-        &headers,
-        s.service.registry.update(&endpoint_url, patch).await?,
-    )))
+    let endpoint = s.service.registry.update(&slug, patch).await?;
+    Ok(Json(s.service.view(endpoint, &header_view(&headers))))
 }
 
 #[utoipa::path(delete, path = "/api/integrations/webhooks/{endpoint_url}", tag = "webhooks", security(("bearerAuth" = [])),
@@ -323,21 +269,16 @@ pub async fn update_endpoint(
     description = "Disables the endpoint (deliveries then answer 404); its events and secret are kept. PATCH `enabled: true` re-enables it.",
     responses((status = 200, body = EndpointView)))]
 pub async fn disable_endpoint(
-    State(s): St,
+    state: St,
     caller: Caller,
     headers: HeaderMap,
-    ApiPath(endpoint_url): ApiPath<String>,
+    path: ApiPath<String>,
 ) -> ApiResult<Json<EndpointView>> {
-    caller.require_admin()?;
     let patch = EndpointPatch {
         enabled: Some(false),
         ..Default::default()
     };
-    Ok(Json(view(
-        &s,
-        &headers,
-        s.service.registry.update(&endpoint_url, patch).await?,
-    )))
+    update_endpoint(state, caller, headers, path, ApiJson(patch)).await
 }
 
 #[utoipa::path(post, path = "/api/integrations/webhooks/{endpoint_url}/rotate-secret", tag = "webhooks", security(("bearerAuth" = [])),
@@ -348,7 +289,7 @@ pub async fn rotate_secret(
     State(s): St,
     caller: Caller,
     headers: HeaderMap,
-    ApiPath(endpoint_url): ApiPath<String>,
+    ApiPath(slug): ApiPath<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<EndpointCreated>> {
     caller.require_admin()?;
@@ -363,63 +304,14 @@ pub async fn rotate_secret(
             )
         })?
     };
-    let now = (s.service.clock)();
-    let (endpoint, secret) = s
+    let created = s
         .service
-        .registry
-        .rotate(
-            &endpoint_url,
-            req,
-            now,
-            s.service.config.rotation_grace_secs,
-        )
+        .rotate_secret(&slug, req, &header_view(&headers))
         .await?;
-    let token = secret
-        .as_deref()
-        .filter(|_| matches!(endpoint.verification, VerificationConfig::PathToken {}));
-    let public_url = s
-        .service
-        .public_url(&headers, &endpoint.endpoint_url, token);
-    tracing::info!(endpoint = %endpoint.endpoint_url, "webhook secret rotated");
-    Ok(Json(EndpointCreated {
-        endpoint,
-        public_url,
-        secret,
-    }))
+    Ok(Json(created))
 }
 
 // ------------------------------------------------------------------------------- events
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-pub struct EventsQuery {
-    pub status: Option<EventStatus>,
-    /// RFC 3339, inclusive.
-    pub from: Option<String>,
-    /// RFC 3339, inclusive.
-    pub to: Option<String>,
-    pub limit: Option<i32>,
-    pub cursor: Option<String>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct EventList {
-    pub items: Vec<WebhookEvent>,
-    pub next_cursor: Option<String>,
-}
-
-fn parse_time(field: &str, raw: Option<&str>) -> ApiResult<Option<String>> {
-    raw.map(|r| {
-        time::OffsetDateTime::parse(r, &time::format_description::well_known::Rfc3339)
-            .map(timestamp)
-            .map_err(|_| {
-                ApiError::invalid_field(
-                    field,
-                    "must be an RFC 3339 date-time, e.g. 2026-01-31T12:00:00Z",
-                )
-            })
-    })
-    .transpose()
-}
 
 #[utoipa::path(get, path = "/api/integrations/webhooks/{endpoint_url}/events", tag = "webhooks", security(("bearerAuth" = [])),
     params(("endpoint_url" = String, Path), EventsQuery),
@@ -428,51 +320,11 @@ fn parse_time(field: &str, raw: Option<&str>) -> ApiResult<Option<String>> {
 pub async fn list_events(
     State(s): St,
     caller: Caller,
-    ApiPath(endpoint_url): ApiPath<String>,
+    ApiPath(slug): ApiPath<String>,
     ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> ApiResult<Json<EventList>> {
     caller.require_admin()?;
-    let query = EventQuery {
-        status: q.status,
-        from: parse_time("from", q.from.as_deref())?,
-        to: parse_time("to", q.to.as_deref())?,
-        limit: page_limit(q.limit)?,
-        cursor: q.cursor,
-    };
-    s.service.registry.require(&endpoint_url).await?;
-    let (items, next_cursor) = s.service.events.list(&endpoint_url, &query).await?;
-    Ok(Json(EventList { items, next_cursor }))
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-pub struct EventQueryParams {
-    /// Include the raw body (`body_base64`, and `body_text` when it is UTF-8).
-    pub include_body: Option<bool>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct EventDetail {
-    #[serde(flatten)]
-    pub event: WebhookEvent,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub body_text: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub body_base64: Option<String>,
-}
-
-async fn event_of(
-    s: &WebhooksState,
-    endpoint_url: &str,
-    event_id: &str,
-) -> ApiResult<WebhookEvent> {
-    s.service
-        .events
-        .get(event_id)
-        .await?
-        .filter(|e| e.endpoint_url == endpoint_url)
-        .ok_or_else(|| {
-            ApiError::not_found(format!("no event {event_id} on endpoint {endpoint_url}"))
-        })
+    Ok(Json(s.service.list_events(&slug, q).await?))
 }
 
 #[utoipa::path(get, path = "/api/integrations/webhooks/{endpoint_url}/events/{event_id}", tag = "webhooks", security(("bearerAuth" = [])),
@@ -481,46 +333,13 @@ async fn event_of(
 pub async fn get_event(
     State(s): St,
     caller: Caller,
-    ApiPath((endpoint_url, event_id)): ApiPath<(String, String)>,
+    ApiPath((slug, event_id)): ApiPath<(String, String)>,
     ApiQuery(q): ApiQuery<EventQueryParams>,
 ) -> ApiResult<Json<EventDetail>> {
     caller.require_admin()?;
-    if !q.include_body.unwrap_or(false) {
-        let event = event_of(&s, &endpoint_url, &event_id).await?;
-        return Ok(Json(EventDetail {
-            event,
-            body_text: None,
-            body_base64: None,
-        }));
-    }
-    let (event, body) = s
-        .service
-        .events
-        .get_with_body(&event_id)
-        .await?
-        .filter(|(e, _)| e.endpoint_url == endpoint_url)
-        .ok_or_else(|| {
-            ApiError::not_found(format!("no event {event_id} on endpoint {endpoint_url}"))
-        })?;
-    let body_base64 = Some(base64::engine::general_purpose::STANDARD.encode(&body));
-    let body_text = String::from_utf8(body).ok();
-    Ok(Json(EventDetail {
-        event,
-        body_text,
-        body_base64,
-    }))
+    let include_body = q.include_body.unwrap_or(false);
+    Ok(Json(s.service.event(&slug, &event_id, include_body).await?))
 }
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ReplayAnswer {
-    pub replayed: usize,
-    pub event_ids: Vec<String>,
-    /// More events matched than one replay takes (`MAX_REPLAY`); replay again from the last one.
-    pub truncated: bool,
-}
-
-/// Events one range replay re-enqueues at most (the call must finish inside API Gateway's 30 s).
-pub const MAX_REPLAY: usize = 500;
 
 #[utoipa::path(post, path = "/api/integrations/webhooks/{endpoint_url}/events/{event_id}/replay", tag = "webhooks", security(("bearerAuth" = [])),
     params(("endpoint_url" = String, Path), ("event_id" = String, Path)),
@@ -529,30 +348,11 @@ pub const MAX_REPLAY: usize = 500;
 pub async fn replay_event(
     State(s): St,
     caller: Caller,
-    ApiPath((endpoint_url, event_id)): ApiPath<(String, String)>,
+    ApiPath((slug, event_id)): ApiPath<(String, String)>,
 ) -> ApiResult<(StatusCode, Json<ReplayAnswer>)> {
     caller.require_admin()?;
-    let event = event_of(&s, &endpoint_url, &event_id).await?;
-    let replayed = s.service.replay(std::slice::from_ref(&event.id)).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(ReplayAnswer {
-            replayed,
-            event_ids: vec![event.id],
-            truncated: false,
-        }),
-    ))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReplayRange {
-    /// RFC 3339, inclusive.
-    pub from: String,
-    /// RFC 3339, inclusive.
-    pub to: String,
-    /// Only events in this status (e.g. `failed`); default all.
-    pub status: Option<EventStatus>,
+    let answer = s.service.replay_event(&slug, &event_id).await?;
+    Ok((StatusCode::ACCEPTED, Json(answer)))
 }
 
 #[utoipa::path(post, path = "/api/integrations/webhooks/{endpoint_url}/events/replay", tag = "webhooks", security(("bearerAuth" = [])),
@@ -561,52 +361,12 @@ pub struct ReplayRange {
 pub async fn replay_range(
     State(s): St,
     caller: Caller,
-    ApiPath(endpoint_url): ApiPath<String>,
-    ApiJson(r): ApiJson<ReplayRange>,
+    ApiPath(slug): ApiPath<String>,
+    ApiJson(range): ApiJson<ReplayRange>,
 ) -> ApiResult<(StatusCode, Json<ReplayAnswer>)> {
     caller.require_admin()?;
-    let from = parse_time("from", Some(&r.from))?;
-    let to = parse_time("to", Some(&r.to))?;
-    if from > to {
-        return Err(ApiError::invalid_field("to", "must not be before `from`"));
-    }
-    s.service.registry.require(&endpoint_url).await?;
-    let mut ids = Vec::new();
-    let mut cursor = None;
-    let mut truncated = false;
-    loop {
-        let q = EventQuery {
-            status: r.status,
-            from: from.clone(),
-            to: to.clone(),
-            limit: 100,
-            cursor,
-        };
-        let (page, next) = s.service.events.list(&endpoint_url, &q).await?;
-        ids.extend(page.into_iter().map(|e| e.id));
-        if ids.len() >= MAX_REPLAY {
-            truncated = ids.len() > MAX_REPLAY || next.is_some();
-            ids.truncate(MAX_REPLAY);
-            break;
-        }
-        match next {
-            Some(c) => cursor = Some(c),
-            None => break,
-        }
-    }
-    let replayed = if ids.is_empty() {
-        0
-    } else {
-        s.service.replay(&ids).await?
-    };
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(ReplayAnswer {
-            replayed,
-            event_ids: ids,
-            truncated,
-        }),
-    ))
+    let answer = s.service.replay_range(&slug, range).await?;
+    Ok((StatusCode::ACCEPTED, Json(answer)))
 }
 
 #[derive(utoipa::OpenApi)]

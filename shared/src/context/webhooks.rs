@@ -1,1 +1,166 @@
-//! Assembly of the webhooks capability from the cold-start state (filled in by the architecture refactor).
+//! Assembly of the webhooks capability from the cold-start state: the `webhooks` function's
+//! service and the worker's processor, each with only what it uses, and the adapters through
+//! which the worker reaches the SMS and notifications capabilities.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+
+use super::HubContext;
+use crate::clock::{Clock, SystemClock};
+use crate::config::ConfigError;
+use crate::notifications::{
+    Channel, EVENT_NOTIFICATION_NEW, NewNotification, NotificationStore, NotificationsConfig,
+    Profile,
+};
+use crate::webhooks::delivery_report::DeliveryReport;
+use crate::webhooks::events::EventStore;
+use crate::webhooks::process::{
+    AppliedReport, DeliveryReportSink, EventNotification, EventProcessor, Notifier,
+};
+use crate::webhooks::registry::{EndpointRegistry, EndpointStore, SecretStore, TwilioAuthToken};
+use crate::webhooks::{WebhookConfig, WebhookError, WebhookService};
+
+/// A failed verification re-reads the twilio credentials at most this often.
+const TWILIO_REFRESH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl HubContext {
+    /// The `webhooks` function's service, with its settings from the environment.
+    pub fn webhook_service(&self) -> Result<WebhookService, ConfigError> {
+        let config = WebhookConfig::from_env(&self.env)?;
+        Ok(self.webhook_service_with(config, Arc::new(SystemClock)))
+    }
+
+    /// The service with given settings and clock (tests move time through `clock`).
+    pub fn webhook_service_with(
+        &self,
+        config: WebhookConfig,
+        clock: Arc<dyn Clock>,
+    ) -> WebhookService {
+        let registry = EndpointRegistry::new(
+            self.webhook_endpoints(&config),
+            SecretStore::new(
+                self.aws.secrets.clone(),
+                self.config.secrets_prefix.clone(),
+                config.cache_ttl,
+            ),
+        );
+        let events = self.webhook_events(&config);
+        let twilio = TwilioAuthToken::new(self.credentials.clone(), TWILIO_REFRESH_INTERVAL);
+        WebhookService::new(
+            config,
+            registry,
+            events,
+            twilio,
+            self.aws.sqs.clone(),
+            clock,
+        )
+    }
+
+    /// The worker's processor, with its settings from the environment.
+    pub fn webhook_processor(self: &Arc<Self>) -> Result<EventProcessor, ConfigError> {
+        let config = WebhookConfig::from_env(&self.env)?;
+        Ok(self.webhook_processor_with(&config))
+    }
+
+    pub fn webhook_processor_with(self: &Arc<Self>, config: &WebhookConfig) -> EventProcessor {
+        // The notifications capability's own TTL setting; its default if that is unreadable
+        // (the worker must not fail its cold start over another capability's variable).
+        let ttl = NotificationsConfig::from_env(&self.env)
+            .map(|c| c.ttl)
+            .unwrap_or(std::time::Duration::from_secs(90 * 86_400));
+        let notifications =
+            NotificationStore::new(self.aws.dynamo.clone(), self.config.hub_table.clone(), ttl);
+        EventProcessor::new(
+            self.webhook_events(config),
+            self.webhook_endpoints(config),
+            Arc::new(SmsDeliveryReports(self.clone())),
+            Arc::new(InAppNotifier(notifications)),
+            self.log.clone(),
+            config.max_attempts,
+        )
+    }
+
+    fn webhook_endpoints(&self, config: &WebhookConfig) -> EndpointStore {
+        EndpointStore::new(
+            self.aws.dynamo.clone(),
+            self.config.hub_table.clone(),
+            config.cache_ttl,
+        )
+    }
+
+    fn webhook_events(&self, config: &WebhookConfig) -> EventStore {
+        EventStore::new(
+            self.aws.dynamo.clone(),
+            self.aws.s3.clone(),
+            self.config.hub_table.clone(),
+            config.bodies_bucket.clone(),
+            config.inline_body_bytes,
+            config.retention_days,
+        )
+    }
+}
+
+/// Delivery reports go to the SMS capability's `apply_delivery_report`.
+struct SmsDeliveryReports(Arc<HubContext>);
+
+impl DeliveryReportSink for SmsDeliveryReports {
+    fn apply<'a>(
+        &'a self,
+        report: &'a DeliveryReport,
+    ) -> BoxFuture<'a, Result<Option<AppliedReport>, WebhookError>> {
+        Box::pin(async move {
+            let applied = crate::sms::apply_delivery_report(
+                &self.0,
+                &report.provider,
+                &report.provider_message_id,
+                &report.provider_status,
+                report.error_code.as_deref(),
+            )
+            .await
+            .map_err(|e| WebhookError::Downstream {
+                code: e.code,
+                detail: e.detail,
+            })?;
+            Ok(applied.map(|(sms_message_id, status)| AppliedReport {
+                sms_message_id,
+                status: status.as_str().into(),
+            }))
+        })
+    }
+}
+
+/// Event notifications are in-app notifications of the notifications capability.
+struct InAppNotifier(NotificationStore);
+
+impl Notifier for InAppNotifier {
+    fn notify(&self, n: EventNotification) -> BoxFuture<'_, Result<String, WebhookError>> {
+        Box::pin(async move {
+            let new = NewNotification {
+                user_id: n.user_id,
+                kind: "webhook".into(),
+                title: n.title,
+                message: n.message,
+                data: n.data,
+                event: EVENT_NOTIFICATION_NEW.into(),
+                // In-app only: the other channels need the notifications queue and the user's
+                // consent settings, which belong to an explicit send.
+                channels: vec![Channel::InApp],
+                email: None,
+                phone: None,
+            };
+            // In-app delivery does not consult the profile; an empty one takes every default.
+            let profile: Profile =
+                serde_json::from_value(serde_json::json!({})).map_err(WebhookError::internal)?;
+            let (record, _) =
+                self.0
+                    .create(new, &profile)
+                    .await
+                    .map_err(|e| WebhookError::Downstream {
+                        code: e.code,
+                        detail: e.detail,
+                    })?;
+            Ok(record.id)
+        })
+    }
+}

@@ -4,11 +4,12 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use base64::Engine;
 use sha2::{Digest, Sha256};
 
+use super::error::WebhookError;
 use super::model::{EventStatus, WebhookEvent};
-use crate::error::ApiError;
+use crate::cursor::InvalidCursor;
+use crate::store::{Item, StoreError};
 
 pub const EVENT_SK: &str = "#EVENT";
 
@@ -16,8 +17,8 @@ pub fn event_pk(event_id: &str) -> String {
     format!("WH#EV#{event_id}")
 }
 
-pub fn events_gsi_pk(endpoint_url: &str) -> String {
-    format!("WH#EVENTS#{endpoint_url}")
+pub fn events_gsi_pk(endpoint_slug: &str) -> String {
+    format!("WH#EVENTS#{endpoint_slug}")
 }
 
 /// The event id: derived from the endpoint and the provider's id for the event, so the same
@@ -31,29 +32,42 @@ pub fn event_id(endpoint_id: &str, dedupe_key: &str) -> String {
     hex::encode(&digest[..16])
 }
 
-/// Opaque page cursor: the table's `LastEvaluatedKey` (string attributes only), base64url JSON.
-pub fn encode_cursor(key: &HashMap<String, AttributeValue>) -> String {
-    let map: HashMap<&str, &str> = key
-        .iter()
-        .filter_map(|(k, v)| v.as_s().ok().map(|s| (k.as_str(), s.as_str())))
+/// A page cursor for a table's `LastEvaluatedKey` (string attributes only).
+pub fn page_cursor(key: Item) -> String {
+    let key: HashMap<String, String> = key
+        .into_iter()
+        .filter_map(|(k, v)| v.as_s().ok().map(|s| (k, s.clone())))
         .collect();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(serde_json::to_vec(&map).unwrap_or_default())
+    crate::cursor::encode(&key)
 }
 
-pub fn decode_cursor(cursor: &str) -> Result<HashMap<String, AttributeValue>, ApiError> {
-    let bad = || ApiError::invalid_field("cursor", "not a cursor this API returned");
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .map_err(|_| bad())?;
-    let map: HashMap<String, String> = serde_json::from_slice(&raw).map_err(|_| bad())?;
-    if map.is_empty() || map.len() > 4 {
-        return Err(bad());
-    }
-    Ok(map
+/// A query's items and the cursor of the next page.
+pub fn page<T: serde::de::DeserializeOwned>(
+    out: aws_sdk_dynamodb::operation::query::QueryOutput,
+) -> Result<(Vec<T>, Option<String>), StoreError> {
+    let items = out
+        .items
+        .unwrap_or_default()
         .into_iter()
-        .map(|(k, v)| (k, AttributeValue::S(v)))
-        .collect())
+        .map(serde_dynamo::from_item)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((items, out.last_evaluated_key.map(page_cursor)))
+}
+
+/// The `ExclusiveStartKey` a cursor from [`page_cursor`] names.
+pub fn start_key(cursor: Option<&str>) -> Result<Option<Item>, InvalidCursor> {
+    let Some(cursor) = cursor else {
+        return Ok(None);
+    };
+    let key: HashMap<String, String> = crate::cursor::decode(cursor)?;
+    if key.is_empty() || key.len() > 4 {
+        return Err(InvalidCursor);
+    }
+    Ok(Some(
+        key.into_iter()
+            .map(|(k, v)| (k, AttributeValue::S(v)))
+            .collect(),
+    ))
 }
 
 /// Every attribute of an event item except its body.
@@ -95,7 +109,7 @@ pub enum PutOutcome {
 #[derive(Debug, Clone, Default)]
 pub struct EventQuery {
     pub status: Option<EventStatus>,
-    /// Inclusive bounds, as fixed-width timestamps (see `registry::timestamp`).
+    /// Inclusive bounds, as fixed-width timestamps ([`crate::clock::rfc3339_millis`]).
     pub from: Option<String>,
     pub to: Option<String>,
     pub limit: i32,
@@ -132,10 +146,10 @@ impl EventStore {
     }
 
     pub fn body_key(event: &WebhookEvent) -> String {
-        format!("webhooks/{}/{}", event.endpoint_url, event.id)
+        format!("webhooks/{}/{}", event.endpoint_slug, event.id)
     }
 
-    fn key(event_id: &str) -> HashMap<String, AttributeValue> {
+    fn key(event_id: &str) -> Item {
         HashMap::from([
             ("pk".to_string(), AttributeValue::S(event_pk(event_id))),
             ("sk".to_string(), AttributeValue::S(EVENT_SK.to_string())),
@@ -149,14 +163,10 @@ impl EventStore {
         event: &mut WebhookEvent,
         body: &[u8],
         now: i64,
-    ) -> Result<PutOutcome, ApiError> {
+    ) -> Result<PutOutcome, WebhookError> {
         let inline = body.len() <= self.inline_max;
         if !inline {
-            let bucket = self.bucket.as_deref().ok_or_else(|| {
-                ApiError::payload_too_large(
-                    "this body is too large to store inline and no bodies bucket is configured",
-                )
-            })?;
+            let bucket = self.bucket.as_deref().ok_or(WebhookError::NoBodiesBucket)?;
             let key = Self::body_key(event);
             self.s3
                 .put_object()
@@ -173,15 +183,15 @@ impl EventStore {
                 .send()
                 .await
                 .map_err(|e| {
-                    ApiError::internal(format!("S3 PutObject for a webhook body: {e:?}"))
+                    WebhookError::Internal(format!("S3 PutObject for a webhook body: {e:?}"))
                 })?;
             event.body_s3_key = Some(key);
         }
-        let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(&*event)?;
+        let mut item: Item = serde_dynamo::to_item(&*event).map_err(StoreError::from)?;
         item.extend(Self::key(&event.id));
         item.insert(
             "gsi1pk".into(),
-            AttributeValue::S(events_gsi_pk(&event.endpoint_url)),
+            AttributeValue::S(events_gsi_pk(&event.endpoint_slug)),
         );
         item.insert(
             "gsi1sk".into(),
@@ -204,15 +214,11 @@ impl EventStore {
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk)")
             .send()
-            .await;
+            .await
+            .map_err(|e| StoreError::from_sdk("PutItem", e));
         match res {
             Ok(_) => Ok(PutOutcome::Stored),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(PutOutcome::Duplicate)
-            }
+            Err(StoreError::ConditionFailed) => Ok(PutOutcome::Duplicate),
             Err(e) => Err(e.into()),
         }
     }
@@ -221,27 +227,19 @@ impl EventStore {
     pub async fn get_with_body(
         &self,
         event_id: &str,
-    ) -> Result<Option<(WebhookEvent, Vec<u8>)>, ApiError> {
-        let out = self
-            .dynamo
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(event_id)))
-            .consistent_read(true)
-            .send()
-            .await?;
-        let Some(mut item) = out.item else {
+    ) -> Result<Option<(WebhookEvent, Vec<u8>)>, WebhookError> {
+        let Some(mut item) = self.get_item(event_id).await? else {
             return Ok(None);
         };
         let inline = item
             .remove("body")
             .and_then(|b| b.as_b().ok().map(|b| b.as_ref().to_vec()));
-        let event: WebhookEvent = serde_dynamo::from_item(item)?;
+        let event: WebhookEvent = serde_dynamo::from_item(item).map_err(StoreError::from)?;
         let body = match (&event.body_s3_key, inline) {
             (_, Some(b)) => b,
             (Some(key), None) => {
                 let bucket = self.bucket.as_deref().ok_or_else(|| {
-                    ApiError::internal("webhook body in S3 but no bucket configured")
+                    WebhookError::internal("webhook body in S3 but no bucket configured")
                 })?;
                 let obj = self
                     .s3
@@ -251,12 +249,12 @@ impl EventStore {
                     .send()
                     .await
                     .map_err(|e| {
-                        ApiError::internal(format!("S3 GetObject for a webhook body: {e:?}"))
+                        WebhookError::Internal(format!("S3 GetObject for a webhook body: {e:?}"))
                     })?;
                 obj.body
                     .collect()
                     .await
-                    .map_err(ApiError::internal)?
+                    .map_err(WebhookError::internal)?
                     .into_bytes()
                     .to_vec()
             }
@@ -265,7 +263,7 @@ impl EventStore {
         Ok(Some((event, body)))
     }
 
-    pub async fn get(&self, event_id: &str) -> Result<Option<WebhookEvent>, ApiError> {
+    async fn get_item(&self, event_id: &str) -> Result<Option<Item>, StoreError> {
         let out = self
             .dynamo
             .get_item()
@@ -273,8 +271,14 @@ impl EventStore {
             .set_key(Some(Self::key(event_id)))
             .consistent_read(true)
             .send()
-            .await?;
-        Ok(match out.item {
+            .await
+            .map_err(|e| StoreError::from_sdk("GetItem", e))?;
+        Ok(out.item)
+    }
+
+    /// The event without its body.
+    pub async fn get(&self, event_id: &str) -> Result<Option<WebhookEvent>, StoreError> {
+        Ok(match self.get_item(event_id).await? {
             Some(mut item) => {
                 item.remove("body");
                 Some(serde_dynamo::from_item(item)?)
@@ -286,9 +290,9 @@ impl EventStore {
     /// An endpoint's events, newest first, optionally within a time range and of one status.
     pub async fn list(
         &self,
-        endpoint_url: &str,
+        endpoint_slug: &str,
         q: &EventQuery,
-    ) -> Result<(Vec<WebhookEvent>, Option<String>), ApiError> {
+    ) -> Result<(Vec<WebhookEvent>, Option<String>), WebhookError> {
         // Key values cannot be empty: "0" sorts before every timestamp.
         let from = q.from.clone().unwrap_or_else(|| "0".into());
         // '~' sorts after every character of the `{timestamp}#{id}` sort key.
@@ -302,7 +306,7 @@ impl EventStore {
             .table_name(&self.table)
             .index_name("gsi1")
             .key_condition_expression("gsi1pk = :p AND gsi1sk BETWEEN :from AND :to")
-            .expression_attribute_values(":p", AttributeValue::S(events_gsi_pk(endpoint_url)))
+            .expression_attribute_values(":p", AttributeValue::S(events_gsi_pk(endpoint_slug)))
             .expression_attribute_values(":from", AttributeValue::S(from))
             .expression_attribute_values(":to", AttributeValue::S(to))
             // The listing never needs bodies: keep them out of the read (every name aliased,
@@ -324,7 +328,7 @@ impl EventStore {
             ))
             .scan_index_forward(false)
             .limit(q.limit)
-            .set_exclusive_start_key(q.cursor.as_deref().map(decode_cursor).transpose()?);
+            .set_exclusive_start_key(start_key(q.cursor.as_deref())?);
         if let Some(status) = q.status {
             // A filter reads the page then drops non-matching items, so a page may hold fewer
             // than `limit` items while a cursor still follows.
@@ -336,18 +340,15 @@ impl EventStore {
                 .filter_expression(format!("#a{status_name} = :s"))
                 .expression_attribute_values(":s", AttributeValue::S(status.as_str().into()));
         }
-        let out = req.send().await?;
-        let items = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(serde_dynamo::from_item)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((items, out.last_evaluated_key.map(|k| encode_cursor(&k))))
+        let out = req
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("Query", e))?;
+        Ok(page(out)?)
     }
 
     /// Counts one processing attempt; returns the attempt number.
-    pub async fn start_attempt(&self, event_id: &str) -> Result<u32, ApiError> {
+    pub async fn start_attempt(&self, event_id: &str) -> Result<u32, StoreError> {
         let out = self
             .dynamo
             .update_item()
@@ -358,7 +359,8 @@ impl EventStore {
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
             .send()
-            .await?;
+            .await
+            .map_err(|e| StoreError::from_sdk("UpdateItem", e))?;
         Ok(out
             .attributes
             .and_then(|a| {
@@ -374,7 +376,7 @@ impl EventStore {
         event_id: &str,
         result: &serde_json::Value,
         processed_at: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), StoreError> {
         self.dynamo
             .update_item()
             .table_name(&self.table)
@@ -390,7 +392,8 @@ impl EventStore {
             .expression_attribute_values(":t", AttributeValue::S(processed_at.into()))
             .expression_attribute_values(":null", AttributeValue::Null(true))
             .send()
-            .await?;
+            .await
+            .map_err(|e| StoreError::from_sdk("UpdateItem", e))?;
         Ok(())
     }
 
@@ -400,7 +403,7 @@ impl EventStore {
         event_id: &str,
         error: &str,
         final_attempt: bool,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), StoreError> {
         let status = if final_attempt {
             EventStatus::Failed
         } else {
@@ -415,24 +418,26 @@ impl EventStore {
             .expression_attribute_values(":s", AttributeValue::S(status.as_str().into()))
             .expression_attribute_values(":e", AttributeValue::S(error.chars().take(500).collect()))
             .send()
-            .await?;
+            .await
+            .map_err(|e| StoreError::from_sdk("UpdateItem", e))?;
         Ok(())
     }
 
     /// Removes an event (used only when it could not be enqueued, so a provider retry is not
     /// mistaken for a duplicate).
-    pub async fn delete(&self, event_id: &str) -> Result<(), ApiError> {
+    pub async fn delete(&self, event_id: &str) -> Result<(), StoreError> {
         self.dynamo
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(event_id)))
             .send()
-            .await?;
+            .await
+            .map_err(|e| StoreError::from_sdk("DeleteItem", e))?;
         Ok(())
     }
 
     /// Marks an event for reprocessing (replay): back to `queued`, replay count + 1.
-    pub async fn requeue(&self, event_id: &str) -> Result<(), ApiError> {
+    pub async fn requeue(&self, event_id: &str) -> Result<(), StoreError> {
         self.dynamo
             .update_item()
             .table_name(&self.table)
@@ -446,7 +451,8 @@ impl EventStore {
             )
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .send()
-            .await?;
+            .await
+            .map_err(|e| StoreError::from_sdk("UpdateItem", e))?;
         Ok(())
     }
 }
@@ -465,7 +471,17 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
         let key = HashMap::from([("pk".to_string(), AttributeValue::S("WH#EV#x".into()))]);
-        assert_eq!(decode_cursor(&encode_cursor(&key)).unwrap(), key);
-        assert_eq!(decode_cursor("!!").unwrap_err().code, "invalid_field");
+        assert_eq!(
+            start_key(Some(&page_cursor(key.clone()))).unwrap(),
+            Some(key)
+        );
+        assert_eq!(start_key(Some("!!")), Err(InvalidCursor));
+        assert_eq!(
+            start_key(Some(&crate::cursor::encode(
+                &HashMap::<String, String>::new()
+            ))),
+            Err(InvalidCursor)
+        );
+        assert_eq!(start_key(None), Ok(None));
     }
 }

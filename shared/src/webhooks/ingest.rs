@@ -4,18 +4,22 @@
 //! own schedule (the worker).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use http::{HeaderMap, StatusCode};
 use sha2::{Digest, Sha256};
 
-use super::events::{self, EventStore, PutOutcome};
+use super::api::ReceiveAnswer;
+use super::delivery_report::{DeliveryReport, SMS_DELIVERY_REPORT, param};
+use super::error::WebhookError;
+use super::events::{self, PutOutcome};
 use super::model::*;
-use super::registry::{self, EndpointRegistry};
-use super::signature::{self, InboundRequest, VerifyError, WebhookVerifier};
-use super::{Clock, WebhookConfig};
-use crate::error::ApiError;
+use super::registry::EndpointSecret;
+use super::registry::validate::validate_slug;
+use super::service::WebhookService;
+use super::signature::{
+    HeaderView, InboundRequest, StandardWebhooks, Verifier, VerifyError, WebhookVerifier,
+    form_params,
+};
 
 /// A cached secret older than this is read again once when verification fails, so a
 /// rotation done through another Lambda instance is seen at once, while a flood of bad
@@ -40,7 +44,7 @@ const KEPT_HEADERS: &[&str] = &[
 #[derive(Debug, Clone, Copy)]
 pub struct Inbound<'a> {
     pub method: &'a str,
-    pub headers: &'a HeaderMap,
+    pub headers: &'a HeaderView<'a>,
     /// The path as the provider called it (with any trailing slash) plus `?query`.
     pub path_and_query: &'a str,
     pub query: Option<&'a str>,
@@ -48,76 +52,21 @@ pub struct Inbound<'a> {
     pub path_token: Option<&'a str>,
 }
 
-/// Everything the receive path and the admin replay need, built once per cold start.
-pub struct WebhookService {
-    pub config: WebhookConfig,
-    pub registry: Arc<EndpointRegistry>,
-    pub events: EventStore,
-    pub sqs: aws_sdk_sqs::Client,
-    pub clock: Clock,
-}
-
 impl WebhookService {
-    pub fn new(ctx: &crate::HubContext, config: WebhookConfig, clock: Clock) -> Self {
-        let registry = Arc::new(EndpointRegistry::new(
-            ctx.aws.dynamo.clone(),
-            ctx.aws.secrets.clone(),
-            ctx.config.hub_table.clone(),
-            ctx.credentials.clone(),
-            ctx.config.secrets_prefix.clone(),
-            config.cache_ttl,
-        ));
-        let events = EventStore::new(
-            ctx.aws.dynamo.clone(),
-            ctx.aws.s3.clone(),
-            ctx.config.hub_table.clone(),
-            config.bodies_bucket.clone(),
-            config.inline_body_bytes,
-            config.retention_days,
-        );
-        Self {
-            config,
-            registry,
-            events,
-            sqs: ctx.aws.sqs.clone(),
-            clock,
-        }
-    }
-
-    /// The URL a provider is given for an endpoint (path tokens appended when known).
-    pub fn public_url(
-        &self,
-        request_headers: &HeaderMap,
-        endpoint_url: &str,
-        token: Option<&str>,
-    ) -> String {
-        let path = match token {
-            Some(t) => format!("/api/integrations/webhook/{endpoint_url}/{t}"),
-            None => format!("/api/integrations/webhook/{endpoint_url}"),
-        };
-        signature::public_url(
-            request_headers,
-            &path,
-            self.config.public_base_url.as_deref(),
-        )
-    }
-
     /// Verifies, stores and enqueues one delivery.
     pub async fn receive(
         &self,
-        endpoint_url: &str,
+        slug: &str,
         inbound: Inbound<'_>,
-    ) -> Result<(StatusCode, ReceiveAnswer), ApiError> {
-        let unknown = || {
-            ApiError::not_found(format!("no webhook endpoint {endpoint_url:?}"))
-                .with_code("unknown_endpoint")
-        };
-        if registry::validate_slug("endpoint_url", endpoint_url).is_err() {
+    ) -> Result<ReceiveAnswer, WebhookError> {
+        let unknown = || WebhookError::UnknownEndpoint(slug.to_string());
+        if validate_slug("endpoint_url", slug).is_err() {
             return Err(unknown());
         }
         let endpoint = self
             .registry
-            .cached(endpoint_url)
+            .endpoints
+            .cached(slug)
             .await?
             .filter(|e| e.enabled)
             .ok_or_else(unknown)?;
@@ -127,10 +76,7 @@ impl WebhookService {
             return Err(unknown());
         }
         if inbound.body.len() > self.config.max_body_bytes {
-            return Err(ApiError::payload_too_large(format!(
-                "webhook bodies are limited to {} bytes",
-                self.config.max_body_bytes
-            )));
+            return Err(WebhookError::BodyTooLarge(self.config.max_body_bytes));
         }
         self.verify(&endpoint, &inbound).await?;
 
@@ -150,16 +96,16 @@ impl WebhookService {
         let (dedupe_source, provider_event_id) = dedupe_key(inbound.headers, &params, stored_body);
         let id = events::event_id(&endpoint.id, &provider_event_id);
         let subscribed = endpoint.subscribes(&event_type);
-        let now = time::OffsetDateTime::now_utc();
+        let now = crate::clock::now_utc();
         let mut event = WebhookEvent {
             id: id.clone(),
             endpoint_id: endpoint.id.clone(),
-            endpoint_url: endpoint.endpoint_url.clone(),
+            endpoint_slug: endpoint.slug.clone(),
             provider_slug: endpoint.provider_slug.clone(),
             provider_event_id,
             dedupe_source: dedupe_source.into(),
             event_type: event_type.clone(),
-            received_at: registry::timestamp(now),
+            received_at: crate::clock::rfc3339_millis(now),
             method: inbound.method.to_string(),
             headers: kept_headers(inbound.headers, &endpoint.verification),
             body_size: stored_body.len() as u64,
@@ -181,70 +127,50 @@ impl WebhookService {
             .put_new(&mut event, stored_body, now.unix_timestamp())
             .await?;
         if outcome == PutOutcome::Duplicate {
-            tracing::info!(endpoint = %endpoint.endpoint_url, event_id = %id, "duplicate webhook delivery acknowledged");
-            return Ok((
-                StatusCode::OK,
-                ReceiveAnswer {
-                    status: "duplicate",
-                    event_id: id,
-                    event_type,
-                    detail: Some("already received; not processed again".into()),
-                },
-            ));
+            tracing::info!(endpoint = %endpoint.slug, event_id = %id, "duplicate webhook delivery acknowledged");
+            return Ok(ReceiveAnswer {
+                status: "duplicate",
+                event_id: id,
+                event_type,
+                detail: Some("already received; not processed again".into()),
+            });
         }
         if !subscribed {
-            tracing::info!(endpoint = %endpoint.endpoint_url, event_id = %id, %event_type, "webhook event type not subscribed; recorded and ignored");
-            return Ok((
-                StatusCode::OK,
-                ReceiveAnswer {
-                    status: "ignored",
-                    event_id: id,
-                    detail: Some(format!(
-                        "event type {event_type:?} is not subscribed by this endpoint; recorded and ignored"
-                    )),
-                    event_type,
-                },
-            ));
+            tracing::info!(endpoint = %endpoint.slug, event_id = %id, %event_type, "webhook event type not subscribed; recorded and ignored");
+            return Ok(ReceiveAnswer {
+                status: "ignored",
+                event_id: id,
+                detail: Some(format!(
+                    "event type {event_type:?} is not subscribed by this endpoint; recorded and ignored"
+                )),
+                event_type,
+            });
         }
-        if let Err(e) = crate::queue::send_json(
-            &self.sqs,
-            &self.config.queue_url,
-            &EventMessage {
-                event_id: id.clone(),
-            },
-        )
-        .await
-        {
+        if let Err(e) = self.enqueue(&id).await {
             // Without its queue message the event would sit unprocessed while every retry of
             // the provider is answered "duplicate": remove it so the retry starts clean.
             let _ = self.events.delete(&id).await;
-            return Err(ApiError::unavailable(
-                "queue_unavailable",
-                format!(
-                    "could not enqueue the event ({}); retry later",
-                    crate::error::DomainError::code(&e)
-                ),
-            ));
+            return Err(e);
         }
-        tracing::info!(endpoint = %endpoint.endpoint_url, event_id = %id, %event_type, "webhook accepted");
-        Ok((
-            StatusCode::OK,
-            ReceiveAnswer {
-                status: "accepted",
-                event_id: id,
-                event_type,
-                detail: None,
-            },
-        ))
+        tracing::info!(endpoint = %endpoint.slug, event_id = %id, %event_type, "webhook accepted");
+        Ok(ReceiveAnswer {
+            status: "accepted",
+            event_id: id,
+            event_type,
+            detail: None,
+        })
     }
 
+    /// Verifies a delivery with the endpoint's keys. A signature that does not match with a
+    /// cached secret older than a few seconds is checked once more against a fresh read, so
+    /// a rotation done through another instance is seen at once.
     async fn verify(
         &self,
         endpoint: &WebhookEndpoint,
         inbound: &Inbound<'_>,
-    ) -> Result<(), ApiError> {
-        let now = (self.clock)();
-        let url = signature::public_url(
+    ) -> Result<(), WebhookError> {
+        let now = self.now();
+        let url = super::signature::public_url(
             inbound.headers,
             inbound.path_and_query,
             self.config.public_base_url.as_deref(),
@@ -256,63 +182,67 @@ impl WebhookService {
             path_token: inbound.path_token,
             now,
         };
-        let secret = self.registry.secret(&endpoint.id, false).await?;
-        let verifier = self
-            .registry
-            .verifier(endpoint, secret.as_deref(), now)
-            .await?;
-        match verifier.verify(&request) {
+        let secrets = &self.registry.secrets;
+        let secret = secrets.get(&endpoint.id, false).await?;
+        match self
+            .verify_with(endpoint, secret.as_deref(), &request)
+            .await
+        {
             Ok(()) => Ok(()),
-            // Twilio endpoints on the provider credentials: the auth token may have rotated.
-            Err(VerifyError::Invalid)
-                if secret.is_none()
-                    && endpoint.secret_origin == SecretOrigin::ProviderCredentials
-                    && self
-                        .registry
-                        .recheck_twilio_credentials(SECRET_RECHECK_AFTER)
-                        .await? =>
-            {
-                let verifier = self.registry.verifier(endpoint, None, now).await?;
-                verifier.verify(&request).map_err(|e| reject(endpoint, e))
-            }
-            Err(VerifyError::Invalid)
-                if self
-                    .registry
-                    .secret_age(&endpoint.id)
+            Err(WebhookError::Rejected(VerifyError::Invalid))
+                if secrets
+                    .age(&endpoint.id)
                     .await
                     .is_some_and(|a| a > SECRET_RECHECK_AFTER) =>
             {
-                let fresh = self.registry.secret(&endpoint.id, true).await?;
+                let fresh = secrets.get(&endpoint.id, true).await?;
                 if fresh == secret {
-                    return Err(VerifyError::Invalid.into());
+                    return Err(reject(endpoint, VerifyError::Invalid));
                 }
-                let verifier = self
-                    .registry
-                    .verifier(endpoint, fresh.as_deref(), now)
-                    .await?;
-                verifier.verify(&request).map_err(|e| reject(endpoint, e))
+                self.verify_with(endpoint, fresh.as_deref(), &request)
+                    .await
+                    .map_err(|e| log_rejection(endpoint, e))
             }
-            Err(e) => Err(reject(endpoint, e)),
+            Err(e) => Err(log_rejection(endpoint, e)),
         }
     }
 
-    /// Re-enqueues events (admin replay): each goes back to `queued` and its id to the queue.
-    pub async fn replay(&self, event_ids: &[String]) -> Result<usize, ApiError> {
-        futures::future::try_join_all(event_ids.iter().map(|id| self.events.requeue(id))).await?;
-        let messages: Vec<EventMessage> = event_ids
-            .iter()
-            .map(|id| EventMessage {
-                event_id: id.clone(),
-            })
+    /// Verifies with the endpoint's own secret or, for Twilio endpoints without one, the
+    /// twilio provider's auth token (re-read once if it does not match: it may have rotated).
+    async fn verify_with(
+        &self,
+        endpoint: &WebhookEndpoint,
+        secret: Option<&EndpointSecret>,
+        request: &InboundRequest<'_>,
+    ) -> Result<(), WebhookError> {
+        let Some(secret) = secret else {
+            return match endpoint.verification {
+                VerificationConfig::Twilio {} => self.twilio.verify(|v| v.verify(request)).await,
+                _ => Err(WebhookError::SecretMissing),
+            };
+        };
+        let keys = secret
+            .active(request.now)
+            .into_iter()
+            .map(str::to_string)
             .collect();
-        crate::queue::send_json_batch(&self.sqs, &self.config.queue_url, &messages).await?;
-        Ok(event_ids.len())
+        let verifier = Verifier::for_config(&endpoint.verification, keys).map_err(|e| {
+            WebhookError::Internal(format!("endpoint {} secret unusable: {e}", endpoint.slug))
+        })?;
+        Ok(verifier.verify(request)?)
     }
 }
 
-fn reject(endpoint: &WebhookEndpoint, e: VerifyError) -> ApiError {
-    tracing::warn!(endpoint = %endpoint.endpoint_url, code = e.code(), reason = %e, "webhook refused");
-    e.into()
+fn reject(endpoint: &WebhookEndpoint, e: VerifyError) -> WebhookError {
+    log_rejection(endpoint, e.into())
+}
+
+/// Logs a refused delivery (the reason, never the secret or the body).
+fn log_rejection(endpoint: &WebhookEndpoint, e: WebhookError) -> WebhookError {
+    if let WebhookError::Rejected(reason) = &e {
+        tracing::warn!(endpoint = %endpoint.slug, code = reason.code(), %reason, "webhook refused");
+    }
+    e
 }
 
 /// Form fields of a POST body, or the query of a GET (Kavenegar calls back either way).
@@ -323,18 +253,8 @@ fn request_params(inbound: &Inbound<'_>) -> Vec<(String, String)> {
             .map(|q| serde_urlencoded::from_str(q).unwrap_or_default())
             .unwrap_or_default();
     }
-    signature::form_params(inbound.headers, inbound.body)
+    form_params(inbound.headers, inbound.body)
 }
-
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-        .filter(|v| !v.is_empty())
-}
-
-pub const SMS_DELIVERY_REPORT: &str = "sms.delivery_report";
 
 /// The event's type: SMS delivery reports by their fields, else the configured field, else
 /// `type`/`event_type`/`event` of a JSON body, else `unknown`.
@@ -343,9 +263,7 @@ fn event_type(
     params: &[(String, String)],
     json: Option<&serde_json::Value>,
 ) -> String {
-    if (param(params, "MessageSid").is_some() && param(params, "MessageStatus").is_some())
-        || (param(params, "messageid").is_some() && param(params, "status").is_some())
-    {
+    if DeliveryReport::is_report(params) {
         return SMS_DELIVERY_REPORT.into();
     }
     let as_text = |v: &serde_json::Value| match v {
@@ -377,11 +295,11 @@ fn event_type(
 /// The provider's id for the event. SMS status callbacks carry the message id plus the
 /// status: one message gets several callbacks (sent, then delivered), each its own event.
 fn dedupe_key(
-    headers: &HeaderMap,
+    headers: &HeaderView<'_>,
     params: &[(String, String)],
     body: &[u8],
 ) -> (&'static str, String) {
-    if let Some(id) = signature::StandardWebhooks::message_id(headers) {
+    if let Some(id) = StandardWebhooks::message_id(headers) {
         return ("webhook-id", id.chars().take(256).collect());
     }
     if let (Some(sid), Some(status)) = (param(params, "MessageSid"), param(params, "MessageStatus"))
@@ -395,7 +313,7 @@ fn dedupe_key(
 }
 
 fn kept_headers(
-    headers: &HeaderMap,
+    headers: &HeaderView<'_>,
     verification: &VerificationConfig,
 ) -> BTreeMap<String, String> {
     let mut names: Vec<&str> = KEPT_HEADERS.to_vec();
@@ -414,8 +332,7 @@ fn kept_headers(
         .into_iter()
         .filter_map(|n| {
             headers
-                .get(n)
-                .and_then(|v| v.to_str().ok())
+                .text(n)
                 .map(|v| (n.to_string(), v.chars().take(512).collect()))
         })
         .collect()
@@ -434,7 +351,7 @@ mod tests {
 
     #[test]
     fn dedupe_keys_follow_the_provider_ids() {
-        let mut h = HeaderMap::new();
+        let h = HeaderView::default();
         assert_eq!(
             dedupe_key(
                 &h,
@@ -448,7 +365,8 @@ mod tests {
             ("messageid", "77:10".into())
         );
         assert_eq!(dedupe_key(&h, &[], b"x").0, "body-sha256");
-        h.insert("webhook-id", "msg_1".parse().unwrap());
+        let pairs = [("webhook-id", "msg_1")];
+        let h = HeaderView::from_text(&pairs);
         assert_eq!(dedupe_key(&h, &[], b"x"), ("webhook-id", "msg_1".into()));
     }
 }

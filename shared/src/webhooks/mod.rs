@@ -1,19 +1,29 @@
 //! Incoming webhooks (the Helsa `WebhookEndpoint`/`WebhookEvent`, `register_webhook`,
 //! `process_webhook`, `verify_signature`).
 //!
-//! - [`signature`]: the signature schemes as pure functions behind [`signature::WebhookVerifier`].
-//! - [`registry`]: endpoints (DynamoDB) and their signing secrets (Secrets Manager), cached.
+//! - [`model`]: the entities; [`api`]: the routes' requests and answers; [`error`]: what
+//!   can go wrong ([`WebhookError`]).
+//! - [`signature`]: the signature schemes as pure functions behind
+//!   [`signature::WebhookVerifier`], one file per scheme.
+//! - [`registry`]: endpoints (DynamoDB) and their signing secrets (Secrets Manager), cached;
+//!   the Twilio auth token from the provider credentials.
 //! - [`events`]: durable, deduplicated event records, large bodies in S3.
-//! - [`ingest`]: the request path: verify the raw bytes, store once, enqueue the id.
-//! - [`process`]: what the worker does with an event (SMS delivery reports through
-//!   [`crate::sms::apply_delivery_report`], notifications).
+//! - [`service`]: the `webhooks` function's service; [`ingest`]: its receive path (verify
+//!   the raw bytes, store once, enqueue the id); [`admin`]: its admin operations.
+//! - [`process`]: what the worker does with an event (SMS delivery reports, parsed by
+//!   [`delivery_report`], go to the SMS capability; notifications).
+//!
+//! Wiring from the cold-start state: `context/webhooks.rs`.
 //!
 //! # Storage layout (HUB_TABLE)
 //!
 //! | item | pk | sk | gsi1pk | gsi1sk |
 //! | --- | --- | --- | --- | --- |
-//! | endpoint | `WH#EP#{endpoint_url}` | `#ENDPOINT` | `WH#ENDPOINTS` | `{created_at}#{endpoint_url}` |
-//! | event | `WH#EV#{event_id}` | `#EVENT` | `WH#EVENTS#{endpoint_url}` | `{received_at}#{event_id}` |
+//! | endpoint | `WH#EP#{slug}` | `#ENDPOINT` | `WH#ENDPOINTS` | `{created_at}#{slug}` |
+//! | event | `WH#EV#{event_id}` | `#EVENT` | `WH#EVENTS#{slug}` | `{received_at}#{event_id}` |
+//!
+//! An endpoint's slug is its `endpoint_url` in the API and the items (the seed contract's
+//! name); in the code it is called what it is, a slug.
 //!
 //! The event id is derived from the endpoint id and the provider's id for the event
 //! (`sha256(endpoint id, dedupe key)`), so deduplication is the event write itself
@@ -32,16 +42,24 @@
 //! the endpoint's `notification_title`, data `{webhook_event_id, endpoint_url, event_type,
 //! provider_event_id}`). The payload is never copied into it.
 
+pub mod admin;
+pub mod api;
+pub mod delivery_report;
+pub mod error;
 pub mod events;
 pub mod ingest;
 pub mod model;
 pub mod process;
 pub mod registry;
+pub mod service;
 pub mod signature;
 
 use crate::config::{ConfigError, Env};
 
+pub use api::*;
+pub use error::WebhookError;
 pub use model::*;
+pub use service::WebhookService;
 
 /// Webhook settings, read once at cold start.
 #[derive(Debug, Clone)]
@@ -88,16 +106,4 @@ impl WebhookConfig {
             max_attempts: env.parse_or("WEBHOOK_MAX_ATTEMPTS", 5u32)?,
         })
     }
-}
-
-/// Unix seconds now. Handlers take a [`Clock`] so tests can move time.
-pub fn unix_now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
-/// The clock the webhook code reads (unix seconds); `unix_now` in production.
-pub type Clock = std::sync::Arc<dyn Fn() -> i64 + Send + Sync>;
-
-pub fn system_clock() -> Clock {
-    std::sync::Arc::new(unix_now)
 }

@@ -1,10 +1,10 @@
-//! Webhook entities as the API and the table see them.
+//! Webhook entities as the API and the table see them (requests and answers: [`super::api`]).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::ApiError;
+use crate::error::InvalidInput;
 
 fn default_tolerance() -> i64 {
     super::signature::DEFAULT_TOLERANCE_SECS
@@ -53,12 +53,12 @@ impl VerificationConfig {
     }
 
     /// Header names lower-cased, tolerances bounded.
-    pub fn normalized(self) -> Result<Self, ApiError> {
+    pub fn normalized(self) -> Result<Self, InvalidInput> {
         let tol = |t: i64| {
             if (1..=86_400).contains(&t) {
                 Ok(t)
             } else {
-                Err(ApiError::invalid_field(
+                Err(InvalidInput::field(
                     "verification.tolerance_seconds",
                     "must be between 1 and 86400",
                 ))
@@ -66,8 +66,8 @@ impl VerificationConfig {
         };
         let header_name = |field: &str, h: String| {
             let h = h.trim().to_ascii_lowercase();
-            if h.is_empty() || http::HeaderName::from_bytes(h.as_bytes()).is_err() {
-                Err(ApiError::invalid_field(
+            if !is_header_name(&h) {
+                Err(InvalidInput::field(
                     format!("verification.{field}"),
                     "must be a valid HTTP header name",
                 ))
@@ -99,6 +99,15 @@ impl VerificationConfig {
     }
 }
 
+/// An HTTP header name (RFC 9110 `token`: letters, digits and ``!#$%&'*+-.^_`|~``).
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() < 1 << 16
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
 /// Where an endpoint's key comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -118,8 +127,10 @@ pub struct WebhookEndpoint {
     pub id: String,
     pub provider_slug: String,
     pub name: String,
-    /// The slug in `/api/integrations/webhook/{endpoint_url}`; unique.
-    pub endpoint_url: String,
+    /// The slug in `/api/integrations/webhook/{endpoint_url}`; unique. Called `endpoint_url`
+    /// on the wire and in the table (the seed contract's name).
+    #[serde(rename = "endpoint_url")]
+    pub slug: String,
     /// Subscribed event types; empty or `["*"]` means all.
     pub events: Vec<String>,
     pub verification: VerificationConfig,
@@ -160,75 +171,6 @@ impl WebhookEndpoint {
     }
 }
 
-/// `POST /api/integrations/webhooks` (the Helsa `register_webhook`).
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewEndpoint {
-    pub provider_slug: String,
-    pub name: String,
-    pub endpoint_url: String,
-    #[serde(default)]
-    pub events: Vec<String>,
-    pub verification: VerificationConfig,
-    /// A provider-issued secret (Standard Webhooks `whsec_…`, an HMAC key, a Twilio auth
-    /// token). Omit it to have the hub generate one (returned once) or, for Twilio, to use the
-    /// `twilio` provider credentials.
-    #[serde(default)]
-    pub secret: Option<String>,
-    #[serde(default)]
-    pub event_type_field: Option<String>,
-    #[serde(default)]
-    pub notify_user_id: Option<String>,
-    #[serde(default)]
-    pub notification_title: Option<String>,
-}
-
-/// `PATCH /api/integrations/webhooks/{endpoint_url}`: every field optional.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EndpointPatch {
-    pub name: Option<String>,
-    pub events: Option<Vec<String>>,
-    /// Same scheme only (its settings may change); a new scheme needs a new endpoint.
-    pub verification: Option<VerificationConfig>,
-    pub event_type_field: Option<String>,
-    pub notify_user_id: Option<String>,
-    pub notification_title: Option<String>,
-    pub enabled: Option<bool>,
-}
-
-/// `POST /api/integrations/webhooks/{endpoint_url}/rotate-secret`.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RotateSecret {
-    /// How long the previous secret keeps verifying (0..=604800 s); default
-    /// `WEBHOOK_ROTATION_GRACE_SECONDS` (24 h).
-    pub grace_period_seconds: Option<i64>,
-    /// A provider-issued new secret; omit to have the hub generate one.
-    pub secret: Option<String>,
-}
-
-/// What registration and rotation answer: the endpoint, its public URL and, when the hub
-/// generated it, the secret (shown this once).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct EndpointCreated {
-    #[serde(flatten)]
-    pub endpoint: WebhookEndpoint,
-    /// The URL to configure at the provider.
-    pub public_url: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub secret: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct EndpointView {
-    #[serde(flatten)]
-    pub endpoint: WebhookEndpoint,
-    /// Path-token endpoints: the token is part of the URL and is not shown again; this is
-    /// the URL without it.
-    pub public_url: String,
-}
-
 /// Processing state of an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -259,7 +201,9 @@ impl EventStatus {
 pub struct WebhookEvent {
     pub id: String,
     pub endpoint_id: String,
-    pub endpoint_url: String,
+    /// The endpoint's slug (`endpoint_url` on the wire and in the table).
+    #[serde(rename = "endpoint_url")]
+    pub endpoint_slug: String,
     pub provider_slug: String,
     /// The provider's id for the event (the dedupe key).
     pub provider_event_id: String,
@@ -288,17 +232,6 @@ pub struct WebhookEvent {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub result: Option<serde_json::Value>,
-}
-
-/// The receive route's success answer.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct ReceiveAnswer {
-    /// `accepted`, `duplicate` or `ignored`.
-    pub status: &'static str,
-    pub event_id: String,
-    pub event_type: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
 }
 
 /// The queue message: the event id only, never content.
@@ -346,7 +279,7 @@ mod tests {
             id: "i".into(),
             provider_slug: "p".into(),
             name: "n".into(),
-            endpoint_url: "u".into(),
+            slug: "u".into(),
             events: vec![],
             verification: VerificationConfig::PathToken {},
             secret_origin: SecretOrigin::Generated,

@@ -2,228 +2,235 @@
 //! status, other events become an in-app notification when the endpoint asks for it.
 //! Processing is idempotent: a processed event is skipped on redelivery, delivery reports
 //! never move an SMS status backwards, and a replay reuses the notification it created.
+//!
+//! The other capabilities are reached through two small traits ([`DeliveryReportSink`],
+//! [`Notifier`]) wired in `context/webhooks.rs`, so this module names none of their types.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
+use futures::future::BoxFuture;
 
-use super::ingest::{SMS_DELIVERY_REPORT, WebhookService};
+use super::delivery_report::{DeliveryReport, SMS_DELIVERY_REPORT, parse_delivery_report};
+use super::error::WebhookError;
+use super::events::EventStore;
 use super::model::*;
-use super::registry;
-use crate::error::ApiError;
+use super::registry::EndpointStore;
 use crate::integration_log::{CallRecord, IntegrationLog, Outcome};
-use crate::notifications::{
-    Channel, EVENT_NOTIFICATION_NEW, NewNotification, NotificationStore, Profile,
-};
-use crate::queue::{QueueMessage, WorkError};
 
-/// An SMS delivery report, parsed from a Kavenegar or Twilio status callback. Carries no
-/// phone number or message text (Twilio's callback has `To`/`From`; they are not copied).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct DeliveryReport {
-    /// `kavenegar` or `twilio`.
-    pub provider: String,
-    /// The provider's message id (`messageid`, `MessageSid`).
-    pub provider_message_id: String,
-    /// The provider's status as sent (`10`, `delivered`, ...).
-    pub provider_status: String,
-    /// The hub's SMS status (`queued`, `sent`, `delivered`, `undelivered`, `failed`, ...).
+/// A delivery report applied to a stored SMS message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedReport {
+    pub sms_message_id: String,
+    /// The message's new status (`delivered`, ...).
     pub status: String,
-    #[serde(default)]
-    pub error_code: Option<String>,
 }
 
-/// The hub's SMS status for a provider's status (the SMS capability's mapping, so a report
-/// reads the same here and on the message).
-pub fn normalize_status(provider: &str, raw: &str) -> &'static str {
-    crate::sms::SmsStatus::from_provider(provider, raw).as_str()
+/// Where delivery reports go: the SMS capability. `None` when no message has the report's
+/// provider id, or the report changed nothing.
+pub trait DeliveryReportSink: Send + Sync {
+    fn apply<'a>(
+        &'a self,
+        report: &'a DeliveryReport,
+    ) -> BoxFuture<'a, Result<Option<AppliedReport>, WebhookError>>;
 }
 
-/// Parses a delivery report from a form body (POST) or query (GET, stored as the body).
-pub fn parse_delivery_report(body: &[u8]) -> Option<DeliveryReport> {
-    let params: Vec<(String, String)> = serde_urlencoded::from_bytes(body).ok()?;
-    let get = |n: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == n)
-            .map(|(_, v)| v.clone())
-            .filter(|v| !v.is_empty())
-    };
-    if let (Some(sid), Some(status)) = (get("MessageSid"), get("MessageStatus")) {
-        return Some(DeliveryReport {
-            provider: "twilio".into(),
-            status: normalize_status("twilio", &status).into(),
-            provider_message_id: sid,
-            provider_status: status,
-            error_code: get("ErrorCode"),
-        });
+/// An in-app notification about an event. The payload is never copied into it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventNotification {
+    pub user_id: String,
+    pub title: String,
+    pub message: String,
+    pub data: serde_json::Value,
+}
+
+/// Where notifications go: the notifications capability. Answers the notification's id.
+pub trait Notifier: Send + Sync {
+    fn notify(
+        &self,
+        notification: EventNotification,
+    ) -> BoxFuture<'_, Result<String, WebhookError>>;
+}
+
+/// Why an event was not processed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    /// The event does not exist (expired, or never stored): retrying cannot help.
+    #[error("event {0} does not exist")]
+    UnknownEvent(String),
+    /// Try again: the event could not be read, or processing failed (counted as an attempt).
+    #[error("{code}: {detail}")]
+    Retry { code: &'static str, detail: String },
+}
+
+impl From<crate::store::StoreError> for ProcessError {
+    fn from(e: crate::store::StoreError) -> Self {
+        let e = WebhookError::from(e);
+        ProcessError::Retry {
+            code: crate::error::DomainError::code(&e),
+            detail: e.public_detail(),
+        }
     }
-    if let (Some(id), Some(status)) = (get("messageid"), get("status")) {
-        return Some(DeliveryReport {
-            provider: "kavenegar".into(),
-            status: normalize_status("kavenegar", &status).into(),
-            provider_message_id: id,
-            provider_status: status,
-            error_code: None,
-        });
-    }
-    None
 }
 
-pub struct WebhookWorker {
-    pub ctx: Arc<crate::HubContext>,
-    pub service: Arc<WebhookService>,
-    pub notifications: NotificationStore,
-    pub log: IntegrationLog,
+/// One delivery of an event's queue message.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    pub event_id: &'a str,
+    /// The SQS message id (the integration log's request id).
+    pub message_id: &'a str,
+    /// `ApproximateReceiveCount`: 1 on first delivery.
+    pub receive_count: u32,
 }
 
-impl WebhookWorker {
-    pub fn new(ctx: &Arc<crate::HubContext>, service: Arc<WebhookService>) -> Self {
-        // The notifications capability's own TTL setting; its default if that is unreadable
-        // (the worker must not fail its cold start over another capability's variable).
-        let ttl = crate::notifications::NotificationsConfig::from_env(&ctx.env)
-            .map(|c| c.ttl)
-            .unwrap_or(std::time::Duration::from_secs(90 * 86_400));
+/// The worker's service, built once per cold start (`HubContext::webhook_processor`).
+pub struct EventProcessor {
+    pub events: EventStore,
+    endpoints: EndpointStore,
+    reports: Arc<dyn DeliveryReportSink>,
+    notifier: Arc<dyn Notifier>,
+    log: IntegrationLog,
+    /// `WEBHOOK_MAX_ATTEMPTS`: the attempt that marks the event `failed`.
+    max_attempts: u32,
+}
+
+impl EventProcessor {
+    pub fn new(
+        events: EventStore,
+        endpoints: EndpointStore,
+        reports: Arc<dyn DeliveryReportSink>,
+        notifier: Arc<dyn Notifier>,
+        log: IntegrationLog,
+        max_attempts: u32,
+    ) -> Self {
         Self {
-            ctx: ctx.clone(),
-            service,
-            notifications: NotificationStore::new(
-                ctx.aws.dynamo.clone(),
-                ctx.config.hub_table.clone(),
-                ttl,
-            ),
-            log: ctx.log.clone(),
+            events,
+            endpoints,
+            reports,
+            notifier,
+            log,
+            max_attempts,
         }
     }
 
-    /// One queue message: `{"event_id": "..."}`.
-    pub async fn handle(&self, message: QueueMessage) -> Result<(), WorkError> {
-        let EventMessage { event_id } = message.json()?;
+    /// Processes one delivery of an event once: skipped when already handled, else counted
+    /// as an attempt and marked `processed`, or on failure `queued` again (`failed` after the
+    /// last attempt).
+    pub async fn process(&self, delivery: Delivery<'_>) -> Result<(), ProcessError> {
+        let event_id = delivery.event_id;
         let event = self
-            .service
             .events
-            .get(&event_id)
-            .await
-            .map_err(|e| WorkError::Retry(e.to_string()))?;
-        let Some(event) = event else {
-            return Err(WorkError::Poison(format!(
-                "event {event_id} does not exist"
-            )));
-        };
+            .get(event_id)
+            .await?
+            .ok_or_else(|| ProcessError::UnknownEvent(event_id.to_string()))?;
         if matches!(event.status, EventStatus::Processed | EventStatus::Ignored) {
             tracing::info!(%event_id, status = event.status.as_str(), "event already handled; skipping redelivery");
             return Ok(());
         }
         let started = Instant::now();
-        let attempt = self
-            .service
-            .events
-            .start_attempt(&event_id)
-            .await
-            .map_err(|e| WorkError::Retry(e.to_string()))?;
+        let attempt = self.events.start_attempt(event_id).await?;
         // From here every failure (the body's S3 read included) counts as an attempt.
-        let outcome = match self.service.events.get_with_body(&event_id).await {
-            Ok(Some((event, body))) => self.process(&event, &body).await,
-            Ok(None) => Err(ApiError::not_found(
-                "the event disappeared while being processed",
-            )),
+        let outcome = match self.events.get_with_body(event_id).await {
+            Ok(Some((event, body))) => self.apply(&event, &body).await,
+            // The event disappeared while being processed.
+            Ok(None) => Err(WebhookError::UnknownEvent {
+                endpoint_slug: event.endpoint_slug.clone(),
+                event_id: event_id.to_string(),
+            }),
             Err(e) => Err(e),
         };
         let mut record =
-            CallRecord::new(&event.provider_slug, "webhook.process", &message.message_id);
-        record.reference = Some(event_id.clone());
+            CallRecord::new(&event.provider_slug, "webhook.process", delivery.message_id);
+        record.reference = Some(event_id.to_string());
         record.latency = started.elapsed();
         match outcome {
             Ok(result) => {
-                let processed_at = registry::timestamp(time::OffsetDateTime::now_utc());
-                self.service
-                    .events
-                    .mark_processed(&event_id, &result, &processed_at)
-                    .await
-                    .map_err(|e| WorkError::Retry(e.to_string()))?;
+                let processed_at = crate::clock::now_rfc3339_millis();
+                self.events
+                    .mark_processed(event_id, &result, &processed_at)
+                    .await?;
                 self.log.record(&record).await;
                 tracing::info!(%event_id, event_type = %event.event_type, attempt, "webhook event processed");
                 Ok(())
             }
             Err(e) => {
-                let final_attempt =
-                    message.receive_count.max(attempt) >= self.service.config.max_attempts;
+                let final_attempt = delivery.receive_count.max(attempt) >= self.max_attempts;
+                let code = crate::error::DomainError::code(&e);
+                let detail = e.public_detail();
                 let _ = self
-                    .service
                     .events
-                    .mark_failure(&event_id, &e.detail, final_attempt)
+                    .mark_failure(event_id, &detail, final_attempt)
                     .await;
                 record.outcome = Outcome::Failure;
-                record.error_code = Some(e.code.to_string());
+                record.error_code = Some(code.to_string());
                 self.log.record(&record).await;
-                tracing::warn!(%event_id, attempt, final_attempt, code = e.code, "webhook event processing failed");
+                tracing::warn!(%event_id, attempt, final_attempt, code, "webhook event processing failed");
                 // Retry either way: after the last attempt SQS moves the message to the DLQ.
-                Err(WorkError::Retry(format!("{}: {}", e.code, e.detail)))
+                Err(ProcessError::Retry { code, detail })
             }
         }
     }
 
-    async fn process(
+    /// What processing does with the event; the answer becomes the event's `result`.
+    async fn apply(
         &self,
         event: &WebhookEvent,
         body: &[u8],
-    ) -> Result<serde_json::Value, ApiError> {
+    ) -> Result<serde_json::Value, WebhookError> {
         let mut result = serde_json::Map::new();
         if event.event_type == SMS_DELIVERY_REPORT {
-            match parse_delivery_report(body) {
-                Some(report) => {
-                    let applied = crate::sms::apply_delivery_report(
-                        &self.ctx,
-                        &report.provider,
-                        &report.provider_message_id,
-                        &report.provider_status,
-                        report.error_code.as_deref(),
-                    )
-                    .await?;
-                    result.insert(
-                        "delivery_report".into(),
-                        serde_json::to_value(&report).map_err(ApiError::internal)?,
-                    );
-                    result.insert(
-                        "sms_status_applied".into(),
-                        serde_json::Value::Bool(applied.is_some()),
-                    );
-                    if let Some((sms_id, status)) = applied {
-                        result.insert("sms_message_id".into(), serde_json::Value::String(sms_id));
-                        result.insert(
-                            "sms_status".into(),
-                            serde_json::Value::String(status.as_str().into()),
-                        );
-                    }
-                }
-                None => {
-                    result.insert("delivery_report".into(), serde_json::Value::Null);
-                }
-            }
+            self.apply_report(body, &mut result).await?;
         }
-        let endpoint = self.service.registry.cached(&event.endpoint_url).await?;
-        if let Some(user) = endpoint
-            .as_deref()
-            .and_then(|e| e.notify_user_id.as_deref().map(|u| (e, u)))
+        let endpoint = self.endpoints.cached(&event.endpoint_slug).await?;
+        if let Some(endpoint) = endpoint.as_deref()
+            && let Some(user_id) = endpoint.notify_user_id.as_deref()
         {
-            let (endpoint, user_id) = user;
             let id = self.notify(endpoint, user_id, event).await?;
             result.insert("notification_id".into(), serde_json::Value::String(id));
         }
         Ok(serde_json::Value::Object(result))
     }
 
-    /// Creates the in-app notification through the notifications capability. The payload is
-    /// not copied into it (it may hold medical or personal data): only the event's type, id
-    /// and endpoint. A replay finds the first processing's notification id in the event's
-    /// result and does not notify twice.
+    async fn apply_report(
+        &self,
+        body: &[u8],
+        result: &mut serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), WebhookError> {
+        let Some(report) = parse_delivery_report(body) else {
+            result.insert("delivery_report".into(), serde_json::Value::Null);
+            return Ok(());
+        };
+        let applied = self.reports.apply(&report).await?;
+        result.insert(
+            "delivery_report".into(),
+            serde_json::to_value(&report).map_err(WebhookError::internal)?,
+        );
+        result.insert(
+            "sms_status_applied".into(),
+            serde_json::Value::Bool(applied.is_some()),
+        );
+        if let Some(applied) = applied {
+            result.insert(
+                "sms_message_id".into(),
+                serde_json::Value::String(applied.sms_message_id),
+            );
+            result.insert(
+                "sms_status".into(),
+                serde_json::Value::String(applied.status),
+            );
+        }
+        Ok(())
+    }
+
+    /// The in-app notification for an event: only its type, id and endpoint (the payload
+    /// may hold medical or personal data). A replay finds the first processing's
+    /// notification id in the event's result and does not notify twice.
     async fn notify(
         &self,
         endpoint: &WebhookEndpoint,
         user_id: &str,
         event: &WebhookEvent,
-    ) -> Result<String, ApiError> {
+    ) -> Result<String, WebhookError> {
         if let Some(id) = event
             .result
             .as_ref()
@@ -232,60 +239,24 @@ impl WebhookWorker {
         {
             return Ok(id.to_string());
         }
-        let new = NewNotification {
-            user_id: user_id.to_string(),
-            kind: "webhook".into(),
-            title: endpoint
-                .notification_title
-                .clone()
-                .unwrap_or_else(|| format!("{}: {}", endpoint.name, event.event_type)),
-            message: format!(
-                "{} event received from {}",
-                event.event_type, endpoint.provider_slug
-            ),
-            data: serde_json::json!({
-                "webhook_event_id": event.id,
-                "endpoint_url": event.endpoint_url,
-                "event_type": event.event_type,
-                "provider_event_id": event.provider_event_id,
-            }),
-            event: EVENT_NOTIFICATION_NEW.into(),
-            // In-app only: the other channels need the notifications queue and the user's
-            // consent settings, which belong to an explicit send.
-            channels: vec![Channel::InApp],
-            email: None,
-            phone: None,
-        };
-        // In-app delivery does not consult the profile; an empty one takes every default.
-        let profile: Profile =
-            serde_json::from_value(serde_json::json!({})).map_err(ApiError::internal)?;
-        let (record, _) = self.notifications.create(new, &profile).await?;
-        Ok(record.id)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_twilio_and_kavenegar_reports() {
-        let t = parse_delivery_report(
-            b"MessageSid=SM123&MessageStatus=undelivered&ErrorCode=30003&To=%2B15551234567",
-        )
-        .unwrap();
-        assert_eq!(t.provider, "twilio");
-        assert_eq!(t.status, "undelivered");
-        assert_eq!(t.error_code.as_deref(), Some("30003"));
-        assert!(!serde_json::to_string(&t).unwrap().contains("5551234567"));
-        let k = parse_delivery_report(b"messageid=8792343&status=10").unwrap();
-        assert_eq!(
-            (k.provider.as_str(), k.status.as_str()),
-            ("kavenegar", "delivered")
-        );
-        assert!(parse_delivery_report(b"{\"a\":1}").is_none());
-        assert_eq!(normalize_status("kavenegar", "4"), "sent");
-        assert_eq!(normalize_status("kavenegar", "14"), "filtered");
-        assert_eq!(normalize_status("twilio", "queued"), "queued");
+        self.notifier
+            .notify(EventNotification {
+                user_id: user_id.to_string(),
+                title: endpoint
+                    .notification_title
+                    .clone()
+                    .unwrap_or_else(|| format!("{}: {}", endpoint.name, event.event_type)),
+                message: format!(
+                    "{} event received from {}",
+                    event.event_type, endpoint.provider_slug
+                ),
+                data: serde_json::json!({
+                    "webhook_event_id": event.id,
+                    "endpoint_url": event.endpoint_slug,
+                    "event_type": event.event_type,
+                    "provider_event_id": event.provider_event_id,
+                }),
+            })
+            .await
     }
 }
