@@ -173,14 +173,17 @@ impl WebhookWorker {
         if event.event_type == SMS_DELIVERY_REPORT {
             match parse_delivery_report(body) {
                 Some(report) => {
-                    let applied = crate::sms::apply_delivery_report(
-                        &self.ctx,
-                        &report.provider,
-                        &report.provider_message_id,
-                        &report.provider_status,
-                        report.error_code.as_deref(),
-                    )
-                    .await?;
+                    let applied = self
+                        .ctx
+                        .sms_store()
+                        .map_err(ApiError::internal)?
+                        .apply_delivery_report(
+                            &report.provider,
+                            &report.provider_message_id,
+                            &report.provider_status,
+                            report.error_code.as_deref(),
+                        )
+                        .await?;
                     result.insert(
                         "delivery_report".into(),
                         serde_json::to_value(&report).map_err(ApiError::internal)?,
