@@ -74,7 +74,8 @@ async fn main() {
     sms_env.push(("SMS_BULK_QUEUE_URL", queue.clone()));
     let sms = Arc::new(
         hub.ctx
-            .sms_service_with(SmsConfig::from_env(&env_with(&sms_env)).expect("config")),
+            .sms_service_with(SmsConfig::from_env(&env_with(&sms_env)).expect("config"))
+            .expect("sms service"),
     );
 
     let receptors: Vec<String> = (0..RECEPTORS)

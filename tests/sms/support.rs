@@ -77,7 +77,10 @@ pub async fn fixture(opts: Opts) -> Fx {
         env.push(("SMS_BULK_QUEUE_URL", q.clone()));
     }
     let config = SmsConfig::from_env(&env_with(&env)).expect("sms config");
-    let state = SmsState::new(hub.ctx.clone(), hub.ctx.sms_service_with(config));
+    let state = SmsState::new(
+        hub.ctx.clone(),
+        hub.ctx.sms_service_with(config).expect("sms service"),
+    );
     let svc = shared::http::app(sms::router(state.clone()));
     Fx {
         hub,

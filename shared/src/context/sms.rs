@@ -1,27 +1,42 @@
 //! Assembly of the SMS capability from the cold-start state: the one place it meets
 //! [`HubContext`].
 
+use std::sync::Arc;
+
 use super::HubContext;
+use crate::providers::ProviderCatalog;
 use crate::sms::provider::Adapter;
 use crate::sms::{SmsConfig, SmsService, SmsStore, config};
 
 impl HubContext {
     /// The SMS service with the settings of the environment (`SMS_*`).
     pub fn sms_service(&self) -> anyhow::Result<SmsService> {
-        Ok(self.sms_service_with(SmsConfig::from_env(&self.env)?))
+        self.sms_service_with(SmsConfig::from_env(&self.env)?)
     }
 
     /// The SMS service with the given settings (tests, benches).
-    pub fn sms_service_with(&self, config: SmsConfig) -> SmsService {
+    pub fn sms_service_with(&self, config: SmsConfig) -> anyhow::Result<SmsService> {
         let store = self.sms_store_with(config.message_ttl);
+        // The adapters hold their own handle on the catalog (the context's is not shared
+        // out); it reads the same partition, lazily, cached the same 30 s.
+        let catalog = ProviderCatalog::new(
+            self.aws.dynamo.clone(),
+            self.config.hub_table.clone(),
+            &self.env,
+        )?;
         let adapter = Adapter {
             http: self.http.clone(),
-            catalog: self.catalog.clone(),
+            catalog: Arc::new(catalog),
             credentials: self.credentials.clone(),
             log: self.log.clone(),
             retry: config.retry,
         };
-        SmsService::new(config, store, adapter, self.aws.sqs.clone())
+        Ok(SmsService::new(
+            config,
+            store,
+            adapter,
+            self.aws.sqs.clone(),
+        ))
     }
 
     /// The SMS items of the hub table, kept `SMS_MESSAGE_TTL_DAYS` (for code that records

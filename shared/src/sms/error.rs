@@ -20,13 +20,13 @@ pub enum SmsError {
     #[error("bulk SMS needs SMS_BULK_QUEUE_URL")]
     BulkNotConfigured,
     /// No provider sent the message; it is stored as failed under `message_id`.
-    #[error("{} (message id {message_id})", .error.failure_detail())]
+    #[error("{} (message id {message_id})", .error.public_detail())]
     SendFailed {
         error: ProviderError,
         message_id: String,
     },
     /// A provider call other than a send failed (a status refresh).
-    #[error("{}", .0.failure_detail())]
+    #[error("{}", .0.public_detail())]
     Provider(ProviderError),
     /// The hub table failed.
     #[error(transparent)]
@@ -51,7 +51,7 @@ impl DomainError for SmsError {
             SmsError::Invalid(e) => e.kind(),
             SmsError::MessageNotFound(_) | SmsError::BatchNotFound(_) => ErrorKind::NotFound,
             SmsError::BulkNotConfigured => ErrorKind::Unavailable,
-            SmsError::SendFailed { error, .. } | SmsError::Provider(error) => error.failure_kind(),
+            SmsError::SendFailed { error, .. } | SmsError::Provider(error) => error.error_kind(),
             SmsError::Store(_) | SmsError::Queue(_) => ErrorKind::Internal,
         }
     }
@@ -61,7 +61,7 @@ impl DomainError for SmsError {
             SmsError::Invalid(e) => e.code(),
             SmsError::MessageNotFound(_) | SmsError::BatchNotFound(_) => "not_found",
             SmsError::BulkNotConfigured => "bulk_not_configured",
-            SmsError::SendFailed { error, .. } | SmsError::Provider(error) => error.failure_code(),
+            SmsError::SendFailed { error, .. } | SmsError::Provider(error) => error.public_code(),
             SmsError::Store(_) | SmsError::Queue(_) => "internal_error",
         }
     }
@@ -75,7 +75,7 @@ impl DomainError for SmsError {
 
     fn retry_after(&self) -> Option<u64> {
         self.provider_error()
-            .and_then(ProviderError::failure_retry_after)
+            .and_then(ProviderError::public_retry_after)
     }
 }
 
