@@ -518,3 +518,65 @@ struct SmsApi;
 pub fn openapi() -> utoipa::openapi::OpenApi {
     <SmsApi as utoipa::OpenApi>::openapi()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn reports_are_read_by_the_webhooks_parser_with_twilio_legacy_names() {
+        let r = delivery_report(
+            twilio::SLUG,
+            TWILIO_REPORT,
+            &params(&[
+                ("SmsSid", "SM1"),
+                ("SmsStatus", "delivered"),
+                ("To", "+14155552671"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(r.provider_message_id, "SM1");
+        assert_eq!(r.status, "delivered");
+        assert_eq!(r.error_code, None);
+        let r = delivery_report(
+            kavenegar::SLUG,
+            KAVENEGAR_REPORT,
+            &params(&[("messageid", " 77 "), ("status", "10")]),
+        )
+        .unwrap();
+        assert_eq!(
+            (r.provider_message_id.as_str(), r.status.as_str()),
+            ("77", "delivered")
+        );
+    }
+
+    #[test]
+    fn a_missing_report_field_is_named() {
+        let e = delivery_report(
+            kavenegar::SLUG,
+            KAVENEGAR_REPORT,
+            &params(&[
+                ("status", "10"),
+                ("MessageSid", "SM1"),
+                ("MessageStatus", "sent"),
+            ]),
+        )
+        .unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(e.errors[0].field, "messageid");
+        let e = delivery_report(
+            twilio::SLUG,
+            TWILIO_REPORT,
+            &params(&[("MessageSid", "SM1")]),
+        )
+        .unwrap_err();
+        assert_eq!(e.errors[0].field, "MessageStatus");
+    }
+}
