@@ -53,7 +53,7 @@ fn validate_template(v: Option<&str>) -> Result<String, InvalidInput> {
     Ok(t.to_string())
 }
 
-pub fn validate_text(field: &str, v: &str) -> Result<String, InvalidInput> {
+fn validate_text(field: &str, v: &str) -> Result<String, InvalidInput> {
     if v.trim().is_empty() {
         return Err(InvalidInput::field(field, "must not be empty"));
     }

@@ -16,7 +16,6 @@ use super::store::SmsStore;
 use crate::integration_log::IntegrationLog;
 use crate::providers::{ProviderError, ProviderErrorKind};
 
-pub use bulk::{CHUNK_RECEPTORS, plan_chunks};
 pub use chunk::ChunkOutcome;
 
 /// One message's outcome: who handled it and what they said.

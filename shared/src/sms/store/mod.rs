@@ -15,9 +15,7 @@ use crate::clock::{now_rfc3339, now_secs};
 use crate::retry::RetryPolicy;
 use crate::store::{Item, StoreError, n, s};
 
-pub use batch::{
-    ChunkItem, ChunkResult, Claim, STATE_CLAIMED, STATE_DONE, STATE_PENDING, batch_pk,
-};
+pub use batch::{ChunkItem, ChunkResult, Claim, STATE_PENDING};
 
 /// `BatchWriteItem` calls of one write in flight at once.
 const PARALLEL_BATCH_WRITES: usize = 8;
@@ -28,7 +26,7 @@ const UNPROCESSED_RETRY: RetryPolicy = RetryPolicy {
     max_delay: Duration::from_secs(2),
 };
 
-pub fn message_pk(id: &str) -> String {
+fn message_pk(id: &str) -> String {
     format!("SMS#{id}")
 }
 
