@@ -100,7 +100,7 @@ impl Phone {
         crate::mask::mask_phone(&self.0)
     }
 
-    /// A number already in E.164 form (as stored); no validation beyond the shape.
+    /// A number as stored (E.164), read back through the same parser.
     pub fn from_stored(e164: &str) -> Result<Phone, PhoneError> {
         Phone::parse(e164)
     }

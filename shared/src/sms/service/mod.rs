@@ -13,7 +13,6 @@ use super::provider::{
     Adapter, ConsoleSms, ItemResult, KavenegarSms, Outgoing, SmsProvider, TwilioSms,
 };
 use super::store::SmsStore;
-use crate::integration_log::IntegrationLog;
 use crate::providers::{ProviderError, ProviderErrorKind};
 
 pub use chunk::ChunkOutcome;
@@ -45,7 +44,7 @@ pub struct SmsService {
 
 impl SmsService {
     /// `adapter` carries what the provider adapters share (HTTP client, catalog, credentials,
-    /// integration log); its retry policy is replaced by the configuration's.
+    /// integration log, the configuration's retry policy).
     pub fn new(
         config: SmsConfig,
         store: SmsStore,
@@ -53,11 +52,7 @@ impl SmsService {
         sqs: aws_sdk_sqs::Client,
     ) -> Self {
         let config = Arc::new(config);
-        let adapter = Adapter {
-            retry: config.retry,
-            ..adapter
-        };
-        let log: IntegrationLog = adapter.log.clone();
+        let log = adapter.log.clone();
         Self {
             store,
             queue: BulkQueue {
