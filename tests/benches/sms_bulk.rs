@@ -16,8 +16,8 @@ use std::time::Instant;
 
 use hub_tests::{TestHub, create_queue, drain_queue, env_with};
 use serde_json::json;
-use shared::sms::service::BulkRequest;
-use shared::sms::{SmsConfig, SmsService};
+use shared::sms::SmsConfig;
+use shared::sms::model::BulkRequest;
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -72,10 +72,11 @@ async fn main() {
     let queue = create_queue(&hub, "sms-bench").await;
     let mut sms_env = env.clone();
     sms_env.push(("SMS_BULK_QUEUE_URL", queue.clone()));
-    let sms = Arc::new(SmsService::new(
-        hub.ctx.clone(),
-        SmsConfig::from_env(&env_with(&sms_env)).expect("config"),
-    ));
+    let sms = Arc::new(
+        hub.ctx
+            .sms_service_with(SmsConfig::from_env(&env_with(&sms_env)).expect("config"))
+            .expect("sms service"),
+    );
 
     let receptors: Vec<String> = (0..RECEPTORS)
         .map(|i| format!("0912{:07}", 1_000_000 + i))
@@ -108,9 +109,8 @@ async fn main() {
         .unwrap_or_default()
         .len();
     let batch = sms
-        .batch(&accepted.batch_id)
+        .batch(&accepted.batch_id, |_| true)
         .await
-        .expect("read batch")
         .expect("batch exists");
     println!(
         "sms_bulk: {RECEPTORS} receptors, one text, fake Kavenegar, moto SQS/DynamoDB (debug build)"

@@ -5,7 +5,7 @@ use hub_tests::{drain_queue, get, send};
 use serde_json::json;
 use shared::auth::Role;
 use shared::queue::QueueMessage;
-use shared::sms::service::ChunkMessage;
+use shared::sms::ChunkMessage;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 

@@ -236,7 +236,11 @@ async fn delivery_reports_move_batch_counters() {
     .json();
     let pid = m0["provider_message_id"].as_str().unwrap().to_string();
     // The function the webhooks worker calls too.
-    let applied = shared::sms::apply_delivery_report(&fx.hub.ctx, "kavenegar", &pid, "10", None)
+    let applied = fx
+        .state
+        .sms
+        .store()
+        .apply_delivery_report("kavenegar", &pid, "10", None)
         .await
         .unwrap();
     assert_eq!(applied.map(|a| a.0), Some(format!("{batch_id}-0")));

@@ -10,7 +10,7 @@ use hub_tests::{TestHub, create_queue, env_with, json_req};
 use serde_json::{Value, json};
 use shared::http::HubService;
 use shared::integration_log::{LogEntry, LogQuery};
-use shared::sms::{SmsConfig, SmsService};
+use shared::sms::SmsConfig;
 use sms::SmsState;
 use wiremock::{MockServer, Request as WireRequest, Respond, ResponseTemplate};
 
@@ -77,7 +77,10 @@ pub async fn fixture(opts: Opts) -> Fx {
         env.push(("SMS_BULK_QUEUE_URL", q.clone()));
     }
     let config = SmsConfig::from_env(&env_with(&env)).expect("sms config");
-    let state = SmsState::with_service(SmsService::new(hub.ctx.clone(), config));
+    let state = SmsState::new(
+        hub.ctx.clone(),
+        hub.ctx.sms_service_with(config).expect("sms service"),
+    );
     let svc = shared::http::app(sms::router(state.clone()));
     Fx {
         hub,

@@ -388,9 +388,9 @@ async fn unknown_event_ids_on_the_queue_are_dropped_not_retried() {
 #[tokio::test]
 async fn delivery_reports_update_the_sms_message_status() {
     use shared::sms::SmsStatus;
-    use shared::sms::store::{SmsRecord, SmsStore};
+    use shared::sms::model::SmsRecord;
     let f = Fixture::new().await;
-    let store = SmsStore::from_ctx(&f.hub.ctx, std::time::Duration::from_secs(3600));
+    let store = f.hub.ctx.sms_store().unwrap();
     let provider_id = format!(
         "{}",
         10_000_000 + (uuid::Uuid::new_v4().as_u128() % 80_000_000)

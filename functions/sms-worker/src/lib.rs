@@ -6,8 +6,9 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use shared::queue::{QueueMessage, WorkError};
+use shared::sms::ChunkMessage;
 use shared::sms::SmsService;
-use shared::sms::service::{ChunkMessage, ChunkOutcome};
+use shared::sms::service::ChunkOutcome;
 
 /// Handles one queue message.
 pub async fn handle(sms: &SmsService, message: QueueMessage) -> Result<(), WorkError> {

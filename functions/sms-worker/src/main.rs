@@ -4,7 +4,7 @@ use std::sync::Arc;
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
     let ctx = shared::HubContext::from_env().await?;
-    let sms = Arc::new(shared::sms::SmsService::from_ctx(ctx)?);
+    let sms = Arc::new(ctx.sms_service()?);
     shared::queue::run_worker(move |message| {
         let sms = sms.clone();
         async move { sms_worker::handle(&sms, message).await }

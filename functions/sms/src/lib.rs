@@ -14,23 +14,26 @@
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{DefaultBodyLimit, OriginalUri, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
 use shared::auth::{Caller, Role};
-use shared::config::ConfigError;
-use shared::http::RateLimitRouterExt;
-use shared::http::{ApiJson, ApiPath, ApiQuery, RequestId};
+use shared::error::InvalidInput;
+use shared::http::{ApiJson, ApiPath, ApiQuery, RateLimitRouterExt, RequestId};
 use shared::providers::{kavenegar, twilio};
 use shared::rate_limit::{Channel, RateLimitDecision, Subject};
-use shared::sms::service::{BatchView, BulkAccepted, BulkRequest, SendRequest, SendResult};
-use shared::sms::store::SmsRecord;
-use shared::sms::{MessageType, SmsService, apply_delivery_report};
+use shared::sms::model::{
+    BatchRecord, BatchView, BulkAccepted, BulkMessage, BulkRequest, KavenegarReportQuery,
+    ReportApplied, SendRequest, SendResult, SmsRecord, StatusQuery,
+};
+use shared::sms::{MessageType, SmsService, SmsStatus};
 use shared::webhooks::WebhookError;
-use shared::webhooks::signature::{self, HeaderView, PathToken, TwilioSignature, VerifyError};
+use shared::webhooks::delivery_report::DeliveryReport;
+use shared::webhooks::signature::{
+    self, HeaderView, InboundRequest, PathToken, TwilioSignature, VerifyError, WebhookVerifier,
+};
 use shared::{ApiError, ApiResult, HubContext};
 
 /// Bulk bodies may carry 10,000 numbers with a text each; Lambda takes 6 MB.
@@ -43,18 +46,9 @@ pub struct SmsState {
 }
 
 impl SmsState {
-    pub fn new(ctx: Arc<HubContext>) -> Result<Arc<Self>, ConfigError> {
-        Ok(Arc::new(Self {
-            sms: SmsService::from_ctx(ctx.clone())?,
-            ctx,
-        }))
-    }
-
-    pub fn with_service(sms: SmsService) -> Arc<Self> {
-        Arc::new(Self {
-            ctx: sms.ctx.clone(),
-            sms,
-        })
+    /// `sms` is `ctx.sms_service()`, or one built with other settings (tests).
+    pub fn new(ctx: Arc<HubContext>, sms: SmsService) -> Arc<Self> {
+        Arc::new(Self { ctx, sms })
     }
 }
 
@@ -163,7 +157,7 @@ pub async fn send(
                 Err(e) => {
                     // Nothing reached the receptor: the attempt does not use up the quota.
                     st.ctx.rate_limiter.refund(&decision).await;
-                    Err(e)
+                    Err(e.into())
                 }
             }
         })
@@ -218,19 +212,9 @@ pub async fn get_batch(
 ) -> ApiResult<Json<BatchView>> {
     let batch = st
         .sms
-        .batch(&batch_id)
-        .await?
-        .filter(|b| caller.can_act_for(&b.batch.user_id));
-    batch
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("no SMS batch {batch_id:?}")))
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-pub struct StatusQuery {
-    /// Ask the provider for the current status (Kavenegar `sms/status`, Twilio message fetch).
-    #[serde(default)]
-    pub refresh: bool,
+        .batch(&batch_id, |b| caller.can_act_for(&b.batch.user_id))
+        .await?;
+    Ok(Json(batch))
 }
 
 #[utoipa::path(get, path = "/api/integrations/sms/{message_id}", tag = "sms", security(("bearerAuth" = [])),
@@ -245,11 +229,8 @@ pub async fn get_message(
 ) -> ApiResult<Json<SmsRecord>> {
     let record = st
         .sms
-        .store
-        .get_message(&message_id)
-        .await?
-        .filter(|r| caller.can_act_for(&r.user_id))
-        .ok_or_else(|| ApiError::not_found(format!("no SMS message {message_id:?}")))?;
+        .message(&message_id, |r| caller.can_act_for(&r.user_id))
+        .await?;
     let record = if q.refresh {
         st.sms.refresh(record, &request_id).await?
     } else {
@@ -258,135 +239,41 @@ pub async fn get_message(
     Ok(Json(record))
 }
 
-/// The answer to a delivery report.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ReportApplied {
-    /// False when the hub does not know the message or the status was not newer.
-    pub applied: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<shared::sms::SmsStatus>,
-}
+// ------------------------------------------------------------------------- delivery reports
+//
+// One path for delivery reports: the webhook verifiers (`PathToken`, `TwilioSignature`), the
+// webhooks module's report parser, and the SMS store's `apply_delivery_report`, which the
+// webhooks worker calls too.
 
-#[derive(Debug, Deserialize)]
-struct KavenegarReport {
-    messageid: Option<String>,
-    status: Option<String>,
-}
-
-async fn kavenegar_report(
-    st: &SmsState,
-    token: &str,
-    params: KavenegarReport,
-) -> ApiResult<Json<ReportApplied>> {
-    let creds = st
-        .ctx
-        .credentials
-        .get(kavenegar::SLUG)
-        .await
-        .map_err(ApiError::internal)?;
-    let expected = creds
-        .as_ref()
-        .and_then(|c| c.get("callback_token").map(str::to_string));
-    let Some(expected) = expected else {
-        return Err(ApiError::not_found(
-            "Kavenegar delivery callbacks are not enabled (no callback_token in the kavenegar secret)",
-        ));
-    };
-    // Accept the previous token during a rotation when the secret keeps one.
-    let previous = creds
-        .as_ref()
-        .and_then(|c| c.get("previous_callback_token").map(str::to_string));
-    PathToken::new(std::iter::once(expected).chain(previous))
-        .check(Some(token))
-        .map_err(verification_problem)?;
-    let message_id = params
-        .messageid
-        .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| ApiError::invalid_field("messageid", "is required"))?;
-    let status = params
-        .status
-        .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| ApiError::invalid_field("status", "is required"))?;
-    let applied =
-        apply_delivery_report(&st.ctx, kavenegar::SLUG, message_id.trim(), &status, None).await?;
-    Ok(Json(ReportApplied {
-        applied: applied.is_some(),
-        message_id: applied.as_ref().map(|a| a.0.clone()),
-        status: applied.map(|a| a.1),
-    }))
-}
-
-#[utoipa::path(get, path = "/api/integrations/sms/callbacks/kavenegar/{token}", tag = "sms",
-    params(("token" = String, Path, description = "The secret callback token"), ("messageid" = String, Query), ("status" = String, Query)),
-    responses((status = 200, body = ReportApplied), (status = 401, body = shared::error::Problem, content_type = "application/problem+json")))]
-pub async fn kavenegar_callback_get(
-    State(st): St,
-    ApiPath(token): ApiPath<String>,
-    ApiQuery(params): ApiQuery<KavenegarReportQuery>,
-) -> ApiResult<Json<ReportApplied>> {
-    kavenegar_report(
-        &st,
-        &token,
-        KavenegarReport {
-            messageid: params.messageid,
-            status: params.status,
-        },
-    )
-    .await
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-pub struct KavenegarReportQuery {
-    pub messageid: Option<String>,
-    pub status: Option<String>,
-}
-
-/// POST: a form (or JSON) body; query parameters are accepted too.
-#[utoipa::path(post, path = "/api/integrations/sms/callbacks/kavenegar/{token}", tag = "sms",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "messageid=...&status=..."),
-    params(("token" = String, Path, description = "The secret callback token")),
-    responses((status = 200, body = ReportApplied), (status = 401, body = shared::error::Problem, content_type = "application/problem+json")))]
-pub async fn kavenegar_callback_post(
-    State(st): St,
-    ApiPath(token): ApiPath<String>,
-    ApiQuery(query): ApiQuery<KavenegarReportQuery>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Json<ReportApplied>> {
-    let mut params = KavenegarReport {
-        messageid: query.messageid,
-        status: query.status,
-    };
-    let is_json = headers
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("json"));
-    let fields: Vec<(String, String)> = if is_json {
-        serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&body)
-            .map_err(|_| ApiError::bad_request("malformed_json", "the body is not a JSON object"))?
-            .into_iter()
-            .map(|(k, v)| {
-                (
-                    k,
-                    v.as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| v.to_string()),
-                )
-            })
-            .collect()
+/// The report in `params`, read by the webhooks module's report parser (which copies only
+/// the report fields, never `To`/`From`); a missing field is named.
+fn delivery_report(provider: &str, params: &[(String, String)]) -> ApiResult<DeliveryReport> {
+    let report = if provider == twilio::SLUG {
+        DeliveryReport::twilio(params)
     } else {
-        serde_urlencoded::from_bytes(&body).unwrap_or_default()
+        DeliveryReport::kavenegar(params)
     };
-    for (k, v) in fields {
-        match k.as_str() {
-            "messageid" => params.messageid = Some(v),
-            "status" => params.status = Some(v),
-            _ => {}
-        }
-    }
-    kavenegar_report(&st, &token, params).await
+    report.map_err(|field| InvalidInput::field(field, "is required").into())
+}
+
+/// Records the report on the message it belongs to.
+async fn apply(st: &SmsState, report: &DeliveryReport) -> ApiResult<Json<ReportApplied>> {
+    let applied = st
+        .sms
+        .store()
+        .apply_delivery_report(
+            &report.provider,
+            &report.provider_message_id,
+            &report.provider_status,
+            report.error_code.as_deref(),
+        )
+        .await?;
+    Ok(Json(ReportApplied::from_applied(applied)))
+}
+
+/// The request headers as the webhook verifiers read them.
+fn header_view(headers: &HeaderMap) -> HeaderView<'_> {
+    HeaderView::new(headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())))
 }
 
 /// A callback that does not verify: 401 without `WWW-Authenticate: Bearer` (a provider
@@ -399,6 +286,172 @@ fn verification_problem(e: VerifyError) -> ApiError {
     problem
 }
 
+/// What a webhook verifier looks at, for one callback.
+fn inbound<'a>(
+    headers: &'a HeaderView<'a>,
+    body: &'a [u8],
+    public_url: &'a str,
+    path_token: Option<&'a str>,
+) -> InboundRequest<'a> {
+    InboundRequest {
+        headers,
+        body,
+        public_url,
+        path_token,
+        now: shared::clock::now_secs(),
+    }
+}
+
+/// Kavenegar's callback carries a secret token in its path (`callback_token` in the
+/// kavenegar secret; `previous_callback_token` keeps verifying during a rotation).
+async fn verify_kavenegar(st: &SmsState, request: &InboundRequest<'_>) -> ApiResult<()> {
+    let creds = st
+        .ctx
+        .credentials
+        .get(kavenegar::SLUG)
+        .await
+        .map_err(ApiError::internal)?;
+    let tokens: Vec<&str> = ["callback_token", "previous_callback_token"]
+        .iter()
+        .filter_map(|k| creds.as_deref().and_then(|c| c.get(k)))
+        .collect();
+    if creds
+        .as_deref()
+        .and_then(|c| c.get("callback_token"))
+        .is_none()
+    {
+        return Err(ApiError::not_found(
+            "Kavenegar delivery callbacks are not enabled (no callback_token in the kavenegar secret)",
+        ));
+    }
+    PathToken::new(tokens)
+        .verify(request)
+        .map_err(verification_problem)
+}
+
+async fn twilio_auth_token(st: &SmsState, fresh: bool) -> ApiResult<Option<String>> {
+    let creds = if fresh {
+        st.ctx.credentials.refresh(twilio::SLUG).await
+    } else {
+        st.ctx.credentials.get(twilio::SLUG).await
+    }
+    .map_err(ApiError::internal)?;
+    Ok(creds.and_then(|c| c.get("auth_token").map(str::to_string)))
+}
+
+/// Twilio signs its callbacks with the account's auth token (`X-Twilio-Signature`); after a
+/// rotation the secret is read once more before a signature is refused.
+async fn verify_twilio(st: &SmsState, request: &InboundRequest<'_>) -> ApiResult<()> {
+    if request
+        .headers
+        .raw(signature::HEADER_TWILIO_SIGNATURE)
+        .is_none()
+    {
+        return Err(verification_problem(VerifyError::Missing(
+            "X-Twilio-Signature header".into(),
+        )));
+    }
+    let token = twilio_auth_token(st, false)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Twilio is not configured"))?;
+    match TwilioSignature::new([token.as_str()]).verify(request) {
+        Err(VerifyError::Invalid) => match twilio_auth_token(st, true).await? {
+            Some(fresh) if fresh != token => TwilioSignature::new([fresh])
+                .verify(request)
+                .map_err(verification_problem),
+            _ => Err(verification_problem(VerifyError::Invalid)),
+        },
+        other => other.map_err(verification_problem),
+    }
+}
+
+/// The query's report fields.
+fn query_params(query: KavenegarReportQuery) -> Vec<(String, String)> {
+    [("messageid", query.messageid), ("status", query.status)]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+        .collect()
+}
+
+/// The fields of a POST body: a JSON object, else a form.
+fn body_params(headers: &HeaderMap, body: &[u8]) -> ApiResult<Vec<(String, String)>> {
+    let is_json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    if !is_json {
+        return Ok(serde_urlencoded::from_bytes(body).unwrap_or_default());
+    }
+    let object = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body)
+        .map_err(|_| InvalidInput::new("malformed_json", "the body is not a JSON object"))?;
+    Ok(object
+        .into_iter()
+        .map(|(k, v)| {
+            let text = v
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string());
+            (k, text)
+        })
+        .collect())
+}
+
+async fn kavenegar_report(
+    st: &SmsState,
+    token: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    params: Vec<(String, String)>,
+) -> ApiResult<Json<ReportApplied>> {
+    let headers = header_view(headers);
+    verify_kavenegar(st, &inbound(&headers, body, "", Some(token))).await?;
+    let report = delivery_report(kavenegar::SLUG, &params)?;
+    apply(st, &report).await
+}
+
+#[utoipa::path(get, path = "/api/integrations/sms/callbacks/kavenegar/{token}", tag = "sms",
+    params(("token" = String, Path, description = "The secret callback token"), ("messageid" = String, Query), ("status" = String, Query)),
+    responses((status = 200, body = ReportApplied), (status = 401, body = shared::error::Problem, content_type = "application/problem+json")))]
+pub async fn kavenegar_callback_get(
+    State(st): St,
+    ApiPath(token): ApiPath<String>,
+    headers: HeaderMap,
+    ApiQuery(query): ApiQuery<KavenegarReportQuery>,
+) -> ApiResult<Json<ReportApplied>> {
+    kavenegar_report(&st, &token, &headers, &[], query_params(query)).await
+}
+
+/// POST: a form (or JSON) body; query parameters are accepted too (the body's win).
+#[utoipa::path(post, path = "/api/integrations/sms/callbacks/kavenegar/{token}", tag = "sms",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "messageid=...&status=..."),
+    params(("token" = String, Path, description = "The secret callback token")),
+    responses((status = 200, body = ReportApplied), (status = 401, body = shared::error::Problem, content_type = "application/problem+json")))]
+pub async fn kavenegar_callback_post(
+    State(st): St,
+    ApiPath(token): ApiPath<String>,
+    ApiQuery(query): ApiQuery<KavenegarReportQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<ReportApplied>> {
+    let mut params = body_params(&headers, &body)?;
+    params.extend(query_params(query));
+    kavenegar_report(&st, &token, &headers, &body, params).await
+}
+
+/// The URL Twilio signed: the StatusCallback the hub gave it when SMS_CALLBACK_BASE_URL is
+/// set; otherwise rebuilt from the forwarded headers.
+fn twilio_signed_url(st: &SmsState, headers: &HeaderMap, uri: &Uri) -> String {
+    let path_and_query = uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| uri.path().to_string());
+    signature::public_url(
+        &header_view(headers),
+        &path_and_query,
+        st.sms.config.callback_base_url.as_deref(),
+    )
+}
+
 /// Twilio's status callback: a signed form (`MessageSid`, `MessageStatus`, `ErrorCode`).
 #[utoipa::path(post, path = "/api/integrations/sms/callbacks/twilio", tag = "sms",
     request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "MessageSid, MessageStatus, ErrorCode, ... signed with X-Twilio-Signature"),
@@ -409,85 +462,77 @@ pub async fn twilio_callback(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<Response> {
-    let sig = headers
-        .get(signature::HEADER_TWILIO_SIGNATURE)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| {
-            verification_problem(VerifyError::Missing("X-Twilio-Signature header".into()))
-        })?;
-    let path_and_query = uri
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| uri.path().to_string());
-    // The URL Twilio signs is the StatusCallback the hub gave it when SMS_CALLBACK_BASE_URL
-    // is set; otherwise rebuilt from the forwarded headers.
-    let header_view = HeaderView::new(headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())));
-    let url = signature::public_url(
-        &header_view,
-        &path_and_query,
-        st.sms.config.callback_base_url.as_deref(),
-    );
-    let params = signature::form_params(&header_view, &body);
-    let verify =
-        |token: &str| TwilioSignature::new([token.to_string()]).verify_params(sig, &url, &params);
-    let token_of = |c: &Option<Arc<shared::secrets::Credentials>>| {
-        c.as_ref()
-            .and_then(|c| c.get("auth_token").map(str::to_string))
-    };
-    let creds = st
-        .ctx
-        .credentials
-        .get(twilio::SLUG)
-        .await
-        .map_err(ApiError::internal)?;
-    let Some(token) = token_of(&creds) else {
-        return Err(ApiError::not_found("Twilio is not configured"));
-    };
-    if let Err(e) = verify(&token) {
-        // A rotated auth token: read the secret once more before refusing.
-        let fresh = token_of(
-            &st.ctx
-                .credentials
-                .refresh(twilio::SLUG)
-                .await
-                .map_err(ApiError::internal)?,
-        );
-        match fresh {
-            Some(t) if t != token && verify(&t).is_ok() => {}
-            _ => return Err(verification_problem(e)),
-        }
-    }
-    let get = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let sid = get("MessageSid")
-        .or_else(|| get("SmsSid"))
-        .ok_or_else(|| ApiError::invalid_field("MessageSid", "is required"))?;
-    let status = get("MessageStatus")
-        .or_else(|| get("SmsStatus"))
-        .ok_or_else(|| ApiError::invalid_field("MessageStatus", "is required"))?;
-    let applied =
-        apply_delivery_report(&st.ctx, twilio::SLUG, sid, status, get("ErrorCode")).await?;
-    Ok(Json(ReportApplied {
-        applied: applied.is_some(),
-        message_id: applied.as_ref().map(|a| a.0.clone()),
-        status: applied.map(|a| a.1),
-    })
-    .into_response())
+) -> ApiResult<Json<ReportApplied>> {
+    let url = twilio_signed_url(&st, &headers, &uri);
+    let headers = header_view(&headers);
+    verify_twilio(&st, &inbound(&headers, &body, &url, None)).await?;
+    let params = signature::form_params(&headers, &body);
+    let report = delivery_report(twilio::SLUG, &params)?;
+    apply(&st, &report).await
 }
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(send, bulk, get_batch, get_message, kavenegar_callback_get, kavenegar_callback_post, twilio_callback),
-    components(schemas(SendRequest, SendResult, BulkRequest, shared::sms::service::BulkMessage, BulkAccepted, BatchView, SmsRecord, ReportApplied, MessageType, shared::sms::SmsStatus, shared::sms::store::BatchRecord)),
+    components(schemas(SendRequest, SendResult, BulkRequest, BulkMessage, BulkAccepted, BatchView, SmsRecord, ReportApplied, MessageType, SmsStatus, BatchRecord)),
     tags((name = "sms", description = "OTP, pattern, text and bulk SMS through Kavenegar and Twilio; status and delivery reports"))
 )]
 struct SmsApi;
 
 pub fn openapi() -> utoipa::openapi::OpenApi {
     <SmsApi as utoipa::OpenApi>::openapi()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn reports_are_read_by_the_webhooks_parser_with_twilio_legacy_names() {
+        let r = delivery_report(
+            twilio::SLUG,
+            &params(&[
+                ("SmsSid", "SM1"),
+                ("SmsStatus", "delivered"),
+                ("To", "+14155552671"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(r.provider_message_id, "SM1");
+        assert_eq!(r.status, "delivered");
+        assert_eq!(r.error_code, None);
+        let r = delivery_report(
+            kavenegar::SLUG,
+            &params(&[("messageid", " 77 "), ("status", "10")]),
+        )
+        .unwrap();
+        assert_eq!(
+            (r.provider_message_id.as_str(), r.status.as_str()),
+            ("77", "delivered")
+        );
+    }
+
+    #[test]
+    fn a_missing_report_field_is_named() {
+        let e = delivery_report(
+            kavenegar::SLUG,
+            &params(&[
+                ("status", "10"),
+                ("MessageSid", "SM1"),
+                ("MessageStatus", "sent"),
+            ]),
+        )
+        .unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(e.errors[0].field, "messageid");
+        let e = delivery_report(twilio::SLUG, &params(&[("MessageSid", "SM1")])).unwrap_err();
+        assert_eq!(e.errors[0].field, "MessageStatus");
+    }
 }

@@ -13,6 +13,7 @@ use crate::notifications::{
     Channel, EVENT_NOTIFICATION_NEW, NewNotification, NotificationStore, NotificationsConfig,
     Profile,
 };
+use crate::sms::SmsStore;
 use crate::webhooks::delivery_report::DeliveryReport;
 use crate::webhooks::events::EventStore;
 use crate::webhooks::process::{
@@ -69,12 +70,15 @@ impl HubContext {
         let ttl = NotificationsConfig::from_env(&self.env)
             .map(|c| c.ttl)
             .unwrap_or(std::time::Duration::from_secs(90 * 86_400));
+        // Likewise the SMS capability's message TTL (SMS_MESSAGE_TTL_DAYS, default 90 days).
+        let sms_ttl = crate::sms::config::message_ttl_from_env(&self.env)
+            .unwrap_or(std::time::Duration::from_secs(90 * 86_400));
         let notifications =
             NotificationStore::new(self.aws.dynamo.clone(), self.config.hub_table.clone(), ttl);
         EventProcessor::new(
             self.webhook_events(config),
             self.webhook_endpoints(config),
-            Arc::new(SmsDeliveryReports(self.clone())),
+            Arc::new(SmsDeliveryReports(self.sms_store_with(sms_ttl))),
             Arc::new(InAppNotifier(notifications)),
             self.log.clone(),
             config.max_attempts,
@@ -101,8 +105,8 @@ impl HubContext {
     }
 }
 
-/// Delivery reports go to the SMS capability's `apply_delivery_report`.
-struct SmsDeliveryReports(Arc<HubContext>);
+/// Delivery reports go to the SMS capability's store.
+struct SmsDeliveryReports(SmsStore);
 
 impl DeliveryReportSink for SmsDeliveryReports {
     fn apply<'a>(
@@ -110,18 +114,15 @@ impl DeliveryReportSink for SmsDeliveryReports {
         report: &'a DeliveryReport,
     ) -> BoxFuture<'a, Result<Option<AppliedReport>, WebhookError>> {
         Box::pin(async move {
-            let applied = crate::sms::apply_delivery_report(
-                &self.0,
-                &report.provider,
-                &report.provider_message_id,
-                &report.provider_status,
-                report.error_code.as_deref(),
-            )
-            .await
-            .map_err(|e| WebhookError::Downstream {
-                code: e.code,
-                detail: e.detail,
-            })?;
+            let applied = self
+                .0
+                .apply_delivery_report(
+                    &report.provider,
+                    &report.provider_message_id,
+                    &report.provider_status,
+                    report.error_code.as_deref(),
+                )
+                .await?;
             Ok(applied.map(|(sms_message_id, status)| AppliedReport {
                 sms_message_id,
                 status: status.as_str().into(),

@@ -309,7 +309,7 @@ pub fn validate_email(field: &str, email: &str) -> Result<(), ApiError> {
 pub fn normalize_phone(field: &str, phone: &str) -> Result<String, ApiError> {
     crate::sms::Phone::parse(phone)
         .map(|p| p.e164().to_string())
-        .map_err(|e| e.for_field(field))
+        .map_err(|e| e.for_field(field).into())
 }
 
 fn check_len(field: &str, value: &str, max: usize) -> Result<(), ApiError> {

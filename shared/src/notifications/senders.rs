@@ -33,7 +33,7 @@ pub fn attach(mut dispatcher: Dispatcher, ctx: &Arc<HubContext>) -> anyhow::Resu
             )
         }
     };
-    dispatcher = match SmsService::from_ctx(ctx.clone()) {
+    dispatcher = match ctx.sms_service() {
         Ok(service) => dispatcher.with_sender(
             Channel::Sms,
             Arc::new(SmsSender {
@@ -174,7 +174,7 @@ impl ChannelSender for SmsSender {
                     reference: Some(r.message_id),
                     delivered: None,
                 })
-                .map_err(|e| SendError::from_api(&e));
+                .map_err(|e| SendError::from_api(&e.into()));
             settle(&self.limiter, &decision, result).await
         })
     }

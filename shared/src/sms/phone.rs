@@ -1,7 +1,7 @@
 //! Phone numbers: what people type in, normalised to E.164 for storage, and rendered in the
 //! form each provider wants (Kavenegar: `09…` for Iranian mobiles; Twilio: E.164).
 
-use crate::error::ApiError;
+use crate::error::InvalidInput;
 
 /// A normalised phone number (E.164, e.g. `+989123456789`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -13,9 +13,10 @@ pub struct Phone(String);
 pub struct PhoneError(pub &'static str);
 
 impl PhoneError {
-    /// The 400 problem naming the field the number came from (`receptor`, `receptors[3]`).
-    pub fn for_field(&self, field: impl Into<String>) -> ApiError {
-        ApiError::invalid_field(field, self.0)
+    /// The validation error naming the field the number came from (`receptor`,
+    /// `receptors[3]`).
+    pub fn for_field(&self, field: impl Into<String>) -> InvalidInput {
+        InvalidInput::field(field, self.0)
     }
 }
 
@@ -99,7 +100,7 @@ impl Phone {
         crate::mask::mask_phone(&self.0)
     }
 
-    /// A number already in E.164 form (as stored); no validation beyond the shape.
+    /// A number as stored (E.164), read back through the same parser.
     pub fn from_stored(e164: &str) -> Result<Phone, PhoneError> {
         Phone::parse(e164)
     }
@@ -173,8 +174,8 @@ mod tests {
             assert!(Phone::parse(s).is_err(), "{s:?} should be rejected");
         }
         let e = Phone::parse("0912").unwrap_err().for_field("receptor");
-        assert_eq!(e.status.as_u16(), 400);
-        assert_eq!(e.errors[0].field, "receptor");
+        assert_eq!(e.code, "invalid_field");
+        assert_eq!(e.fields[0].field, "receptor");
         assert!(
             !e.detail.contains("0912"),
             "the problem must not echo the number"

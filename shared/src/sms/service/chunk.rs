@@ -1,0 +1,261 @@
+//! The worker's job for one queue message: claim the chunk, send it, record the results, and
+//! never send a chunk twice (see "Exactly-once" in the [module docs](crate::sms)).
+
+use std::sync::Arc;
+
+use super::{Delivery, SmsService};
+use crate::clock::{now_rfc3339, now_secs};
+use crate::providers::ProviderErrorKind;
+use crate::queue::WorkError;
+use crate::sms::model::{ChunkMessage, MessageType, SmsRecord};
+use crate::sms::provider::Outgoing;
+use crate::sms::store::{ChunkItem, ChunkResult, Claim};
+use crate::sms::{Phone, SmsContent, SmsStatus};
+
+/// What the worker did with a chunk message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChunkOutcome {
+    Sent {
+        sent: usize,
+        failed: usize,
+    },
+    /// A redelivery of a chunk already sent: nothing sent again.
+    AlreadyDone,
+    /// A dead worker's claim taken over: its messages recorded as `unknown`.
+    Interrupted {
+        receptors: usize,
+    },
+}
+
+/// A store failure inside the worker: SQS delivers the message again.
+fn retry(e: impl std::fmt::Display) -> WorkError {
+    WorkError::Retry(e.to_string())
+}
+
+impl SmsService {
+    /// Claims, sends and records one chunk. `sqs_message_id` identifies the queue message;
+    /// `receive_count` is its delivery count.
+    pub async fn process_chunk(
+        &self,
+        msg: &ChunkMessage,
+        sqs_message_id: &str,
+        receive_count: u32,
+    ) -> Result<ChunkOutcome, WorkError> {
+        // One token per delivery attempt: SQS can hand the same message (same id) to two
+        // workers at once, and only the attempt that claimed the chunk may finish it.
+        let claimer = format!("{sqs_message_id}#{}", uuid::Uuid::new_v4().simple());
+        let claim = self
+            .store
+            .claim_chunk(&msg.batch_id, msg.chunk, &claimer)
+            .await
+            .map_err(retry)?;
+        match claim {
+            Claim::Missing => Err(WorkError::Poison(format!(
+                "no chunk {} in batch {}",
+                msg.chunk, msg.batch_id
+            ))),
+            Claim::Done(chunk) => self.complete_done(&chunk).await,
+            Claim::Held(chunk) => self.take_over(&chunk, &claimer).await,
+            Claim::Claimed(chunk) => self.send_chunk(&chunk, &claimer, receive_count).await,
+        }
+    }
+
+    /// A crash after finishing may have left the counters or the records behind; both steps
+    /// are idempotent, so complete them (nothing is sent).
+    async fn complete_done(&self, chunk: &ChunkItem) -> Result<ChunkOutcome, WorkError> {
+        if let Some(results) = &chunk.results {
+            self.store
+                .count_chunk(&chunk.batch_id, chunk.chunk, results)
+                .await
+                .map_err(retry)?;
+            if !chunk.records_written {
+                self.write_records(chunk, results).await?;
+            }
+        }
+        Ok(ChunkOutcome::AlreadyDone)
+    }
+
+    /// Another delivery holds the chunk. While its claim is fresh, try later; once it is
+    /// stale the worker that claimed it died mid-send: whether its SMS went out is unknown,
+    /// and sending again could duplicate them, so they are recorded as unknown.
+    async fn take_over(&self, chunk: &ChunkItem, claimer: &str) -> Result<ChunkOutcome, WorkError> {
+        let claimed_at = chunk.claimed_at.unwrap_or(0);
+        if now_secs() - claimed_at < self.config.claim_stale_after.as_secs() as i64 {
+            return Err(WorkError::Retry(
+                "the chunk is being sent by another delivery of this message".into(),
+            ));
+        }
+        let results: Vec<ChunkResult> = chunk.receptors.iter().map(|_| interrupted()).collect();
+        if self
+            .store
+            .finish_chunk(chunk, claimer, &results, Some(claimed_at))
+            .await
+            .map_err(retry)?
+        {
+            self.record_chunk(chunk, &results).await?;
+            tracing::error!(batch_id = %chunk.batch_id, chunk = chunk.chunk, receptors = chunk.receptors.len(), "a worker died while sending this chunk; its messages are recorded as unknown");
+        }
+        Ok(ChunkOutcome::Interrupted {
+            receptors: chunk.receptors.len(),
+        })
+    }
+
+    /// Ours: send it. A whole-chunk transient failure gives the chunk back for SQS to retry
+    /// (until the last allowed delivery, which records the failures).
+    async fn send_chunk(
+        &self,
+        chunk: &ChunkItem,
+        claimer: &str,
+        receive_count: u32,
+    ) -> Result<ChunkOutcome, WorkError> {
+        let items = outgoing(chunk)?;
+        let request_id = format!("smsbatch-{}-{}", chunk.batch_id, chunk.chunk);
+        let deliveries = self.deliver(&request_id, &items).await;
+        if nothing_went_out(&deliveries) && receive_count < self.config.chunk_max_receives {
+            self.store
+                .release_chunk(&chunk.batch_id, chunk.chunk, claimer)
+                .await
+                .map_err(retry)?;
+            let code = deliveries
+                .first()
+                .and_then(|d| d.result.as_ref().err())
+                .map(|e| e.code.clone())
+                .unwrap_or_default();
+            return Err(WorkError::Retry(format!(
+                "no provider accepted the chunk ({code})"
+            )));
+        }
+        let results: Vec<ChunkResult> = deliveries.into_iter().map(chunk_result).collect();
+        let failed = results
+            .iter()
+            .filter(|r| r.status == SmsStatus::Failed)
+            .count();
+        if !self
+            .store
+            .finish_chunk(chunk, claimer, &results, None)
+            .await
+            .map_err(retry)?
+        {
+            tracing::error!(batch_id = %chunk.batch_id, chunk = chunk.chunk, "the chunk's claim was taken over while sending; results not recorded");
+            return Ok(ChunkOutcome::AlreadyDone);
+        }
+        self.record_chunk(chunk, &results).await?;
+        Ok(ChunkOutcome::Sent {
+            sent: results.len() - failed,
+            failed,
+        })
+    }
+
+    /// Counts a finished chunk on its batch and writes its message records.
+    async fn record_chunk(
+        &self,
+        chunk: &ChunkItem,
+        results: &[ChunkResult],
+    ) -> Result<(), WorkError> {
+        self.store
+            .count_chunk(&chunk.batch_id, chunk.chunk, results)
+            .await
+            .map_err(retry)?;
+        self.write_records(chunk, results).await
+    }
+
+    async fn write_records(
+        &self,
+        chunk: &ChunkItem,
+        results: &[ChunkResult],
+    ) -> Result<(), WorkError> {
+        self.store
+            .put_messages(&chunk_records(chunk, results))
+            .await
+            .map_err(retry)?;
+        self.store
+            .mark_records_written(&chunk.batch_id, chunk.chunk)
+            .await
+            .map_err(retry)
+    }
+}
+
+/// The chunk's messages, ready to send.
+fn outgoing(chunk: &ChunkItem) -> Result<Vec<Outgoing>, WorkError> {
+    let shared_text = chunk
+        .message
+        .clone()
+        .map(|m| Arc::new(SmsContent::Text { message: m }));
+    let mut items = Vec::with_capacity(chunk.receptors.len());
+    for (k, receptor) in chunk.receptors.iter().enumerate() {
+        let phone = Phone::from_stored(receptor)
+            .map_err(|e| WorkError::Poison(format!("stored receptor unreadable: {e}")))?;
+        let content = match (&shared_text, &chunk.messages) {
+            (Some(t), _) => t.clone(),
+            (None, Some(list)) => Arc::new(SmsContent::Text {
+                message: list.get(k).cloned().unwrap_or_default(),
+            }),
+            (None, None) => return Err(WorkError::Poison("chunk has no text".into())),
+        };
+        items.push(Outgoing { phone, content });
+    }
+    Ok(items)
+}
+
+/// Every message failed, and not because the request itself was wrong: nothing went out
+/// and a later attempt may succeed.
+fn nothing_went_out(deliveries: &[Delivery]) -> bool {
+    deliveries
+        .iter()
+        .all(|d| matches!(&d.result, Err(e) if e.kind != ProviderErrorKind::InvalidRequest))
+}
+
+fn chunk_result(d: Delivery) -> ChunkResult {
+    match d.result {
+        Ok(a) => ChunkResult {
+            provider: d.provider.into(),
+            provider_message_id: a.provider_message_id,
+            status: a.status,
+            provider_status: a.provider_status,
+            error_code: None,
+        },
+        Err(e) => ChunkResult {
+            provider: d.provider.into(),
+            provider_message_id: None,
+            status: SmsStatus::Failed,
+            provider_status: None,
+            error_code: Some(e.code),
+        },
+    }
+}
+
+/// The result of a message whose worker died between claiming and recording.
+fn interrupted() -> ChunkResult {
+    ChunkResult {
+        provider: "unknown".into(),
+        provider_message_id: None,
+        status: SmsStatus::Unknown,
+        provider_status: None,
+        error_code: Some("sms_interrupted".into()),
+    }
+}
+
+/// The message records of a finished chunk.
+fn chunk_records(chunk: &ChunkItem, results: &[ChunkResult]) -> Vec<SmsRecord> {
+    let now = now_rfc3339();
+    chunk
+        .receptors
+        .iter()
+        .zip(&chunk.positions)
+        .zip(results)
+        .map(|((receptor, pos), r)| SmsRecord {
+            id: format!("{}-{pos}", chunk.batch_id),
+            receptor: receptor.clone(),
+            message_type: MessageType::Text,
+            provider: r.provider.clone(),
+            provider_message_id: r.provider_message_id.clone(),
+            status: r.status,
+            provider_status: r.provider_status.clone(),
+            error_code: r.error_code.clone(),
+            batch_id: Some(chunk.batch_id.clone()),
+            user_id: chunk.user_id.clone(),
+            created_at: now.clone(),
+            updated_at: now.clone(),
+        })
+        .collect()
+}
