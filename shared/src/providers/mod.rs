@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 use tokio::sync::RwLock;
 
 use crate::config::{ConfigError, Env};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 use crate::secrets::RejectsCredentials;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -250,12 +250,14 @@ const CATALOG_CACHE_TTL: Duration = Duration::from_secs(30);
 
 /// The catalog: built-ins merged with the admin's entries in the hub table
 /// (`pk = PROVIDER`, `sk = {slug}`), cached for a short time so hot paths (every SMS send
-/// needs a base URL) do not read DynamoDB on each request.
+/// needs a base URL) do not read DynamoDB on each request. Clones share the cache, so a
+/// capability's adapters can hold their own handle on it.
+#[derive(Clone)]
 pub struct ProviderCatalog {
     dynamo: aws_sdk_dynamodb::Client,
     table: String,
     env_base_urls: HashMap<String, String>,
-    cache: RwLock<Option<(Instant, Arc<Vec<ProviderInfo>>)>>,
+    cache: Arc<RwLock<Option<(Instant, Arc<Vec<ProviderInfo>>)>>>,
 }
 
 impl ProviderCatalog {
@@ -275,7 +277,7 @@ impl ProviderCatalog {
             dynamo,
             table,
             env_base_urls,
-            cache: RwLock::new(None),
+            cache: Arc::new(RwLock::new(None)),
         })
     }
 
@@ -539,33 +541,56 @@ impl ProviderError {
 
     /// The problem answer for a caller when no provider could do the work.
     pub fn to_api_error(&self) -> ApiError {
-        match self.kind {
-            ProviderErrorKind::InvalidRequest => ApiError::unprocessable(
-                "provider_rejected",
-                format!("{} rejected the request: {}", self.provider, self.message),
-            ),
-            ProviderErrorKind::RateLimited => ApiError::unavailable(
-                "provider_rate_limited",
-                format!("{} is throttling requests", self.provider),
-            )
-            .with_header(
-                http::header::RETRY_AFTER,
-                &self
-                    .retry_after
-                    .map(|d| d.as_secs().max(1))
-                    .unwrap_or(30)
-                    .to_string(),
-            ),
-            ProviderErrorKind::Timeout => ApiError::new(
-                http::StatusCode::GATEWAY_TIMEOUT,
-                "provider_timeout",
-                format!("{} did not answer in time", self.provider),
-            ),
-            _ => ApiError::bad_gateway(
-                "provider_failed",
-                format!("{} failed: {}", self.provider, self.message),
-            ),
+        let mut e = ApiError::new(
+            crate::http::problem::status_of(self.failure_kind()),
+            self.failure_code(),
+            self.failure_detail(),
+        );
+        if let Some(secs) = self.failure_retry_after() {
+            e = e.with_header(http::header::RETRY_AFTER, &secs.to_string());
         }
+        e
+    }
+
+    /// What this failure is for the caller when no provider could do the work: a refused
+    /// request is the caller's (422), throttling is a passing outage (503 with `Retry-After`),
+    /// a timeout is 504, anything else a failed provider (502).
+    pub fn failure_kind(&self) -> ErrorKind {
+        match self.kind {
+            ProviderErrorKind::InvalidRequest => ErrorKind::Unprocessable,
+            ProviderErrorKind::RateLimited => ErrorKind::Unavailable,
+            ProviderErrorKind::Timeout => ErrorKind::ProviderTimeout,
+            _ => ErrorKind::ProviderFailed,
+        }
+    }
+
+    /// The problem code clients see for [`Self::failure_kind`].
+    pub fn failure_code(&self) -> &'static str {
+        match self.kind {
+            ProviderErrorKind::InvalidRequest => "provider_rejected",
+            ProviderErrorKind::RateLimited => "provider_rate_limited",
+            ProviderErrorKind::Timeout => "provider_timeout",
+            _ => "provider_failed",
+        }
+    }
+
+    /// The public detail (the message is safe to show: no secrets, no content).
+    pub fn failure_detail(&self) -> String {
+        match self.kind {
+            ProviderErrorKind::InvalidRequest => {
+                format!("{} rejected the request: {}", self.provider, self.message)
+            }
+            ProviderErrorKind::RateLimited => format!("{} is throttling requests", self.provider),
+            ProviderErrorKind::Timeout => format!("{} did not answer in time", self.provider),
+            _ => format!("{} failed: {}", self.provider, self.message),
+        }
+    }
+
+    /// Seconds to tell the caller to wait: only for throttling (the provider's own figure, at
+    /// least 1, else 30).
+    pub fn failure_retry_after(&self) -> Option<u64> {
+        (self.kind == ProviderErrorKind::RateLimited)
+            .then(|| self.retry_after.map(|d| d.as_secs().max(1)).unwrap_or(30))
     }
 }
 
