@@ -33,9 +33,7 @@ use std::time::{Duration, Instant};
 use lettre::message::Mailbox;
 
 pub use error::EmailError;
-pub use mailer::{
-    ConsoleMailer, Delivery, Mailer, OutgoingEmail, SentEmail, SmtpMailer, parse_address,
-};
+pub use mailer::{ConsoleMailer, Delivery, Mailer, OutgoingEmail, SmtpMailer, parse_address};
 pub use model::{
     EmailContent, EmailReceipt, EmailRequest, SendEmailBody, TemplateInfo, TemplateList,
 };
@@ -171,10 +169,6 @@ impl EmailService {
 
     pub fn delivery(&self) -> Delivery {
         self.mailer.delivery()
-    }
-
-    pub fn templates(&self) -> &TemplateCatalog {
-        &self.templates
     }
 
     /// Every template with its fields and languages, and how mail leaves.

@@ -248,6 +248,9 @@ fn validate_base_url(url: &Option<String>) -> Result<(), ApiError> {
 const CATALOG_PK: &str = "PROVIDER";
 const CATALOG_CACHE_TTL: Duration = Duration::from_secs(30);
 
+/// The merged list and when it was read.
+type CachedList = (Instant, Arc<Vec<ProviderInfo>>);
+
 /// The catalog: built-ins merged with the admin's entries in the hub table
 /// (`pk = PROVIDER`, `sk = {slug}`), cached for a short time so hot paths (every SMS send
 /// needs a base URL) do not read DynamoDB on each request. Clones share the cache, so a
@@ -257,7 +260,7 @@ pub struct ProviderCatalog {
     dynamo: aws_sdk_dynamodb::Client,
     table: String,
     env_base_urls: HashMap<String, String>,
-    cache: Arc<RwLock<Option<(Instant, Arc<Vec<ProviderInfo>>)>>>,
+    cache: Arc<RwLock<Option<CachedList>>>,
 }
 
 impl ProviderCatalog {

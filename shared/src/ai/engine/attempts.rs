@@ -2,7 +2,6 @@
 //! between retries within the call's budget, and the integration-log record of every call.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -27,9 +26,8 @@ pub(super) enum Output {
     Transcript(String),
 }
 
-/// What every provider call of one engine call shares: its limits, and the records and call
-/// count gathered (shared with the credential store's retry closure, hence a lock and an
-/// atomic).
+/// What every provider call of one engine call shares: its limits, and the records gathered
+/// (shared with the credential store's retry closure, hence a lock).
 pub(super) struct CallScope<'a> {
     pub operation: &'a str,
     pub meta: &'a CallMeta,
@@ -38,7 +36,6 @@ pub(super) struct CallScope<'a> {
     /// A longer `Retry-After` fails over at once instead of waiting.
     pub max_retry_after: Duration,
     pub records: Mutex<Vec<CallRecord>>,
-    pub calls: AtomicU32,
 }
 
 impl CallScope<'_> {
@@ -83,7 +80,6 @@ impl AiEngine {
             attempt += 1;
             let timeout = scope.request_timeout.min(scope.remaining());
             let started = Instant::now();
-            scope.calls.fetch_add(1, Ordering::Relaxed);
             let outcome = self.attempt(provider, key, task, timeout).await;
             let latency = started.elapsed();
             let e = match outcome {

@@ -46,8 +46,6 @@ pub struct Served<T> {
     pub provider: String,
     pub model: String,
     pub tokens: Option<u64>,
-    /// Provider calls made, failed ones included.
-    pub calls: u32,
     /// Providers tried before the one that answered.
     pub failed_over_from: Vec<String>,
 }
@@ -59,7 +57,6 @@ impl<T> Served<T> {
             provider: self.provider,
             model: self.model,
             tokens: self.tokens,
-            calls: self.calls,
             failed_over_from: self.failed_over_from,
         }
     }
@@ -194,7 +191,6 @@ impl AiEngine {
             request_timeout,
             max_retry_after,
             records: Default::default(),
-            calls: Default::default(),
         };
         let mut errors: Vec<ProviderError> = Vec::new();
         let mut result = None;
@@ -217,7 +213,6 @@ impl AiEngine {
                         },
                         provider: slug,
                         tokens,
-                        calls: scope.calls.load(std::sync::atomic::Ordering::Relaxed),
                         failed_over_from: errors.iter().map(|e| e.provider.clone()).collect(),
                     });
                     break;
