@@ -169,7 +169,7 @@ async fn async_generation_runs_through_sqs_and_the_worker() {
     let w = worker(&hub);
     let runs = drain_queue(&hub.ctx.aws.sqs, &queue, 10, |event| {
         let w = w.clone();
-        async move { w.process(event).await }
+        async move { ai_worker::handle_event(&w, event).await }
     })
     .await;
     assert!(runs >= 1);
@@ -218,7 +218,7 @@ async fn async_generation_runs_through_sqs_and_the_worker() {
         body: bodies[0].clone(),
         receive_count: 2,
     };
-    w.handle(again).await.unwrap();
+    ai_worker::handle(&w, again).await.unwrap();
     send(
         &svc,
         get("/api/integrations/ai/jobs/not-a-uuid", Some(&owner)),
@@ -257,7 +257,7 @@ async fn a_job_whose_providers_keep_failing_is_retried_then_marked_failed() {
     for _ in 0..6 {
         drain_queue(&hub.ctx.aws.sqs, &queue, 3, |event| {
             let w = w.clone();
-            async move { w.process(event).await }
+            async move { ai_worker::handle_event(&w, event).await }
         })
         .await;
         if job(&svc, &owner, &location).await["status"] == "failed" {
@@ -367,7 +367,7 @@ async fn transcription_uploads_through_a_presigned_url_and_calls_the_multipart_e
     let w = worker(&hub);
     drain_queue(&hub.ctx.aws.sqs, &queue, 10, |event| {
         let w = w.clone();
-        async move { w.process(event).await }
+        async move { ai_worker::handle_event(&w, event).await }
     })
     .await;
     let done = job(&svc, &owner, &location).await;
@@ -432,12 +432,12 @@ async fn unreadable_or_unknown_job_messages_are_poison_not_retried() {
         receive_count: 1,
     };
     assert!(matches!(
-        w.handle(msg("not json")).await,
+        ai_worker::handle(&w, msg("not json")).await,
         Err(shared::queue::WorkError::Poison(_))
     ));
     let unknown = json!({"job_id": uuid::Uuid::now_v7().to_string()}).to_string();
     assert!(matches!(
-        w.handle(msg(&unknown)).await,
+        ai_worker::handle(&w, msg(&unknown)).await,
         Err(shared::queue::WorkError::Poison(_))
     ));
 }

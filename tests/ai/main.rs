@@ -59,8 +59,8 @@ pub fn ai_service(hub: &TestHub) -> (ai::AiState, HubService) {
     (state, svc)
 }
 
-pub fn worker(hub: &TestHub) -> Arc<ai_worker::Worker> {
-    Arc::new(ai_worker::Worker::new(hub.ctx.clone()).expect("worker config"))
+pub fn worker(hub: &TestHub) -> Arc<shared::ai::jobs::JobRunner> {
+    Arc::new(hub.ctx.ai_job_runner().expect("worker config"))
 }
 
 /// A wiremock matcher from a predicate over the request.

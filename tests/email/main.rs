@@ -669,7 +669,7 @@ async fn the_email_service_serves_callers_outside_http_too() {
     // The notifications worker calls `EmailService::send` directly with the same request type.
     let sink = SmtpSink::start(&[]);
     let hub = hub_for(&sink, &[]).await;
-    let service = shared::email::EmailService::from_context(&hub.ctx).unwrap();
+    let service = hub.ctx.email_service().unwrap();
     assert_eq!(service.delivery(), shared::email::Delivery::Smtp);
     let to = unique("worker-");
     let request = shared::email::EmailRequest {

@@ -2,10 +2,10 @@
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
     let ctx = shared::HubContext::from_env().await?;
-    let worker = std::sync::Arc::new(ai_worker::Worker::new(ctx)?);
+    let runner = std::sync::Arc::new(ctx.ai_job_runner()?);
     shared::queue::run_worker(move |msg| {
-        let worker = worker.clone();
-        async move { worker.handle(msg).await }
+        let runner = runner.clone();
+        async move { ai_worker::handle(&runner, msg).await }
     })
     .await
 }

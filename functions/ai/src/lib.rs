@@ -12,34 +12,29 @@
 //! Every route takes one unit of the caller's `ai` rate limit (the user the work is done for).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use shared::ai::AiError;
 use shared::ai::engine::{CallMeta, CallMode};
-use shared::ai::jobs::{JobStore, JobView};
+use shared::ai::intake::{self, Transcription};
+use shared::ai::jobs::JobStore;
 use shared::ai::medical::{AnalysisType, PatientContext};
-use shared::ai::rules::{self, Language};
-use shared::ai::service::{AiService, ChatReply, Work};
-use shared::ai::{AiConfig, MAX_AUDIO_BYTES};
+use shared::ai::model::{
+    ChatBody, ChatReply, GenerateBody, JobView, TranscriptionBody, UploadRequest, UploadTicket,
+    Work,
+};
+use shared::ai::rules::Language;
+use shared::ai::service::AiService;
 use shared::auth::{Caller, Role};
 use shared::http::{ApiJson, ApiPath, RequestId};
 use shared::idempotency::{self, Claim, IdempotencyStore};
 use shared::rate_limit::{Channel, RateLimitDecision, Subject};
 use shared::{ApiError, ApiResult, HubContext};
-use utoipa::{OpenApi, ToSchema};
-
-/// Longest prompt or text accepted (characters).
-pub const MAX_PROMPT_CHARS: usize = 100_000;
-/// Longest chat message or context (characters).
-pub const MAX_CHAT_CHARS: usize = 4_000;
-/// How long a presigned audio upload URL stays valid.
-pub const UPLOAD_URL_TTL: Duration = Duration::from_secs(900);
+use utoipa::OpenApi;
 
 /// The function's state, built once per cold start.
 #[derive(Clone)]
@@ -53,11 +48,10 @@ pub struct AiState {
 
 impl AiState {
     pub fn new(ctx: Arc<HubContext>) -> Result<Self, shared::config::ConfigError> {
-        let config = AiConfig::from_env(&ctx.env)?;
-        let jobs = Arc::new(JobStore::new(&ctx, &config));
+        let config = ctx.ai_config()?;
         Ok(Self {
-            service: Arc::new(AiService::new(ctx.clone(), config)),
-            jobs,
+            jobs: Arc::new(ctx.ai_jobs(&config)),
+            service: Arc::new(ctx.ai_service(config)),
             idempotency: IdempotencyStore::new(
                 ctx.aws.dynamo.clone(),
                 ctx.config.hub_table.clone(),
@@ -105,44 +99,6 @@ async fn limit(state: &AiState, user: &str) -> Result<RateLimitDecision, ApiErro
         .map_err(ApiError::from)
 }
 
-fn parse_language(raw: &Option<String>, field: &str) -> Result<Option<Language>, ApiError> {
-    match raw {
-        None => Ok(None),
-        Some(l) => Language::parse(l)
-            .map(Some)
-            .ok_or_else(|| ApiError::invalid_field(field.to_string(), "one of en, pt-BR, fa")),
-    }
-}
-
-/// Body of `POST /api/integrations/ai/generate` (Helsa's fields plus a few).
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct GenerateBody {
-    /// The prompt, or the medical text to analyse when `analysis_type` is set.
-    #[schema(example = "بیمار از سردرد و تب شکایت دارد")]
-    pub prompt: String,
-    /// 1..=AI_MAX_TOKENS_LIMIT, default 1000. Above AI_SYNC_MAX_TOKENS (1024) the work runs as a job.
-    #[serde(default)]
-    pub max_tokens: Option<u32>,
-    /// 0..=2, default 0.7 (0.2 for analyses).
-    #[serde(default)]
-    pub temperature: Option<f32>,
-    /// Medical analysis instead of free generation: `symptoms`, `summary`, `triage`, `medications`.
-    #[serde(default)]
-    pub analysis_type: Option<AnalysisType>,
-    #[serde(default)]
-    pub patient_context: Option<PatientContext>,
-    /// Language of free-text values in an analysis (`en`, `pt-BR`, `fa`); detected when absent.
-    #[serde(default)]
-    pub language: Option<String>,
-    /// Run as a job even when short.
-    #[serde(default, rename = "async")]
-    pub run_async: bool,
-    /// The user the work is for (service and admin tokens only).
-    #[serde(default)]
-    pub user_id: Option<String>,
-}
-
 /// `POST /api/integrations/ai/generate`.
 #[utoipa::path(post, path = "/api/integrations/ai/generate", tag = "ai", security(("bearerAuth" = [])),
     request_body = GenerateBody,
@@ -162,70 +118,9 @@ pub async fn generate(
     headers: HeaderMap,
     ApiJson(body): ApiJson<GenerateBody>,
 ) -> ApiResult<Response> {
-    let config = state.service.config();
     let user = acting_user(&caller, &body.user_id)?;
-    let chars = body.prompt.chars().count();
-    if body.prompt.trim().is_empty() {
-        return Err(ApiError::invalid_field("prompt", "must not be empty"));
-    }
-    if chars > MAX_PROMPT_CHARS {
-        return Err(ApiError::invalid_field(
-            "prompt",
-            format!("at most {MAX_PROMPT_CHARS} characters (got {chars})"),
-        ));
-    }
-    let max_tokens = body.max_tokens.unwrap_or(1000);
-    if max_tokens == 0 || max_tokens > config.max_tokens_limit {
-        return Err(ApiError::invalid_field(
-            "max_tokens",
-            format!("must be between 1 and {}", config.max_tokens_limit),
-        ));
-    }
-    let temperature = body.temperature.unwrap_or(if body.analysis_type.is_some() {
-        0.2
-    } else {
-        0.7
-    });
-    if !(0.0..=2.0).contains(&temperature) || !temperature.is_finite() {
-        return Err(ApiError::invalid_field(
-            "temperature",
-            "must be between 0 and 2",
-        ));
-    }
-    if body.patient_context.is_some() && body.analysis_type.is_none() {
-        return Err(ApiError::invalid_field(
-            "patient_context",
-            "only with analysis_type",
-        ));
-    }
-    let patient = body.patient_context.unwrap_or_default();
-    if let Err((field, msg)) = patient.validate() {
-        return Err(ApiError::invalid_field(field, msg));
-    }
-    let language = parse_language(&body.language, "language")?
-        .unwrap_or_else(|| rules::detect_language(&body.prompt));
-
-    // Redacted here, once: what is stored on a job is what may leave for a provider.
-    let (text, redactions) = state.service.outbound(&body.prompt);
-    let work = match body.analysis_type {
-        Some(analysis_type) => Work::Analyze {
-            text,
-            analysis_type,
-            patient_context: patient,
-            max_tokens,
-            temperature,
-            language,
-            redactions,
-        },
-        None => Work::Generate {
-            prompt: text,
-            max_tokens,
-            temperature,
-            language,
-            redactions,
-        },
-    };
-    if body.run_async || max_tokens > config.sync_max_tokens {
+    let work = state.service.generate_work(&body)?;
+    if state.service.runs_async(&body) {
         return submit(&state, &headers, "ai.generate", &user, &work).await;
     }
     let decision = limit(&state, &user).await?;
@@ -233,13 +128,8 @@ pub async fn generate(
         request_id,
         reference: None,
     };
-    match state.service.execute(&work, CallMode::Sync, &meta).await {
-        Ok(answer) => Ok((decision, Json(answer)).into_response()),
-        Err(f) => Err(match f.ai {
-            Some(ai) => ai.to_api_error(),
-            None => ApiError::bad_gateway("ai_failed", f.message),
-        }),
-    }
+    let answer = state.service.execute(&work, CallMode::Sync, &meta).await?;
+    Ok((decision, Json(answer)).into_response())
 }
 
 /// Queues a job and answers 202 with `Location`. With an `Idempotency-Key`, a repeat of the
@@ -318,23 +208,6 @@ fn job_location(id: &str) -> Result<HeaderValue, ApiError> {
     HeaderValue::from_str(&format!("/api/integrations/ai/jobs/{id}")).map_err(ApiError::internal)
 }
 
-/// Body of `POST /api/integrations/ai/chat` (BluRosiere's `generate_response(message, context)`).
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ChatBody {
-    #[schema(example = "Como agendar uma consulta?")]
-    pub message: String,
-    /// Free text (`"Paciente novo"`) or an object describing the user.
-    #[serde(default)]
-    #[schema(value_type = Option<Object>, example = "Paciente novo")]
-    pub context: Option<Value>,
-    /// `en`, `pt-BR` or `fa`; detected from the message when absent.
-    #[serde(default)]
-    pub language: Option<String>,
-    #[serde(default)]
-    pub user_id: Option<String>,
-}
-
 /// `POST /api/integrations/ai/chat`.
 #[utoipa::path(post, path = "/api/integrations/ai/chat", tag = "ai", security(("bearerAuth" = [])),
     request_body = ChatBody,
@@ -347,31 +220,7 @@ pub async fn chat(
     ApiJson(body): ApiJson<ChatBody>,
 ) -> ApiResult<Response> {
     let user = acting_user(&caller, &body.user_id)?;
-    if body.message.trim().is_empty() {
-        return Err(ApiError::invalid_field("message", "must not be empty"));
-    }
-    if body.message.chars().count() > MAX_CHAT_CHARS {
-        return Err(ApiError::invalid_field(
-            "message",
-            format!("at most {MAX_CHAT_CHARS} characters"),
-        ));
-    }
-    let context = match &body.context {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(v @ Value::Object(_)) => Some(v.to_string()),
-        Some(_) => return Err(ApiError::invalid_field("context", "a string or an object")),
-    };
-    if context
-        .as_ref()
-        .is_some_and(|c| c.chars().count() > MAX_CHAT_CHARS)
-    {
-        return Err(ApiError::invalid_field(
-            "context",
-            format!("at most {MAX_CHAT_CHARS} characters"),
-        ));
-    }
-    let language = parse_language(&body.language, "language")?;
+    let (context, language) = intake::chat_input(&body)?;
     let decision = limit(&state, &user).await?;
     let meta = CallMeta {
         request_id,
@@ -382,54 +231,6 @@ pub async fn chat(
         .chat(&body.message, context.as_deref(), language, &meta)
         .await;
     Ok((decision, Json(reply)).into_response())
-}
-
-/// Body of `POST /api/integrations/ai/transcriptions`: `s3_key` of audio already in the
-/// uploads bucket, or `upload` to get a presigned PUT URL first.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TranscriptionBody {
-    /// Key in UPLOADS_BUCKET. Users may only name keys under `ai-audio/{their id}/`
-    /// (what `upload` hands out); services and admins any key.
-    #[serde(default)]
-    pub s3_key: Option<String>,
-    #[serde(default)]
-    pub upload: Option<UploadRequest>,
-    /// ISO 639-1 language of the audio (`fa`, `pt`, `en`), passed to the provider.
-    #[serde(default)]
-    pub language: Option<String>,
-    #[serde(default)]
-    pub user_id: Option<String>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UploadRequest {
-    #[schema(example = "visit.m4a")]
-    pub filename: String,
-    /// `audio/*` (or `video/mp4`, `video/webm`).
-    #[schema(example = "audio/mp4")]
-    pub content_type: String,
-}
-
-/// A presigned upload: PUT the audio to `upload_url` with the `headers`, then post `s3_key`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UploadTicket {
-    pub upload_url: String,
-    pub method: &'static str,
-    #[schema(value_type = Object)]
-    pub headers: Value,
-    pub s3_key: String,
-    pub expires_in: u64,
-    pub max_bytes: u64,
-}
-
-fn valid_filename(name: &str) -> bool {
-    (1..=120).contains(&name.len())
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
 }
 
 /// `POST /api/integrations/ai/transcriptions`.
@@ -449,126 +250,10 @@ pub async fn transcriptions(
     ApiJson(body): ApiJson<TranscriptionBody>,
 ) -> ApiResult<Response> {
     let user = acting_user(&caller, &body.user_id)?;
-    let Some(bucket) = state.service.config().bucket.clone() else {
-        return Err(ApiError::unavailable(
-            "uploads_unavailable",
-            "UPLOADS_BUCKET is not configured",
-        ));
-    };
-    if body
-        .language
-        .as_ref()
-        .is_some_and(|l| l.len() != 2 || !l.chars().all(|c| c.is_ascii_lowercase()))
-    {
-        return Err(ApiError::invalid_field(
-            "language",
-            "an ISO 639-1 code such as fa, pt or en",
-        ));
-    }
-    let own_prefix = format!("ai-audio/{user}/");
-    match (body.s3_key, body.upload) {
-        (Some(_), Some(_)) | (None, None) => Err(ApiError::invalid_field(
-            "s3_key",
-            "give exactly one of s3_key and upload",
-        )),
-        (None, Some(upload)) => {
-            if !valid_filename(&upload.filename) {
-                return Err(ApiError::invalid_field(
-                    "upload.filename",
-                    "1-120 characters: letters, digits, '.', '-', '_'",
-                ));
-            }
-            let ct = upload.content_type.to_ascii_lowercase();
-            if !(ct.starts_with("audio/") || ct == "video/mp4" || ct == "video/webm")
-                || ct.len() > 100
-            {
-                return Err(ApiError::invalid_field(
-                    "upload.content_type",
-                    "an audio/* type (or video/mp4, video/webm)",
-                ));
-            }
-            let key = format!(
-                "{own_prefix}{}/{}",
-                uuid::Uuid::new_v4().simple(),
-                upload.filename
-            );
-            let presigning = aws_sdk_s3::presigning::PresigningConfig::expires_in(UPLOAD_URL_TTL)
-                .map_err(ApiError::internal)?;
-            let presigned = state
-                .ctx
-                .aws
-                .s3
-                .put_object()
-                .bucket(&bucket)
-                .key(&key)
-                .content_type(&ct)
-                .presigned(presigning)
-                .await
-                .map_err(|e| ApiError::internal(format!("presigning: {e:?}")))?;
-            Ok(Json(UploadTicket {
-                upload_url: presigned.uri().to_string(),
-                method: "PUT",
-                headers: serde_json::json!({"content-type": ct}),
-                s3_key: key,
-                expires_in: UPLOAD_URL_TTL.as_secs(),
-                max_bytes: MAX_AUDIO_BYTES,
-            })
-            .into_response())
-        }
-        (Some(key), None) => {
-            if key.is_empty() || key.len() > 1024 || key.contains("..") {
-                return Err(ApiError::invalid_field(
-                    "s3_key",
-                    "1-1024 characters, no '..'",
-                ));
-            }
-            if key.starts_with("ai-jobs/") {
-                return Err(ApiError::invalid_field("s3_key", "not an audio object"));
-            }
-            if !matches!(caller.role, Role::Admin | Role::Service) && !key.starts_with(&own_prefix)
-            {
-                return Err(ApiError::forbidden(format!(
-                    "users may only transcribe their own uploads (keys under {own_prefix})"
-                )));
-            }
-            let head = state
-                .ctx
-                .aws
-                .s3
-                .head_object()
-                .bucket(&bucket)
-                .key(&key)
-                .send()
-                .await;
-            let head = match head {
-                Ok(h) => h,
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {
-                    return Err(ApiError::not_found(format!(
-                        "no audio object {key:?} in the uploads bucket"
-                    ))
-                    .with_code("audio_not_found"));
-                }
-                Err(e) => return Err(ApiError::internal(format!("HeadObject: {e:?}"))),
-            };
-            let size = head.content_length().unwrap_or(0).max(0) as u64;
-            if size == 0 {
-                return Err(ApiError::invalid_field("s3_key", "the object is empty"));
-            }
-            if size > MAX_AUDIO_BYTES {
-                return Err(ApiError::payload_too_large(format!(
-                    "the audio is {size} bytes; the limit is {MAX_AUDIO_BYTES} (25 MB)"
-                )));
-            }
-            let work = Work::Transcribe {
-                s3_key: key,
-                content_type: head
-                    .content_type()
-                    .filter(|t| t.starts_with("audio/") || t.starts_with("video/"))
-                    .map(str::to_string),
-                language: body.language,
-            };
-            submit(&state, &headers, "ai.transcribe", &user, &work).await
-        }
+    let privileged = matches!(caller.role, Role::Admin | Role::Service);
+    match state.service.transcription(&user, privileged, body).await? {
+        Transcription::Upload(ticket) => Ok(Json(ticket).into_response()),
+        Transcription::Job(work) => submit(&state, &headers, "ai.transcribe", &user, &work).await,
     }
 }
 
@@ -585,10 +270,10 @@ pub async fn job_status(
     if uuid::Uuid::parse_str(&id).is_err() {
         return Err(ApiError::invalid_field("id", "not a job id"));
     }
-    let not_found = || ApiError::not_found(format!("no AI job {id}")).with_code("job_not_found");
+    let not_found = || AiError::JobNotFound(id.clone());
     let job = state.jobs.get(&id).await?.ok_or_else(not_found)?;
     if !caller.can_act_for(&job.owner) {
-        return Err(not_found());
+        return Err(not_found().into());
     }
     Ok(Json(state.jobs.view(&job).await?))
 }

@@ -16,12 +16,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 use shared::auth::{Caller, Role};
-use shared::email::{
-    EmailContent, EmailReceipt, EmailRequest, EmailService, Language, TemplateName,
-};
+use shared::email::{EmailReceipt, EmailService, SendEmailBody, TemplateList};
 use shared::http::{ApiJson, RequestId};
 use shared::rate_limit::{Channel, RateLimitDecision, Subject};
 use shared::{ApiError, ApiResult, HubContext};
@@ -35,7 +31,7 @@ pub struct EmailState {
 
 impl EmailState {
     pub fn new(ctx: Arc<HubContext>) -> anyhow::Result<Arc<Self>> {
-        let email = EmailService::from_context(&ctx)?;
+        let email = ctx.email_service()?;
         Ok(Arc::new(Self { ctx, email }))
     }
 }
@@ -53,82 +49,6 @@ pub fn router(state: Arc<EmailState>) -> Router {
         .route("/api/integrations/email/send", post(send_email))
         .route("/api/integrations/email/templates", get(list_templates))
         .with_state(state)
-}
-
-/// Body of `POST /api/integrations/email/send`: either `template` (+ `language`, `data`) or
-/// `subject` + `body`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SendEmailBody {
-    /// Recipient address, e.g. `patient@example.com`.
-    #[schema(example = "patient@example.com")]
-    pub to: Option<String>,
-    /// `appointment_reminder`, `appointment_confirmation`, `appointment_cancellation`,
-    /// `password_recovery` or `generic`.
-    #[schema(example = "appointment_reminder")]
-    pub template: Option<String>,
-    /// `fa` (right-to-left), `pt-BR` or `en` (default `en`).
-    #[schema(example = "pt-BR")]
-    pub language: Option<String>,
-    /// The template's fields (see `GET /api/integrations/email/templates`).
-    #[schema(value_type = Object, example = json!({"patient_name": "João Silva", "date": "2025-01-20", "time": "14:00"}))]
-    pub data: Option<Map<String, Value>>,
-    /// Plain email: the subject.
-    pub subject: Option<String>,
-    /// Plain email: the text body.
-    pub body: Option<String>,
-    /// The user the email is sent for; it counts against that user's hourly email limit
-    /// (default: the caller).
-    pub user_id: Option<String>,
-}
-
-impl SendEmailBody {
-    /// The service request, or a 400 naming the field when the shape is wrong.
-    fn to_request(&self, request_id: &str) -> Result<EmailRequest, ApiError> {
-        let to = self
-            .to
-            .clone()
-            .ok_or_else(|| ApiError::invalid_field("to", "required: the recipient's address"))?;
-        let content = match (&self.template, &self.subject, &self.body) {
-            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-                return Err(ApiError::invalid_field(
-                    "template",
-                    "give either `template` (with `language` and `data`) or `subject` and `body`, not both",
-                ));
-            }
-            (Some(template), None, None) => EmailContent::Template {
-                template: template.clone(),
-                language: self.language.clone().unwrap_or_else(|| "en".into()),
-                data: self.data.clone().unwrap_or_default(),
-            },
-            (None, subject, body) => {
-                if self.data.is_some() || self.language.is_some() {
-                    return Err(ApiError::invalid_field(
-                        "template",
-                        "`data` and `language` need a `template`",
-                    ));
-                }
-                let subject = subject.clone().ok_or_else(|| {
-                    ApiError::invalid_field(
-                        "subject",
-                        "required for a plain email (or give a `template`)",
-                    )
-                })?;
-                let body = body.clone().ok_or_else(|| {
-                    ApiError::invalid_field(
-                        "body",
-                        "required for a plain email (or give a `template`)",
-                    )
-                })?;
-                EmailContent::Plain { subject, body }
-            }
-        };
-        Ok(EmailRequest {
-            to,
-            content,
-            request_id: request_id.to_string(),
-        })
-    }
 }
 
 #[utoipa::path(post, path = "/api/integrations/email/send", tag = "email", security(("bearerAuth" = [])),
@@ -186,39 +106,11 @@ pub async fn send_email(
     Ok(response)
 }
 
-/// One template as listed.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct TemplateInfo {
-    pub name: TemplateName,
-    pub required_fields: Vec<&'static str>,
-    pub optional_fields: Vec<&'static str>,
-    pub languages: Vec<Language>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct TemplateList {
-    pub items: Vec<TemplateInfo>,
-    /// `smtp`, or `console` when SMTP is not configured.
-    pub delivery: shared::email::Delivery,
-}
-
 #[utoipa::path(get, path = "/api/integrations/email/templates", tag = "email", security(("bearerAuth" = [])),
     description = "The email templates with their required and optional `data` fields and languages.",
     responses((status = 200, body = TemplateList), (status = 401, body = shared::error::Problem, content_type = "application/problem+json")))]
 pub async fn list_templates(State(state): AppState, _caller: Caller) -> Json<TemplateList> {
-    let items = TemplateName::ALL
-        .into_iter()
-        .map(|t| TemplateInfo {
-            name: t,
-            required_fields: t.required_fields().to_vec(),
-            optional_fields: t.optional_fields().to_vec(),
-            languages: Language::ALL.to_vec(),
-        })
-        .collect();
-    Json(TemplateList {
-        items,
-        delivery: state.email.delivery(),
-    })
+    Json(state.email.template_list())
 }
 
 #[derive(utoipa::OpenApi)]

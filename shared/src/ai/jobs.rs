@@ -8,85 +8,19 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use time::OffsetDateTime;
 
-use super::AiConfig;
 use super::engine::{CallMeta, CallMode};
-use super::service::{AiService, Work};
-use crate::error::ApiError;
-use crate::integration_log::rfc3339;
+use super::model::{JobError, JobMessage, JobStatus, JobView, Work};
+use super::service::AiService;
+use super::{AiConfig, AiError};
+use crate::clock::{now_rfc3339, now_secs};
 use crate::queue::{QueueMessage, WorkError};
+use crate::store::{StoreError, n, s};
 
 /// Deliveries after which a job that keeps failing for a retryable reason is marked failed
 /// (the queue's maxReceiveCount is 5, so the message never reaches the DLQ unfinished).
 pub const MAX_DELIVERIES: u32 = 4;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum JobStatus {
-    Queued,
-    Running,
-    /// Failed for a passing reason; SQS will deliver it again.
-    Retrying,
-    Succeeded,
-    Failed,
-}
-
-impl JobStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobStatus::Queued => "queued",
-            JobStatus::Running => "running",
-            JobStatus::Retrying => "retrying",
-            JobStatus::Succeeded => "succeeded",
-            JobStatus::Failed => "failed",
-        }
-    }
-    fn parse(s: &str) -> Self {
-        match s {
-            "running" => JobStatus::Running,
-            "retrying" => JobStatus::Retrying,
-            "succeeded" => JobStatus::Succeeded,
-            "failed" => JobStatus::Failed,
-            _ => JobStatus::Queued,
-        }
-    }
-    pub fn is_final(self) -> bool {
-        matches!(self, JobStatus::Succeeded | JobStatus::Failed)
-    }
-}
-
-/// The queue message: the job id and nothing else.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct JobMessage {
-    pub job_id: String,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct JobError {
-    pub code: String,
-    pub message: String,
-}
-
-/// A job as the API shows it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct JobView {
-    pub id: String,
-    /// `generate`, `analyze` or `transcribe`.
-    pub kind: String,
-    pub status: JobStatus,
-    pub created_at: String,
-    pub updated_at: String,
-    /// Deliveries so far.
-    pub attempts: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub result: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<JobError>,
-}
 
 /// A job item as stored.
 #[derive(Debug, Clone)]
@@ -124,19 +58,25 @@ fn pk(id: &str) -> AttributeValue {
     AttributeValue::S(format!("AIJOB#{id}"))
 }
 
-use crate::store::s;
-
-fn now() -> String {
-    rfc3339(OffsetDateTime::now_utc())
+fn object_store(operation: &'static str) -> impl Fn(String) -> AiError {
+    move |message| AiError::ObjectStore { operation, message }
 }
 
 impl JobStore {
-    pub fn new(ctx: &crate::HubContext, config: &AiConfig) -> Self {
+    /// Jobs in `table` (the hub table), big payloads in the config's bucket, ids queued on
+    /// its `AI_JOBS_QUEUE_URL`.
+    pub fn new(
+        dynamo: aws_sdk_dynamodb::Client,
+        s3: aws_sdk_s3::Client,
+        sqs: aws_sdk_sqs::Client,
+        table: String,
+        config: &AiConfig,
+    ) -> Self {
         Self {
-            dynamo: ctx.aws.dynamo.clone(),
-            s3: ctx.aws.s3.clone(),
-            sqs: ctx.aws.sqs.clone(),
-            table: ctx.config.hub_table.clone(),
+            dynamo,
+            s3,
+            sqs,
+            table,
             bucket: config.bucket.clone(),
             queue_url: config.jobs_queue_url.clone(),
             ttl_secs: config.job_ttl.as_secs(),
@@ -144,23 +84,15 @@ impl JobStore {
         }
     }
 
-    pub fn can_enqueue(&self) -> bool {
-        self.queue_url.is_some()
-    }
-
     /// Stores the job (the payload in S3 first when it is big) and queues its id.
-    pub async fn submit(&self, owner: &str, work: &Work) -> Result<JobView, ApiError> {
+    pub async fn submit(&self, owner: &str, work: &Work) -> Result<JobView, AiError> {
         let Some(queue_url) = &self.queue_url else {
-            return Err(ApiError::unavailable(
-                "ai_jobs_unavailable",
-                "async AI jobs are not configured (AI_JOBS_QUEUE_URL)",
-            ));
+            return Err(AiError::JobsUnavailable);
         };
         let id = uuid::Uuid::now_v7().to_string();
-        let json = serde_json::to_string(work).map_err(ApiError::internal)?;
-        let created = now();
-        let expires =
-            (OffsetDateTime::now_utc().unix_timestamp() as u64 + self.ttl_secs).to_string();
+        let json = serde_json::to_string(work).map_err(AiError::internal)?;
+        let created = now_rfc3339();
+        let expires = now_secs() as u64 + self.ttl_secs;
         let mut item: HashMap<String, AttributeValue> = HashMap::from([
             ("pk".into(), pk(&id)),
             ("sk".into(), s("JOB")),
@@ -168,10 +100,10 @@ impl JobStore {
             ("owner".into(), s(owner)),
             ("kind".into(), s(work.kind())),
             ("status".into(), s(JobStatus::Queued.as_str())),
-            ("attempts".into(), AttributeValue::N("0".into())),
+            ("attempts".into(), n(0)),
             ("created_at".into(), s(&created)),
             ("updated_at".into(), s(&created)),
-            ("expires_at".into(), AttributeValue::N(expires)),
+            ("expires_at".into(), n(expires)),
         ]);
         let (name, value) = self.store_payload(&id, "request", json).await?;
         item.insert(name.into(), value);
@@ -181,8 +113,11 @@ impl JobStore {
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk)")
             .send()
-            .await?;
-        crate::queue::send_json(&self.sqs, queue_url, &JobMessage { job_id: id.clone() }).await?;
+            .await
+            .map_err(|e| StoreError::from_sdk("PutItem", e))?;
+        crate::queue::send_json(&self.sqs, queue_url, &JobMessage { job_id: id.clone() })
+            .await
+            .map_err(|e| AiError::internal(format!("queueing job {id}: {e}")))?;
         Ok(JobView {
             id,
             kind: work.kind().into(),
@@ -201,7 +136,7 @@ impl JobStore {
         id: &str,
         what: &str,
         json: String,
-    ) -> Result<(&'static str, AttributeValue), ApiError> {
+    ) -> Result<(&'static str, AttributeValue), AiError> {
         if json.len() <= self.inline_max {
             return Ok((
                 if what == "request" {
@@ -213,9 +148,7 @@ impl JobStore {
             ));
         }
         let Some(bucket) = &self.bucket else {
-            return Err(ApiError::payload_too_large(
-                "the AI payload is too large to store without UPLOADS_BUCKET",
-            ));
+            return Err(AiError::PayloadTooLarge);
         };
         let key = format!("ai-jobs/{id}/{what}.json");
         self.s3
@@ -226,7 +159,7 @@ impl JobStore {
             .body(aws_sdk_s3::primitives::ByteStream::from(json.into_bytes()))
             .send()
             .await
-            .map_err(|e| ApiError::internal(format!("S3 PutObject: {e:?}")))?;
+            .map_err(|e| object_store("PutObject")(format!("{e:?}")))?;
         Ok((
             if what == "request" {
                 "request_s3"
@@ -237,14 +170,14 @@ impl JobStore {
         ))
     }
 
-    async fn load_payload(&self, p: &Payload) -> Result<String, ApiError> {
+    async fn load_payload(&self, p: &Payload) -> Result<String, AiError> {
         match p {
             Payload::Inline(j) => Ok(j.clone()),
             Payload::S3(key) => {
                 let bucket = self
                     .bucket
                     .as_ref()
-                    .ok_or_else(|| ApiError::internal("UPLOADS_BUCKET is not configured"))?;
+                    .ok_or_else(|| AiError::internal("UPLOADS_BUCKET is not configured"))?;
                 let out = self
                     .s3
                     .get_object()
@@ -252,19 +185,19 @@ impl JobStore {
                     .key(key)
                     .send()
                     .await
-                    .map_err(|e| ApiError::internal(format!("S3 GetObject: {e:?}")))?;
+                    .map_err(|e| object_store("GetObject")(format!("{e:?}")))?;
                 let bytes = out
                     .body
                     .collect()
                     .await
-                    .map_err(ApiError::internal)?
+                    .map_err(|e| object_store("GetObject")(e.to_string()))?
                     .into_bytes();
-                String::from_utf8(bytes.to_vec()).map_err(ApiError::internal)
+                String::from_utf8(bytes.to_vec()).map_err(AiError::internal)
             }
         }
     }
 
-    pub async fn get(&self, id: &str) -> Result<Option<JobRecord>, ApiError> {
+    pub async fn get(&self, id: &str) -> Result<Option<JobRecord>, AiError> {
         let out = self
             .dynamo
             .get_item()
@@ -273,7 +206,8 @@ impl JobStore {
             .key("sk", s("JOB"))
             .consistent_read(true)
             .send()
-            .await?;
+            .await
+            .map_err(|e| StoreError::from_sdk("GetItem", e))?;
         let Some(item) = out.item else {
             return Ok(None);
         };
@@ -305,10 +239,10 @@ impl JobStore {
     }
 
     /// The API view, with the result read back (from S3 if it went there).
-    pub async fn view(&self, job: &JobRecord) -> Result<JobView, ApiError> {
+    pub async fn view(&self, job: &JobRecord) -> Result<JobView, AiError> {
         let result = match &job.result {
             Some(p) => Some(
-                serde_json::from_str(&self.load_payload(p).await?).map_err(ApiError::internal)?,
+                serde_json::from_str(&self.load_payload(p).await?).map_err(AiError::internal)?,
             ),
             None => None,
         };
@@ -324,12 +258,12 @@ impl JobStore {
         })
     }
 
-    pub async fn request(&self, job: &JobRecord) -> Result<Work, ApiError> {
-        serde_json::from_str(&self.load_payload(&job.request).await?).map_err(ApiError::internal)
+    pub async fn request(&self, job: &JobRecord) -> Result<Work, AiError> {
+        serde_json::from_str(&self.load_payload(&job.request).await?).map_err(AiError::internal)
     }
 
     /// Marks the job running unless it is already finished; false when it is.
-    async fn start(&self, id: &str) -> Result<bool, ApiError> {
+    async fn start(&self, id: &str) -> Result<bool, StoreError> {
         let res = self
             .dynamo
             .update_item()
@@ -342,19 +276,15 @@ impl JobStore {
             .expression_attribute_values(":running", s("running"))
             .expression_attribute_values(":ok", s("succeeded"))
             .expression_attribute_values(":failed", s("failed"))
-            .expression_attribute_values(":now", s(now()))
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":now", s(now_rfc3339()))
+            .expression_attribute_values(":one", n(1))
             .send()
-            .await;
+            .await
+            .map_err(|e| StoreError::from_sdk("UpdateItem", e));
         match res {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(e.into()),
+            Err(StoreError::ConditionFailed) => Ok(false),
+            Err(e) => Err(e),
         }
     }
 
@@ -364,7 +294,7 @@ impl JobStore {
         status: JobStatus,
         result: Option<&Value>,
         error: Option<(&str, &str)>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), AiError> {
         let mut update = self
             .dynamo
             .update_item()
@@ -373,7 +303,7 @@ impl JobStore {
             .key("sk", s("JOB"))
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":st", s(status.as_str()))
-            .expression_attribute_values(":now", s(now()));
+            .expression_attribute_values(":now", s(now_rfc3339()));
         let mut set = vec!["#st = :st", "updated_at = :now"];
         let mut remove = Vec::new();
         if let Some(r) = result {
@@ -400,83 +330,97 @@ impl JobStore {
         if !remove.is_empty() {
             expr.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
-        update.update_expression(expr).send().await?;
+        update
+            .update_expression(expr)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("UpdateItem", e))?;
         Ok(())
     }
 }
 
-/// The worker's handler for one queue message.
-pub async fn handle(
-    service: &AiService,
-    store: &JobStore,
-    msg: QueueMessage,
-) -> Result<(), WorkError> {
-    let JobMessage { job_id } = msg.json()?;
-    let job = store
-        .get(&job_id)
-        .await
-        .map_err(|e| WorkError::Retry(format!("reading job {job_id}: {}", e.detail)))?
-        .ok_or_else(|| {
-            WorkError::Poison(format!(
-                "job {job_id} does not exist (expired or never stored)"
-            ))
-        })?;
-    if job.status.is_final() {
-        tracing::info!(
-            job_id,
-            status = job.status.as_str(),
-            "job already finished; skipping the redelivery"
-        );
-        return Ok(());
+/// The worker's state: the service that runs the work and the store that holds the jobs.
+pub struct JobRunner {
+    pub service: AiService,
+    pub store: JobStore,
+}
+
+impl JobRunner {
+    pub fn new(service: AiService, store: JobStore) -> Self {
+        Self { service, store }
     }
-    if !store
-        .start(&job_id)
-        .await
-        .map_err(|e| WorkError::Retry(e.detail))?
-    {
-        return Ok(());
-    }
-    let work = store
-        .request(&job)
-        .await
-        .map_err(|e| WorkError::Retry(format!("reading job {job_id}'s request: {}", e.detail)))?;
-    let meta = CallMeta {
-        request_id: msg.message_id.clone(),
-        reference: Some(job_id.clone()),
-    };
-    match service.execute(&work, CallMode::Async, &meta).await {
-        Ok(result) => {
-            store
-                .finish(&job_id, JobStatus::Succeeded, Some(&result), None)
-                .await
-                .map_err(|e| WorkError::Retry(e.detail))?;
-            tracing::info!(job_id, kind = work.kind(), "AI job succeeded");
-            Ok(())
+
+    /// Runs one queue message's job: skips a finished one, runs it with the async budget,
+    /// and stores its result, its retryable failure (the message comes back) or its final
+    /// failure.
+    pub async fn run(&self, msg: QueueMessage) -> Result<(), WorkError> {
+        let store = &self.store;
+        let JobMessage { job_id } = msg.json()?;
+        let job = store
+            .get(&job_id)
+            .await
+            .map_err(|e| WorkError::Retry(format!("reading job {job_id}: {e}")))?
+            .ok_or_else(|| {
+                WorkError::Poison(format!(
+                    "job {job_id} does not exist (expired or never stored)"
+                ))
+            })?;
+        if job.status.is_final() {
+            tracing::info!(
+                job_id,
+                status = job.status.as_str(),
+                "job already finished; skipping the redelivery"
+            );
+            return Ok(());
         }
-        Err(f) if f.retryable && msg.receive_count < MAX_DELIVERIES => {
-            store
-                .finish(
-                    &job_id,
-                    JobStatus::Retrying,
-                    None,
-                    Some((&f.code, &f.message)),
-                )
-                .await
-                .map_err(|e| WorkError::Retry(e.detail))?;
-            Err(WorkError::Retry(format!("job {job_id}: {}", f.code)))
+        if !store
+            .start(&job_id)
+            .await
+            .map_err(|e| WorkError::Retry(e.to_string()))?
+        {
+            return Ok(());
         }
-        Err(f) => {
-            store
-                .finish(
-                    &job_id,
-                    JobStatus::Failed,
-                    None,
-                    Some((&f.code, &f.message)),
-                )
-                .await
-                .map_err(|e| WorkError::Retry(e.detail))?;
-            tracing::warn!(job_id, code = %f.code, "AI job failed");
-            Ok(())
+        let work = store
+            .request(&job)
+            .await
+            .map_err(|e| WorkError::Retry(format!("reading job {job_id}'s request: {e}")))?;
+        let meta = CallMeta {
+            request_id: msg.message_id.clone(),
+            reference: Some(job_id.clone()),
+        };
+        let (status, result, error) =
+            match self.service.execute(&work, CallMode::Async, &meta).await {
+                Ok(result) => (JobStatus::Succeeded, Some(result), None),
+                Err(f) => {
+                    let status = if f.is_retryable() && msg.receive_count < MAX_DELIVERIES {
+                        JobStatus::Retrying
+                    } else {
+                        JobStatus::Failed
+                    };
+                    (status, None, Some((f.job_code(), f.to_string())))
+                }
+            };
+        store
+            .finish(
+                &job_id,
+                status,
+                result.as_ref(),
+                error.as_ref().map(|(c, m)| (c.as_str(), m.as_str())),
+            )
+            .await
+            .map_err(|e| WorkError::Retry(e.to_string()))?;
+        match (status, error) {
+            (JobStatus::Retrying, Some((code, _))) => {
+                Err(WorkError::Retry(format!("job {job_id}: {code}")))
+            }
+            (JobStatus::Failed, Some((code, _))) => {
+                tracing::warn!(job_id, code = %code, "AI job failed");
+                Ok(())
+            }
+            _ => {
+                tracing::info!(job_id, kind = work.kind(), "AI job succeeded");
+                Ok(())
+            }
         }
     }
 }

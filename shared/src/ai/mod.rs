@@ -5,13 +5,21 @@
 //!
 //! | module | what |
 //! | --- | --- |
+//! | [`model`] | request and response types: route bodies, work items, chat replies, jobs |
+//! | [`error`] | [`AiError`]: what went wrong, in domain terms (the edge maps it to HTTP) |
 //! | [`provider`] | the trait and its two implementations (chat completions; HF text generation) |
-//! | [`engine`] | [`engine::AiEngine`]: provider order, credentials, retries with backoff, failover, logging |
+//! | [`intake`] | route bodies to work: validation, redaction, audio checks, presigned uploads |
+//! | [`roster`] | which providers, in which order, built from the cached catalog |
+//! | [`engine`] | [`engine::AiEngine`]: credentials, retries with backoff, failover, logging |
 //! | [`medical`] | analysis types, prompts, JSON schemas, validation of answers, the notice |
 //! | [`redact`] | identifier redaction before text leaves for a third party |
 //! | [`rules`] | language detection and the rule-based chat assistant (en, pt-BR, fa) |
 //! | [`service`] | the work items (generate, analyze, transcribe) and the chat assistant |
 //! | [`jobs`] | async jobs: storage in `HUB_TABLE` (+ S3 for big payloads), the queue, the worker |
+//!
+//! Dependencies are explicit (the engine takes the catalog, an HTTP client, the credential
+//! store and the log; the job store its DynamoDB, S3 and SQS clients); the wiring from the
+//! cold-start state is in `crate::context`.
 //!
 //! Nothing in here logs a prompt, an answer or medical text: `tracing` events carry ids,
 //! providers, codes and sizes only, and queue bodies carry a job id.
@@ -27,10 +35,14 @@
 //!   `ai-audio/{user}/{uuid}/{file}` for audio uploaded through a presigned URL.
 
 pub mod engine;
+pub mod error;
+pub mod intake;
 pub mod jobs;
 pub mod medical;
+pub mod model;
 pub mod provider;
 pub mod redact;
+pub mod roster;
 pub mod rules;
 pub mod service;
 
@@ -39,7 +51,8 @@ use std::time::Duration;
 
 use crate::config::{ConfigError, Env};
 
-pub use engine::{AiEngine, AiFailure, CallMode, Served};
+pub use engine::{AiEngine, CallMeta, CallMode, Served};
+pub use error::AiError;
 pub use provider::{AiProvider, AudioInput, Completion, CompletionRequest, Message};
 
 /// Whisper's (and TalkBot's) upload limit.

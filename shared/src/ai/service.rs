@@ -1,115 +1,37 @@
 //! What the AI routes and the worker do, independent of HTTP and SQS: the work items
-//! (`generate`, `analyze`, `transcribe`), their execution through the [`AiEngine`], and the
-//! chat assistant with its rule-based fallback.
+//! (`generate`, `analyze`, `transcribe`) run through the [`AiEngine`], and the chat
+//! assistant with its rule-based fallback.
 
-use std::sync::Arc;
-
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::engine::{AiEngine, AiFailure, CallMeta, CallMode};
-use super::medical::{self, AnalysisType, PatientContext};
+use super::engine::{AiEngine, CallMeta, CallMode};
+use super::medical::{self, AnalysisType};
+use super::model::{ChatReply, Work};
 use super::provider::{AudioInput, CompletionRequest, Message};
 use super::redact::redact;
 use super::rules::{self, Language};
-use super::{AiConfig, MAX_AUDIO_BYTES};
-use crate::context::HubContext;
-use crate::integration_log::{CallRecord, Outcome};
-
-/// One unit of AI work, as stored on a job. Text fields are already redacted when
-/// redaction is on: what is stored is what may leave for a provider.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Work {
-    Generate {
-        prompt: String,
-        max_tokens: u32,
-        temperature: f32,
-        language: Language,
-        redactions: usize,
-    },
-    Analyze {
-        text: String,
-        analysis_type: AnalysisType,
-        #[serde(default)]
-        patient_context: PatientContext,
-        max_tokens: u32,
-        temperature: f32,
-        language: Language,
-        redactions: usize,
-    },
-    Transcribe {
-        s3_key: String,
-        content_type: Option<String>,
-        language: Option<String>,
-    },
-}
-
-impl Work {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Work::Generate { .. } => "generate",
-            Work::Analyze { .. } => "analyze",
-            Work::Transcribe { .. } => "transcribe",
-        }
-    }
-}
-
-/// Why a piece of work failed.
-#[derive(Debug, Clone)]
-pub struct WorkFailure {
-    pub code: String,
-    pub message: String,
-    /// Worth another delivery later (providers down or throttling, S3 hiccup).
-    pub retryable: bool,
-    pub ai: Option<AiFailure>,
-}
-
-impl From<AiFailure> for WorkFailure {
-    fn from(f: AiFailure) -> Self {
-        let api = f.to_api_error();
-        Self {
-            code: f.code(),
-            message: api.detail.clone(),
-            retryable: !f.is_permanent(),
-            ai: Some(f),
-        }
-    }
-}
-
-/// A chat answer: from a provider, or from the rules (`provider = "rules"`).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct ChatReply {
-    pub reply: String,
-    /// `openai`, `huggingface`, `talkbot`, ... or `rules`.
-    pub provider: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub model: Option<String>,
-    pub language: Language,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tokens: Option<u64>,
-    /// Why the rules answered: `not_configured`, `providers_failed` or `emergency`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fallback_reason: Option<String>,
-}
+use super::{AiConfig, AiError, MAX_AUDIO_BYTES};
+use crate::integration_log::{CallRecord, IntegrationLog, Outcome};
 
 pub struct AiService {
-    pub engine: AiEngine,
+    engine: AiEngine,
+    /// Audio to transcribe is read from the uploads bucket.
+    s3: aws_sdk_s3::Client,
+    /// The rule-based chat answers are logged too.
+    log: IntegrationLog,
 }
 
 impl AiService {
-    pub fn new(ctx: Arc<HubContext>, config: AiConfig) -> Self {
-        Self {
-            engine: AiEngine::new(ctx, config),
-        }
-    }
-
-    pub fn ctx(&self) -> &Arc<HubContext> {
-        &self.engine.ctx
+    pub fn new(engine: AiEngine, s3: aws_sdk_s3::Client, log: IntegrationLog) -> Self {
+        Self { engine, s3, log }
     }
 
     pub fn config(&self) -> &AiConfig {
-        &self.engine.config
+        self.engine.config()
+    }
+
+    pub(super) fn s3(&self) -> &aws_sdk_s3::Client {
+        &self.s3
     }
 
     /// Redacts when configured; answers the text to send and how many identifiers went.
@@ -122,13 +44,13 @@ impl AiService {
         }
     }
 
-    /// Runs generate or analyze work; transcription needs [`AiService::execute`].
+    /// Runs a piece of work (transcription reads its audio from the uploads bucket first).
     pub async fn execute(
         &self,
         work: &Work,
         mode: CallMode,
         meta: &CallMeta,
-    ) -> Result<Value, WorkFailure> {
+    ) -> Result<Value, AiError> {
         match work {
             Work::Generate {
                 prompt,
@@ -230,75 +152,43 @@ impl AiService {
         key: &str,
         content_type: Option<&str>,
         language: Option<String>,
-    ) -> Result<AudioInput, WorkFailure> {
-        let fail = |code: &str, message: String, retryable| WorkFailure {
-            code: code.into(),
-            message,
-            retryable,
-            ai: None,
-        };
+    ) -> Result<AudioInput, AiError> {
         let Some(bucket) = &self.config().bucket else {
-            return Err(fail(
-                "uploads_bucket_missing",
-                "UPLOADS_BUCKET is not configured".into(),
-                false,
-            ));
+            return Err(AiError::UploadsUnavailable);
         };
-        let out = match self
-            .ctx()
-            .aws
-            .s3
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-        {
+        let out = match self.s3.get_object().bucket(bucket).key(key).send().await {
             Ok(o) => o,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
-                return Err(fail(
-                    "audio_not_found",
-                    format!("no object {key:?} in the uploads bucket"),
-                    false,
-                ));
+                return Err(AiError::AudioNotFound(key.to_string()));
             }
             Err(e) => {
-                return Err(fail(
-                    "s3_unavailable",
-                    format!("reading the audio failed: {e:?}"),
-                    true,
-                ));
+                return Err(AiError::ObjectStore {
+                    operation: "GetObject",
+                    message: format!("{e:?}"),
+                });
             }
         };
-        if out
-            .content_length()
-            .is_some_and(|l| l as u64 > MAX_AUDIO_BYTES)
+        let too_large = |size: u64| AiError::AudioTooLarge {
+            size,
+            limit: MAX_AUDIO_BYTES,
+        };
+        if let Some(size) = out.content_length().map(|l| l.max(0) as u64)
+            && size > MAX_AUDIO_BYTES
         {
-            return Err(fail(
-                "audio_too_large",
-                "the audio is larger than 25 MB".into(),
-                false,
-            ));
+            return Err(too_large(size));
         }
         let stored_type = out.content_type().map(str::to_string);
         let bytes = out
             .body
             .collect()
             .await
-            .map_err(|e| {
-                fail(
-                    "s3_unavailable",
-                    format!("reading the audio failed: {e}"),
-                    true,
-                )
+            .map_err(|e| AiError::ObjectStore {
+                operation: "GetObject",
+                message: e.to_string(),
             })?
             .into_bytes();
         if bytes.len() as u64 > MAX_AUDIO_BYTES {
-            return Err(fail(
-                "audio_too_large",
-                "the audio is larger than 25 MB".into(),
-                false,
-            ));
+            return Err(too_large(bytes.len() as u64));
         }
         let filename = key
             .rsplit('/')
@@ -373,11 +263,11 @@ impl AiService {
                 tokens: s.tokens,
                 fallback_reason: None,
             },
-            Err(AiFailure::NotConfigured) => {
+            Err(AiError::NotConfigured) => {
                 self.rules_reply(message, context, language, "not_configured", meta)
                     .await
             }
-            Err(AiFailure::Failed(_)) => {
+            Err(_) => {
                 self.rules_reply(message, context, language, "providers_failed", meta)
                     .await
             }
@@ -398,7 +288,7 @@ impl AiService {
         rec.outcome = Outcome::Fallback;
         rec.latency = started.elapsed();
         rec.error_code = Some(reason.to_string());
-        self.ctx().log.record(&rec).await;
+        self.log.record(&rec).await;
         ChatReply {
             reply: a.reply,
             provider: "rules".into(),

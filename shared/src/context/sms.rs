@@ -1,10 +1,7 @@
 //! Assembly of the SMS capability from the cold-start state: the one place it meets
 //! [`HubContext`].
 
-use std::sync::Arc;
-
 use super::HubContext;
-use crate::providers::ProviderCatalog;
 use crate::sms::provider::Adapter;
 use crate::sms::{SmsConfig, SmsService, SmsStore, config};
 
@@ -17,16 +14,10 @@ impl HubContext {
     /// The SMS service with the given settings (tests, benches).
     pub fn sms_service_with(&self, config: SmsConfig) -> anyhow::Result<SmsService> {
         let store = self.sms_store_with(config.message_ttl);
-        // The adapters hold their own handle on the catalog (the context's is not shared
-        // out); it reads the same partition, lazily, cached the same 30 s.
-        let catalog = ProviderCatalog::new(
-            self.aws.dynamo.clone(),
-            self.config.hub_table.clone(),
-            &self.env,
-        )?;
         let adapter = Adapter {
             http: self.http.clone(),
-            catalog: Arc::new(catalog),
+            // A clone shares the context catalog's cache.
+            catalog: self.catalog.clone(),
             credentials: self.credentials.clone(),
             log: self.log.clone(),
             retry: config.retry,

@@ -44,20 +44,10 @@ pub struct OutgoingEmail {
     pub message_id: String,
 }
 
-/// What the mailer reports for an accepted message.
-#[derive(Debug, Clone)]
-pub struct SentEmail {
-    /// The server's reply code to DATA (250), when there was a server.
-    pub reply_code: Option<u16>,
-}
-
 /// One attempt at delivering one message.
 pub trait Mailer: Send + Sync {
     fn delivery(&self) -> Delivery;
-    fn send<'a>(
-        &'a self,
-        email: &'a OutgoingEmail,
-    ) -> BoxFuture<'a, Result<SentEmail, ProviderError>>;
+    fn send<'a>(&'a self, email: &'a OutgoingEmail) -> BoxFuture<'a, Result<(), ProviderError>>;
 }
 
 /// `Content-Language`, which lettre has no typed header for.
@@ -189,10 +179,6 @@ impl SmtpMailer {
         }
     }
 
-    pub fn settings(&self) -> &SmtpSettings {
-        &self.settings
-    }
-
     /// The cached transport if it was built with these credentials, else a new one.
     fn transport(
         &self,
@@ -230,12 +216,10 @@ impl SmtpMailer {
         &self,
         credentials: Option<Arc<Credentials>>,
         message: &Message,
-    ) -> Result<SentEmail, ProviderError> {
+    ) -> Result<(), ProviderError> {
         let transport = self.transport(credentials)?;
         match transport.send(message.clone()).await {
-            Ok(response) => Ok(SentEmail {
-                reply_code: Some(u16::from(response.code())),
-            }),
+            Ok(_) => Ok(()),
             Err(e) => {
                 let classified = classify(&e);
                 tracing::warn!(error = %classified, debug = ?e.status(), "SMTP attempt failed");
@@ -250,10 +234,7 @@ impl Mailer for SmtpMailer {
         Delivery::Smtp
     }
 
-    fn send<'a>(
-        &'a self,
-        email: &'a OutgoingEmail,
-    ) -> BoxFuture<'a, Result<SentEmail, ProviderError>> {
+    fn send<'a>(&'a self, email: &'a OutgoingEmail) -> BoxFuture<'a, Result<(), ProviderError>> {
         Box::pin(async move {
             let message = build_message(&self.from, email)?;
             let outcome = self
@@ -292,10 +273,7 @@ impl Mailer for ConsoleMailer {
         Delivery::Console
     }
 
-    fn send<'a>(
-        &'a self,
-        email: &'a OutgoingEmail,
-    ) -> BoxFuture<'a, Result<SentEmail, ProviderError>> {
+    fn send<'a>(&'a self, email: &'a OutgoingEmail) -> BoxFuture<'a, Result<(), ProviderError>> {
         Box::pin(async move {
             tracing::info!(
                 to = %mask_email(email.to.as_ref()),
@@ -305,7 +283,7 @@ impl Mailer for ConsoleMailer {
                 text_chars = email.text.chars().count(),
                 "email not sent: SMTP is not configured (console fallback)"
             );
-            Ok(SentEmail { reply_code: None })
+            Ok(())
         })
     }
 }

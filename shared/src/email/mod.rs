@@ -21,7 +21,9 @@
 //! Storage: none of its own. (The HTTP function's `Idempotency-Key` records live in the hub
 //! table under `IDEM#send_email#…`, see [`crate::idempotency`].)
 
+pub mod error;
 pub mod mailer;
+pub mod model;
 pub mod templates;
 
 use std::str::FromStr;
@@ -29,67 +31,27 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lettre::message::Mailbox;
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
-pub use mailer::{
-    ConsoleMailer, Delivery, Mailer, OutgoingEmail, SentEmail, SmtpMailer, parse_address,
+pub use error::EmailError;
+pub use mailer::{ConsoleMailer, Delivery, Mailer, OutgoingEmail, SmtpMailer, parse_address};
+pub use model::{
+    EmailContent, EmailReceipt, EmailRequest, SendEmailBody, TemplateInfo, TemplateList,
 };
 pub use templates::{Language, RenderedEmail, TemplateCatalog, TemplateName};
 
+use crate::clock::now_rfc3339;
 use crate::config::{ConfigError, Env};
-use crate::context::HubContext;
-use crate::error::ApiError;
+use crate::error::InvalidInput;
 use crate::integration_log::{CallRecord, IntegrationLog, Outcome};
 use crate::mask::mask_email;
 use crate::providers::smtp::{SLUG, SmtpSettings};
-use crate::providers::{ProviderError, ProviderErrorKind};
+use crate::retry::RetryPolicy;
+use crate::secrets::CredentialStore;
 
 /// Longest plain subject, in characters.
 pub const MAX_SUBJECT_CHARS: usize = 255;
 /// Longest plain body, in characters.
 pub const MAX_BODY_CHARS: usize = 100_000;
-
-/// What to send.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum EmailContent {
-    /// A template rendered in a language; `data` holds its fields.
-    Template {
-        template: String,
-        language: String,
-        data: Map<String, Value>,
-    },
-    /// A plain-text message (the seed's `send_email(to, subject, body)`).
-    Plain { subject: String, body: String },
-}
-
-/// One email to send.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EmailRequest {
-    pub to: String,
-    pub content: EmailContent,
-    /// Ties the integration-log entries to the request (API request id, queue message id).
-    pub request_id: String,
-}
-
-/// What happened to a sent email. Safe to return and to store: the address is masked.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct EmailReceipt {
-    /// Our `Message-ID` (without angle brackets); also the integration log's `reference`.
-    pub message_id: String,
-    pub delivery: Delivery,
-    /// The recipient, masked.
-    pub to: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub template: Option<TemplateName>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub language: Option<Language>,
-    /// SMTP attempts made (1 unless a temporary failure was retried; 1 for the console).
-    pub attempts: u32,
-    /// RFC 3339 time the message was accepted.
-    pub sent_at: String,
-}
 
 /// A validated, rendered email ready for [`EmailService::deliver`].
 #[derive(Debug, Clone)]
@@ -99,104 +61,24 @@ pub struct PreparedEmail {
     pub language: Option<Language>,
 }
 
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum EmailError {
-    #[error("{field}: {reason}")]
-    InvalidAddress { field: String, reason: String },
-    #[error("{field}: {reason}")]
-    InvalidField { field: String, reason: String },
-    #[error("unknown template {0:?}")]
-    UnknownTemplate(String),
-    #[error("unknown language {0:?}")]
-    UnknownLanguage(String),
-    #[error("template {template} needs data.{field}")]
-    MissingData {
-        template: TemplateName,
-        field: String,
-    },
-    #[error("data.{field}: {reason}")]
-    InvalidData { field: String, reason: String },
-    #[error(transparent)]
-    Provider(ProviderError),
-    /// A shipped template failed to render: a bug.
-    #[error("template rendering failed: {0}")]
-    Render(String),
-}
-
-impl EmailError {
-    /// Worth trying the whole send again later (a queue worker returns the message to the
-    /// queue for these; everything else is final).
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, EmailError::Provider(e) if e.is_retryable())
-    }
-
-    pub fn to_api_error(&self) -> ApiError {
-        let names = |all: &[&str]| all.join(", ");
-        match self {
-            EmailError::InvalidAddress { field, reason }
-            | EmailError::InvalidField { field, reason } => {
-                ApiError::invalid_field(field.clone(), reason.clone())
-            }
-            EmailError::UnknownTemplate(t) => ApiError::unprocessable(
-                "unknown_template",
-                format!("there is no email template {t:?}"),
-            )
-            .with_field(
-                "template",
-                format!(
-                    "one of {}",
-                    names(&TemplateName::ALL.map(TemplateName::as_str))
-                ),
-            ),
-            EmailError::UnknownLanguage(l) => ApiError::unprocessable(
-                "unknown_language",
-                format!("email templates are not available in {l:?}"),
-            )
-            .with_field(
-                "language",
-                format!("one of {}", names(&Language::ALL.map(Language::tag))),
-            ),
-            EmailError::MissingData { template, field } => ApiError::unprocessable(
-                "missing_template_data",
-                format!("template {template} needs data.{field}"),
-            )
-            .with_field(
-                format!("data.{field}"),
-                format!("required by template {template}"),
-            ),
-            EmailError::InvalidData { field, reason } => {
-                ApiError::unprocessable("invalid_template_data", format!("data.{field}: {reason}"))
-                    .with_field(format!("data.{field}"), reason.clone())
-            }
-            EmailError::Provider(e) if e.kind == ProviderErrorKind::InvalidRequest => {
-                ApiError::unprocessable(
-                    "email_rejected",
-                    format!("the mail server refused the message: {}", e.message),
-                )
-            }
-            EmailError::Provider(e) => e.to_api_error(),
-            EmailError::Render(cause) => ApiError::internal(cause),
-        }
-    }
-}
-
-impl From<EmailError> for ApiError {
-    fn from(e: EmailError) -> Self {
-        e.to_api_error()
-    }
-}
-
-/// How temporary failures are retried.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    pub max_attempts: u32,
-    /// The pause before the second attempt; each later pause is four times the previous.
-    pub base_delay: Duration,
-    /// No new attempt starts after this much time has passed since the first.
+/// Settings read once at cold start.
+#[derive(Debug, Clone)]
+pub struct EmailConfig {
+    /// `SMTP_HOST` and friends; `None`: the console fallback.
+    pub smtp: Option<SmtpSettings>,
+    /// `FROM_EMAIL`, parsed (with SMTP only).
+    pub from: Option<Mailbox>,
+    /// Domain of our `Message-ID`s (the sender's domain).
+    pub id_domain: String,
+    /// Temporary failures: `EMAIL_MAX_ATTEMPTS` (1-5, default 3) attempts, the first pause
+    /// `EMAIL_RETRY_BASE_MS` (default 250), doubled each retry with jitter.
+    pub retry: RetryPolicy,
+    /// No new attempt starts after this much time has passed since the first: with the 10 s
+    /// SMTP timeout per attempt, starting none after 15 s keeps a send under the API's 29 s.
     pub budget: Duration,
 }
 
-impl RetryPolicy {
+impl EmailConfig {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let max_attempts: u32 = env.parse_or("EMAIL_MAX_ATTEMPTS", 3)?;
         if !(1..=5).contains(&max_attempts) {
@@ -205,21 +87,42 @@ impl RetryPolicy {
                 reason: "must be between 1 and 5".into(),
             });
         }
-        Ok(Self {
+        let budget = Duration::from_secs(15);
+        let retry = RetryPolicy {
             max_attempts,
             base_delay: Duration::from_millis(env.parse_or("EMAIL_RETRY_BASE_MS", 250u64)?),
-            // 10 s SMTP timeout per attempt: starting none after 15 s keeps a send under 29 s.
-            budget: Duration::from_secs(15),
+            max_delay: budget,
+        };
+        let smtp = SmtpSettings::from_env(env)?;
+        let from = match &smtp {
+            Some(settings) => Some(Mailbox::from_str(&settings.from_email).map_err(|_| ConfigError::Invalid {
+                name: "FROM_EMAIL".into(),
+                reason: "expected an address such as noreply@example.com or `Name <noreply@example.com>`".into(),
+            })?),
+            None => None,
+        };
+        let id_domain = env
+            .optional("FROM_EMAIL")
+            .and_then(|f| Mailbox::from_str(&f).ok())
+            .map(|m| m.email.domain().to_string())
+            .unwrap_or_else(|| "integrations-hub.local".into());
+        Ok(Self {
+            smtp,
+            from,
+            id_domain,
+            retry,
+            budget,
         })
     }
 }
 
-/// Sends email. Built once per cold start ([`EmailService::from_context`]) and shared.
+/// Sends email. Built once per cold start and shared.
 pub struct EmailService {
     mailer: Arc<dyn Mailer>,
     templates: Arc<TemplateCatalog>,
     log: IntegrationLog,
     retry: RetryPolicy,
+    budget: Duration,
     /// Domain of our `Message-ID`s (the sender's domain).
     id_domain: String,
 }
@@ -234,75 +137,61 @@ impl std::fmt::Debug for EmailService {
 }
 
 impl EmailService {
-    /// SMTP when `SMTP_HOST` is set (with `SMTP_PORT`, `SMTP_USER`, `FROM_EMAIL`, password in
-    /// the `smtp` secret), else the console fallback. Compiles the templates.
-    pub fn from_context(ctx: &HubContext) -> anyhow::Result<Self> {
+    /// SMTP when the config has it (the password in the `smtp` secret, read through
+    /// `credentials`), else the console fallback. Compiles the templates.
+    pub fn from_config(
+        config: EmailConfig,
+        credentials: Arc<CredentialStore>,
+        log: IntegrationLog,
+    ) -> anyhow::Result<Self> {
         let templates = Arc::new(
             TemplateCatalog::new()
                 .map_err(|e| anyhow::anyhow!("compiling the email templates: {e}"))?,
         );
-        let retry = RetryPolicy::from_env(&ctx.env)?;
-        let mailer: Arc<dyn Mailer> = match SmtpSettings::from_env(&ctx.env)? {
-            Some(settings) => {
-                let from = Mailbox::from_str(&settings.from_email).map_err(|_| ConfigError::Invalid {
-                    name: "FROM_EMAIL".into(),
-                    reason: "expected an address such as noreply@example.com or `Name <noreply@example.com>`".into(),
-                })?;
-                Arc::new(SmtpMailer::new(settings, from, ctx.credentials.clone()))
-            }
-            None => {
+        let mailer: Arc<dyn Mailer> = match (config.smtp, config.from) {
+            (Some(settings), Some(from)) => Arc::new(SmtpMailer::new(settings, from, credentials)),
+            _ => {
                 tracing::info!(
                     "SMTP_HOST is not set: emails are logged to the console (address masked) instead of sent"
                 );
                 Arc::new(ConsoleMailer)
             }
         };
-        let id_domain = ctx
-            .env
-            .optional("FROM_EMAIL")
-            .and_then(|f| Mailbox::from_str(&f).ok())
-            .map(|m| m.email.domain().to_string())
-            .unwrap_or_else(|| "integrations-hub.local".into());
-        Ok(Self::new(
-            mailer,
-            templates,
-            ctx.log.clone(),
-            retry,
-            id_domain,
-        ))
-    }
-
-    pub fn new(
-        mailer: Arc<dyn Mailer>,
-        templates: Arc<TemplateCatalog>,
-        log: IntegrationLog,
-        retry: RetryPolicy,
-        id_domain: String,
-    ) -> Self {
-        Self {
+        Ok(Self {
             mailer,
             templates,
             log,
-            retry,
-            id_domain,
-        }
+            retry: config.retry,
+            budget: config.budget,
+            id_domain: config.id_domain,
+        })
     }
 
     pub fn delivery(&self) -> Delivery {
         self.mailer.delivery()
     }
 
-    pub fn templates(&self) -> &TemplateCatalog {
-        &self.templates
+    /// Every template with its fields and languages, and how mail leaves.
+    pub fn template_list(&self) -> TemplateList {
+        let items = TemplateName::ALL
+            .into_iter()
+            .map(|t| TemplateInfo {
+                name: t,
+                required_fields: t.required_fields().to_vec(),
+                optional_fields: t.optional_fields().to_vec(),
+                languages: Language::ALL.to_vec(),
+            })
+            .collect();
+        TemplateList {
+            items,
+            delivery: self.delivery(),
+        }
     }
 
     /// Validates and renders without sending (no I/O): the HTTP function calls it before
     /// claiming an idempotency key or quota, so bad input costs neither.
     pub fn prepare(&self, request: &EmailRequest) -> Result<PreparedEmail, EmailError> {
-        let to = parse_address(&request.to).map_err(|reason| EmailError::InvalidAddress {
-            field: "to".into(),
-            reason,
-        })?;
+        let to = parse_address(&request.to).map_err(|reason| InvalidInput::field("to", reason))?;
         let message_id = format!("{}@{}", uuid::Uuid::now_v7().simple(), self.id_domain);
         match &request.content {
             EmailContent::Template {
@@ -329,9 +218,8 @@ impl EmailService {
             }
             EmailContent::Plain { subject, body } => {
                 let subject = templates::one_line(subject);
-                let field = |field: &str, reason: &str| EmailError::InvalidField {
-                    field: field.into(),
-                    reason: reason.into(),
+                let field = |field: &str, reason: &str| {
+                    EmailError::from(InvalidInput::field(field, reason))
                 };
                 if subject.is_empty() {
                     return Err(field("subject", "must not be empty"));
@@ -413,15 +301,15 @@ impl EmailService {
                         template: prepared.template,
                         language: prepared.language,
                         attempts: attempt,
-                        sent_at: crate::integration_log::rfc3339(time::OffsetDateTime::now_utc()),
+                        sent_at: now_rfc3339(),
                     });
                 }
                 Err(e) => {
                     record.outcome = Outcome::Failure;
                     record.error_code = Some(e.code.clone());
                     self.log.record(&record).await;
-                    let pause = self.retry.base_delay * 4u32.saturating_pow(attempt - 1);
-                    let in_budget = first_started.elapsed() + pause < self.retry.budget;
+                    let pause = self.retry.delay(attempt);
+                    let in_budget = first_started.elapsed() + pause < self.budget;
                     if !e.is_retryable() || attempt >= self.retry.max_attempts || !in_budget {
                         tracing::warn!(to = %target, attempts = attempt, code = %e.code, "email not sent");
                         return Err(EmailError::Provider(e));

@@ -22,7 +22,7 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value as TemplateVal
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::EmailError;
+use super::error::EmailError;
 
 /// Longest accepted value of one template field, in characters.
 pub const MAX_FIELD_CHARS: usize = 2_000;

@@ -10,6 +10,7 @@ use super::model::{Channel, NotificationRecord};
 use super::push::BoxFuture;
 use crate::context::HubContext;
 use crate::email::{Delivery, EmailContent, EmailRequest, EmailService};
+use crate::error::DomainError;
 use crate::rate_limit::{Channel as LimitChannel, RateLimitDecision, RateLimiter, Subject};
 use crate::sms::{MAX_TEXT_CHARS, Phone, SmsContent, SmsService};
 
@@ -17,7 +18,7 @@ use crate::sms::{MAX_TEXT_CHARS, Phone, SmsContent, SmsService};
 /// unusable is marked unavailable with the reason instead of failing the cold start (the
 /// other channels keep working).
 pub fn attach(mut dispatcher: Dispatcher, ctx: &Arc<HubContext>) -> anyhow::Result<Dispatcher> {
-    dispatcher = match EmailService::from_context(ctx) {
+    dispatcher = match ctx.email_service() {
         Ok(service) => dispatcher.with_sender(
             Channel::Email,
             Arc::new(EmailSender {
@@ -111,8 +112,7 @@ impl ChannelSender for EmailSender {
                     delivered: None,
                 }),
                 Err(e) => {
-                    let api = e.to_api_error();
-                    let (code, detail) = (api.code.to_string(), api.detail);
+                    let (code, detail) = (e.code().to_string(), e.to_string());
                     Err(if e.is_retryable() {
                         SendError::Retryable { code, detail }
                     } else {

@@ -312,7 +312,9 @@ fn merge_stored(items: Vec<Item>) -> Result<Vec<ProviderInfo>, StoreError> {
 
 /// The catalog: built-ins merged with the admin's entries in the hub table
 /// (`pk = PROVIDER`, `sk = {slug}`), cached for a short time so hot paths (every SMS send
-/// needs a base URL) do not read DynamoDB on each request.
+/// needs a base URL) do not read DynamoDB on each request. Clones share the cache, so a
+/// capability's adapters can hold their own handle on it.
+#[derive(Clone)]
 pub struct ProviderCatalog {
     partition: CachedPartition<ProviderInfo>,
     env_base_urls: HashMap<String, String>,

@@ -17,6 +17,9 @@ use super::{Item, StoreError, s};
 /// refusing unreadable items: the owner's policy).
 pub type Assemble<T> = fn(Vec<Item>) -> Result<Vec<T>, StoreError>;
 
+/// The assembled list and when it was read.
+type Snapshot<T> = (Instant, Arc<Vec<T>>);
+
 /// The items of `pk = {pk}` in one table, assembled into a `Vec<T>` and cached for `ttl`.
 pub struct CachedPartition<T> {
     dynamo: aws_sdk_dynamodb::Client,
@@ -24,7 +27,22 @@ pub struct CachedPartition<T> {
     pk: &'static str,
     ttl: Duration,
     assemble: Assemble<T>,
-    cache: RwLock<Option<(Instant, Arc<Vec<T>>)>>,
+    cache: Arc<RwLock<Option<Snapshot<T>>>>,
+}
+
+/// Clones share the cache (a capability's adapters can hold their own handle on the
+/// context's catalog).
+impl<T> Clone for CachedPartition<T> {
+    fn clone(&self) -> Self {
+        Self {
+            dynamo: self.dynamo.clone(),
+            table: self.table.clone(),
+            pk: self.pk,
+            ttl: self.ttl,
+            assemble: self.assemble,
+            cache: self.cache.clone(),
+        }
+    }
 }
 
 impl<T> CachedPartition<T> {
@@ -41,7 +59,7 @@ impl<T> CachedPartition<T> {
             pk,
             ttl,
             assemble,
-            cache: RwLock::new(None),
+            cache: Arc::new(RwLock::new(None)),
         }
     }
 

@@ -72,7 +72,7 @@ pub trait SmsProvider: Send + Sync {
 #[derive(Clone)]
 pub struct Adapter {
     pub http: reqwest::Client,
-    pub catalog: Arc<ProviderCatalog>,
+    pub catalog: ProviderCatalog,
     pub credentials: Arc<CredentialStore>,
     pub log: IntegrationLog,
     pub retry: RetryPolicy,

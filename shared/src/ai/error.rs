@@ -1,0 +1,202 @@
+//! What can go wrong in the AI capability, in domain terms. The edge maps each variant to
+//! the status and problem code clients have always seen; a job stores [`AiError::job_code`]
+//! and the public detail.
+
+use crate::error::{DomainError, ErrorKind, FieldError, InvalidInput};
+use crate::providers::{ProviderError, ProviderErrorKind};
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AiError {
+    /// No provider in the order has credentials (the chat then answers from rules).
+    #[error("no AI provider is configured: store an api_key for openai, huggingface or talkbot")]
+    NotConfigured,
+    /// Every configured provider failed; the errors in the order tried (never empty).
+    #[error("{}", providers_failed_detail(.0))]
+    ProvidersFailed(Vec<ProviderError>),
+    /// Async work was asked for but `AI_JOBS_QUEUE_URL` is not set.
+    #[error("async AI jobs are not configured (AI_JOBS_QUEUE_URL)")]
+    JobsUnavailable,
+    /// Audio work was asked for but `UPLOADS_BUCKET` is not set.
+    #[error("UPLOADS_BUCKET is not configured")]
+    UploadsUnavailable,
+    /// No such job, or not the caller's to see.
+    #[error("no AI job {0}")]
+    JobNotFound(String),
+    /// The named audio object is not in the uploads bucket.
+    #[error("no audio object {0:?} in the uploads bucket")]
+    AudioNotFound(String),
+    /// The audio is over Whisper's limit.
+    #[error("the audio is {size} bytes; the limit is {limit} (25 MB)")]
+    AudioTooLarge { size: u64, limit: u64 },
+    /// A job payload too big for DynamoDB with no bucket to put it in.
+    #[error("the AI payload is too large to store without UPLOADS_BUCKET")]
+    PayloadTooLarge,
+    /// Only a service or admin may do this (act for another user, read another's upload).
+    #[error("{0}")]
+    Forbidden(String),
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// S3 refused or failed a call; worth another try later.
+    #[error("S3 {operation} failed: {message}")]
+    ObjectStore {
+        operation: &'static str,
+        message: String,
+    },
+    /// A bug: a stored payload that does not parse, a request that cannot be serialised.
+    #[error("{0}")]
+    Internal(String),
+}
+
+fn providers_failed_detail(errors: &[ProviderError]) -> String {
+    let tried: Vec<String> = errors
+        .iter()
+        .map(|e| format!("{} ({})", e.provider, e.code))
+        .collect();
+    let last = errors
+        .last()
+        .map(ProviderError::public_detail)
+        .unwrap_or_default();
+    format!("{last}; providers tried: {}", tried.join(", "))
+}
+
+impl AiError {
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        AiError::Internal(cause.to_string())
+    }
+
+    /// A provider refused the request itself (bad parameters), or none is configured:
+    /// retrying later will not help.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            AiError::NotConfigured => true,
+            AiError::ProvidersFailed(errors) => errors
+                .iter()
+                .any(|e| e.kind == ProviderErrorKind::InvalidRequest),
+            _ => !self.is_retryable(),
+        }
+    }
+
+    /// Worth another delivery of a job later (providers down or throttling, S3 or DynamoDB
+    /// hiccups).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            AiError::ProvidersFailed(_) => !self.is_permanent(),
+            AiError::ObjectStore { .. } | AiError::Store(_) => true,
+            _ => false,
+        }
+    }
+
+    /// The code a failed job records: the last provider's own code (`openai_insufficient_quota`)
+    /// when providers failed, else what went wrong with the job's input.
+    pub fn job_code(&self) -> String {
+        match self {
+            AiError::ProvidersFailed(errors) => {
+                errors.last().map(|e| e.code.clone()).unwrap_or_default()
+            }
+            AiError::UploadsUnavailable => "uploads_bucket_missing".into(),
+            AiError::AudioTooLarge { .. } => "audio_too_large".into(),
+            AiError::ObjectStore { .. } => "s3_unavailable".into(),
+            other => other.code().into(),
+        }
+    }
+}
+
+impl DomainError for AiError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            AiError::NotConfigured | AiError::JobsUnavailable | AiError::UploadsUnavailable => {
+                ErrorKind::Unavailable
+            }
+            AiError::ProvidersFailed(errors) => errors
+                .last()
+                .map_or(ErrorKind::ProviderFailed, ProviderError::error_kind),
+            AiError::JobNotFound(_) | AiError::AudioNotFound(_) => ErrorKind::NotFound,
+            AiError::AudioTooLarge { .. } | AiError::PayloadTooLarge => ErrorKind::TooLarge,
+            AiError::Forbidden(_) => ErrorKind::Forbidden,
+            AiError::Invalid(e) => e.kind(),
+            AiError::Store(_) | AiError::ObjectStore { .. } | AiError::Internal(_) => {
+                ErrorKind::Internal
+            }
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            AiError::NotConfigured => "ai_not_configured",
+            AiError::ProvidersFailed(errors) => errors
+                .last()
+                .map_or("provider_failed", ProviderError::public_code),
+            AiError::JobsUnavailable => "ai_jobs_unavailable",
+            AiError::UploadsUnavailable => "uploads_unavailable",
+            AiError::JobNotFound(_) => "job_not_found",
+            AiError::AudioNotFound(_) => "audio_not_found",
+            AiError::AudioTooLarge { .. } | AiError::PayloadTooLarge => "payload_too_large",
+            AiError::Forbidden(_) => "forbidden",
+            AiError::Invalid(e) => e.code(),
+            AiError::Store(_) | AiError::ObjectStore { .. } | AiError::Internal(_) => {
+                "internal_error"
+            }
+        }
+    }
+
+    fn fields(&self) -> Vec<FieldError> {
+        match self {
+            AiError::Invalid(e) => e.fields(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            AiError::ProvidersFailed(errors) => {
+                errors.last().and_then(ProviderError::public_retry_after)
+            }
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_providers_answer_as_the_last_one_and_name_all() {
+        let mut throttled = ProviderError::new(
+            "huggingface",
+            ProviderErrorKind::RateLimited,
+            "huggingface_429",
+            "slow down",
+        );
+        throttled.retry_after = Some(std::time::Duration::from_secs(7));
+        let e = AiError::ProvidersFailed(vec![
+            ProviderError::new("openai", ProviderErrorKind::Unavailable, "openai_500", "x"),
+            throttled,
+        ]);
+        assert_eq!(e.kind(), ErrorKind::Unavailable);
+        assert_eq!(e.code(), "provider_rate_limited");
+        assert_eq!(e.retry_after(), Some(7));
+        assert_eq!(e.job_code(), "huggingface_429");
+        assert!(e.is_retryable());
+        assert_eq!(
+            e.to_string(),
+            "huggingface is throttling requests; providers tried: openai (openai_500), huggingface (huggingface_429)"
+        );
+    }
+
+    #[test]
+    fn a_refused_request_is_permanent() {
+        let e = AiError::ProvidersFailed(vec![ProviderError::new(
+            "openai",
+            ProviderErrorKind::InvalidRequest,
+            "openai_invalid_request_error",
+            "bad",
+        )]);
+        assert!(e.is_permanent());
+        assert!(!e.is_retryable());
+        assert_eq!(e.kind(), ErrorKind::Unprocessable);
+    }
+}

@@ -1,0 +1,221 @@
+//! The AI capability's request and response types, in one place: what the routes take and
+//! answer, what a job stores and shows, and the queue message.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::medical::{AnalysisType, PatientContext};
+use super::rules::Language;
+
+/// One unit of AI work, as stored on a job. Text fields are already redacted when
+/// redaction is on: what is stored is what may leave for a provider.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Work {
+    Generate {
+        prompt: String,
+        max_tokens: u32,
+        temperature: f32,
+        language: Language,
+        redactions: usize,
+    },
+    Analyze {
+        text: String,
+        analysis_type: AnalysisType,
+        #[serde(default)]
+        patient_context: PatientContext,
+        max_tokens: u32,
+        temperature: f32,
+        language: Language,
+        redactions: usize,
+    },
+    Transcribe {
+        s3_key: String,
+        content_type: Option<String>,
+        language: Option<String>,
+    },
+}
+
+impl Work {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Work::Generate { .. } => "generate",
+            Work::Analyze { .. } => "analyze",
+            Work::Transcribe { .. } => "transcribe",
+        }
+    }
+}
+
+/// A chat answer: from a provider, or from the rules (`provider = "rules"`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ChatReply {
+    pub reply: String,
+    /// `openai`, `huggingface`, `talkbot`, ... or `rules`.
+    pub provider: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    pub language: Language,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<u64>,
+    /// Why the rules answered: `not_configured`, `providers_failed` or `emergency`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    /// Failed for a passing reason; SQS will deliver it again.
+    Retrying,
+    Succeeded,
+    Failed,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Retrying => "retrying",
+            JobStatus::Succeeded => "succeeded",
+            JobStatus::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "running" => JobStatus::Running,
+            "retrying" => JobStatus::Retrying,
+            "succeeded" => JobStatus::Succeeded,
+            "failed" => JobStatus::Failed,
+            _ => JobStatus::Queued,
+        }
+    }
+    pub fn is_final(self) -> bool {
+        matches!(self, JobStatus::Succeeded | JobStatus::Failed)
+    }
+}
+
+/// The queue message: the job id and nothing else.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobMessage {
+    pub job_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct JobError {
+    pub code: String,
+    pub message: String,
+}
+
+/// A job as the API shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct JobView {
+    pub id: String,
+    /// `generate`, `analyze` or `transcribe`.
+    pub kind: String,
+    pub status: JobStatus,
+    pub created_at: String,
+    pub updated_at: String,
+    /// Deliveries so far.
+    pub attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<JobError>,
+}
+
+/// Longest prompt or text accepted (characters).
+pub const MAX_PROMPT_CHARS: usize = 100_000;
+/// Longest chat message or context (characters).
+pub const MAX_CHAT_CHARS: usize = 4_000;
+/// How long a presigned audio upload URL stays valid.
+pub const UPLOAD_URL_TTL: std::time::Duration = std::time::Duration::from_secs(900);
+
+/// Body of `POST /api/integrations/ai/generate` (Helsa's fields plus a few).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateBody {
+    /// The prompt, or the medical text to analyse when `analysis_type` is set.
+    #[schema(example = "بیمار از سردرد و تب شکایت دارد")]
+    pub prompt: String,
+    /// 1..=AI_MAX_TOKENS_LIMIT, default 1000. Above AI_SYNC_MAX_TOKENS (1024) the work runs as a job.
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+    /// 0..=2, default 0.7 (0.2 for analyses).
+    #[serde(default)]
+    pub temperature: Option<f32>,
+    /// Medical analysis instead of free generation: `symptoms`, `summary`, `triage`, `medications`.
+    #[serde(default)]
+    pub analysis_type: Option<AnalysisType>,
+    #[serde(default)]
+    pub patient_context: Option<PatientContext>,
+    /// Language of free-text values in an analysis (`en`, `pt-BR`, `fa`); detected when absent.
+    #[serde(default)]
+    pub language: Option<String>,
+    /// Run as a job even when short.
+    #[serde(default, rename = "async")]
+    pub run_async: bool,
+    /// The user the work is for (service and admin tokens only).
+    #[serde(default)]
+    pub user_id: Option<String>,
+}
+
+/// Body of `POST /api/integrations/ai/chat` (BluRosiere's `generate_response(message, context)`).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChatBody {
+    #[schema(example = "Como agendar uma consulta?")]
+    pub message: String,
+    /// Free text (`"Paciente novo"`) or an object describing the user.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>, example = "Paciente novo")]
+    pub context: Option<Value>,
+    /// `en`, `pt-BR` or `fa`; detected from the message when absent.
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default)]
+    pub user_id: Option<String>,
+}
+
+/// Body of `POST /api/integrations/ai/transcriptions`: `s3_key` of audio already in the
+/// uploads bucket, or `upload` to get a presigned PUT URL first.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TranscriptionBody {
+    /// Key in UPLOADS_BUCKET. Users may only name keys under `ai-audio/{their id}/`
+    /// (what `upload` hands out); services and admins any key.
+    #[serde(default)]
+    pub s3_key: Option<String>,
+    #[serde(default)]
+    pub upload: Option<UploadRequest>,
+    /// ISO 639-1 language of the audio (`fa`, `pt`, `en`), passed to the provider.
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default)]
+    pub user_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UploadRequest {
+    #[schema(example = "visit.m4a")]
+    pub filename: String,
+    /// `audio/*` (or `video/mp4`, `video/webm`).
+    #[schema(example = "audio/mp4")]
+    pub content_type: String,
+}
+
+/// A presigned upload: PUT the audio to `upload_url` with the `headers`, then post `s3_key`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UploadTicket {
+    pub upload_url: String,
+    pub method: &'static str,
+    #[schema(value_type = Object)]
+    pub headers: Value,
+    pub s3_key: String,
+    pub expires_in: u64,
+    pub max_bytes: u64,
+}
