@@ -15,10 +15,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::error::NotificationError;
 use super::model::*;
-use super::push::{BoxFuture, Pusher};
+use super::push::BoxFuture;
 use super::store::{Claim, NotificationStore};
-use crate::error::ApiError;
+use crate::error::{DomainError, ErrorKind};
 use crate::queue::{QueueMessage, WorkError};
 
 /// A delivered message.
@@ -43,18 +44,26 @@ pub enum SendError {
 }
 
 impl SendError {
-    /// Maps an `ApiError` from a capability module: 5xx/429-from-provider retry, others don't.
-    pub fn from_api(e: &ApiError) -> Self {
-        let code = e.code.to_string();
-        let detail = e.detail.clone();
-        if e.status.as_u16() == 429 && e.code == "rate_limited" {
-            // The hub's own per-user limit: retrying within the hour does not help.
-            SendError::Permanent { code, detail }
-        } else if e.status.is_server_error() || e.status.as_u16() == 429 {
-            SendError::Retryable { code, detail }
-        } else {
-            SendError::Permanent { code, detail }
+    /// Classifies a failure of another capability (or of this one's limiter or store): the
+    /// hub's own per-user limit is final (retrying within the hour does not help); provider
+    /// failures, outages and throttling retry; anything else is final.
+    pub fn classify(kind: ErrorKind, code: &str, detail: String) -> Self {
+        let code = code.to_string();
+        match kind {
+            ErrorKind::RateLimited if code == "rate_limited" => {
+                SendError::Permanent { code, detail }
+            }
+            ErrorKind::RateLimited
+            | ErrorKind::ProviderFailed
+            | ErrorKind::ProviderTimeout
+            | ErrorKind::Unavailable
+            | ErrorKind::Internal => SendError::Retryable { code, detail },
+            _ => SendError::Permanent { code, detail },
         }
+    }
+
+    pub fn from_domain(e: &impl DomainError) -> Self {
+        Self::classify(e.kind(), e.code(), e.to_string())
     }
 }
 
@@ -65,42 +74,6 @@ pub trait ChannelSender: Send + Sync {
         notification: &'a NotificationRecord,
         request_id: &'a str,
     ) -> BoxFuture<'a, Result<Sent, SendError>>;
-}
-
-/// WebSocket: the notification's event to every connection of the user.
-pub struct WebsocketSender(pub Pusher);
-
-impl ChannelSender for WebsocketSender {
-    fn send<'a>(
-        &'a self,
-        n: &'a NotificationRecord,
-        _request_id: &'a str,
-    ) -> BoxFuture<'a, Result<Sent, SendError>> {
-        Box::pin(async move {
-            let report = self
-                .0
-                .push(&n.user_id, &n.websocket_event())
-                .await
-                .map_err(|e| SendError::from_api(&e))?;
-            if report.delivered > 0 {
-                Ok(Sent {
-                    provider: Some("websocket".into()),
-                    reference: None,
-                    delivered: Some(report.delivered),
-                })
-            } else if report.failed > 0 {
-                Err(SendError::Retryable {
-                    code: "push_failed".into(),
-                    detail: format!("{} connection(s) could not be reached", report.failed),
-                })
-            } else {
-                Err(SendError::Skipped {
-                    code: "not_connected".into(),
-                    detail: "the user has no open WebSocket connection; the inbox holds the notification".into(),
-                })
-            }
-        })
-    }
 }
 
 /// Processes channel messages. Built once per cold start.
@@ -135,20 +108,15 @@ impl Dispatcher {
         self
     }
 
-    pub fn with_stale_claim(mut self, after: Duration) -> Self {
-        self.stale_claim = after;
-        self
-    }
-
-    /// The worker handler for one queue message.
-    pub async fn handle(&self, message: QueueMessage) -> Result<(), WorkError> {
+    /// One queue message: claim the channel, send, record the outcome.
+    pub async fn dispatch(&self, message: QueueMessage) -> Result<(), WorkError> {
         let job: ChannelJob = message.json()?;
         if job.channel == Channel::InApp {
             return Err(WorkError::Poison(
                 "in_app is written at send time, never queued".into(),
             ));
         }
-        let retry = |e: ApiError| WorkError::Retry(format!("{}: {}", e.code, e.detail));
+        let retry = |e: NotificationError| WorkError::Retry(format!("{}: {e}", e.code()));
         let record = match self
             .store
             .claim(&job, self.stale_claim)
