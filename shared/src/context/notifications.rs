@@ -109,6 +109,12 @@ impl HubContext {
     }
 }
 
+/// Another capability's error as the problem its own routes would answer (whatever its
+/// error type, so this keeps working as those capabilities move to their own errors).
+fn problem(e: impl Into<ApiError>) -> ApiError {
+    e.into()
+}
+
 /// Another capability's failure as a channel outcome: the hub's own per-user limit is final,
 /// provider failures (5xx) and provider throttling retry, the rest is final.
 fn send_error(e: ApiError) -> SendError {
@@ -131,7 +137,7 @@ impl ChannelLimit for RateLimiter {
             self.check(&Subject::channel(channel).user(user))
                 .await
                 .map_err(|e| {
-                    let e = ApiError::from(e);
+                    let e = problem(e);
                     if e.status.as_u16() == 429 {
                         let retry_after = e
                             .headers
@@ -183,7 +189,7 @@ impl EmailChannel for EmailService {
                 }),
                 Err(e) => {
                     let retryable = e.is_retryable();
-                    let api = ApiError::from(e);
+                    let api = problem(e);
                     let (code, detail) = (api.code.to_string(), api.detail);
                     Err(if retryable {
                         SendError::Retryable { code, detail }
@@ -212,7 +218,7 @@ impl SmsChannel for SmsService {
                     reference: Some(r.message_id),
                     delivered: None,
                 })
-                .map_err(|e| send_error(ApiError::from(e)))
+                .map_err(|e| send_error(problem(e)))
         })
     }
 }

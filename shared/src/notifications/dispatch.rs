@@ -116,77 +116,12 @@ impl Dispatcher {
                 "in_app is written at send time, never queued".into(),
             ));
         }
-        let retry = |e: NotificationError| WorkError::Retry(format!("{}: {e}", e.code()));
-        let record = match self
-            .store
-            .claim(&job, self.stale_claim)
-            .await
-            .map_err(retry)?
-        {
-            Claim::Claimed(r) => r,
-            Claim::AlreadyDone(status) => {
-                tracing::info!(notification_id = %job.notification_id, channel = job.channel.as_str(), status = status.as_str(), "channel already handled; redelivery ignored");
-                return Ok(());
-            }
-            Claim::InFlight => {
-                return Err(WorkError::Retry(
-                    "another worker is sending this channel".into(),
-                ));
-            }
-            Claim::Missing => {
-                return Err(WorkError::Poison(format!(
-                    "notification {} has no {} channel (expired or never requested)",
-                    job.notification_id,
-                    job.channel.as_str()
-                )));
-            }
+        let Some(record) = self.claim(&job).await? else {
+            return Ok(());
         };
         let attempts = record.outcome(job.channel).map(|o| o.attempts).unwrap_or(1);
-        let result = match self.senders.get(&job.channel) {
-            Some(sender) => sender.send(&record, &message.message_id).await,
-            None => Err(SendError::Unavailable(
-                self.unavailable
-                    .get(&job.channel)
-                    .cloned()
-                    .unwrap_or_else(|| {
-                        format!("the {} channel is not available", job.channel.as_str())
-                    }),
-            )),
-        };
-        let mut give_back: Option<WorkError> = None;
-        let outcome = match result {
-            Ok(sent) => {
-                let mut o = ChannelOutcome::new(ChannelStatus::Sent);
-                o.provider = sent.provider;
-                o.reference = sent.reference;
-                o.delivered = sent.delivered;
-                o
-            }
-            Err(SendError::Unavailable(why)) => {
-                ChannelOutcome::new(ChannelStatus::Failed).with_code("channel_unavailable", why)
-            }
-            Err(SendError::Skipped { code, detail }) => {
-                ChannelOutcome::new(ChannelStatus::Skipped).with_code(&code, detail)
-            }
-            Err(SendError::Permanent { code, detail }) => {
-                ChannelOutcome::new(ChannelStatus::Failed).with_code(&code, detail)
-            }
-            Err(SendError::Retryable { code, detail }) => {
-                if message.receive_count < self.max_attempts {
-                    give_back = Some(WorkError::Retry(format!("{code}: {detail}")));
-                    ChannelOutcome::new(ChannelStatus::Failed)
-                        .with_code(&code, format!("{detail} (will retry)"))
-                } else {
-                    ChannelOutcome::new(ChannelStatus::Failed).with_code(
-                        &code,
-                        format!(
-                            "{detail} (gave up after {} deliveries)",
-                            message.receive_count
-                        ),
-                    )
-                }
-            }
-        };
+        let result = self.send(job.channel, &record, &message.message_id).await;
+        let (outcome, give_back) = self.outcome(result, message.receive_count);
         let outcome = ChannelOutcome {
             attempts,
             ..outcome
@@ -201,10 +136,94 @@ impl Dispatcher {
         self.store
             .record(&job.user_id, &job.notification_id, job.channel, &outcome)
             .await
-            .map_err(retry)?;
+            .map_err(retry_later)?;
         match give_back {
             Some(e) => Err(e),
             None => Ok(()),
         }
     }
+
+    /// The notification if the channel is ours to send; `None` when a redelivery finds it
+    /// already handled.
+    async fn claim(&self, job: &ChannelJob) -> Result<Option<Box<NotificationRecord>>, WorkError> {
+        match self
+            .store
+            .claim(job, self.stale_claim)
+            .await
+            .map_err(retry_later)?
+        {
+            Claim::Claimed(r) => Ok(Some(r)),
+            Claim::AlreadyDone(status) => {
+                tracing::info!(notification_id = %job.notification_id, channel = job.channel.as_str(), status = status.as_str(), "channel already handled; redelivery ignored");
+                Ok(None)
+            }
+            Claim::InFlight => Err(WorkError::Retry(
+                "another worker is sending this channel".into(),
+            )),
+            Claim::Missing => Err(WorkError::Poison(format!(
+                "notification {} has no {} channel (expired or never requested)",
+                job.notification_id,
+                job.channel.as_str()
+            ))),
+        }
+    }
+
+    async fn send(
+        &self,
+        channel: Channel,
+        record: &NotificationRecord,
+        request_id: &str,
+    ) -> Result<Sent, SendError> {
+        match self.senders.get(&channel) {
+            Some(sender) => sender.send(record, request_id).await,
+            None => Err(SendError::Unavailable(
+                self.unavailable.get(&channel).cloned().unwrap_or_else(|| {
+                    format!("the {} channel is not available", channel.as_str())
+                }),
+            )),
+        }
+    }
+
+    /// The outcome to record, and the error that hands the message back to SQS when a
+    /// retryable failure has deliveries left.
+    fn outcome(
+        &self,
+        result: Result<Sent, SendError>,
+        receive_count: u32,
+    ) -> (ChannelOutcome, Option<WorkError>) {
+        let failed = |code: &str, detail: String| {
+            ChannelOutcome::new(ChannelStatus::Failed).with_code(code, detail)
+        };
+        match result {
+            Ok(sent) => {
+                let mut o = ChannelOutcome::new(ChannelStatus::Sent);
+                o.provider = sent.provider;
+                o.reference = sent.reference;
+                o.delivered = sent.delivered;
+                (o, None)
+            }
+            Err(SendError::Unavailable(why)) => (failed("channel_unavailable", why), None),
+            Err(SendError::Skipped { code, detail }) => (
+                ChannelOutcome::new(ChannelStatus::Skipped).with_code(&code, detail),
+                None,
+            ),
+            Err(SendError::Permanent { code, detail }) => (failed(&code, detail), None),
+            Err(SendError::Retryable { code, detail }) if receive_count < self.max_attempts => (
+                failed(&code, format!("{detail} (will retry)")),
+                Some(WorkError::Retry(format!("{code}: {detail}"))),
+            ),
+            Err(SendError::Retryable { code, detail }) => (
+                failed(
+                    &code,
+                    format!("{detail} (gave up after {receive_count} deliveries)"),
+                ),
+                None,
+            ),
+        }
+    }
+}
+
+/// A store failure: the message goes back to the queue.
+fn retry_later(e: NotificationError) -> WorkError {
+    WorkError::Retry(format!("{}: {e}", e.code()))
 }

@@ -5,13 +5,13 @@
 //! Each email or SMS send first takes one unit of the user's hourly limit for its channel
 //! (defaults: email 100/h, SMS 10/h).
 
+use std::future::Future;
 use std::sync::Arc;
 
 use super::dispatch::{ChannelSender, SendError, Sent};
 use super::limit::{ChannelLimit, LimitChannel};
 use super::model::NotificationRecord;
 use super::push::{BoxFuture, Pusher};
-use crate::rate_limit::RateLimitDecision;
 use crate::sms::{MAX_TEXT_CHARS, Phone};
 
 /// The email capability, as far as notifications use it: one plain-text message.
@@ -72,26 +72,22 @@ impl ChannelSender for WebsocketSender {
     }
 }
 
-async fn take_unit(
+/// Sends after taking one unit of the user's hourly limit on `channel`. A send that will be
+/// retried gives its unit back, so one notification counts once against the user's limit
+/// however many deliveries it takes.
+async fn within_limit(
     limiter: &dyn ChannelLimit,
     channel: LimitChannel,
     user: &str,
-) -> Result<RateLimitDecision, SendError> {
-    limiter
+    send: impl Future<Output = Result<Sent, SendError>>,
+) -> Result<Sent, SendError> {
+    let decision = limiter
         .take(channel, user)
         .await
-        .map_err(|e| SendError::from_domain(&e))
-}
-
-/// A send that will be retried gives its unit back, so one notification counts once against
-/// the user's limit however many deliveries it takes.
-async fn settle(
-    limiter: &dyn ChannelLimit,
-    decision: &RateLimitDecision,
-    result: Result<Sent, SendError>,
-) -> Result<Sent, SendError> {
+        .map_err(|e| SendError::from_domain(&e))?;
+    let result = send.await;
     if matches!(result, Err(SendError::Retryable { .. })) {
-        limiter.give_back(decision).await;
+        limiter.give_back(&decision).await;
     }
     result
 }
@@ -112,12 +108,10 @@ impl ChannelSender for EmailSender {
                 code: "no_contact".into(),
                 detail: "no email address was recorded".into(),
             })?;
-            let decision = take_unit(&*self.limiter, LimitChannel::Email, &n.user_id).await?;
-            let result = self
+            let send = self
                 .email
-                .send_plain(to, n.title.clone(), n.message.clone(), request_id)
-                .await;
-            settle(&*self.limiter, &decision, result).await
+                .send_plain(to, n.title.clone(), n.message.clone(), request_id);
+            within_limit(&*self.limiter, LimitChannel::Email, &n.user_id, send).await
         })
     }
 }
@@ -154,12 +148,10 @@ impl ChannelSender for SmsSender {
                 code: "invalid_phone".into(),
                 detail: e.0.to_string(),
             })?;
-            let decision = take_unit(&*self.limiter, LimitChannel::Sms, &n.user_id).await?;
-            let result = self
+            let send = self
                 .sms
-                .send_text(phone, sms_text(n), &n.user_id, request_id)
-                .await;
-            settle(&*self.limiter, &decision, result).await
+                .send_text(phone, sms_text(n), &n.user_id, request_id);
+            within_limit(&*self.limiter, LimitChannel::Sms, &n.user_id, send).await
         })
     }
 }

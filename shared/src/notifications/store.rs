@@ -82,6 +82,10 @@ impl NotificationStore {
         let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(profile)?;
         item.insert("pk".into(), s(profile_pk(user)));
         item.insert("sk".into(), s(PROFILE_SK));
+        self.put(item).await
+    }
+
+    async fn put(&self, item: HashMap<String, AttributeValue>) -> Result<()> {
         self.dynamo
             .put_item()
             .table_name(&self.table)
@@ -102,14 +106,7 @@ impl NotificationStore {
         profile: &Profile,
     ) -> Result<(NotificationRecord, Vec<Channel>)> {
         let (record, queued) = self.plan(new, profile);
-        let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(&record)?;
-        self.dynamo
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| StoreError::from_sdk("PutItem", e))?;
+        self.put(serde_dynamo::to_item(&record)?).await?;
         Ok((record, queued))
     }
 
