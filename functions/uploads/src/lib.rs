@@ -1,7 +1,7 @@
 //! The uploads function (BluRosiere seed, "Storage"): avatars, attachments and bulk
 //! attachments as `multipart/form-data`, presigned S3 uploads for files beyond Lambda's
 //! payload limit, and file metadata with short-lived download URLs. The rules live in
-//! `shared::storage`; this crate maps HTTP to them.
+//! `shared::uploads`; this crate maps HTTP to them.
 //!
 //! | route | answer |
 //! | --- | --- |
@@ -32,8 +32,8 @@ use shared::config::ConfigError;
 use shared::error::Problem;
 use shared::http::{ApiJson, ApiPath, ApiQuery};
 use shared::rate_limit::{Channel, RateLimitDecision, Subject};
-use shared::storage::validate::{self, MIB, human};
-use shared::storage::{
+use shared::uploads::validate::{self, MIB, human};
+use shared::uploads::{
     Content, FileList, FileView, IncomingFile, ListQuery, PresignRequest, PresignedUpload,
     UploadError, UploadKind, Uploads,
 };

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use super::HubContext;
 use crate::config::ConfigError;
-use crate::storage::local::LocalStorage;
-use crate::storage::s3::S3Storage;
-use crate::storage::{BackendConfig, FileStore, Storage, StorageConfig, Uploads};
+use crate::uploads::local::LocalStorage;
+use crate::uploads::s3::S3Storage;
+use crate::uploads::{BackendConfig, FileStore, Storage, StorageConfig, Uploads};
 
 impl HubContext {
     /// The uploads service, configured from the environment (`STORAGE_TYPE`, `UPLOADS_BUCKET`,

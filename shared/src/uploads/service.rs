@@ -14,7 +14,7 @@ use super::error::UploadError;
 use super::records::{self, FileRecord, FileStatus, FileStore};
 use super::validate::{self, UploadKind, UploadLimits};
 use crate::auth::Caller;
-use crate::clock::rfc3339;
+use crate::clock::{now_rfc3339, now_utc, rfc3339};
 use crate::error::InvalidInput;
 
 type Result<T, E = UploadError> = std::result::Result<T, E>;
@@ -112,7 +112,7 @@ impl Uploads {
         raw_name: &str,
         bytes: Bytes,
     ) -> Result<FileRecord> {
-        let record = self.prepare(owner, kind, raw_name, &bytes, OffsetDateTime::now_utc())?;
+        let record = self.prepare(owner, kind, raw_name, &bytes, now_utc())?;
         self.storage
             .put(&record.storage_key, bytes, &record.content_type)
             .await?;
@@ -132,7 +132,7 @@ impl Uploads {
         kind: UploadKind,
         files: Vec<IncomingFile>,
     ) -> Vec<Result<FileRecord>> {
-        let now = OffsetDateTime::now_utc();
+        let now = now_utc();
         let puts = files.into_iter().map(|f| async move {
             let bytes = f.bytes?;
             let record = self.prepare(owner, kind, &f.filename, &bytes, now)?;
@@ -167,7 +167,7 @@ impl Uploads {
     pub async fn presign(&self, owner: &str, req: &PresignRequest) -> Result<PresignedUpload> {
         let declared =
             validate::check_presign(req.kind, req.size, &req.content_type, self.limits())?;
-        let now = OffsetDateTime::now_utc();
+        let now = now_utc();
         let filename = validate::sanitize_filename(&req.filename);
         let id = uuid::Uuid::new_v4().to_string();
         let key = Self::object_key(req.kind, owner, &id, &filename, now);
@@ -264,7 +264,7 @@ impl Uploads {
             sha256: hex::encode(Sha256::digest(&bytes)),
             width: inspected.width,
             height: inspected.height,
-            uploaded_at: rfc3339(OffsetDateTime::now_utc()),
+            uploaded_at: now_rfc3339(),
         };
         // Tag before the record says "uploaded": the other order could leave an uploaded
         // record whose object the lifecycle rule later expires.
@@ -307,7 +307,7 @@ impl Uploads {
                 .download_url(&record.storage_key, &spec, ttl)
                 .await?
             {
-                Some(url) => Some((url, Some(rfc3339(OffsetDateTime::now_utc() + ttl)))),
+                Some(url) => Some((url, Some(rfc3339(now_utc() + ttl)))),
                 None => Some((content_path(&record.id), None)),
             }
         } else {
