@@ -25,9 +25,9 @@ pub mod rate_limit;
 pub mod retry;
 pub mod secrets;
 pub mod sms;
-pub mod storage;
 pub mod store;
 pub mod telemetry;
+pub mod uploads;
 pub mod webhooks;
 pub mod worker;
 

@@ -53,7 +53,7 @@ async fn main() {
     let svc = shared::http::app(notifications::router(
         notifications::NotificationsState::with_config(hub.ctx.clone(), &config).unwrap(),
     ));
-    let dispatcher = notifications_worker::dispatcher_with(&hub.ctx, &config).unwrap();
+    let dispatcher = hub.ctx.notification_dispatcher(&config);
     let ws_state = websocket::WebsocketState::new(hub.ctx.clone()).unwrap();
     let gateway = Gateway::new(
         Arc::new(InProcess(ws_state)),
@@ -105,15 +105,17 @@ async fn main() {
         let mut event = SqsEvent::default();
         event.records.push(record);
         let start = Instant::now();
-        let (response, delivered) =
-            tokio::join!(notifications_worker::handle(&dispatcher, event), async {
+        let (response, delivered) = tokio::join!(
+            notifications_worker::handle_event(&dispatcher, event),
+            async {
                 let msg = tokio::time::timeout(Duration::from_secs(10), client.next())
                     .await
                     .expect("the event arrives")
                     .unwrap()
                     .unwrap();
                 (start.elapsed(), msg)
-            });
+            }
+        );
         worker_times.push(start.elapsed());
         assert!(response.batch_item_failures.is_empty());
         let event: Value = serde_json::from_str(delivered.1.to_text().unwrap()).unwrap();
@@ -124,11 +126,7 @@ async fn main() {
     // Parts of the worker path, to see where the time goes.
     let subject = shared::rate_limit::Subject::channel(shared::rate_limit::Channel::Websocket)
         .user(user.clone());
-    let connections = shared::notifications::ConnectionStore::new(
-        hub.ctx.aws.dynamo.clone(),
-        hub.ctx.config.hub_table.clone(),
-        Duration::from_secs(7200),
-    );
+    let connections = hub.ctx.connection_store(&config);
     let api = shared::notifications::ManagementApi::new(
         &hub.ctx.aws.sdk_config,
         config.management_endpoint.as_deref().unwrap(),

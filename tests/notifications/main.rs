@@ -75,8 +75,7 @@ impl Setup {
         let state =
             notifications::NotificationsState::with_config(hub.ctx.clone(), &config).unwrap();
         let svc = shared::http::app(notifications::router(state));
-        let dispatcher =
-            Arc::new(notifications_worker::dispatcher_with(&hub.ctx, &config).unwrap());
+        let dispatcher = Arc::new(hub.ctx.notification_dispatcher(&config));
         let ws_state = websocket::WebsocketState::new(hub.ctx.clone()).unwrap();
         let gateway = Gateway::new(
             Arc::new(InProcess(ws_state.clone())),
@@ -111,7 +110,7 @@ impl Setup {
             invocations +=
                 hub_tests::drain_queue(&self.hub.ctx.aws.sqs, &self.queue_url, 20, move |event| {
                     let d = d.clone();
-                    async move { notifications_worker::handle(&d, event).await }
+                    async move { notifications_worker::handle_event(&d, event).await }
                 })
                 .await;
             let attrs = self

@@ -267,7 +267,7 @@ async fn pushes_count_against_the_users_1000_an_hour_websocket_limit() {
         Some((1000, 0))
     );
     // ... so the next push is refused and nothing reaches the client.
-    let err = pusher.push(&w5, &event).await.unwrap_err();
+    let err = shared::ApiError::from(pusher.push(&w5, &event).await.unwrap_err());
     assert_eq!((err.status.as_u16(), err.code), (429, "rate_limited"));
     assert!(
         next_json(&mut client, Duration::from_millis(300))

@@ -5,7 +5,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let dispatcher = notifications_worker::dispatcher(&ctx)?;
     shared::queue::run_worker(move |message| {
         let dispatcher = dispatcher.clone();
-        async move { dispatcher.handle(message).await }
+        async move { notifications_worker::handle(&dispatcher, message).await }
     })
     .await
 }

@@ -21,27 +21,25 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde::Serialize;
 use shared::auth::{Caller, Role};
 use shared::http::{ApiJson, ApiPath, ApiQuery};
 use shared::notifications::{
-    ChannelJob, ChannelOutcome, ChannelStatus, EVENT_APPOINTMENT_UPDATED, EVENT_NOTIFICATION_NEW,
-    InboxPage, NewNotification, Notification, NotificationStore, NotificationsConfig, Preferences,
-    PreferencesUpdate, SendAccepted, SendNotification,
+    AppointmentReminder, AppointmentUpdated, EVENT_NOTIFICATION_NEW, InboxPage, InboxQuery,
+    NewNotification, Notification, NotificationError, NotificationService, NotificationsConfig,
+    Preferences, PreferencesUpdate, ReadAll, SendAccepted, SendNotification, UserQuery,
 };
 use shared::{ApiError, ApiResult, HubContext};
 
-/// Cold-start state: the hub context, the notification store and the queue.
+/// Cold-start state: the hub context (authentication, idempotency) and the sending service.
 pub struct NotificationsState {
     pub ctx: Arc<HubContext>,
-    pub store: NotificationStore,
-    pub queue_url: String,
+    pub service: NotificationService,
 }
 
 impl NotificationsState {
     pub fn new(ctx: Arc<HubContext>) -> anyhow::Result<Arc<Self>> {
-        let config = NotificationsConfig::from_env(&ctx.env)?;
+        let config = ctx.notifications_config()?;
         Self::with_config(ctx, &config)
     }
 
@@ -49,14 +47,8 @@ impl NotificationsState {
         ctx: Arc<HubContext>,
         config: &NotificationsConfig,
     ) -> anyhow::Result<Arc<Self>> {
-        let store = NotificationStore::new(
-            ctx.aws.dynamo.clone(),
-            ctx.config.hub_table.clone(),
-            config.ttl,
-        );
         Ok(Arc::new(Self {
-            queue_url: config.require_queue_url()?,
-            store,
+            service: ctx.notification_service(config)?,
             ctx,
         }))
     }
@@ -90,59 +82,6 @@ pub fn router(state: Arc<NotificationsState>) -> Router {
         .with_state(state)
 }
 
-/// Writes the notification and queues its channels. A queue failure does not lose the
-/// notification: the inbox has it, and the channels it could not queue are recorded
-/// `failed` / `queue_unavailable`.
-pub async fn deliver(state: &NotificationsState, new: NewNotification) -> ApiResult<SendAccepted> {
-    let profile = state.store.profile(&new.user_id).await?;
-    let (mut record, queued) = state.store.create(new, &profile).await?;
-    let jobs: Vec<ChannelJob> = queued
-        .iter()
-        .map(|c| ChannelJob {
-            notification_id: record.id.clone(),
-            user_id: record.user_id.clone(),
-            channel: *c,
-        })
-        .collect();
-    let mut channels_queued = queued.clone();
-    let queued_ok = jobs.is_empty()
-        || {
-            match shared::queue::send_json_batch(&state.ctx.aws.sqs, &state.queue_url, &jobs).await
-            {
-                Ok(_) => true,
-                Err(e) => {
-                    tracing::error!(error = %e, notification_id = %record.id, "could not queue notification channels");
-                    false
-                }
-            }
-        };
-    if !queued_ok {
-        channels_queued.clear();
-        for c in &queued {
-            let outcome = ChannelOutcome::new(ChannelStatus::Failed).with_code(
-                "queue_unavailable",
-                "the channel could not be queued; the in-app notification was kept",
-            );
-            if let Err(e) = state
-                .store
-                .record(&record.user_id, &record.id, *c, &outcome)
-                .await
-            {
-                tracing::error!(error = %e, "could not record a queue failure");
-            }
-            record.channels.insert(c.as_str().to_string(), outcome);
-        }
-    }
-    tracing::info!(notification_id = %record.id, queued = channels_queued.len(), "notification accepted");
-    Ok(SendAccepted {
-        id: record.id.clone(),
-        user_id: record.user_id.clone(),
-        channels_queued,
-        channels: record.channels.clone(),
-        created_at: record.created_at.clone(),
-    })
-}
-
 async fn accept(
     state: &NotificationsState,
     headers: &HeaderMap,
@@ -155,7 +94,7 @@ async fn accept(
         .ctx
         .idempotency
         .run(headers, operation, &caller.user_id, request, || async {
-            let accepted = deliver(state, new).await?;
+            let accepted = state.service.deliver(new).await?;
             Ok((
                 StatusCode::ACCEPTED,
                 serde_json::to_value(accepted).map_err(ApiError::internal)?,
@@ -179,82 +118,6 @@ pub async fn send(
     accept(&state, &headers, "notifications.send", &caller, &body, new).await
 }
 
-/// `POST /api/v1/notifications/appointment-reminder` (seed: `send_appointment_reminder`).
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AppointmentReminder {
-    pub user_id: String,
-    /// The appointment's id (string or number).
-    #[schema(value_type = String)]
-    pub appointment_id: Value,
-    /// `YYYY-MM-DD`.
-    pub date: String,
-    /// `HH:MM`.
-    pub time: String,
-    #[serde(default)]
-    pub patient_name: Option<String>,
-    #[serde(default)]
-    pub channels: Option<Vec<String>>,
-    #[serde(default)]
-    pub email: Option<String>,
-    #[serde(default)]
-    pub phone: Option<String>,
-}
-
-/// `POST /api/v1/notifications/appointment-updated`: the seed's `appointment:updated` event.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AppointmentUpdated {
-    pub user_id: String,
-    pub appointment: AppointmentState,
-    /// Overrides the default message text.
-    #[serde(default)]
-    pub message: Option<String>,
-    #[serde(default)]
-    pub channels: Option<Vec<String>>,
-    #[serde(default)]
-    pub email: Option<String>,
-    #[serde(default)]
-    pub phone: Option<String>,
-}
-
-/// The seed's `appointment:updated` data: `{id, status, date}`.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AppointmentState {
-    #[schema(value_type = String)]
-    pub id: Value,
-    /// e.g. `confirmed`, `cancelled`, `rescheduled` (seed: `confirmado`).
-    pub status: String,
-    /// `YYYY-MM-DD`.
-    pub date: String,
-}
-
-fn check_appointment_id(field: &str, id: &Value) -> ApiResult<()> {
-    match id {
-        Value::String(s) if !s.trim().is_empty() && s.len() <= 128 => Ok(()),
-        Value::Number(_) => Ok(()),
-        _ => Err(ApiError::invalid_field(
-            field,
-            "must be a non-empty string (at most 128 characters) or a number",
-        )),
-    }
-}
-
-fn check_date(field: &str, date: &str) -> ApiResult<()> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(date, &format)
-        .map(|_| ())
-        .map_err(|_| ApiError::invalid_field(field, "must be a date as YYYY-MM-DD"))
-}
-
-fn check_time(field: &str, t: &str) -> ApiResult<()> {
-    let format = time::macros::format_description!("[hour]:[minute]");
-    time::Time::parse(t, &format)
-        .map(|_| ())
-        .map_err(|_| ApiError::invalid_field(field, "must be a time as HH:MM"))
-}
-
 #[utoipa::path(post, path = "/api/v1/notifications/appointment-reminder", operation_id = "send_appointment_reminder", tag = "notifications", security(("bearerAuth" = [])),
     request_body = AppointmentReminder,
     description = "An appointment reminder (type `appointment_reminder`) through every channel, announced over WebSocket as `notification:new`. Service or admin.",
@@ -266,34 +129,7 @@ pub async fn appointment_reminder(
     ApiJson(body): ApiJson<AppointmentReminder>,
 ) -> ApiResult<Response> {
     caller.require(&[Role::Service, Role::Admin])?;
-    check_appointment_id("appointment_id", &body.appointment_id)?;
-    check_date("date", &body.date)?;
-    check_time("time", &body.time)?;
-    let greeting = match body
-        .patient_name
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-    {
-        Some(name) => format!("Hello {name}, this"),
-        None => "This".to_string(),
-    };
-    let request = SendNotification {
-        user_id: body.user_id.clone(),
-        kind: "appointment_reminder".into(),
-        title: "Appointment reminder".into(),
-        message: format!(
-            "{greeting} is a reminder of your appointment on {} at {}.",
-            body.date, body.time
-        ),
-        data: Some(
-            serde_json::json!({ "appointment_id": body.appointment_id, "date": body.date, "time": body.time }),
-        ),
-        channels: body.channels.clone(),
-        email: body.email.clone(),
-        phone: body.phone.clone(),
-    };
-    let new = request.validate(EVENT_NOTIFICATION_NEW)?;
+    let new = body.validate()?;
     accept(
         &state,
         &headers,
@@ -316,29 +152,7 @@ pub async fn appointment_updated(
     ApiJson(body): ApiJson<AppointmentUpdated>,
 ) -> ApiResult<Response> {
     caller.require(&[Role::Service, Role::Admin])?;
-    let a = &body.appointment;
-    check_appointment_id("appointment.id", &a.id)?;
-    check_date("appointment.date", &a.date)?;
-    if a.status.trim().is_empty() || a.status.chars().count() > 64 {
-        return Err(ApiError::invalid_field(
-            "appointment.status",
-            "must be 1 to 64 characters",
-        ));
-    }
-    let request = SendNotification {
-        user_id: body.user_id.clone(),
-        kind: "appointment_updated".into(),
-        title: "Appointment updated".into(),
-        message: body
-            .message
-            .clone()
-            .unwrap_or_else(|| format!("Your appointment on {} is now {}.", a.date, a.status)),
-        data: Some(serde_json::json!({ "id": a.id, "status": a.status, "date": a.date })),
-        channels: body.channels.clone(),
-        email: body.email.clone(),
-        phone: body.phone.clone(),
-    };
-    let new = request.validate(EVENT_APPOINTMENT_UPDATED)?;
+    let new = body.validate()?;
     accept(
         &state,
         &headers,
@@ -367,18 +181,6 @@ fn subject(caller: &Caller, user_id: Option<&str>) -> ApiResult<String> {
     }
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-pub struct InboxQuery {
-    /// Only unread notifications.
-    pub unread: Option<bool>,
-    /// Page size, 1..=100 (default 20).
-    pub limit: Option<i32>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-    /// Service/admin: whose inbox.
-    pub user_id: Option<String>,
-}
-
 #[utoipa::path(get, path = "/api/v1/notifications", operation_id = "list_notifications", tag = "notifications", security(("bearerAuth" = [])),
     params(InboxQuery), description = "The in-app inbox, newest first, paged with a cursor.",
     responses((status = 200, body = InboxPage), (status = 400, body = shared::error::Problem, content_type = "application/problem+json")))]
@@ -390,6 +192,7 @@ pub async fn list(
     let user = subject(&caller, q.user_id.as_deref())?;
     Ok(Json(
         state
+            .service
             .store
             .list(
                 &user,
@@ -399,12 +202,6 @@ pub async fn list(
             )
             .await?,
     ))
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-pub struct UserQuery {
-    /// Service/admin: whose notifications.
-    pub user_id: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/notifications/{id}/read", operation_id = "mark_notification_read", tag = "notifications", security(("bearerAuth" = [])),
@@ -418,16 +215,11 @@ pub async fn read_one(
 ) -> ApiResult<Json<Notification>> {
     let user = subject(&caller, q.user_id.as_deref())?;
     if uuid::Uuid::parse_str(&id).is_err() {
-        return Err(ApiError::not_found(format!("no notification {id}")));
+        return Err(NotificationError::NotFound(id).into());
     }
-    Ok(Json(state.store.mark_read(&user, &id).await?.view()))
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ReadAll {
-    pub user_id: String,
-    /// How many notifications were marked read.
-    pub marked: u32,
+    Ok(Json(
+        state.service.store.mark_read(&user, &id).await?.view(),
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/notifications/read-all", operation_id = "mark_all_notifications_read", tag = "notifications", security(("bearerAuth" = [])),
@@ -438,7 +230,7 @@ pub async fn read_all(
     ApiQuery(q): ApiQuery<UserQuery>,
 ) -> ApiResult<Json<ReadAll>> {
     let user = subject(&caller, q.user_id.as_deref())?;
-    let marked = state.store.mark_all_read(&user).await?;
+    let marked = state.service.store.mark_all_read(&user).await?;
     Ok(Json(ReadAll {
         user_id: user,
         marked,
@@ -453,7 +245,7 @@ pub async fn get_preferences(
     ApiQuery(q): ApiQuery<UserQuery>,
 ) -> ApiResult<Json<Preferences>> {
     let user = subject(&caller, q.user_id.as_deref())?;
-    Ok(Json(state.store.profile(&user).await?.view(&user)))
+    Ok(Json(state.service.store.profile(&user).await?.view(&user)))
 }
 
 #[utoipa::path(put, path = "/api/v1/notifications/preferences", operation_id = "put_notification_preferences", tag = "notifications", security(("bearerAuth" = [])),
@@ -466,9 +258,9 @@ pub async fn put_preferences(
     ApiJson(body): ApiJson<PreferencesUpdate>,
 ) -> ApiResult<Json<Preferences>> {
     let user = subject(&caller, body.user_id.as_deref())?;
-    let mut profile = state.store.profile(&user).await?;
+    let mut profile = state.service.store.profile(&user).await?;
     body.apply(&mut profile)?;
-    state.store.put_profile(&user, &profile).await?;
+    state.service.store.put_profile(&user, &profile).await?;
     Ok(Json(profile.view(&user)))
 }
 

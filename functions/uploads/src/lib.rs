@@ -1,7 +1,7 @@
 //! The uploads function (BluRosiere seed, "Storage"): avatars, attachments and bulk
 //! attachments as `multipart/form-data`, presigned S3 uploads for files beyond Lambda's
 //! payload limit, and file metadata with short-lived download URLs. The rules live in
-//! `shared::storage`; this crate maps HTTP to them.
+//! `shared::uploads`; this crate maps HTTP to them.
 //!
 //! | route | answer |
 //! | --- | --- |
@@ -26,15 +26,16 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::{Bytes, BytesMut};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use shared::auth::Caller;
 use shared::config::ConfigError;
 use shared::error::Problem;
 use shared::http::{ApiJson, ApiPath, ApiQuery};
 use shared::rate_limit::{Channel, RateLimitDecision, Subject};
-use shared::storage::validate::{self, MIB, human};
-use shared::storage::{
-    Content, FileList, FileView, IncomingFile, PresignRequest, PresignedUpload, UploadKind, Uploads,
+use shared::uploads::validate::{self, MIB, human};
+use shared::uploads::{
+    Content, FileList, FileView, IncomingFile, ListQuery, PresignRequest, PresignedUpload,
+    UploadError, UploadKind, Uploads,
 };
 use shared::{ApiError, ApiResult, HubContext};
 
@@ -46,12 +47,8 @@ pub struct UploadsState {
 
 impl UploadsState {
     pub fn new(ctx: Arc<HubContext>) -> Result<Arc<Self>, ConfigError> {
-        let uploads = Uploads::from_context(&ctx)?;
+        let uploads = ctx.uploads()?;
         Ok(Arc::new(Self { ctx, uploads }))
-    }
-
-    pub fn with_uploads(ctx: Arc<HubContext>, uploads: Uploads) -> Arc<Self> {
-        Arc::new(Self { ctx, uploads })
     }
 
     /// The largest multipart body the direct routes read: the largest file plus 1 MiB for
@@ -166,7 +163,7 @@ async fn read_capped(
     field: &mut Field<'_>,
     kind: UploadKind,
     state: &UploadsState,
-) -> ApiResult<ApiResult<Bytes>> {
+) -> ApiResult<Result<Bytes, UploadError>> {
     let max = state.uploads.limits().max_bytes(kind);
     let to_api = multipart_error(state.request_body_limit());
     let mut buf = BytesMut::new();
@@ -186,9 +183,7 @@ async fn read_capped(
             state.uploads.limits(),
         )
         .err()
-        .unwrap_or_else(|| {
-            ApiError::payload_too_large("the file is too large")
-        })));
+        .unwrap_or_else(|| UploadError::too_large("the file is too large"))));
     }
     Ok(Ok(buf.freeze()))
 }
@@ -337,13 +332,16 @@ pub async fn upload_bulk(
                 file: Some(state.uploads.view(record).await?),
                 error: None,
             },
-            Err(e) => BulkItem {
-                index,
-                filename,
-                status: e.status.as_u16(),
-                file: None,
-                error: Some(e.problem()),
-            },
+            Err(e) => {
+                let e = ApiError::from(e);
+                BulkItem {
+                    index,
+                    filename,
+                    status: e.status.as_u16(),
+                    file: None,
+                    error: Some(e.problem()),
+                }
+            }
         });
     }
     let stored = results.iter().filter(|r| r.file.is_some()).count();
@@ -401,16 +399,6 @@ pub async fn complete(
 ) -> ApiResult<Json<FileView>> {
     let record = state.uploads.complete(&caller, &id).await?;
     Ok(Json(state.uploads.view(record).await?))
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-pub struct ListQuery {
-    /// Whose files (admins and services only; default: the caller).
-    pub owner: Option<String>,
-    /// Page size, 1..=100 (default 50).
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/files", tag = "uploads", security(("bearerAuth" = [])),

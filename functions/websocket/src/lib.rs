@@ -19,7 +19,7 @@ use aws_lambda_events::encodings::Body;
 use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use serde_json::{Value, json};
 use shared::HubContext;
-use shared::notifications::{ConnectionStore, NotificationsConfig};
+use shared::notifications::ConnectionStore;
 
 /// Cold-start state.
 pub struct WebsocketState {
@@ -29,12 +29,7 @@ pub struct WebsocketState {
 
 impl WebsocketState {
     pub fn new(ctx: Arc<HubContext>) -> anyhow::Result<Arc<Self>> {
-        let config = NotificationsConfig::from_env(&ctx.env)?;
-        let connections = ConnectionStore::new(
-            ctx.aws.dynamo.clone(),
-            ctx.config.hub_table.clone(),
-            config.connection_ttl,
-        );
+        let connections = ctx.connection_store(&ctx.notifications_config()?);
         Ok(Arc::new(Self { ctx, connections }))
     }
 }

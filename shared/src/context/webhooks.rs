@@ -153,14 +153,14 @@ impl Notifier for InAppNotifier {
             // In-app delivery does not consult the profile; an empty one takes every default.
             let profile: Profile =
                 serde_json::from_value(serde_json::json!({})).map_err(WebhookError::internal)?;
-            let (record, _) =
-                self.0
-                    .create(new, &profile)
-                    .await
-                    .map_err(|e| WebhookError::Downstream {
-                        code: e.code,
-                        detail: e.detail,
-                    })?;
+            let (record, _) = self.0.create(new, &profile).await.map_err(|e| {
+                // The text its own routes would answer (internal causes are logged).
+                let problem = crate::http::problem::ApiError::from(e);
+                WebhookError::Downstream {
+                    code: problem.code,
+                    detail: problem.detail,
+                }
+            })?;
             Ok(record.id)
         })
     }

@@ -11,12 +11,13 @@ use aws_sdk_dynamodb::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{now_rfc3339, now_secs};
-use crate::error::ApiError;
+use super::error::NotificationError;
+use crate::clock::{now_rfc3339, now_secs};
+use crate::store::{StoreError, s};
 
 const REVERSE_SK: &str = "WSCONN";
 
-use crate::store::s;
+type Result<T, E = NotificationError> = std::result::Result<T, E>;
 
 fn user_pk(user: &str) -> String {
     format!("WSCONN#{user}")
@@ -51,7 +52,7 @@ impl ConnectionStore {
     }
 
     /// Stores both items in one `BatchWriteItem`.
-    pub async fn put(&self, user: &str, connection_id: &str) -> Result<Connection, ApiError> {
+    pub async fn put(&self, user: &str, connection_id: &str) -> Result<Connection> {
         let connection = Connection {
             connection_id: connection_id.to_string(),
             user_id: user.to_string(),
@@ -71,16 +72,16 @@ impl ConnectionStore {
                 let put = PutRequest::builder()
                     .set_item(Some(item))
                     .build()
-                    .map_err(ApiError::internal)?;
+                    .map_err(|e| NotificationError::Internal(e.to_string()))?;
                 Ok(WriteRequest::builder().put_request(put).build())
             })
-            .collect::<Result<Vec<_>, ApiError>>()?;
+            .collect::<Result<Vec<_>>>()?;
         self.write_all(writes).await?;
         Ok(connection)
     }
 
     /// The user's live connections.
-    pub async fn list(&self, user: &str) -> Result<Vec<Connection>, ApiError> {
+    pub async fn list(&self, user: &str) -> Result<Vec<Connection>> {
         let now = now_secs();
         let mut out = Vec::new();
         let mut start = None;
@@ -93,7 +94,8 @@ impl ConnectionStore {
                 .expression_attribute_values(":p", s(user_pk(user)))
                 .set_exclusive_start_key(start)
                 .send()
-                .await?;
+                .await
+                .map_err(|e| StoreError::from_sdk("Query", e))?;
             for item in page.items.unwrap_or_default() {
                 let c: Connection = serde_dynamo::from_item(item)?;
                 // TTL deletion lags up to days; an expired connection is gone already.
@@ -110,7 +112,7 @@ impl ConnectionStore {
     }
 
     /// `$disconnect`: removes the connection knowing only its id; returns its user.
-    pub async fn remove_by_id(&self, connection_id: &str) -> Result<Option<String>, ApiError> {
+    pub async fn remove_by_id(&self, connection_id: &str) -> Result<Option<String>> {
         let out = self
             .dynamo
             .delete_item()
@@ -119,7 +121,8 @@ impl ConnectionStore {
             .key("sk", s(REVERSE_SK))
             .return_values(ReturnValue::AllOld)
             .send()
-            .await?;
+            .await
+            .map_err(|e| StoreError::from_sdk("DeleteItem", e))?;
         let user = out
             .attributes
             .and_then(|a| a.get("user_id").and_then(|v| v.as_s().ok()).cloned());
@@ -130,13 +133,14 @@ impl ConnectionStore {
                 .key("pk", s(user_pk(user)))
                 .key("sk", s(connection_id))
                 .send()
-                .await?;
+                .await
+                .map_err(|e| StoreError::from_sdk("DeleteItem", e))?;
         }
         Ok(user)
     }
 
     /// Removes a connection whose user is known (a 410 Gone while pushing): one batch.
-    pub async fn remove(&self, user: &str, connection_id: &str) -> Result<(), ApiError> {
+    pub async fn remove(&self, user: &str, connection_id: &str) -> Result<()> {
         let keys = [
             (user_pk(user), connection_id.to_string()),
             (reverse_pk(connection_id), REVERSE_SK.to_string()),
@@ -148,14 +152,14 @@ impl ConnectionStore {
                     .key("pk", s(pk))
                     .key("sk", s(sk))
                     .build()
-                    .map_err(ApiError::internal)?;
+                    .map_err(|e| NotificationError::Internal(e.to_string()))?;
                 Ok(WriteRequest::builder().delete_request(del).build())
             })
-            .collect::<Result<Vec<_>, ApiError>>()?;
+            .collect::<Result<Vec<_>>>()?;
         self.write_all(writes).await
     }
 
-    async fn write_all(&self, mut writes: Vec<WriteRequest>) -> Result<(), ApiError> {
+    async fn write_all(&self, mut writes: Vec<WriteRequest>) -> Result<()> {
         for _ in 0..3 {
             let out = self
                 .dynamo
@@ -163,7 +167,7 @@ impl ConnectionStore {
                 .request_items(&self.table, writes)
                 .send()
                 .await
-                .map_err(|e| ApiError::internal(format!("BatchWriteItem: {e:?}")))?;
+                .map_err(|e| StoreError::from_sdk("BatchWriteItem", e))?;
             writes = out
                 .unprocessed_items
                 .and_then(|mut m| m.remove(&self.table))
@@ -172,9 +176,6 @@ impl ConnectionStore {
                 return Ok(());
             }
         }
-        Err(ApiError::unavailable(
-            "dynamodb_throttled",
-            "could not store the WebSocket connection; try again",
-        ))
+        Err(NotificationError::Throttled)
     }
 }

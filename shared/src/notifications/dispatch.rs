@@ -15,10 +15,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::error::NotificationError;
 use super::model::*;
-use super::push::{BoxFuture, Pusher};
+use super::push::BoxFuture;
 use super::store::{Claim, NotificationStore};
-use crate::error::ApiError;
+use crate::error::{DomainError, ErrorKind};
 use crate::queue::{QueueMessage, WorkError};
 
 /// A delivered message.
@@ -43,18 +44,26 @@ pub enum SendError {
 }
 
 impl SendError {
-    /// Maps an `ApiError` from a capability module: 5xx/429-from-provider retry, others don't.
-    pub fn from_api(e: &ApiError) -> Self {
-        let code = e.code.to_string();
-        let detail = e.detail.clone();
-        if e.status.as_u16() == 429 && e.code == "rate_limited" {
-            // The hub's own per-user limit: retrying within the hour does not help.
-            SendError::Permanent { code, detail }
-        } else if e.status.is_server_error() || e.status.as_u16() == 429 {
-            SendError::Retryable { code, detail }
-        } else {
-            SendError::Permanent { code, detail }
+    /// Classifies a failure of another capability (or of this one's limiter or store): the
+    /// hub's own per-user limit is final (retrying within the hour does not help); provider
+    /// failures, outages and throttling retry; anything else is final.
+    pub fn classify(kind: ErrorKind, code: &str, detail: String) -> Self {
+        let code = code.to_string();
+        match kind {
+            ErrorKind::RateLimited if code == "rate_limited" => {
+                SendError::Permanent { code, detail }
+            }
+            ErrorKind::RateLimited
+            | ErrorKind::ProviderFailed
+            | ErrorKind::ProviderTimeout
+            | ErrorKind::Unavailable
+            | ErrorKind::Internal => SendError::Retryable { code, detail },
+            _ => SendError::Permanent { code, detail },
         }
+    }
+
+    pub fn from_domain(e: &impl DomainError) -> Self {
+        Self::classify(e.kind(), e.code(), e.to_string())
     }
 }
 
@@ -65,42 +74,6 @@ pub trait ChannelSender: Send + Sync {
         notification: &'a NotificationRecord,
         request_id: &'a str,
     ) -> BoxFuture<'a, Result<Sent, SendError>>;
-}
-
-/// WebSocket: the notification's event to every connection of the user.
-pub struct WebsocketSender(pub Pusher);
-
-impl ChannelSender for WebsocketSender {
-    fn send<'a>(
-        &'a self,
-        n: &'a NotificationRecord,
-        _request_id: &'a str,
-    ) -> BoxFuture<'a, Result<Sent, SendError>> {
-        Box::pin(async move {
-            let report = self
-                .0
-                .push(&n.user_id, &n.websocket_event())
-                .await
-                .map_err(|e| SendError::from_api(&e))?;
-            if report.delivered > 0 {
-                Ok(Sent {
-                    provider: Some("websocket".into()),
-                    reference: None,
-                    delivered: Some(report.delivered),
-                })
-            } else if report.failed > 0 {
-                Err(SendError::Retryable {
-                    code: "push_failed".into(),
-                    detail: format!("{} connection(s) could not be reached", report.failed),
-                })
-            } else {
-                Err(SendError::Skipped {
-                    code: "not_connected".into(),
-                    detail: "the user has no open WebSocket connection; the inbox holds the notification".into(),
-                })
-            }
-        })
-    }
 }
 
 /// Processes channel messages. Built once per cold start.
@@ -135,90 +108,20 @@ impl Dispatcher {
         self
     }
 
-    pub fn with_stale_claim(mut self, after: Duration) -> Self {
-        self.stale_claim = after;
-        self
-    }
-
-    /// The worker handler for one queue message.
-    pub async fn handle(&self, message: QueueMessage) -> Result<(), WorkError> {
+    /// One queue message: claim the channel, send, record the outcome.
+    pub async fn dispatch(&self, message: QueueMessage) -> Result<(), WorkError> {
         let job: ChannelJob = message.json()?;
         if job.channel == Channel::InApp {
             return Err(WorkError::Poison(
                 "in_app is written at send time, never queued".into(),
             ));
         }
-        let retry = |e: ApiError| WorkError::Retry(format!("{}: {}", e.code, e.detail));
-        let record = match self
-            .store
-            .claim(&job, self.stale_claim)
-            .await
-            .map_err(retry)?
-        {
-            Claim::Claimed(r) => r,
-            Claim::AlreadyDone(status) => {
-                tracing::info!(notification_id = %job.notification_id, channel = job.channel.as_str(), status = status.as_str(), "channel already handled; redelivery ignored");
-                return Ok(());
-            }
-            Claim::InFlight => {
-                return Err(WorkError::Retry(
-                    "another worker is sending this channel".into(),
-                ));
-            }
-            Claim::Missing => {
-                return Err(WorkError::Poison(format!(
-                    "notification {} has no {} channel (expired or never requested)",
-                    job.notification_id,
-                    job.channel.as_str()
-                )));
-            }
+        let Some(record) = self.claim(&job).await? else {
+            return Ok(());
         };
         let attempts = record.outcome(job.channel).map(|o| o.attempts).unwrap_or(1);
-        let result = match self.senders.get(&job.channel) {
-            Some(sender) => sender.send(&record, &message.message_id).await,
-            None => Err(SendError::Unavailable(
-                self.unavailable
-                    .get(&job.channel)
-                    .cloned()
-                    .unwrap_or_else(|| {
-                        format!("the {} channel is not available", job.channel.as_str())
-                    }),
-            )),
-        };
-        let mut give_back: Option<WorkError> = None;
-        let outcome = match result {
-            Ok(sent) => {
-                let mut o = ChannelOutcome::new(ChannelStatus::Sent);
-                o.provider = sent.provider;
-                o.reference = sent.reference;
-                o.delivered = sent.delivered;
-                o
-            }
-            Err(SendError::Unavailable(why)) => {
-                ChannelOutcome::new(ChannelStatus::Failed).with_code("channel_unavailable", why)
-            }
-            Err(SendError::Skipped { code, detail }) => {
-                ChannelOutcome::new(ChannelStatus::Skipped).with_code(&code, detail)
-            }
-            Err(SendError::Permanent { code, detail }) => {
-                ChannelOutcome::new(ChannelStatus::Failed).with_code(&code, detail)
-            }
-            Err(SendError::Retryable { code, detail }) => {
-                if message.receive_count < self.max_attempts {
-                    give_back = Some(WorkError::Retry(format!("{code}: {detail}")));
-                    ChannelOutcome::new(ChannelStatus::Failed)
-                        .with_code(&code, format!("{detail} (will retry)"))
-                } else {
-                    ChannelOutcome::new(ChannelStatus::Failed).with_code(
-                        &code,
-                        format!(
-                            "{detail} (gave up after {} deliveries)",
-                            message.receive_count
-                        ),
-                    )
-                }
-            }
-        };
+        let result = self.send(job.channel, &record, &message.message_id).await;
+        let (outcome, give_back) = self.outcome(result, message.receive_count);
         let outcome = ChannelOutcome {
             attempts,
             ..outcome
@@ -233,10 +136,94 @@ impl Dispatcher {
         self.store
             .record(&job.user_id, &job.notification_id, job.channel, &outcome)
             .await
-            .map_err(retry)?;
+            .map_err(retry_later)?;
         match give_back {
             Some(e) => Err(e),
             None => Ok(()),
         }
     }
+
+    /// The notification if the channel is ours to send; `None` when a redelivery finds it
+    /// already handled.
+    async fn claim(&self, job: &ChannelJob) -> Result<Option<Box<NotificationRecord>>, WorkError> {
+        match self
+            .store
+            .claim(job, self.stale_claim)
+            .await
+            .map_err(retry_later)?
+        {
+            Claim::Claimed(r) => Ok(Some(r)),
+            Claim::AlreadyDone(status) => {
+                tracing::info!(notification_id = %job.notification_id, channel = job.channel.as_str(), status = status.as_str(), "channel already handled; redelivery ignored");
+                Ok(None)
+            }
+            Claim::InFlight => Err(WorkError::Retry(
+                "another worker is sending this channel".into(),
+            )),
+            Claim::Missing => Err(WorkError::Poison(format!(
+                "notification {} has no {} channel (expired or never requested)",
+                job.notification_id,
+                job.channel.as_str()
+            ))),
+        }
+    }
+
+    async fn send(
+        &self,
+        channel: Channel,
+        record: &NotificationRecord,
+        request_id: &str,
+    ) -> Result<Sent, SendError> {
+        match self.senders.get(&channel) {
+            Some(sender) => sender.send(record, request_id).await,
+            None => Err(SendError::Unavailable(
+                self.unavailable.get(&channel).cloned().unwrap_or_else(|| {
+                    format!("the {} channel is not available", channel.as_str())
+                }),
+            )),
+        }
+    }
+
+    /// The outcome to record, and the error that hands the message back to SQS when a
+    /// retryable failure has deliveries left.
+    fn outcome(
+        &self,
+        result: Result<Sent, SendError>,
+        receive_count: u32,
+    ) -> (ChannelOutcome, Option<WorkError>) {
+        let failed = |code: &str, detail: String| {
+            ChannelOutcome::new(ChannelStatus::Failed).with_code(code, detail)
+        };
+        match result {
+            Ok(sent) => {
+                let mut o = ChannelOutcome::new(ChannelStatus::Sent);
+                o.provider = sent.provider;
+                o.reference = sent.reference;
+                o.delivered = sent.delivered;
+                (o, None)
+            }
+            Err(SendError::Unavailable(why)) => (failed("channel_unavailable", why), None),
+            Err(SendError::Skipped { code, detail }) => (
+                ChannelOutcome::new(ChannelStatus::Skipped).with_code(&code, detail),
+                None,
+            ),
+            Err(SendError::Permanent { code, detail }) => (failed(&code, detail), None),
+            Err(SendError::Retryable { code, detail }) if receive_count < self.max_attempts => (
+                failed(&code, format!("{detail} (will retry)")),
+                Some(WorkError::Retry(format!("{code}: {detail}"))),
+            ),
+            Err(SendError::Retryable { code, detail }) => (
+                failed(
+                    &code,
+                    format!("{detail} (gave up after {receive_count} deliveries)"),
+                ),
+                None,
+            ),
+        }
+    }
+}
+
+/// A store failure: the message goes back to the queue.
+fn retry_later(e: NotificationError) -> WorkError {
+    WorkError::Retry(format!("{}: {e}", e.code()))
 }

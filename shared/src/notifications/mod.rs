@@ -26,20 +26,30 @@
 //! encrypted at rest) so the worker needs a single read; it is never put in a queue body,
 //! never returned by the inbox and never logged in clear.
 
+pub mod api;
 pub mod connections;
 pub mod dispatch;
+mod error;
+pub mod limit;
 pub mod model;
 pub mod push;
+mod send;
 pub mod senders;
 pub mod store;
+pub mod validate;
 
 use std::time::Duration;
 
+pub use api::*;
 pub use connections::{Connection, ConnectionStore};
 pub use dispatch::Dispatcher;
+pub use error::NotificationError;
+pub use limit::{ChannelLimit, LimitRefused};
 pub use model::*;
 pub use push::{ConnectionGateway, ManagementApi, PostError, PushReport, Pusher};
+pub use send::NotificationService;
 pub use store::NotificationStore;
+pub use validate::validate_user_id;
 
 use crate::config::{ConfigError, Env};
 
@@ -88,12 +98,4 @@ impl NotificationsConfig {
             .clone()
             .ok_or_else(|| ConfigError::Missing("NOTIFICATIONS_QUEUE_URL".into()))
     }
-}
-
-pub(crate) fn now_secs() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
-pub(crate) fn now_rfc3339() -> String {
-    crate::integration_log::rfc3339(time::OffsetDateTime::now_utc())
 }

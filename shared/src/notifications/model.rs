@@ -1,11 +1,13 @@
-//! The notification, its channels and outcomes, the user's profile, and the request shapes.
+//! The notification, its channels and their outcomes, the user's profile, and the queue
+//! message: what is stored and what moves between the function and the worker.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::ApiError;
+use super::api::{ChannelSwitches, Contact, Preferences};
+use crate::clock::now_rfc3339;
 
 /// The WebSocket event a new notification is announced with (seed: `notification:new`).
 pub const EVENT_NOTIFICATION_NEW: &str = "notification:new";
@@ -124,7 +126,7 @@ impl ChannelOutcome {
             code: None,
             detail: None,
             attempts: 0,
-            updated_at: super::now_rfc3339(),
+            updated_at: now_rfc3339(),
             provider: None,
             reference: None,
             delivered: None,
@@ -230,36 +232,6 @@ impl NotificationRecord {
     }
 }
 
-/// `POST /api/v1/notifications`.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SendNotification {
-    pub user_id: String,
-    /// Free-form kind, e.g. `reminder`, `appointment_reminder`, `message` (seed: `lembrete`).
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub title: String,
-    pub message: String,
-    /// Extra data for the client (an object).
-    #[serde(default)]
-    pub data: Option<Value>,
-    /// Channels to use; default all. `in_app` is always included.
-    #[serde(default)]
-    pub channels: Option<Vec<String>>,
-    /// Overrides the profile's email address for this notification.
-    #[serde(default)]
-    pub email: Option<String>,
-    /// Overrides the profile's phone number for this notification.
-    #[serde(default)]
-    pub phone: Option<String>,
-}
-
-pub const MAX_TITLE_CHARS: usize = 200;
-pub const MAX_MESSAGE_CHARS: usize = 4000;
-pub const MAX_DATA_BYTES: usize = 16 * 1024;
-pub const MAX_KIND_CHARS: usize = 64;
-pub const MAX_USER_ID_CHARS: usize = 128;
-
 /// A validated send request.
 #[derive(Debug, Clone)]
 pub struct NewNotification {
@@ -272,121 +244,6 @@ pub struct NewNotification {
     pub channels: Vec<Channel>,
     pub email: Option<String>,
     pub phone: Option<String>,
-}
-
-pub fn validate_user_id(field: &str, user_id: &str) -> Result<(), ApiError> {
-    if user_id.trim().is_empty() {
-        return Err(ApiError::invalid_field(field, "must not be empty"));
-    }
-    if user_id.chars().count() > MAX_USER_ID_CHARS
-        || user_id.contains('#')
-        || user_id.chars().any(char::is_control)
-    {
-        return Err(ApiError::invalid_field(
-            field,
-            "must be at most 128 characters, without '#' or control characters",
-        ));
-    }
-    Ok(())
-}
-
-pub fn validate_email(field: &str, email: &str) -> Result<(), ApiError> {
-    let ok = email.len() <= 254
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        && matches!(email.split_once('@'), Some((local, domain)) if !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && !domain.contains('@'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::invalid_field(
-            field,
-            "must be an email address like name@example.com",
-        ))
-    }
-}
-
-/// A phone number as the SMS module reads it (Iranian national forms, Persian digits, `00`
-/// prefixes), normalised to E.164.
-pub fn normalize_phone(field: &str, phone: &str) -> Result<String, ApiError> {
-    crate::sms::Phone::parse(phone)
-        .map(|p| p.e164().to_string())
-        .map_err(|e| e.for_field(field).into())
-}
-
-fn check_len(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
-    if value.trim().is_empty() {
-        return Err(ApiError::invalid_field(field, "must not be empty"));
-    }
-    if value.chars().count() > max {
-        return Err(ApiError::invalid_field(
-            field,
-            format!("must be at most {max} characters"),
-        ));
-    }
-    Ok(())
-}
-
-/// Parses a requested channel list: unknown names are a 400 naming them; `in_app` is added.
-pub fn parse_channels(requested: Option<&[String]>) -> Result<Vec<Channel>, ApiError> {
-    let mut out = vec![Channel::InApp];
-    match requested {
-        None => out.extend(Channel::QUEUED),
-        Some(list) => {
-            for (i, name) in list.iter().enumerate() {
-                let c = Channel::parse(name).ok_or_else(|| {
-                    ApiError::invalid_field(
-                        format!("channels[{i}]"),
-                        format!(
-                            "unknown channel {name:?}; expected in_app, email, sms or websocket"
-                        ),
-                    )
-                })?;
-                if !out.contains(&c) {
-                    out.push(c);
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
-impl SendNotification {
-    pub fn validate(self, event: &str) -> Result<NewNotification, ApiError> {
-        validate_user_id("user_id", &self.user_id)?;
-        check_len("type", &self.kind, MAX_KIND_CHARS)?;
-        check_len("title", &self.title, MAX_TITLE_CHARS)?;
-        check_len("message", &self.message, MAX_MESSAGE_CHARS)?;
-        let data = match self.data {
-            None | Some(Value::Null) => Value::Object(Default::default()),
-            Some(v @ Value::Object(_)) => v,
-            Some(_) => return Err(ApiError::invalid_field("data", "must be a JSON object")),
-        };
-        if serde_json::to_vec(&data).map(|b| b.len()).unwrap_or(0) > MAX_DATA_BYTES {
-            return Err(ApiError::invalid_field(
-                "data",
-                format!("must be at most {MAX_DATA_BYTES} bytes of JSON"),
-            ));
-        }
-        let channels = parse_channels(self.channels.as_deref())?;
-        if let Some(e) = &self.email {
-            validate_email("email", e)?;
-        }
-        let phone = self
-            .phone
-            .as_deref()
-            .map(|p| normalize_phone("phone", p))
-            .transpose()?;
-        Ok(NewNotification {
-            user_id: self.user_id,
-            kind: self.kind.trim().to_string(),
-            title: self.title,
-            message: self.message,
-            data,
-            event: event.to_string(),
-            channels,
-            email: self.email,
-            phone,
-        })
-    }
 }
 
 /// The user's channel switches and contact, stored at `PREFS#{user}` / `PROFILE`.
@@ -450,111 +307,6 @@ impl Profile {
         }
     }
 }
-
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ChannelSwitches {
-    /// Always true: the inbox cannot be turned off.
-    pub in_app: bool,
-    pub email: bool,
-    pub sms: bool,
-    pub websocket: bool,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Contact {
-    pub email: Option<String>,
-    pub phone: Option<String>,
-}
-
-/// `GET /api/v1/notifications/preferences`.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Preferences {
-    pub user_id: String,
-    pub channels: ChannelSwitches,
-    pub contact: Contact,
-    pub updated_at: Option<String>,
-}
-
-/// `PUT /api/v1/notifications/preferences`: every field optional; what is given replaces
-/// the stored value (`contact.email: null` removes the address).
-#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PreferencesUpdate {
-    /// Admin/service only: whose preferences (default: the caller).
-    #[serde(default)]
-    pub user_id: Option<String>,
-    #[serde(default)]
-    pub channels: Option<ChannelSwitchesUpdate>,
-    #[serde(default)]
-    pub contact: Option<ContactUpdate>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ChannelSwitchesUpdate {
-    pub in_app: Option<bool>,
-    pub email: Option<bool>,
-    pub sms: Option<bool>,
-    pub websocket: Option<bool>,
-}
-
-/// `Some(None)` (an explicit `null`) removes the value; absent leaves it.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ContactUpdate {
-    #[serde(default, deserialize_with = "explicit_null")]
-    #[schema(value_type = Option<String>)]
-    pub email: Option<Option<String>>,
-    #[serde(default, deserialize_with = "explicit_null")]
-    #[schema(value_type = Option<String>)]
-    pub phone: Option<Option<String>>,
-}
-
-fn explicit_null<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
-}
-
-impl PreferencesUpdate {
-    /// Applies the update to `profile`, validating as it goes.
-    pub fn apply(&self, profile: &mut Profile) -> Result<(), ApiError> {
-        if let Some(ch) = &self.channels {
-            if ch.in_app == Some(false) {
-                return Err(ApiError::invalid_field(
-                    "channels.in_app",
-                    "the in-app inbox cannot be turned off",
-                ));
-            }
-            if let Some(v) = ch.email {
-                profile.email_enabled = v;
-            }
-            if let Some(v) = ch.sms {
-                profile.sms_enabled = v;
-            }
-            if let Some(v) = ch.websocket {
-                profile.websocket_enabled = v;
-            }
-        }
-        if let Some(contact) = &self.contact {
-            if let Some(email) = &contact.email {
-                if let Some(e) = email {
-                    validate_email("contact.email", e)?;
-                }
-                profile.email = email.clone();
-            }
-            if let Some(phone) = &contact.phone {
-                profile.phone = phone
-                    .as_deref()
-                    .map(|p| normalize_phone("contact.phone", p))
-                    .transpose()?;
-            }
-        }
-        profile.updated_at = Some(super::now_rfc3339());
-        Ok(())
-    }
-}
-
 /// One queue message: one channel of one notification. Ids only.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChannelJob {
@@ -563,49 +315,9 @@ pub struct ChannelJob {
     pub channel: Channel,
 }
 
-/// `202` answer of a send.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct SendAccepted {
-    pub id: String,
-    pub user_id: String,
-    /// Channels handed to the queue (their outcomes appear on the notification).
-    pub channels_queued: Vec<Channel>,
-    /// Every requested channel's outcome so far.
-    pub channels: BTreeMap<String, ChannelOutcome>,
-    pub created_at: String,
-}
-
-/// A page of the inbox.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct InboxPage {
-    pub items: Vec<Notification>,
-    /// Pass as `cursor` to get the next (older) page; absent on the last page.
-    pub next_cursor: Option<String>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn channels_default_to_all_and_in_app_is_always_there() {
-        assert_eq!(parse_channels(None).unwrap(), Channel::ALL.to_vec());
-        let only_sms = parse_channels(Some(&["sms".to_string()])).unwrap();
-        assert_eq!(only_sms, vec![Channel::InApp, Channel::Sms]);
-        let err = parse_channels(Some(&["pigeon".to_string()])).unwrap_err();
-        assert_eq!(err.errors[0].field, "channels[0]");
-    }
-
-    #[test]
-    fn validates_contact() {
-        assert!(validate_email("e", "a@b.co").is_ok());
-        assert!(validate_email("e", "a@b").is_err());
-        assert_eq!(
-            normalize_phone("p", "0912 000 0000").unwrap(),
-            "+989120000000"
-        );
-        assert!(normalize_phone("p", "12ab").is_err());
-    }
 
     #[test]
     fn appointment_event_carries_the_appointment() {

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::connections::ConnectionStore;
-use crate::error::ApiError;
-use crate::rate_limit::{Channel as LimitChannel, RateLimiter, Subject};
+use super::error::NotificationError;
+use super::limit::{ChannelLimit, LimitChannel};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -141,14 +141,14 @@ pub struct PushReport {
 pub struct Pusher {
     pub connections: ConnectionStore,
     gateway: Arc<dyn ConnectionGateway>,
-    limiter: Arc<RateLimiter>,
+    limiter: Arc<dyn ChannelLimit>,
 }
 
 impl Pusher {
     pub fn new(
         connections: ConnectionStore,
         gateway: Arc<dyn ConnectionGateway>,
-        limiter: Arc<RateLimiter>,
+        limiter: Arc<dyn ChannelLimit>,
     ) -> Self {
         Self {
             connections,
@@ -159,20 +159,20 @@ impl Pusher {
 
     /// Pushes `event` (already JSON) to all of `user`'s connections concurrently, after
     /// counting one WebSocket message against the user's hourly limit (1000/h by default;
-    /// a 429 `ApiError` when exhausted). Connections answering 410 are removed.
+    /// [`NotificationError::Limit`] when exhausted). Connections answering 410 are removed.
     pub async fn push(
         &self,
         user: &str,
         event: &serde_json::Value,
-    ) -> Result<PushReport, ApiError> {
+    ) -> Result<PushReport, NotificationError> {
         let connections = self.connections.list(user).await?;
         if connections.is_empty() {
             return Ok(PushReport::default());
         }
-        self.limiter
-            .check(&Subject::channel(LimitChannel::Websocket).user(user))
-            .await?;
-        let payload = Bytes::from(serde_json::to_vec(event).map_err(ApiError::internal)?);
+        self.limiter.take(LimitChannel::Websocket, user).await?;
+        let payload = Bytes::from(
+            serde_json::to_vec(event).map_err(|e| NotificationError::Internal(e.to_string()))?,
+        );
         let posts = connections.iter().map(|c| {
             let payload = payload.clone();
             async move { (c, self.gateway.post(&c.connection_id, payload).await) }

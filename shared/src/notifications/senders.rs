@@ -1,85 +1,100 @@
-//! Email and SMS senders for the notifications worker, over `shared::email` and
-//! `shared::sms` (the same code the email and SMS functions use: provider routing, failover,
-//! retries, integration log). Each send first takes one unit of the user's hourly limit for
-//! its channel (defaults: email 100/h, SMS 10/h).
+//! The channel senders of the notifications worker. WebSocket pushes through [`Pusher`];
+//! email and SMS go through the email and SMS capabilities (the same code their functions
+//! use: provider routing, failover, retries, integration log), reached through the small
+//! [`EmailChannel`] and [`SmsChannel`] traits that `context` implements for their services.
+//! Each email or SMS send first takes one unit of the user's hourly limit for its channel
+//! (defaults: email 100/h, SMS 10/h).
 
+use std::future::Future;
 use std::sync::Arc;
 
-use super::dispatch::{ChannelSender, Dispatcher, SendError, Sent};
-use super::model::{Channel, NotificationRecord};
-use super::push::BoxFuture;
-use crate::context::HubContext;
-use crate::email::{Delivery, EmailContent, EmailRequest, EmailService};
-use crate::error::DomainError;
-use crate::rate_limit::{Channel as LimitChannel, RateLimitDecision, RateLimiter, Subject};
-use crate::sms::{MAX_TEXT_CHARS, Phone, SmsContent, SmsService};
+use super::dispatch::{ChannelSender, SendError, Sent};
+use super::limit::{ChannelLimit, LimitChannel};
+use super::model::NotificationRecord;
+use super::push::{BoxFuture, Pusher};
+use crate::sms::{MAX_TEXT_CHARS, Phone};
 
-/// Adds the email and SMS senders to `dispatcher`; a capability whose configuration is
-/// unusable is marked unavailable with the reason instead of failing the cold start (the
-/// other channels keep working).
-pub fn attach(mut dispatcher: Dispatcher, ctx: &Arc<HubContext>) -> anyhow::Result<Dispatcher> {
-    dispatcher = match ctx.email_service() {
-        Ok(service) => dispatcher.with_sender(
-            Channel::Email,
-            Arc::new(EmailSender {
-                service,
-                limiter: ctx.rate_limiter.clone(),
-            }),
-        ),
-        Err(e) => {
-            tracing::error!(error = %e, "email channel unavailable");
-            dispatcher.with_unavailable(
-                Channel::Email,
-                format!("email is not configured correctly: {e}"),
-            )
-        }
-    };
-    dispatcher = match ctx.sms_service() {
-        Ok(service) => dispatcher.with_sender(
-            Channel::Sms,
-            Arc::new(SmsSender {
-                service,
-                limiter: ctx.rate_limiter.clone(),
-            }),
-        ),
-        Err(e) => {
-            tracing::error!(error = %e, "SMS channel unavailable");
-            dispatcher.with_unavailable(
-                Channel::Sms,
-                format!("SMS is not configured correctly: {e}"),
-            )
-        }
-    };
-    Ok(dispatcher)
+/// The email capability, as far as notifications use it: one plain-text message.
+pub trait EmailChannel: Send + Sync {
+    fn send_plain<'a>(
+        &'a self,
+        to: String,
+        subject: String,
+        body: String,
+        request_id: &'a str,
+    ) -> BoxFuture<'a, Result<Sent, SendError>>;
 }
 
-async fn take_unit(
-    limiter: &RateLimiter,
+/// The SMS capability, as far as notifications use it: one text to one number.
+pub trait SmsChannel: Send + Sync {
+    fn send_text<'a>(
+        &'a self,
+        phone: Phone,
+        text: String,
+        user: &'a str,
+        request_id: &'a str,
+    ) -> BoxFuture<'a, Result<Sent, SendError>>;
+}
+
+/// WebSocket: the notification's event to every connection of the user.
+pub struct WebsocketSender(pub Pusher);
+
+impl ChannelSender for WebsocketSender {
+    fn send<'a>(
+        &'a self,
+        n: &'a NotificationRecord,
+        _request_id: &'a str,
+    ) -> BoxFuture<'a, Result<Sent, SendError>> {
+        Box::pin(async move {
+            let report = self
+                .0
+                .push(&n.user_id, &n.websocket_event())
+                .await
+                .map_err(|e| SendError::from_domain(&e))?;
+            if report.delivered > 0 {
+                Ok(Sent {
+                    provider: Some("websocket".into()),
+                    reference: None,
+                    delivered: Some(report.delivered),
+                })
+            } else if report.failed > 0 {
+                Err(SendError::Retryable {
+                    code: "push_failed".into(),
+                    detail: format!("{} connection(s) could not be reached", report.failed),
+                })
+            } else {
+                Err(SendError::Skipped {
+                    code: "not_connected".into(),
+                    detail: "the user has no open WebSocket connection; the inbox holds the notification".into(),
+                })
+            }
+        })
+    }
+}
+
+/// Sends after taking one unit of the user's hourly limit on `channel`. A send that will be
+/// retried gives its unit back, so one notification counts once against the user's limit
+/// however many deliveries it takes.
+async fn within_limit(
+    limiter: &dyn ChannelLimit,
     channel: LimitChannel,
     user: &str,
-) -> Result<RateLimitDecision, SendError> {
-    limiter
-        .check(&Subject::channel(channel).user(user))
-        .await
-        .map_err(|e| SendError::from_api(&crate::error::ApiError::from(e)))
-}
-
-/// A send that will be retried gives its unit back, so one notification counts once against
-/// the user's limit however many deliveries it takes.
-async fn settle(
-    limiter: &RateLimiter,
-    decision: &RateLimitDecision,
-    result: Result<Sent, SendError>,
+    send: impl Future<Output = Result<Sent, SendError>>,
 ) -> Result<Sent, SendError> {
+    let decision = limiter
+        .take(channel, user)
+        .await
+        .map_err(|e| SendError::from_domain(&e))?;
+    let result = send.await;
     if matches!(result, Err(SendError::Retryable { .. })) {
-        limiter.refund(decision).await;
+        limiter.give_back(&decision).await;
     }
     result
 }
 
 pub struct EmailSender {
-    service: EmailService,
-    limiter: Arc<RateLimiter>,
+    pub email: Arc<dyn EmailChannel>,
+    pub limiter: Arc<dyn ChannelLimit>,
 }
 
 impl ChannelSender for EmailSender {
@@ -93,41 +108,17 @@ impl ChannelSender for EmailSender {
                 code: "no_contact".into(),
                 detail: "no email address was recorded".into(),
             })?;
-            let decision = take_unit(&self.limiter, LimitChannel::Email, &n.user_id).await?;
-            let request = EmailRequest {
-                to,
-                content: EmailContent::Plain {
-                    subject: n.title.clone(),
-                    body: n.message.clone(),
-                },
-                request_id: request_id.to_string(),
-            };
-            let result = match self.service.send(&request).await {
-                Ok(receipt) => Ok(Sent {
-                    provider: Some(match receipt.delivery {
-                        Delivery::Smtp => "smtp".into(),
-                        Delivery::Console => "console".into(),
-                    }),
-                    reference: Some(receipt.message_id),
-                    delivered: None,
-                }),
-                Err(e) => {
-                    let (code, detail) = (e.code().to_string(), e.to_string());
-                    Err(if e.is_retryable() {
-                        SendError::Retryable { code, detail }
-                    } else {
-                        SendError::Permanent { code, detail }
-                    })
-                }
-            };
-            settle(&self.limiter, &decision, result).await
+            let send = self
+                .email
+                .send_plain(to, n.title.clone(), n.message.clone(), request_id);
+            within_limit(&*self.limiter, LimitChannel::Email, &n.user_id, send).await
         })
     }
 }
 
 pub struct SmsSender {
-    service: SmsService,
-    limiter: Arc<RateLimiter>,
+    pub sms: Arc<dyn SmsChannel>,
+    pub limiter: Arc<dyn ChannelLimit>,
 }
 
 /// The SMS text: title and message, cut to what one SMS request takes.
@@ -157,25 +148,10 @@ impl ChannelSender for SmsSender {
                 code: "invalid_phone".into(),
                 detail: e.0.to_string(),
             })?;
-            let decision = take_unit(&self.limiter, LimitChannel::Sms, &n.user_id).await?;
-            let result = self
-                .service
-                .send(
-                    phone,
-                    SmsContent::Text {
-                        message: sms_text(n),
-                    },
-                    &n.user_id,
-                    request_id,
-                )
-                .await
-                .map(|r| Sent {
-                    provider: Some(r.provider),
-                    reference: Some(r.message_id),
-                    delivered: None,
-                })
-                .map_err(|e| SendError::from_api(&e.into()));
-            settle(&self.limiter, &decision, result).await
+            let send = self
+                .sms
+                .send_text(phone, sms_text(n), &n.user_id, request_id);
+            within_limit(&*self.limiter, LimitChannel::Sms, &n.user_id, send).await
         })
     }
 }

@@ -4,18 +4,20 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
-use base64::Engine;
 use futures::StreamExt;
 
+use super::api::InboxPage;
+use super::error::NotificationError;
 use super::model::*;
-use super::{now_rfc3339, now_secs};
-use crate::error::ApiError;
+use crate::clock::{now_rfc3339, now_secs};
+use crate::error::InvalidInput;
+use crate::store::{StoreError, n, s};
 
 const PROFILE_SK: &str = "PROFILE";
 pub const MAX_PAGE: i32 = 100;
 pub const DEFAULT_PAGE: i32 = 20;
 
-use crate::store::{is_conditional_check_failed as is_conditional_failure, s};
+type Result<T, E = NotificationError> = std::result::Result<T, E>;
 
 pub fn inbox_pk(user: &str) -> String {
     format!("NOTIF#{user}")
@@ -58,13 +60,9 @@ impl NotificationStore {
         }
     }
 
-    pub fn table(&self) -> &str {
-        &self.table
-    }
-
     // ---------------------------------------------------------------- profile
 
-    pub async fn profile(&self, user: &str) -> Result<Profile, ApiError> {
+    pub async fn profile(&self, user: &str) -> Result<Profile> {
         let out = self
             .dynamo
             .get_item()
@@ -72,23 +70,29 @@ impl NotificationStore {
             .key("pk", s(profile_pk(user)))
             .key("sk", s(PROFILE_SK))
             .send()
-            .await?;
+            .await
+            .map_err(|e| StoreError::from_sdk("GetItem", e))?;
         match out.item {
             Some(item) => Ok(serde_dynamo::from_item(item)?),
             None => Ok(Profile::default()),
         }
     }
 
-    pub async fn put_profile(&self, user: &str, profile: &Profile) -> Result<(), ApiError> {
+    pub async fn put_profile(&self, user: &str, profile: &Profile) -> Result<()> {
         let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(profile)?;
         item.insert("pk".into(), s(profile_pk(user)));
         item.insert("sk".into(), s(PROFILE_SK));
+        self.put(item).await
+    }
+
+    async fn put(&self, item: HashMap<String, AttributeValue>) -> Result<()> {
         self.dynamo
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
             .send()
-            .await?;
+            .await
+            .map_err(|e| StoreError::from_sdk("PutItem", e))?;
         Ok(())
     }
 
@@ -100,15 +104,9 @@ impl NotificationStore {
         &self,
         new: NewNotification,
         profile: &Profile,
-    ) -> Result<(NotificationRecord, Vec<Channel>), ApiError> {
+    ) -> Result<(NotificationRecord, Vec<Channel>)> {
         let (record, queued) = self.plan(new, profile);
-        let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(&record)?;
-        self.dynamo
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await?;
+        self.put(serde_dynamo::to_item(&record)?).await?;
         Ok((record, queued))
     }
 
@@ -168,7 +166,7 @@ impl NotificationStore {
 
     // ------------------------------------------------------------------- inbox
 
-    pub async fn get(&self, user: &str, id: &str) -> Result<Option<NotificationRecord>, ApiError> {
+    pub async fn get(&self, user: &str, id: &str) -> Result<Option<NotificationRecord>> {
         let out = self
             .dynamo
             .get_item()
@@ -177,7 +175,8 @@ impl NotificationStore {
             .key("sk", s(id))
             .consistent_read(true)
             .send()
-            .await?;
+            .await
+            .map_err(|e| StoreError::from_sdk("GetItem", e))?;
         Ok(out.item.map(serde_dynamo::from_item).transpose()?)
     }
 
@@ -188,13 +187,12 @@ impl NotificationStore {
         unread_only: bool,
         limit: Option<i32>,
         cursor: Option<&str>,
-    ) -> Result<InboxPage, ApiError> {
+    ) -> Result<InboxPage> {
         let limit = limit.unwrap_or(DEFAULT_PAGE);
         if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(ApiError::invalid_field(
-                "limit",
-                format!("must be between 1 and {MAX_PAGE}"),
-            ));
+            return Err(
+                InvalidInput::field("limit", format!("must be between 1 and {MAX_PAGE}")).into(),
+            );
         }
         let start = cursor.map(decode_cursor).transpose()?;
         let mut q = self
@@ -225,7 +223,10 @@ impl NotificationStore {
                     .exclusive_start_key("sk", s(id));
             }
         }
-        let out = q.send().await?;
+        let out = q
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("Query", e))?;
         let now = now_secs();
         let mut items = Vec::new();
         for item in out.items.unwrap_or_default() {
@@ -238,12 +239,12 @@ impl NotificationStore {
         let next_cursor = out
             .last_evaluated_key
             .and_then(|k| k.get("sk").and_then(|v| v.as_s().ok()).cloned())
-            .map(|id| encode_cursor(&id));
+            .map(|id| crate::cursor::encode(&id));
         Ok(InboxPage { items, next_cursor })
     }
 
     /// Marks one notification read (idempotent); 404 if it does not exist.
-    pub async fn mark_read(&self, user: &str, id: &str) -> Result<NotificationRecord, ApiError> {
+    pub async fn mark_read(&self, user: &str, id: &str) -> Result<NotificationRecord> {
         let out = self
             .dynamo
             .update_item()
@@ -259,12 +260,11 @@ impl NotificationStore {
             .expression_attribute_values(":now", s(now_rfc3339()))
             .return_values(ReturnValue::AllNew)
             .send()
-            .await;
+            .await
+            .map_err(|e| StoreError::from_sdk("UpdateItem", e));
         match out {
             Ok(o) => Ok(serde_dynamo::from_item(o.attributes.unwrap_or_default())?),
-            Err(e) if is_conditional_failure(&e) => {
-                Err(ApiError::not_found(format!("no notification {id}")))
-            }
+            Err(StoreError::ConditionFailed) => Err(NotificationError::NotFound(id.to_string())),
             Err(e) => Err(e.into()),
         }
     }
@@ -272,7 +272,7 @@ impl NotificationStore {
     /// Marks every unread notification read; returns how many. Pages through the unread
     /// index and updates up to 16 items concurrently (DynamoDB has no batch update, and a
     /// batch put would race with workers recording outcomes).
-    pub async fn mark_all_read(&self, user: &str) -> Result<u32, ApiError> {
+    pub async fn mark_all_read(&self, user: &str) -> Result<u32> {
         let mut marked = 0u32;
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
@@ -286,14 +286,15 @@ impl NotificationStore {
                 .projection_expression("sk")
                 .set_exclusive_start_key(start.take())
                 .send()
-                .await?;
+                .await
+                .map_err(|e| StoreError::from_sdk("Query", e))?;
             let ids: Vec<String> = out
                 .items
                 .unwrap_or_default()
                 .into_iter()
                 .filter_map(|i| i.get("sk").and_then(|v| v.as_s().ok()).cloned())
                 .collect();
-            let results: Vec<Result<NotificationRecord, ApiError>> = futures::stream::iter(ids)
+            let results: Vec<Result<NotificationRecord>> = futures::stream::iter(ids)
                 .map(|id| async move { self.mark_read(user, &id).await })
                 .buffer_unordered(16)
                 .collect()
@@ -302,7 +303,7 @@ impl NotificationStore {
                 match r {
                     Ok(_) => marked += 1,
                     // Expired or deleted meanwhile: nothing to mark.
-                    Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => {}
+                    Err(NotificationError::NotFound(_)) => {}
                     Err(e) => return Err(e),
                 }
             }
@@ -320,7 +321,7 @@ impl NotificationStore {
     /// the notification: the channel must be `queued` or `failed` (a retry), or `sending`
     /// with a claim older than `stale_after` (a worker that died mid-send). A redelivered
     /// message for a channel already `sent` therefore never sends twice.
-    pub async fn claim(&self, job: &ChannelJob, stale_after: Duration) -> Result<Claim, ApiError> {
+    pub async fn claim(&self, job: &ChannelJob, stale_after: Duration) -> Result<Claim> {
         let now = now_secs();
         let out = self
             .dynamo
@@ -341,18 +342,19 @@ impl NotificationStore {
             .expression_attribute_values(":sending", s("sending"))
             .expression_attribute_values(":queued", s("queued"))
             .expression_attribute_values(":failed", s("failed"))
-            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-            .expression_attribute_values(":stale", AttributeValue::N((now - stale_after.as_secs() as i64).to_string()))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":stale", n(now - stale_after.as_secs() as i64))
             .expression_attribute_values(":at", s(now_rfc3339()))
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":one", n(1))
             .return_values(ReturnValue::AllNew)
             .send()
-            .await;
+            .await
+            .map_err(|e| StoreError::from_sdk("UpdateItem", e));
         match out {
             Ok(o) => Ok(Claim::Claimed(Box::new(serde_dynamo::from_item(
                 o.attributes.unwrap_or_default(),
             )?))),
-            Err(e) if is_conditional_failure(&e) => {
+            Err(StoreError::ConditionFailed) => {
                 // Why it failed decides what the worker does; one read tells.
                 let Some(record) = self.get(&job.user_id, &job.notification_id).await? else {
                     return Ok(Claim::Missing);
@@ -374,7 +376,7 @@ impl NotificationStore {
         id: &str,
         channel: Channel,
         outcome: &ChannelOutcome,
-    ) -> Result<(), ApiError> {
+    ) -> Result<()> {
         let value: AttributeValue = serde_dynamo::to_attribute_value(outcome)?;
         self.dynamo
             .update_item()
@@ -387,26 +389,19 @@ impl NotificationStore {
             .expression_attribute_values(":o", value)
             .send()
             .await
-            .map_err(|e| {
-                if is_conditional_failure(&e) {
-                    ApiError::not_found(format!("no notification {id}"))
-                } else {
-                    e.into()
-                }
+            .map_err(|e| match StoreError::from_sdk("UpdateItem", e) {
+                StoreError::ConditionFailed => NotificationError::NotFound(id.to_string()),
+                other => other.into(),
             })?;
         Ok(())
     }
 }
 
-pub fn encode_cursor(id: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id)
-}
-
-pub fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
+/// The inbox cursor: the last notification id of the page (a UUID), through the one cursor
+/// codec.
+fn decode_cursor(cursor: &str) -> Result<String, crate::cursor::InvalidCursor> {
+    crate::cursor::decode::<String>(cursor)
         .ok()
-        .and_then(|b| String::from_utf8(b).ok())
         .filter(|id| uuid::Uuid::parse_str(id).is_ok())
-        .ok_or_else(|| ApiError::invalid_field("cursor", "is not a cursor this API returned"))
+        .ok_or(crate::cursor::InvalidCursor)
 }

@@ -13,8 +13,12 @@ use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, ReturnValue, WriteRequ
 use serde::{Deserialize, Serialize};
 
 use super::StorageBackend;
+use super::error::UploadError;
 use super::validate::UploadKind;
-use crate::error::ApiError;
+use crate::retry::RetryPolicy;
+use crate::store::{StoreError, n, s};
+
+type Result<T, E = UploadError> = std::result::Result<T, E>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -65,6 +69,13 @@ pub struct CompletedUpload {
     pub uploaded_at: String,
 }
 
+/// How often, and after what waits, items DynamoDB left unprocessed are written again.
+const UNPROCESSED_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 5,
+    base_delay: std::time::Duration::from_millis(100),
+    max_delay: std::time::Duration::from_secs(1),
+};
+
 /// File records in the hub table.
 #[derive(Debug, Clone)]
 pub struct FileStore {
@@ -86,43 +97,37 @@ impl FileStore {
     fn item(
         record: &FileRecord,
         expires_at: Option<i64>,
-    ) -> Result<HashMap<String, AttributeValue>, ApiError> {
+    ) -> Result<HashMap<String, AttributeValue>> {
         let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(record)?;
-        item.insert("pk".into(), AttributeValue::S(file_pk(&record.id)));
-        item.insert("sk".into(), AttributeValue::S(FILE_SK.into()));
-        item.insert(
-            "gsi1pk".into(),
-            AttributeValue::S(format!("FILEOWNER#{}", record.owner)),
-        );
+        item.insert("pk".into(), s(file_pk(&record.id)));
+        item.insert("sk".into(), s(FILE_SK));
+        item.insert("gsi1pk".into(), s(format!("FILEOWNER#{}", record.owner)));
         item.insert(
             "gsi1sk".into(),
-            AttributeValue::S(format!("{}#{}", record.created_at, record.id)),
+            s(format!("{}#{}", record.created_at, record.id)),
         );
         if let Some(t) = expires_at {
-            item.insert("expires_at".into(), AttributeValue::N(t.to_string()));
+            item.insert("expires_at".into(), n(t));
         }
         Ok(item)
     }
 
     /// One new record; ids are fresh UUIDs, the condition only guards against a bug reusing one.
-    pub async fn insert(
-        &self,
-        record: &FileRecord,
-        expires_at: Option<i64>,
-    ) -> Result<(), ApiError> {
+    pub async fn insert(&self, record: &FileRecord, expires_at: Option<i64>) -> Result<()> {
         self.dynamo
             .put_item()
             .table_name(&self.table)
             .set_item(Some(Self::item(record, expires_at)?))
             .condition_expression("attribute_not_exists(pk)")
             .send()
-            .await?;
+            .await
+            .map_err(|e| StoreError::from_sdk("PutItem", e))?;
         Ok(())
     }
 
     /// Several records in one `BatchWriteItem` (a bulk upload holds at most 25), retrying
     /// whatever DynamoDB leaves unprocessed.
-    pub async fn insert_many(&self, records: &[FileRecord]) -> Result<(), ApiError> {
+    pub async fn insert_many(&self, records: &[FileRecord]) -> Result<()> {
         for chunk in records.chunks(25) {
             let mut requests = chunk
                 .iter()
@@ -130,30 +135,31 @@ impl FileStore {
                     let put = PutRequest::builder()
                         .set_item(Some(Self::item(r, None)?))
                         .build()
-                        .map_err(ApiError::internal)?;
+                        .map_err(|e| UploadError::Internal(e.to_string()))?;
                     Ok(WriteRequest::builder().put_request(put).build())
                 })
-                .collect::<Result<Vec<_>, ApiError>>()?;
-            for attempt in 0..5u32 {
+                .collect::<Result<Vec<_>>>()?;
+            for attempt in 0..UNPROCESSED_RETRY.max_attempts {
                 if requests.is_empty() {
                     break;
                 }
                 if attempt > 0 {
-                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+                    tokio::time::sleep(UNPROCESSED_RETRY.delay(attempt)).await;
                 }
                 let out = self
                     .dynamo
                     .batch_write_item()
                     .request_items(&self.table, std::mem::take(&mut requests))
                     .send()
-                    .await?;
+                    .await
+                    .map_err(|e| StoreError::from_sdk("BatchWriteItem", e))?;
                 requests = out
                     .unprocessed_items
                     .and_then(|mut m| m.remove(&self.table))
                     .unwrap_or_default();
             }
             if !requests.is_empty() {
-                return Err(ApiError::internal(format!(
+                return Err(UploadError::Internal(format!(
                     "{} file records left unprocessed",
                     requests.len()
                 )));
@@ -162,15 +168,16 @@ impl FileStore {
         Ok(())
     }
 
-    pub async fn get(&self, id: &str) -> Result<Option<FileRecord>, ApiError> {
+    pub async fn get(&self, id: &str) -> Result<Option<FileRecord>> {
         let out = self
             .dynamo
             .get_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(file_pk(id)))
-            .key("sk", AttributeValue::S(FILE_SK.into()))
+            .key("pk", s(file_pk(id)))
+            .key("sk", s(FILE_SK))
             .send()
-            .await?;
+            .await
+            .map_err(|e| StoreError::from_sdk("GetItem", e))?;
         Ok(match out.item {
             Some(item) => Some(serde_dynamo::from_item(item)?),
             None => None,
@@ -184,23 +191,23 @@ impl FileStore {
         &self,
         id: &str,
         done: &CompletedUpload,
-    ) -> Result<Option<FileRecord>, ApiError> {
+    ) -> Result<Option<FileRecord>> {
         let mut update = self
             .dynamo
             .update_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(file_pk(id)))
-            .key("sk", AttributeValue::S(FILE_SK.into()))
+            .key("pk", s(file_pk(id)))
+            .key("sk", s(FILE_SK))
             .condition_expression("#status = :pending")
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#size", "size")
-            .expression_attribute_values(":pending", AttributeValue::S("pending".into()))
-            .expression_attribute_values(":uploaded", AttributeValue::S("uploaded".into()))
-            .expression_attribute_values(":size", AttributeValue::N(done.size.to_string()))
-            .expression_attribute_values(":ct", AttributeValue::S(done.content_type.clone()))
-            .expression_attribute_values(":name", AttributeValue::S(done.filename.clone()))
-            .expression_attribute_values(":sha", AttributeValue::S(done.sha256.clone()))
-            .expression_attribute_values(":at", AttributeValue::S(done.uploaded_at.clone()))
+            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":uploaded", s("uploaded"))
+            .expression_attribute_values(":size", n(done.size))
+            .expression_attribute_values(":ct", s(done.content_type.clone()))
+            .expression_attribute_values(":name", s(done.filename.clone()))
+            .expression_attribute_values(":sha", s(done.sha256.clone()))
+            .expression_attribute_values(":at", s(done.uploaded_at.clone()))
             .return_values(ReturnValue::AllNew);
         let mut set = String::from(
             "SET #status = :uploaded, #size = :size, content_type = :ct, filename = :name, sha256 = :sha, uploaded_at = :at",
@@ -210,8 +217,8 @@ impl FileStore {
             update = update
                 .expression_attribute_names("#width", "width")
                 .expression_attribute_names("#height", "height")
-                .expression_attribute_values(":w", AttributeValue::N(w.to_string()))
-                .expression_attribute_values(":h", AttributeValue::N(h.to_string()));
+                .expression_attribute_values(":w", n(w))
+                .expression_attribute_values(":h", n(h));
         }
         match update
             .update_expression(format!("{set} REMOVE expires_at"))
@@ -222,59 +229,62 @@ impl FileStore {
                 Some(item) => Some(serde_dynamo::from_item(item)?),
                 None => None,
             }),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(e.into()),
+            Err(e) => match StoreError::from_sdk("UpdateItem", e) {
+                StoreError::ConditionFailed => Ok(None),
+                other => Err(other.into()),
+            },
         }
     }
 
-    pub async fn delete(&self, id: &str) -> Result<(), ApiError> {
+    pub async fn delete(&self, id: &str) -> Result<()> {
         self.dynamo
             .delete_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(file_pk(id)))
-            .key("sk", AttributeValue::S(FILE_SK.into()))
+            .key("pk", s(file_pk(id)))
+            .key("sk", s(FILE_SK))
             .send()
-            .await?;
+            .await
+            .map_err(|e| StoreError::from_sdk("DeleteItem", e))?;
         Ok(())
     }
 
-    /// An owner's files, newest first (index `gsi1`), `limit` at a time. The cursor is the
+    /// An owner's files, newest first (index `gsi1`), `limit` at a time. The cursor holds the
     /// last item's `gsi1sk` (`{created_at}#{id}`): the next page starts below it.
     pub async fn list_by_owner(
         &self,
         owner: &str,
         limit: i32,
-        before: Option<&str>,
-    ) -> Result<(Vec<FileRecord>, Option<String>), ApiError> {
+        cursor: Option<&str>,
+    ) -> Result<(Vec<FileRecord>, Option<String>)> {
+        let before = cursor.map(crate::cursor::decode::<String>).transpose()?;
         let mut query = self
             .dynamo
             .query()
             .table_name(&self.table)
             .index_name("gsi1")
             .scan_index_forward(false)
-            .expression_attribute_values(":pk", AttributeValue::S(format!("FILEOWNER#{owner}")))
+            .expression_attribute_values(":pk", s(format!("FILEOWNER#{owner}")))
             .limit(limit);
         query = match before {
-            Some(cursor) => query
+            Some(before) => query
                 .key_condition_expression("gsi1pk = :pk AND gsi1sk < :before")
-                .expression_attribute_values(":before", AttributeValue::S(cursor.to_string())),
+                .expression_attribute_values(":before", s(before)),
             None => query.key_condition_expression("gsi1pk = :pk"),
         };
-        let out = query.send().await?;
+        let out = query
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("Query", e))?;
         let next = out
             .last_evaluated_key
-            .and_then(|k| k.get("gsi1sk").and_then(|v| v.as_s().ok()).cloned());
+            .and_then(|k| k.get("gsi1sk").and_then(|v| v.as_s().ok()).cloned())
+            .map(|sk| crate::cursor::encode(&sk));
         let items = out
             .items
             .unwrap_or_default()
             .into_iter()
-            .map(|i| serde_dynamo::from_item(i).map_err(ApiError::from))
-            .collect::<Result<Vec<FileRecord>, ApiError>>()?;
+            .map(serde_dynamo::from_item)
+            .collect::<Result<Vec<FileRecord>, _>>()?;
         Ok((items, next))
     }
 }

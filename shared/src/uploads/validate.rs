@@ -1,14 +1,15 @@
-//! What a file is, decided from its bytes: magic numbers (the `infer` crate), a header-only
-//! read of image dimensions (`imagesize`), and cheap end-of-file checks that catch truncated
-//! images. The declared `Content-Type` and the file name's extension are never trusted: a
+//! Whether a file is acceptable: its size, its type as decided from its bytes
+//! ([`super::sniff`]), a header-only read of image dimensions (`imagesize`), and cheap
+//! end-of-file checks that catch truncated images; and safe file names and key segments. The declared `Content-Type` and the file name's extension are never trusted: a
 //! PNG named `report.pdf` and sent as `application/pdf` is stored as `image/png`, and an ELF
 //! binary named `photo.jpg` is refused.
 
-use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
+use super::error::UploadError;
+pub use super::sniff::{Sniffed, sniff};
 use crate::config::{ConfigError, Env};
-use crate::error::ApiError;
+use crate::error::InvalidInput;
 
 pub const MIB: u64 = 1024 * 1024;
 
@@ -127,18 +128,6 @@ impl UploadLimits {
     }
 }
 
-/// What the bytes are.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sniffed {
-    pub content_type: &'static str,
-    /// The extension that type is stored under (`png`, `pdf`, ...); `None` keeps the client's.
-    pub extension: Option<&'static str>,
-    /// Machine code or a script the OS would run.
-    pub executable: bool,
-    /// Content a browser would run script from (HTML, SVG with script).
-    pub active: bool,
-}
-
 /// The outcome of validating a file: its real type and, for images, its dimensions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inspected {
@@ -147,192 +136,16 @@ pub struct Inspected {
     pub height: Option<u32>,
 }
 
-const EXECUTABLE_TYPES: [&str; 8] = [
-    "application/x-executable",
-    "application/vnd.microsoft.portable-executable",
-    "application/x-mach-binary",
-    "application/java",
-    "application/vnd.android.dex",
-    "application/vnd.android.dey",
-    "application/wasm",
-    "text/x-shellscript",
-];
-
-/// How far into a text file we look for markup; HTML that hides its first tag past 64 KiB of
-/// text is not rendered as HTML by anyone who sniffs either.
-const TEXT_SCAN_BYTES: usize = 64 * 1024;
-
-/// Executable headers by their first bytes alone. `infer` only names a type once enough of
-/// the header is present (an ELF needs its full 52-byte header), so a truncated or hand-made
-/// executable would otherwise pass as `application/octet-stream`.
-fn executable_magic(bytes: &[u8]) -> Option<&'static str> {
-    const MAGICS: [(&[u8], &str); 6] = [
-        (b"\x7fELF", "application/x-executable"),
-        (b"MZ", "application/vnd.microsoft.portable-executable"),
-        (&[0xfe, 0xed, 0xfa, 0xce], "application/x-mach-binary"),
-        (&[0xfe, 0xed, 0xfa, 0xcf], "application/x-mach-binary"),
-        (&[0xce, 0xfa, 0xed, 0xfe], "application/x-mach-binary"),
-        (&[0xcf, 0xfa, 0xed, 0xfe], "application/x-mach-binary"),
-    ];
-    MAGICS
-        .iter()
-        .find(|(magic, _)| bytes.starts_with(magic))
-        .map(|(_, mime)| *mime)
-}
-
-/// Decides the type from the bytes alone.
-pub fn sniff(bytes: &[u8]) -> Sniffed {
-    let known = infer::get(bytes);
-    if let Some(mime) = executable_magic(bytes)
-        && !known.is_some_and(|t| t.matcher_type() != infer::MatcherType::App)
-    {
-        return Sniffed {
-            content_type: mime,
-            extension: None,
-            executable: true,
-            active: false,
-        };
-    }
-    if let Some(t) = known {
-        let mime = t.mime_type();
-        if EXECUTABLE_TYPES.contains(&mime) {
-            return Sniffed {
-                content_type: mime,
-                extension: Some(t.extension()),
-                executable: true,
-                active: false,
-            };
-        }
-        if mime != "text/html" && mime != "text/xml" {
-            return Sniffed {
-                content_type: mime,
-                extension: Some(t.extension()),
-                executable: false,
-                active: false,
-            };
-        }
-        // HTML and XML go through the text rules below, which also tell SVG apart.
-    }
-    let head = &bytes[..bytes.len().min(TEXT_SCAN_BYTES)];
-    let is_text = !head.contains(&0) && utf8_prefix_valid(head);
-    if !is_text {
-        return Sniffed {
-            content_type: "application/octet-stream",
-            extension: None,
-            executable: false,
-            active: false,
-        };
-    }
-    let lower = String::from_utf8_lossy(head).to_ascii_lowercase();
-    let scripted = [
-        "<script",
-        "javascript:",
-        "<iframe",
-        "<foreignobject",
-        "<embed",
-        "<object",
-    ]
-    .iter()
-    .any(|m| lower.contains(m))
-        || has_event_handler_attribute(&lower);
-    if lower.contains("<svg") {
-        return Sniffed {
-            content_type: "image/svg+xml",
-            extension: Some("svg"),
-            executable: false,
-            active: scripted,
-        };
-    }
-    let html = lower
-        .trim_start_matches('\u{feff}')
-        .trim_start()
-        .starts_with("<!doctype html")
-        || ["<html", "<body", "<head"]
-            .iter()
-            .any(|m| lower.contains(m));
-    if html || scripted {
-        return Sniffed {
-            content_type: "text/html",
-            extension: Some("html"),
-            executable: false,
-            active: true,
-        };
-    }
-    if lower
-        .trim_start_matches('\u{feff}')
-        .trim_start()
-        .starts_with("<?xml")
-    {
-        return Sniffed {
-            content_type: "text/xml",
-            extension: Some("xml"),
-            executable: false,
-            active: false,
-        };
-    }
-    Sniffed {
-        content_type: "text/plain",
-        extension: None,
-        executable: false,
-        active: false,
-    }
-}
-
-/// `onload=`, `onclick =` ... inside a tag: how script hides in SVG without a `<script>`.
-/// One pass over the bytes (the input is attacker-controlled: no rescans).
-fn has_event_handler_attribute(lower: &str) -> bool {
-    let b = lower.as_bytes();
-    let mut in_tag = false;
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'<' => in_tag = true,
-            b'>' => in_tag = false,
-            c if in_tag
-                && (c.is_ascii_whitespace() || c == b'/')
-                && b[i + 1..].starts_with(b"on") =>
-            {
-                let mut j = i + 3;
-                while j < b.len() && b[j].is_ascii_alphabetic() {
-                    j += 1;
-                }
-                let named = j > i + 3;
-                while j < b.len() && b[j].is_ascii_whitespace() {
-                    j += 1;
-                }
-                if named && j < b.len() && b[j] == b'=' {
-                    return true;
-                }
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    false
-}
-
-/// Valid UTF-8, allowing a character cut at the end of the scanned prefix.
-fn utf8_prefix_valid(head: &[u8]) -> bool {
-    match std::str::from_utf8(head) {
-        Ok(_) => true,
-        Err(e) => e.error_len().is_none() && head.len() - e.valid_up_to() < 4,
-    }
-}
-
 /// 413 when the file is larger than its kind allows.
-pub fn check_size(kind: UploadKind, size: u64, limits: &UploadLimits) -> Result<(), ApiError> {
+pub fn check_size(kind: UploadKind, size: u64, limits: &UploadLimits) -> Result<(), UploadError> {
     let max = limits.max_bytes(kind);
     if size > max {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "file_too_large",
-            format!(
-                "{} files may be at most {} bytes ({}); this one has {size}",
-                kind.as_str(),
-                max,
-                human(max)
-            ),
-        ));
+        return Err(UploadError::too_large(format!(
+            "{} files may be at most {} bytes ({}); this one has {size}",
+            kind.as_str(),
+            max,
+            human(max)
+        )));
     }
     Ok(())
 }
@@ -345,15 +158,82 @@ pub fn human(bytes: u64) -> String {
     }
 }
 
+/// Checks a presign request against the same limits as a direct upload, refusing up front
+/// what the completion step would refuse anyway; answers the declared type, normalised.
+pub fn check_presign(
+    kind: UploadKind,
+    size: u64,
+    content_type: &str,
+    limits: &UploadLimits,
+) -> Result<String, UploadError> {
+    check_size(kind, size, limits)
+        .map_err(|e| e.with_field("size", "larger than this kind allows"))?;
+    if size == 0 {
+        return Err(InvalidInput::field("size", "must be at least 1 byte").into());
+    }
+    let declared = content_type.trim().to_ascii_lowercase();
+    let well_formed = declared.len() <= 127
+        && declared.split_once('/').is_some_and(|(a, b)| {
+            !a.is_empty()
+                && !b.is_empty()
+                && (a.bytes().chain(b.bytes()))
+                    .all(|c| c.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&c))
+        });
+    if !well_formed {
+        return Err(InvalidInput::field(
+            "content_type",
+            "expected a MIME type such as application/pdf",
+        )
+        .into());
+    }
+    if let Some(detail) = declared_refusal(kind, &declared, limits) {
+        return Err(UploadError::unsupported("unsupported_file_type", detail)
+            .with_field("content_type", "type not allowed"));
+    }
+    Ok(declared)
+}
+
+/// Why a declared type would be refused by the completion step, if it would.
+fn declared_refusal(kind: UploadKind, declared: &str, limits: &UploadLimits) -> Option<String> {
+    match kind {
+        UploadKind::Avatar => (!AVATAR_TYPES.contains(&declared)).then(|| {
+            format!("an avatar must be image/jpeg, image/png or image/webp (got {declared})")
+        }),
+        UploadKind::Attachment => {
+            let active =
+                ["text/html", "application/xhtml+xml", "image/svg+xml"].contains(&declared);
+            let exec = declared.contains("executable")
+                || [
+                    "application/x-msdownload",
+                    "application/x-sh",
+                    "text/x-shellscript",
+                    "application/x-mach-binary",
+                ]
+                .contains(&declared);
+            if active && !limits.allow_html && declared != "image/svg+xml" {
+                Some(format!(
+                    "{declared} is active content and not accepted as an attachment"
+                ))
+            } else if exec && !limits.allow_executables {
+                Some(format!(
+                    "{declared} is executable and not accepted as an attachment"
+                ))
+            } else {
+                None
+            }
+        }
+    }
+}
+
 /// Validates a whole file of `kind`: size (413), type (415), content (422).
 pub fn inspect(
     kind: UploadKind,
     bytes: &[u8],
     limits: &UploadLimits,
-) -> Result<Inspected, ApiError> {
+) -> Result<Inspected, UploadError> {
     check_size(kind, bytes.len() as u64, limits)?;
     if bytes.is_empty() {
-        return Err(ApiError::unprocessable("empty_file", "the file is empty"));
+        return Err(InvalidInput::unprocessable("empty_file", "the file is empty").into());
     }
     let sniffed = sniff(bytes);
     match kind {
@@ -361,30 +241,36 @@ pub fn inspect(
         UploadKind::Attachment => {
             let listed = limits.listed(sniffed.content_type);
             if sniffed.executable && !limits.allow_executables && listed != Some(true) {
-                return Err(ApiError::unsupported_media_type(format!(
-                    "executable content ({}) is not accepted as an attachment, whatever the file name or declared type",
-                    sniffed.content_type
-                ))
-                .with_code("executable_not_allowed"));
+                return Err(UploadError::unsupported(
+                    "executable_not_allowed",
+                    format!(
+                        "executable content ({}) is not accepted as an attachment, whatever the file name or declared type",
+                        sniffed.content_type
+                    ),
+                ));
             }
             if sniffed.active && !limits.allow_html && listed != Some(true) {
-                return Err(ApiError::unsupported_media_type(format!(
-                    "active content ({}: markup that can run script in a browser) is not accepted as an attachment",
-                    sniffed.content_type
-                ))
-                .with_code("active_content_not_allowed"));
+                return Err(UploadError::unsupported(
+                    "active_content_not_allowed",
+                    format!(
+                        "active content ({}: markup that can run script in a browser) is not accepted as an attachment",
+                        sniffed.content_type
+                    ),
+                ));
             }
             if listed == Some(false) {
-                return Err(ApiError::unsupported_media_type(format!(
-                    "attachments of type {} are not accepted here; allowed: {}",
-                    sniffed.content_type,
-                    limits
-                        .attachment_types
-                        .as_deref()
-                        .unwrap_or_default()
-                        .join(", ")
-                ))
-                .with_code("unsupported_file_type"));
+                return Err(UploadError::unsupported(
+                    "unsupported_file_type",
+                    format!(
+                        "attachments of type {} are not accepted here; allowed: {}",
+                        sniffed.content_type,
+                        limits
+                            .attachment_types
+                            .as_deref()
+                            .unwrap_or_default()
+                            .join(", ")
+                    ),
+                ));
             }
             Ok(Inspected {
                 sniffed,
@@ -399,16 +285,18 @@ fn inspect_avatar(
     bytes: &[u8],
     sniffed: Sniffed,
     limits: &UploadLimits,
-) -> Result<Inspected, ApiError> {
+) -> Result<Inspected, UploadError> {
     if !AVATAR_TYPES.contains(&sniffed.content_type) {
-        return Err(ApiError::unsupported_media_type(format!(
-            "an avatar must be a JPEG, PNG or WebP image; the content is {}",
-            sniffed.content_type
-        ))
-        .with_code("unsupported_file_type"));
+        return Err(UploadError::unsupported(
+            "unsupported_file_type",
+            format!(
+                "an avatar must be a JPEG, PNG or WebP image; the content is {}",
+                sniffed.content_type
+            ),
+        ));
     }
     let size = imagesize::blob_size(bytes).map_err(|e| {
-        ApiError::unprocessable(
+        InvalidInput::unprocessable(
             "invalid_image",
             format!("the image header cannot be read: {e}"),
         )
@@ -419,20 +307,22 @@ fn inspect_avatar(
         _ => webp_complete(bytes),
     };
     if !complete {
-        return Err(ApiError::unprocessable(
+        return Err(InvalidInput::unprocessable(
             "invalid_image",
             format!("the {} image is truncated or corrupt", sniffed.content_type),
-        ));
+        )
+        .into());
     }
     let (w, h) = (size.width, size.height);
     let max = limits.avatar_max_dimension as usize;
     if w == 0 || h == 0 || w > max || h > max {
-        return Err(ApiError::unprocessable(
+        return Err(InvalidInput::unprocessable(
             "image_dimensions",
             format!(
                 "an avatar may be at most {max}x{max} pixels (and not empty); this one is {w}x{h}"
             ),
-        ));
+        )
+        .into());
     }
     Ok(Inspected {
         sniffed,
@@ -553,15 +443,6 @@ pub fn key_segment(raw: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
 
-    #[test]
-    fn truncated_executable_headers_are_still_executables() {
-        assert!(sniff(b"\x7fELF\x02\x01\x01\x00").executable);
-        assert!(sniff(b"MZ\x90\x00\x03").executable);
-        assert!(sniff(&[0xcf, 0xfa, 0xed, 0xfe, 7, 0, 0, 1]).executable);
-        // Conservative on purpose: text that happens to start with `MZ` is refused too.
-        assert!(sniff(b"MZ is where this note starts").executable);
-        assert!(!sniff(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").executable);
-    }
     use super::*;
 
     #[test]
@@ -615,23 +496,5 @@ mod tests {
             active: false,
         };
         assert_eq!(stored_filename("data.csv", &txt), "data.csv");
-    }
-
-    #[test]
-    fn sniffs_text_markup_and_scripts() {
-        assert_eq!(sniff(b"hello, world\n").content_type, "text/plain");
-        assert!(sniff(b"<!DOCTYPE html><p>x").active);
-        assert!(sniff(b"#!/bin/sh\nrm -rf /").executable);
-        let svg = sniff(br#"<svg xmlns="http://www.w3.org/2000/svg"><circle r="1"/></svg>"#);
-        assert_eq!((svg.content_type, svg.active), ("image/svg+xml", false));
-        assert!(sniff(br#"<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>"#).active);
-        assert!(sniff(br#"<?xml version="1.0"?><svg><script>alert(1)</script></svg>"#).active);
-        assert!(!sniff(b"the sponsor = Mr. Jones; on = off").active);
-        assert!(!sniff(b"a <b>bold</b> move: online = yes").active);
-        assert!(sniff(b"<svg><a/onmouseover =x></svg>").active);
-        assert_eq!(
-            sniff(&[0xde, 0xad, 0x00, 0xbe]).content_type,
-            "application/octet-stream"
-        );
     }
 }

@@ -28,11 +28,11 @@ use futures::future::BoxFuture;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
-use super::{
-    DownloadSpec, Fetched, PresignedPost, Storage, StorageBackend, StorageError, StorageResult,
-};
+use super::StorageBackend;
+use super::api::PresignedPost;
+use super::backend::{BackendResult, DownloadSpec, Fetched, Storage};
+use super::error::BackendError;
 
 /// The tag set every presigned upload must carry (a policy condition).
 pub const PENDING_TAGGING: &str =
@@ -75,25 +75,22 @@ impl S3Storage {
         }
     }
 
-    pub fn bucket(&self) -> &str {
-        &self.bucket
-    }
-
     async fn presign_post(
         &self,
         key: &str,
         content_type: &str,
         size: u64,
         ttl: Duration,
-    ) -> StorageResult<PresignedPost> {
-        let provider = self.sdk_config.credentials_provider().ok_or_else(|| {
-            StorageError::Backend("no AWS credentials provider is configured".into())
-        })?;
+    ) -> BackendResult<PresignedPost> {
+        let provider = self
+            .sdk_config
+            .credentials_provider()
+            .ok_or_else(|| BackendError("no AWS credentials provider is configured".into()))?;
         let creds = provider
             .provide_credentials()
             .await
-            .map_err(|e| StorageError::Backend(format!("loading AWS credentials: {e}")))?;
-        let now = OffsetDateTime::now_utc();
+            .map_err(|e| BackendError(format!("loading AWS credentials: {e}")))?;
+        let now = crate::clock::now_utc();
         let expires = now + ttl;
         let policy = PostPolicy {
             bucket: &self.bucket,
@@ -111,7 +108,7 @@ impl S3Storage {
         Ok(PresignedPost {
             url: self.post_url.clone(),
             fields,
-            expires_at: expires.format(&Rfc3339).unwrap_or_default(),
+            expires_at: crate::clock::rfc3339(expires),
         })
     }
 }
@@ -210,8 +207,8 @@ pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> Vec
     hmac(&k_service, b"aws4_request")
 }
 
-fn backend_err<E: std::fmt::Debug>(what: &str) -> impl FnOnce(E) -> StorageError + '_ {
-    move |e| StorageError::Backend(format!("S3 {what}: {e:?}"))
+fn backend_err<E: std::fmt::Debug>(what: &str) -> impl FnOnce(E) -> BackendError + '_ {
+    move |e| BackendError(format!("S3 {what}: {e:?}"))
 }
 
 impl Storage for S3Storage {
@@ -224,7 +221,7 @@ impl Storage for S3Storage {
         key: &'a str,
         body: Bytes,
         content_type: &'a str,
-    ) -> BoxFuture<'a, StorageResult<()>> {
+    ) -> BoxFuture<'a, BackendResult<()>> {
         Box::pin(async move {
             self.client
                 .put_object()
@@ -243,7 +240,7 @@ impl Storage for S3Storage {
         &'a self,
         key: &'a str,
         max_bytes: u64,
-    ) -> BoxFuture<'a, StorageResult<Option<Fetched>>> {
+    ) -> BoxFuture<'a, BackendResult<Option<Fetched>>> {
         Box::pin(async move {
             let out = match self
                 .client
@@ -274,7 +271,7 @@ impl Storage for S3Storage {
         })
     }
 
-    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, StorageResult<()>> {
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, BackendResult<()>> {
         Box::pin(async move {
             self.client
                 .delete_object()
@@ -292,7 +289,7 @@ impl Storage for S3Storage {
         key: &'a str,
         spec: &'a DownloadSpec,
         ttl: Duration,
-    ) -> BoxFuture<'a, StorageResult<Option<String>>> {
+    ) -> BoxFuture<'a, BackendResult<Option<String>>> {
         Box::pin(async move {
             let config =
                 PresigningConfig::expires_in(ttl).map_err(backend_err("presigning config"))?;
@@ -316,7 +313,7 @@ impl Storage for S3Storage {
         content_type: &'a str,
         size: u64,
         ttl: Duration,
-    ) -> BoxFuture<'a, StorageResult<Option<PresignedPost>>> {
+    ) -> BoxFuture<'a, BackendResult<Option<PresignedPost>>> {
         Box::pin(async move {
             self.presign_post(key, content_type, size, ttl)
                 .await
@@ -324,7 +321,7 @@ impl Storage for S3Storage {
         })
     }
 
-    fn mark_complete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, StorageResult<()>> {
+    fn mark_complete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, BackendResult<()>> {
         Box::pin(async move {
             let tag = aws_sdk_s3::types::Tag::builder()
                 .key(UPLOAD_TAG_KEY)
