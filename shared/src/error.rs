@@ -161,10 +161,6 @@ impl DomainError for InvalidInput {
     }
 }
 
-// Transition: `ApiError` now lives at the edge (`crate::http::problem`). Domain modules are
-// being moved to their own error types; this re-export goes when the last one has moved.
-pub use crate::http::problem::{ApiError, ApiResult, PROBLEM_JSON, Problem};
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -106,10 +106,10 @@ async fn limit(state: &AiState, user: &str) -> Result<RateLimitDecision, ApiErro
     responses(
         (status = 200, description = "The answer: `text` (generate) or `analysis` + `notice` (analysis), `provider`, `model`, `tokens`", body = Object),
         (status = 202, description = "Queued as a job; poll `Location`", body = JobView),
-        (status = 422, description = "Invalid field", body = shared::error::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "The caller's AI limit is used up", body = shared::error::Problem, content_type = "application/problem+json"),
-        (status = 502, description = "Every provider failed", body = shared::error::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "No provider configured, or providers throttling", body = shared::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid field", body = shared::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The caller's AI limit is used up", body = shared::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 502, description = "Every provider failed", body = shared::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No provider configured, or providers throttling", body = shared::http::problem::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn generate(
     State(state): State<AiState>,
@@ -212,7 +212,7 @@ fn job_location(id: &str) -> Result<HeaderValue, ApiError> {
 #[utoipa::path(post, path = "/api/integrations/ai/chat", tag = "ai", security(("bearerAuth" = [])),
     request_body = ChatBody,
     description = "The clinic assistant. Answered by the first configured provider; by rules (scheduling, cancelling, rescheduling, hours, contact, prices, results, emergencies) in en, pt-BR or fa when no provider is configured or all fail. Emergencies are always answered by the rules: call emergency services.",
-    responses((status = 200, body = ChatReply), (status = 422, body = shared::error::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ChatReply), (status = 422, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn chat(
     State(state): State<AiState>,
     caller: Caller,
@@ -240,8 +240,8 @@ pub async fn chat(
     responses(
         (status = 200, description = "Presigned upload", body = UploadTicket),
         (status = 202, description = "Transcription job queued", body = JobView),
-        (status = 404, description = "No such audio object", body = shared::error::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Audio larger than 25 MB", body = shared::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such audio object", body = shared::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Audio larger than 25 MB", body = shared::http::problem::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn transcriptions(
     State(state): State<AiState>,
@@ -261,7 +261,7 @@ pub async fn transcriptions(
 #[utoipa::path(get, path = "/api/integrations/ai/jobs/{id}", tag = "ai", security(("bearerAuth" = [])),
     params(("id" = String, Path, description = "Job id from the 202 answer")),
     description = "Status (`queued`, `running`, `retrying`, `succeeded`, `failed`), result or error. Only the job's owner, admins and services see it; anyone else gets 404.",
-    responses((status = 200, body = JobView), (status = 404, body = shared::error::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = JobView), (status = 404, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn job_status(
     State(state): State<AiState>,
     caller: Caller,

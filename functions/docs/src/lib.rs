@@ -24,7 +24,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
-use shared::error::ApiError;
+use shared::http::ApiError;
 use utoipa::OpenApi as _;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::tag::Tag;
@@ -330,7 +330,7 @@ async fn swagger_page(headers: HeaderMap) -> Response {
     params(("asset" = String, Path, description = "`swagger-ui-bundle.js`, `swagger-ui.css`, `favicon-32x32.png` or `index.html`")),
     responses(
         (status = 200, description = "The file, with its content type"),
-        (status = 404, description = "No such file", content_type = "application/problem+json", body = shared::error::Problem),
+        (status = 404, description = "No such file", content_type = "application/problem+json", body = shared::http::problem::Problem),
     )
 )]
 async fn swagger_asset(Path(asset): Path<String>, headers: HeaderMap) -> Response {
@@ -356,7 +356,7 @@ async fn redoc_page(headers: HeaderMap) -> Response {
     params(("asset" = String, Path, description = "`redoc.standalone.js` or `index.html`")),
     responses(
         (status = 200, description = "The file, with its content type"),
-        (status = 404, description = "No such file", content_type = "application/problem+json", body = shared::error::Problem),
+        (status = 404, description = "No such file", content_type = "application/problem+json", body = shared::http::problem::Problem),
     )
 )]
 async fn redoc_asset(Path(asset): Path<String>, headers: HeaderMap) -> Response {

@@ -59,11 +59,11 @@ Roles service and admin. Without SMTP configured the email is logged (address ma
 Temporary SMTP failures are retried; permanent ones answer 422 `email_rejected`. Limit: 100 emails/hour per user (`RateLimit-*` headers).",
     responses(
         (status = 200, body = EmailReceipt, description = "Accepted by the SMTP server (or logged by the console fallback)"),
-        (status = 400, body = shared::error::Problem, content_type = "application/problem+json", description = "Invalid address or body shape; `errors` names the field"),
-        (status = 403, body = shared::error::Problem, content_type = "application/problem+json"),
-        (status = 422, body = shared::error::Problem, content_type = "application/problem+json", description = "Unknown template or language, missing template data, or refused by the mail server"),
-        (status = 429, body = shared::error::Problem, content_type = "application/problem+json"),
-        (status = 502, body = shared::error::Problem, content_type = "application/problem+json", description = "The SMTP server failed (after retries)")))]
+        (status = 400, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "Invalid address or body shape; `errors` names the field"),
+        (status = 403, body = shared::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "Unknown template or language, missing template data, or refused by the mail server"),
+        (status = 429, body = shared::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 502, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "The SMTP server failed (after retries)")))]
 pub async fn send_email(
     State(state): AppState,
     caller: Caller,
@@ -108,7 +108,7 @@ pub async fn send_email(
 
 #[utoipa::path(get, path = "/api/integrations/email/templates", tag = "email", security(("bearerAuth" = [])),
     description = "The email templates with their required and optional `data` fields and languages.",
-    responses((status = 200, body = TemplateList), (status = 401, body = shared::error::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = TemplateList), (status = 401, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn list_templates(State(state): AppState, _caller: Caller) -> Json<TemplateList> {
     Json(state.email.template_list())
 }

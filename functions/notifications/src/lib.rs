@@ -106,7 +106,7 @@ async fn accept(
 #[utoipa::path(post, path = "/api/v1/notifications", operation_id = "send_notification", tag = "notifications", security(("bearerAuth" = [])),
     request_body = SendNotification,
     description = "Sends a notification: in-app always; email, SMS and WebSocket where requested (default: all), allowed by the user's preferences and with a contact. Answers 202 at once; each channel's outcome is recorded on the notification. Service or admin. Honours Idempotency-Key.",
-    responses((status = 202, body = SendAccepted), (status = 400, body = shared::error::Problem, content_type = "application/problem+json"), (status = 403, body = shared::error::Problem, content_type = "application/problem+json")))]
+    responses((status = 202, body = SendAccepted), (status = 400, body = shared::http::problem::Problem, content_type = "application/problem+json"), (status = 403, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn send(
     State(state): St,
     caller: Caller,
@@ -121,7 +121,7 @@ pub async fn send(
 #[utoipa::path(post, path = "/api/v1/notifications/appointment-reminder", operation_id = "send_appointment_reminder", tag = "notifications", security(("bearerAuth" = [])),
     request_body = AppointmentReminder,
     description = "An appointment reminder (type `appointment_reminder`) through every channel, announced over WebSocket as `notification:new`. Service or admin.",
-    responses((status = 202, body = SendAccepted), (status = 400, body = shared::error::Problem, content_type = "application/problem+json")))]
+    responses((status = 202, body = SendAccepted), (status = 400, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn appointment_reminder(
     State(state): St,
     caller: Caller,
@@ -144,7 +144,7 @@ pub async fn appointment_reminder(
 #[utoipa::path(post, path = "/api/v1/notifications/appointment-updated", operation_id = "send_appointment_updated", tag = "notifications", security(("bearerAuth" = [])),
     request_body = AppointmentUpdated,
     description = "An appointment changed: a notification of type `appointment_updated` whose WebSocket event is the seed's `{\"type\":\"appointment:updated\",\"data\":{\"id\",\"status\",\"date\"}}`. Service or admin.",
-    responses((status = 202, body = SendAccepted), (status = 400, body = shared::error::Problem, content_type = "application/problem+json")))]
+    responses((status = 202, body = SendAccepted), (status = 400, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn appointment_updated(
     State(state): St,
     caller: Caller,
@@ -183,7 +183,7 @@ fn subject(caller: &Caller, user_id: Option<&str>) -> ApiResult<String> {
 
 #[utoipa::path(get, path = "/api/v1/notifications", operation_id = "list_notifications", tag = "notifications", security(("bearerAuth" = [])),
     params(InboxQuery), description = "The in-app inbox, newest first, paged with a cursor.",
-    responses((status = 200, body = InboxPage), (status = 400, body = shared::error::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = InboxPage), (status = 400, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(state): St,
     caller: Caller,
@@ -206,7 +206,7 @@ pub async fn list(
 
 #[utoipa::path(post, path = "/api/v1/notifications/{id}/read", operation_id = "mark_notification_read", tag = "notifications", security(("bearerAuth" = [])),
     params(("id" = String, Path), UserQuery),
-    responses((status = 200, body = Notification), (status = 404, body = shared::error::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = Notification), (status = 404, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn read_one(
     State(state): St,
     caller: Caller,
@@ -251,7 +251,7 @@ pub async fn get_preferences(
 #[utoipa::path(put, path = "/api/v1/notifications/preferences", operation_id = "put_notification_preferences", tag = "notifications", security(("bearerAuth" = [])),
     request_body = PreferencesUpdate,
     description = "Turns channels on or off and sets the contact used for email and SMS. Fields not given keep their value; `contact.email: null` removes the address. `in_app` cannot be turned off.",
-    responses((status = 200, body = Preferences), (status = 400, body = shared::error::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = Preferences), (status = 400, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn put_preferences(
     State(state): St,
     caller: Caller,

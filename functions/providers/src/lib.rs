@@ -82,7 +82,7 @@ async fn view(ctx: &HubContext, info: ProviderInfo) -> ProviderView {
 }
 
 #[utoipa::path(get, path = "/api/integrations/providers", tag = "providers", security(("bearerAuth" = [])),
-    responses((status = 200, body = ProviderList), (status = 401, body = shared::error::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ProviderList), (status = 401, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn list_providers(State(ctx): Ctx, _caller: Caller) -> ApiResult<Json<ProviderList>> {
     let list = ctx.catalog.list().await?;
     let items = futures::future::join_all(list.iter().cloned().map(|info| view(&ctx, info))).await;
@@ -91,7 +91,7 @@ pub async fn list_providers(State(ctx): Ctx, _caller: Caller) -> ApiResult<Json<
 
 #[utoipa::path(get, path = "/api/integrations/providers/{slug}", tag = "providers", security(("bearerAuth" = [])),
     params(("slug" = String, Path, description = "Provider slug, e.g. kavenegar")),
-    responses((status = 200, body = ProviderView), (status = 404, body = shared::error::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ProviderView), (status = 404, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn get_provider(
     State(ctx): Ctx,
     _caller: Caller,
@@ -104,7 +104,7 @@ pub async fn get_provider(
 #[utoipa::path(get, path = "/api/integrations/providers/{slug}/health-check", tag = "providers", security(("bearerAuth" = [])),
     params(("slug" = String, Path)),
     description = "Makes a real, cheap, authenticated call to the provider (Kavenegar account/info, Twilio account fetch, model list, SMTP NOOP). Admin or service.",
-    responses((status = 200, body = ProbeResult), (status = 403, body = shared::error::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ProbeResult), (status = 403, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn health_check(
     State(ctx): Ctx,
     caller: Caller,
@@ -149,8 +149,8 @@ pub async fn statistics(
 
 #[utoipa::path(post, path = "/api/integrations/providers", tag = "providers", security(("bearerAuth" = [])),
     request_body = NewProvider,
-    responses((status = 201, body = ProviderInfo), (status = 409, body = shared::error::Problem, content_type = "application/problem+json"),
-        (status = 403, body = shared::error::Problem, content_type = "application/problem+json")))]
+    responses((status = 201, body = ProviderInfo), (status = 409, body = shared::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn create_provider(
     State(ctx): Ctx,
     caller: Caller,
@@ -162,7 +162,7 @@ pub async fn create_provider(
 
 #[utoipa::path(patch, path = "/api/integrations/providers/{slug}", tag = "providers", security(("bearerAuth" = [])),
     params(("slug" = String, Path)), request_body = ProviderPatch,
-    responses((status = 200, body = ProviderInfo), (status = 404, body = shared::error::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ProviderInfo), (status = 404, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn update_provider(
     State(ctx): Ctx,
     caller: Caller,
@@ -176,7 +176,7 @@ pub async fn update_provider(
 #[utoipa::path(put, path = "/api/integrations/providers/{slug}/credentials", tag = "providers", security(("bearerAuth" = [])),
     params(("slug" = String, Path)),
     request_body(content = Object, description = "The provider's credential fields as strings, e.g. {\"api_key\": \"...\", \"sender\": \"10004346\"}"),
-    responses((status = 200, body = CredentialsStored), (status = 400, body = shared::error::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = CredentialsStored), (status = 400, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn put_credentials(
     State(ctx): Ctx,
     caller: Caller,
@@ -226,7 +226,7 @@ pub async fn put_credentials(
 #[utoipa::path(get, path = "/api/integrations/logs", tag = "providers", security(("bearerAuth" = [])),
     params(LogQuery),
     description = "Integration logs, newest first. Admin only.",
-    responses((status = 200, body = LogPage), (status = 400, body = shared::error::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = LogPage), (status = 400, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn list_logs(
     State(ctx): Ctx,
     caller: Caller,

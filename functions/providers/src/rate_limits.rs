@@ -37,7 +37,7 @@ pub fn router(ctx: Arc<HubContext>) -> Router {
 
 #[utoipa::path(get, path = "/api/integrations/rate-limits", tag = "rate-limits", security(("bearerAuth" = [])),
     description = "Every rule in effect: built-in defaults (builtin: true) and admin rules. Admin only.",
-    responses((status = 200, body = RateLimitRuleList), (status = 403, body = shared::error::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = RateLimitRuleList), (status = 403, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn list_rules(State(ctx): Ctx, caller: Caller) -> ApiResult<Json<RateLimitRuleList>> {
     caller.require_admin()?;
     let rules = ctx.rate_limiter.rules().reload().await?;
@@ -48,7 +48,7 @@ pub async fn list_rules(State(ctx): Ctx, caller: Caller) -> ApiResult<Json<RateL
 
 #[utoipa::path(get, path = "/api/integrations/rate-limits/{id}", tag = "rate-limits", security(("bearerAuth" = [])),
     params(("id" = String, Path, description = "Rule id, e.g. default-sms-user")),
-    responses((status = 200, body = RateLimitRule), (status = 404, body = shared::error::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = RateLimitRule), (status = 404, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn get_rule(
     State(ctx): Ctx,
     caller: Caller,
@@ -61,9 +61,9 @@ pub async fn get_rule(
 #[utoipa::path(post, path = "/api/integrations/rate-limits", tag = "rate-limits", security(("bearerAuth" = [])),
     request_body = NewRateLimitRule,
     responses((status = 201, body = RateLimitRule),
-        (status = 409, body = shared::error::Problem, content_type = "application/problem+json"),
-        (status = 422, body = shared::error::Problem, content_type = "application/problem+json"),
-        (status = 403, body = shared::error::Problem, content_type = "application/problem+json")))]
+        (status = 409, body = shared::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, body = shared::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn create_rule(
     State(ctx): Ctx,
     caller: Caller,
@@ -78,8 +78,8 @@ pub async fn create_rule(
 #[utoipa::path(patch, path = "/api/integrations/rate-limits/{id}", tag = "rate-limits", security(("bearerAuth" = [])),
     params(("id" = String, Path)), request_body = RateLimitRulePatch,
     responses((status = 200, body = RateLimitRule),
-        (status = 404, body = shared::error::Problem, content_type = "application/problem+json"),
-        (status = 422, body = shared::error::Problem, content_type = "application/problem+json")))]
+        (status = 404, body = shared::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn update_rule(
     State(ctx): Ctx,
     caller: Caller,
@@ -95,7 +95,7 @@ pub async fn update_rule(
 #[utoipa::path(delete, path = "/api/integrations/rate-limits/{id}", tag = "rate-limits", security(("bearerAuth" = [])),
     params(("id" = String, Path)),
     description = "Deletes an admin rule; on a built-in id, removes the override and restores the default.",
-    responses((status = 204), (status = 404, body = shared::error::Problem, content_type = "application/problem+json")))]
+    responses((status = 204), (status = 404, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn delete_rule(
     State(ctx): Ctx,
     caller: Caller,

@@ -21,6 +21,7 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use shared::auth::{Caller, Role};
 use shared::error::InvalidInput;
+use shared::http::webhook::{header_view, provider_call_problem};
 use shared::http::{ApiJson, ApiPath, ApiQuery, RateLimitRouterExt, RequestId};
 use shared::providers::{kavenegar, twilio};
 use shared::rate_limit::{Channel, RateLimitDecision, Subject};
@@ -29,7 +30,6 @@ use shared::sms::model::{
     ReportApplied, SendRequest, SendResult, SmsRecord, StatusQuery,
 };
 use shared::sms::{MessageType, SmsService, SmsStatus};
-use shared::webhooks::WebhookError;
 use shared::webhooks::delivery_report::DeliveryReport;
 use shared::webhooks::signature::{
     self, HeaderView, InboundRequest, PathToken, TwilioSignature, VerifyError, WebhookVerifier,
@@ -96,11 +96,11 @@ fn with_decision(mut res: Response, slot: &Mutex<Option<RateLimitDecision>>) -> 
     params(("Idempotency-Key" = Option<String>, Header, description = "A repeat with the same key returns the first answer")),
     responses(
         (status = 200, body = SendResult, description = "Sent (or logged by the console fallback when no provider is configured)"),
-        (status = 400, body = shared::error::Problem, content_type = "application/problem+json", description = "Invalid field (e.g. `receptor`)"),
-        (status = 403, body = shared::error::Problem, content_type = "application/problem+json"),
-        (status = 422, body = shared::error::Problem, content_type = "application/problem+json", description = "The provider rejected the request (invalid receptor, template)"),
-        (status = 429, body = shared::error::Problem, content_type = "application/problem+json", description = "SMS or OTP limit reached"),
-        (status = 502, body = shared::error::Problem, content_type = "application/problem+json", description = "Every configured provider failed")))]
+        (status = 400, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "Invalid field (e.g. `receptor`)"),
+        (status = 403, body = shared::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "The provider rejected the request (invalid receptor, template)"),
+        (status = 429, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "SMS or OTP limit reached"),
+        (status = 502, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "Every configured provider failed")))]
 pub async fn send(
     State(st): St,
     caller: Caller,
@@ -170,8 +170,8 @@ pub async fn send(
     params(("Idempotency-Key" = Option<String>, Header, description = "A repeat with the same key returns the first answer")),
     responses(
         (status = 202, body = BulkAccepted, description = "Queued; follow `GET /api/integrations/sms/batches/{batch_id}`"),
-        (status = 400, body = shared::error::Problem, content_type = "application/problem+json", description = "Invalid entries, named `receptors[i]` / `messages[i].receptor`"),
-        (status = 403, body = shared::error::Problem, content_type = "application/problem+json")))]
+        (status = 400, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "Invalid entries, named `receptors[i]` / `messages[i].receptor`"),
+        (status = 403, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn bulk(
     State(st): St,
     caller: Caller,
@@ -204,7 +204,7 @@ pub async fn bulk(
 
 #[utoipa::path(get, path = "/api/integrations/sms/batches/{batch_id}", tag = "sms", security(("bearerAuth" = [])),
     params(("batch_id" = String, Path)),
-    responses((status = 200, body = BatchView), (status = 404, body = shared::error::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = BatchView), (status = 404, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn get_batch(
     State(st): St,
     caller: Caller,
@@ -219,7 +219,7 @@ pub async fn get_batch(
 
 #[utoipa::path(get, path = "/api/integrations/sms/{message_id}", tag = "sms", security(("bearerAuth" = [])),
     params(("message_id" = String, Path), StatusQuery),
-    responses((status = 200, body = SmsRecord), (status = 404, body = shared::error::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = SmsRecord), (status = 404, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn get_message(
     State(st): St,
     caller: Caller,
@@ -271,21 +271,6 @@ async fn apply(st: &SmsState, report: &DeliveryReport) -> ApiResult<Json<ReportA
     Ok(Json(ReportApplied::from_applied(applied)))
 }
 
-/// The request headers as the webhook verifiers read them.
-fn header_view(headers: &HeaderMap) -> HeaderView<'_> {
-    HeaderView::new(headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())))
-}
-
-/// A callback that does not verify: 401 without `WWW-Authenticate: Bearer` (a provider
-/// cannot fix it with a JWT).
-fn verification_problem(e: VerifyError) -> ApiError {
-    let mut problem = ApiError::from(WebhookError::from(e));
-    problem
-        .headers
-        .retain(|(name, _)| name != axum::http::header::WWW_AUTHENTICATE);
-    problem
-}
-
 /// What a webhook verifier looks at, for one callback.
 fn inbound<'a>(
     headers: &'a HeaderView<'a>,
@@ -326,7 +311,7 @@ async fn verify_kavenegar(st: &SmsState, request: &InboundRequest<'_>) -> ApiRes
     }
     PathToken::new(tokens)
         .verify(request)
-        .map_err(verification_problem)
+        .map_err(provider_call_problem)
 }
 
 async fn twilio_auth_token(st: &SmsState, fresh: bool) -> ApiResult<Option<String>> {
@@ -347,7 +332,7 @@ async fn verify_twilio(st: &SmsState, request: &InboundRequest<'_>) -> ApiResult
         .raw(signature::HEADER_TWILIO_SIGNATURE)
         .is_none()
     {
-        return Err(verification_problem(VerifyError::Missing(
+        return Err(provider_call_problem(VerifyError::Missing(
             "X-Twilio-Signature header".into(),
         )));
     }
@@ -358,10 +343,10 @@ async fn verify_twilio(st: &SmsState, request: &InboundRequest<'_>) -> ApiResult
         Err(VerifyError::Invalid) => match twilio_auth_token(st, true).await? {
             Some(fresh) if fresh != token => TwilioSignature::new([fresh])
                 .verify(request)
-                .map_err(verification_problem),
-            _ => Err(verification_problem(VerifyError::Invalid)),
+                .map_err(provider_call_problem),
+            _ => Err(provider_call_problem(VerifyError::Invalid)),
         },
-        other => other.map_err(verification_problem),
+        other => other.map_err(provider_call_problem),
     }
 }
 
@@ -411,7 +396,7 @@ async fn kavenegar_report(
 
 #[utoipa::path(get, path = "/api/integrations/sms/callbacks/kavenegar/{token}", tag = "sms",
     params(("token" = String, Path, description = "The secret callback token"), ("messageid" = String, Query), ("status" = String, Query)),
-    responses((status = 200, body = ReportApplied), (status = 401, body = shared::error::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ReportApplied), (status = 401, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn kavenegar_callback_get(
     State(st): St,
     ApiPath(token): ApiPath<String>,
@@ -425,7 +410,7 @@ pub async fn kavenegar_callback_get(
 #[utoipa::path(post, path = "/api/integrations/sms/callbacks/kavenegar/{token}", tag = "sms",
     request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "messageid=...&status=..."),
     params(("token" = String, Path, description = "The secret callback token")),
-    responses((status = 200, body = ReportApplied), (status = 401, body = shared::error::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ReportApplied), (status = 401, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn kavenegar_callback_post(
     State(st): St,
     ApiPath(token): ApiPath<String>,
@@ -456,7 +441,7 @@ fn twilio_signed_url(st: &SmsState, headers: &HeaderMap, uri: &Uri) -> String {
 #[utoipa::path(post, path = "/api/integrations/sms/callbacks/twilio", tag = "sms",
     request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "MessageSid, MessageStatus, ErrorCode, ... signed with X-Twilio-Signature"),
     params(("X-Twilio-Signature" = String, Header)),
-    responses((status = 200, body = ReportApplied), (status = 401, body = shared::error::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ReportApplied), (status = 401, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn twilio_callback(
     State(st): St,
     OriginalUri(uri): OriginalUri,

@@ -29,7 +29,7 @@ use bytes::{Bytes, BytesMut};
 use serde::Serialize;
 use shared::auth::Caller;
 use shared::config::ConfigError;
-use shared::error::Problem;
+use shared::http::problem::Problem;
 use shared::http::{ApiJson, ApiPath, ApiQuery};
 use shared::rate_limit::{Channel, RateLimitDecision, Subject};
 use shared::uploads::validate::{self, MIB, human};

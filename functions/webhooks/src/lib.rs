@@ -15,13 +15,13 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use shared::auth::Caller;
+use shared::http::webhook::{header_view, provider_call_problem};
 use shared::http::{ApiJson, ApiPath, ApiQuery};
 use shared::webhooks::ingest::Inbound;
-use shared::webhooks::signature::HeaderView;
 use shared::webhooks::*;
 use shared::{ApiError, ApiResult, HubContext};
 
@@ -43,21 +43,6 @@ impl shared::context::HubState for WebhooksState {
     fn hub(&self) -> &HubContext {
         &self.ctx
     }
-}
-
-/// The request headers as the webhooks domain reads them.
-fn header_view(headers: &HeaderMap) -> HeaderView<'_> {
-    HeaderView::new(headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())))
-}
-
-/// A receive-path failure as a problem. Verification failures are 401s without
-/// `WWW-Authenticate: Bearer`: a provider cannot fix them with a JWT.
-fn receive_problem(e: WebhookError) -> ApiError {
-    let mut problem = ApiError::from(e);
-    problem
-        .headers
-        .retain(|(name, _)| name != header::WWW_AUTHENTICATE);
-    problem
 }
 
 type St = State<Arc<WebhooksState>>;
@@ -109,9 +94,9 @@ pub fn router(state: Arc<WebhooksState>) -> Router {
     request_body(content = String, description = "The provider's raw body (any content type); verified byte for byte"),
     description = "Public, no JWT: authenticated by the endpoint's signature scheme (Standard Webhooks, Twilio, HMAC-SHA256 hex, path token). Verifies the raw bytes, stores the event once (deduplicated on the provider's id) and enqueues it; duplicates and unsubscribed event types answer 200 without processing.",
     responses((status = 200, body = ReceiveAnswer),
-        (status = 401, description = "missing_signature, invalid_signature, stale_timestamp, future_timestamp", body = shared::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "unknown_endpoint", body = shared::error::Problem, content_type = "application/problem+json"),
-        (status = 413, body = shared::error::Problem, content_type = "application/problem+json")))]
+        (status = 401, description = "missing_signature, invalid_signature, stale_timestamp, future_timestamp", body = shared::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "unknown_endpoint", body = shared::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn receive(
     State(s): St,
     ApiPath(slug): ApiPath<String>,
@@ -123,7 +108,7 @@ pub async fn receive(
 #[utoipa::path(post, path = "/api/integrations/webhook/{endpoint_url}/{token}", tag = "webhooks",
     params(("endpoint_url" = String, Path), ("token" = String, Path, description = "The endpoint's secret path token")),
     description = "Path-token endpoints (providers that do not sign, e.g. Kavenegar delivery callbacks, which may also use GET with the fields in the query).",
-    responses((status = 200, body = ReceiveAnswer), (status = 401, body = shared::error::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ReceiveAnswer), (status = 401, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn receive_with_token(
     State(s): St,
     ApiPath((slug, token)): ApiPath<(String, String)>,
@@ -136,7 +121,7 @@ pub async fn receive_with_token(
 #[utoipa::path(get, path = "/api/integrations/webhook/{endpoint_url}/{token}", tag = "webhooks",
     params(("endpoint_url" = String, Path), ("token" = String, Path, description = "The endpoint's secret path token")),
     description = "Path-token endpoints called with GET: the delivery fields arrive in the query string.",
-    responses((status = 200, body = ReceiveAnswer), (status = 401, body = shared::error::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ReceiveAnswer), (status = 401, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn receive_with_token_get(
     state: St,
     path: ApiPath<(String, String)>,
@@ -197,7 +182,7 @@ async fn receive_inner(
         .service
         .receive(slug, inbound)
         .await
-        .map_err(receive_problem)?;
+        .map_err(provider_call_problem)?;
     Ok(Json(answer))
 }
 
@@ -206,8 +191,8 @@ async fn receive_inner(
 #[utoipa::path(post, path = "/api/integrations/webhooks", tag = "webhooks", security(("bearerAuth" = [])),
     request_body = NewEndpoint,
     description = "Admin. Registers an endpoint (the Helsa `register_webhook`). The answer carries the public URL to configure at the provider and, when the hub generated it, the secret: shown this once, kept in Secrets Manager.",
-    responses((status = 201, body = EndpointCreated), (status = 409, body = shared::error::Problem, content_type = "application/problem+json"),
-        (status = 403, body = shared::error::Problem, content_type = "application/problem+json")))]
+    responses((status = 201, body = EndpointCreated), (status = 409, body = shared::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn register(
     State(s): St,
     caller: Caller,
@@ -237,7 +222,7 @@ pub async fn list_endpoints(
 
 #[utoipa::path(get, path = "/api/integrations/webhooks/{endpoint_url}", tag = "webhooks", security(("bearerAuth" = [])),
     params(("endpoint_url" = String, Path)),
-    responses((status = 200, body = EndpointView), (status = 404, body = shared::error::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = EndpointView), (status = 404, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn get_endpoint(
     State(s): St,
     caller: Caller,
@@ -251,7 +236,7 @@ pub async fn get_endpoint(
 
 #[utoipa::path(patch, path = "/api/integrations/webhooks/{endpoint_url}", tag = "webhooks", security(("bearerAuth" = [])),
     params(("endpoint_url" = String, Path)), request_body = EndpointPatch,
-    responses((status = 200, body = EndpointView), (status = 422, body = shared::error::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = EndpointView), (status = 422, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn update_endpoint(
     State(s): St,
     caller: Caller,
@@ -329,7 +314,7 @@ pub async fn list_events(
 
 #[utoipa::path(get, path = "/api/integrations/webhooks/{endpoint_url}/events/{event_id}", tag = "webhooks", security(("bearerAuth" = [])),
     params(("endpoint_url" = String, Path), ("event_id" = String, Path), EventQueryParams),
-    responses((status = 200, body = EventDetail), (status = 404, body = shared::error::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = EventDetail), (status = 404, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn get_event(
     State(s): St,
     caller: Caller,

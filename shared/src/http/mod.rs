@@ -2,7 +2,8 @@
 //! problems, the not-found and method fallbacks, trailing-slash tolerance, panic safety, the
 //! Lambda entry point, and the HTTP side of the domain modules: problems from domain errors
 //! ([`problem`]), the `Caller` extractor ([`auth`]), `Idempotency-Key` ([`idempotency`]),
-//! the client IP and the rate-limit route layer ([`rate_limit`]). Only this module (and the
+//! the client IP, the rate-limit route layer ([`rate_limit`]) and the headers and problems
+//! of provider calls ([`webhook`]). Only this module (and the
 //! function crates) may use axum, `http` or Lambda types.
 
 use axum::Router;
@@ -20,6 +21,7 @@ pub mod client_ip;
 pub mod idempotency;
 pub mod problem;
 pub mod rate_limit;
+pub mod webhook;
 
 pub use client_ip::ClientIp;
 pub use problem::{ApiError, ApiResult};
