@@ -47,14 +47,16 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 started=$SECONDS
-# Build first: the browser's first requests must not wait for a compile.
-cargo build --quiet $(printf -- '-p %s ' "${FUNCTIONS[@]}")
+# Build first: the browser's first requests must not wait for a compile. Built the way
+# `cargo lambda watch` runs them (`cargo run --bin X` at the workspace root: features unified
+# over the workspace, not `-p X`), so watch finds them up to date.
+cargo build --quiet $(printf -- '--bin %s ' "${FUNCTIONS[@]}")
 log "functions built ($((SECONDS - started)) s)"
 
 start_bg "moto (browser)" .local/browser/moto.log "$PY" scripts/moto_server.py -H 127.0.0.1 -p "$MOTO_PORT"
 start_bg "smtp sink (browser)" .local/browser/smtp.log "$PY" -u -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT"
 $PY scripts/localstack.py wait --endpoint "$ENDPOINT" --timeout 60
-$PY scripts/localstack.py create --endpoint "$ENDPOINT" --no-seed >/dev/null
+$PY scripts/localstack.py create --endpoint "$ENDPOINT" --no-seed >.local/browser/create.log 2>&1
 $PY scripts/localstack.py env --port "$MOTO_PORT" --smtp-port "$SMTP_PORT" --output .local/browser/hub.env >/dev/null
 # Kavenegar is faked at the HTTP level by the test (tests/browser/fake-kavenegar.mjs).
 echo "KAVENEGAR_BASE_URL=http://127.0.0.1:$FAKE_PORT/v1" >>.local/browser/hub.env
