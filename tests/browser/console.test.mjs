@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { createHmac } from "node:crypto";
 import { chromium } from "playwright-core";
 import { startFakeKavenegar } from "./fake-kavenegar.mjs";
 
@@ -20,6 +21,8 @@ const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"];
 
 const API_KEY = "kv-test-key-5f1e2d";
+let sentMessageId;
+let endpointSecret;
 
 let context;
 let page;
@@ -108,7 +111,7 @@ test("providers are listed with kind, priority, configuration and health", async
   const kavenegar = byTestId("provider-kavenegar");
   await kavenegar.waitFor();
   const text = await kavenegar.textContent();
-  assert.match(text, /sms/);
+  assert.match(text, /SMS/);
   assert.match(text, /not configured/);
   assert.match(text, /falls back to the console/);
   await shot("02-providers");
@@ -159,7 +162,9 @@ test("a statistics chart shows data points after a few SMS sends", async () => {
     await inForm("test-sms", "message").fill("browser test");
     await byTestId("test-sms-submit").click();
     await page.locator('[data-testid="test-sms"] [data-testid="sms-sent"]').waitFor();
-    assert.match(await page.locator('[data-testid="test-sms"] [data-testid="sms-sent"]').textContent(), /kavenegar/);
+    const sent = await page.locator('[data-testid="test-sms"] [data-testid="sms-sent"]').textContent();
+    assert.match(sent, /kavenegar/);
+    sentMessageId = /Sent: (\S+)/.exec(sent)[1];
     await page.locator('[data-testid="test-sms"] .form-status').evaluate((el) => el.replaceChildren());
   }
   assert.equal(fake.calls.filter((c) => c.method === "sms/send").length, 3);
@@ -175,6 +180,33 @@ test("a statistics chart shows data points after a few SMS sends", async () => {
   await shot("04-statistics");
 });
 
+test("SMS lookup, then a status refresh from the provider", async () => {
+  await page.goto(`${HUB}/admin/#/messages`);
+  await inForm("sms-lookup", "message_id").fill(sentMessageId);
+  await byTestId("sms-lookup-submit").click();
+  const record = byTestId("sms-record");
+  await record.waitFor();
+  assert.match(await record.textContent(), /kavenegar/);
+  assert.doesNotMatch(await record.textContent(), /delivered/);
+  await byTestId("sms-refresh").click();
+  await page.locator('[data-testid="sms-record"]', { hasText: "delivered" }).waitFor();
+  assert.ok(fake.calls.some((c) => c.method === "sms/status"));
+});
+
+test("integration logs, filtered by provider and outcome", async () => {
+  await page.goto(`${HUB}/admin/#/logs`);
+  await byTestId("log-filters").waitFor();
+  await inForm("log-filters", "provider").selectOption("kavenegar");
+  await inForm("log-filters", "outcome").selectOption("success");
+  await byTestId("log-filters-submit").click();
+  await page.locator('[data-testid="logs"] tbody tr.outcome-success').first().waitFor();
+  const rows = await page.locator('[data-testid="logs"] tbody tr').allTextContents();
+  assert.ok(rows.length >= 4, `3 sends, a health check and a status refresh: ${rows.length}`);
+  assert.ok(rows.every((r) => r.includes("kavenegar") && r.includes("success")));
+  assert.ok(rows.some((r) => r.includes("sms/send")));
+  await shot("05-logs");
+});
+
 test("register a webhook endpoint: the secret is shown once, then rotated", async () => {
   await page.goto(`${HUB}/admin/#/webhooks`);
   await byTestId("register-endpoint").waitFor();
@@ -188,7 +220,7 @@ test("register a webhook endpoint: the secret is shown once, then rotated", asyn
   const secret = (await once.textContent()).trim();
   assert.ok(secret.length >= 16, `a secret is shown: ${secret.length} chars`);
   await byTestId("endpoint-browser-hooks").waitFor();
-  await shot("05-webhook-secret-once");
+  await shot("06-webhook-secret-once");
 
   await page.goto(`${HUB}/admin/#/webhooks/browser-hooks`);
   await byTestId("rotate").waitFor();
@@ -199,6 +231,35 @@ test("register a webhook endpoint: the secret is shown once, then rotated", asyn
   const rotated = (await byTestId("secret-value").textContent()).trim();
   assert.ok(rotated.length >= 16 && rotated !== secret, "a new secret, shown once");
   assert.match(await byTestId("rotated").textContent(), /keeps working until/);
+  endpointSecret = rotated;
+});
+
+test("a received event is listed, shown in detail and replayed", async () => {
+  // Sent as a provider would, signed with the rotated secret (standardwebhooks.com).
+  const body = JSON.stringify({ type: "delivery.report", data: { id: "browser-1" } });
+  const id = "msg_browser_1";
+  const ts = Math.floor(Date.now() / 1000);
+  const key = Buffer.from(endpointSecret.replace(/^whsec_/, ""), "base64");
+  const sig = createHmac("sha256", key).update(`${id}.${ts}.${body}`).digest("base64");
+  const res = await fetch(`${HUB}/api/integrations/webhook/browser-hooks`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "webhook-id": id, "webhook-timestamp": String(ts), "webhook-signature": `v1,${sig}` },
+    body,
+  });
+  assert.ok([200, 202].includes(res.status), `${res.status} ${await res.text()}`);
+
+  // The page is already at this address (a same-URL goto does not re-render): reload it.
+  await page.reload();
+  const row = page.locator('[data-testid="events"] tbody tr').first();
+  await row.waitFor();
+  assert.match(await row.textContent(), /delivery\.report/);
+  await row.locator("a").click();
+  await byTestId("event-detail").waitFor();
+  assert.equal(await byTestId("event-body").textContent(), body);
+  await page.locator('[data-testid="event-detail"] button[data-testid^="replay-"]').click();
+  await byTestId("replayed").waitFor();
+  assert.match(await byTestId("replayed").textContent(), /Re-queued 1 event/);
+  await shot("07-webhook-event");
 });
 
 test("create, edit and delete a rate-limit rule; built-ins are marked", async () => {
@@ -224,7 +285,7 @@ test("create, edit and delete a rate-limit rule; built-ins are marked", async ()
   await byTestId("rule-form-submit").click();
   // The row is drawn again from the API's list once the edit is saved.
   await row.locator("td.num", { hasText: /^7$/ }).waitFor();
-  await shot("06-rate-limits");
+  await shot("08-rate-limits");
 
   page.once("dialog", (d) => d.accept());
   await byTestId("delete-browser-rule").click();
@@ -244,10 +305,10 @@ test("switch to Persian: right to left, Persian digits and calendar", async () =
   assert.ok(priorities.some((p) => /[۰-۹]/.test(p)), `Persian digits: ${priorities}`);
   const health = await page.locator('[data-testid="provider-kavenegar"] [data-testid="last-health"]').textContent();
   assert.match(health, /۱۴[۰-۹]{2}/, `a Persian (Solar Hijri) year: ${health}`);
-  await shot("07-persian-rtl");
+  await shot("09-persian-rtl");
   await page.goto(`${HUB}/admin/#/providers/kavenegar`);
   await byTestId("chart-calls").waitFor();
-  await shot("08-persian-statistics");
+  await shot("10-persian-statistics");
 });
 
 test("sign out clears the token", async () => {

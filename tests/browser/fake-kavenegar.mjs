@@ -39,6 +39,14 @@ export function startFakeKavenegar(port) {
           }));
         return answer(200, { return: { status: 200, message: "تایید شد" }, entries });
       }
+      if (method === "sms/status") {
+        // Every message asked about has reached its receptor (status 10).
+        const entries = String(form.messageid || "")
+          .split(",")
+          .filter(Boolean)
+          .map((id) => ({ messageid: Number(id), status: 10, statustext: "رسیده به گیرنده" }));
+        return answer(200, { return: { status: 200, message: "تایید شد" }, entries });
+      }
       return answer(200, { return: { status: 200, message: "تایید شد" }, entries: [] });
     });
   });

@@ -51,7 +51,7 @@ export function chart({ title, points, testid }) {
     .map((p, i) =>
       p.value === null || p.value === undefined
         ? null
-        : s("circle", { class: "point", cx: x(i).toFixed(1), cy: y(p.value).toFixed(1), r: 3.5, "data-value": p.value, "data-period": p.period }, s("title", {}, `${period(p.period)}: ${num(p.value)}`)),
+        : s("circle", { class: "point", cx: x(i).toFixed(1), cy: y(p.value).toFixed(1), r: n > 60 ? 1.6 : 3.2, "data-value": p.value, "data-period": p.period }, s("title", {}, `${period(p.period)}: ${num(p.value)}`)),
     )
     .filter(Boolean);
 

@@ -27,8 +27,10 @@ function health(p) {
     { testid: "last-health" },
     h("span", { class: ["badge", c.reachable ? "ok" : "bad"] }, t(c.reachable ? "reachable" : "unreachable")),
     " ",
-    `${num(c.latency_ms)} ms · ${when(c.checked_at)}`,
-    c.error_code ? ` · ${c.error_code}` : "",
+    h("bdi", {}, `${num(c.latency_ms)} ${t("ms")}`),
+    " · ",
+    h("bdi", {}, when(c.checked_at)),
+    c.error_code ? [" · ", h("bdi", { class: "mono" }, c.error_code)] : null,
   );
 }
 
@@ -55,7 +57,7 @@ async function list() {
             "tr",
             { testid: `provider-${p.slug}` },
             h("td", {}, h("a", { href: `#/providers/${seg(p.slug)}` }, p.name), h("div", { class: "muted mono" }, p.slug)),
-            h("td", {}, p.kind),
+            h("td", {}, t(`kind_${p.kind}`)),
             h("td", {}, h("span", { class: ["badge", p.enabled ? "ok" : "muted"] }, t(p.enabled ? "enabled" : "disabled"))),
             h("td", { class: "num" }, num(p.priority)),
             h("td", {}, configuration(p)),
@@ -139,7 +141,7 @@ async function detail(slug) {
         "dl",
         { class: "facts" },
         h("dt", {}, t("kind")),
-        h("dd", {}, p.kind),
+        h("dd", {}, t(`kind_${p.kind}`)),
         h("dt", {}, t("protocol")),
         h("dd", {}, p.protocol),
         h("dt", {}, t("configuration")),
@@ -153,6 +155,25 @@ async function detail(slug) {
     h("div", { class: "columns" }, h("section", { class: "card" }, h("h2", {}, t("settings")), settings), h("section", { class: "card" }, h("h2", {}, t("credentials")), h("p", { class: "help" }, t("credentials_help")), credentials)),
     statistics(slug, p.kind),
   );
+}
+
+/**
+ * The API lists only periods that had calls; the charts show the whole window, so quiet
+ * hours (or days) read as zero calls and no latency rather than being skipped.
+ */
+function everyPeriod(buckets, grain, windowHours) {
+  const byPeriod = new Map(buckets.map((b) => [b.period, b]));
+  const step = grain === "daily" ? 86_400_000 : 3_600_000;
+  const now = Date.now();
+  const out = [];
+  for (let at = Math.floor((now - windowHours * 3_600_000) / step + 1) * step; at <= now; at += step) {
+    const iso = new Date(at).toISOString();
+    const period = grain === "daily" ? iso.slice(0, 10) : `${iso.slice(0, 13)}:00:00Z`;
+    out.push(byPeriod.get(period) || { period, calls: 0, failures: 0, tokens: 0, p95_latency_ms: null });
+    byPeriod.delete(period);
+  }
+  // Anything the API has that the clock here does not (clock skew) is kept, in order.
+  return [...out, ...byPeriod.values()].sort((a, b) => (a.period < b.period ? -1 : 1));
 }
 
 function statistics(slug, kind) {
@@ -178,7 +199,8 @@ function statistics(slug, kind) {
         fill(out, summary, notice(t("no_data"), "info", "stats-empty"));
         return;
       }
-      const series = (key) => buckets.map((b) => ({ period: b.period, value: b[key] ?? null }));
+      const filled = everyPeriod(buckets, grainSel.value, Number(windowSel.value));
+      const series = (key) => filled.map((b) => ({ period: b.period, value: b[key] ?? null }));
       fill(
         out,
         summary,
