@@ -196,7 +196,11 @@ mod tests {
             let (status, headers, body) = get(uri).await;
             assert_eq!(status, StatusCode::OK, "{uri}");
             assert_eq!(headers[header::CONTENT_TYPE], "text/html; charset=utf-8");
-            assert_eq!(headers[header::CONTENT_SECURITY_POLICY], CONSOLE_CSP, "{uri}");
+            assert_eq!(
+                headers[header::CONTENT_SECURITY_POLICY],
+                CONSOLE_CSP,
+                "{uri}"
+            );
             assert_eq!(headers[header::REFERRER_POLICY], "no-referrer");
             assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
             assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY");
@@ -248,7 +252,15 @@ mod tests {
         }
         for asset in CONSOLE.iter() {
             let src = text(asset.name);
-            for banned in ["innerHTML", "outerHTML", "insertAdjacentHTML", "eval(", "new Function", "document.write", "localStorage.setItem(\"hub.admin.token"] {
+            for banned in [
+                "innerHTML",
+                "outerHTML",
+                "insertAdjacentHTML",
+                "eval(",
+                "new Function",
+                "document.write",
+                "localStorage.setItem(\"hub.admin.token",
+            ] {
                 assert!(!src.contains(banned), "{} uses {banned}", asset.name);
             }
             // The only absolute URL is the SVG namespace (an identifier, never fetched).
