@@ -128,6 +128,25 @@ test("a problem+json is shown next to the field it names", async () => {
   assert.equal(await byTestId("field-base_url").getAttribute("aria-invalid"), "true");
 });
 
+test("add a provider: a bad slug is named next to its field, a good one opens its page", async () => {
+  await page.goto(`${HUB}/admin/#/providers`);
+  await page.locator("details.add > summary").click();
+  await inForm("add-provider", "slug").fill("Bad Slug!");
+  await inForm("add-provider", "name").fill("OpenAI EU");
+  await inForm("add-provider", "kind").selectOption("ai");
+  await inForm("add-provider", "protocol").selectOption("openai_compatible");
+  await byTestId("add-provider-submit").click();
+  const slugError = page.locator('[data-testid="add-provider"] [data-error-for~="slug"]');
+  await slugError.waitFor();
+  assert.match(await slugError.textContent(), /lowercase/);
+  await inForm("add-provider", "slug").fill("openai-eu");
+  await inForm("add-provider", "credential_fields").fill("api_key");
+  await byTestId("add-provider-submit").click();
+  await page.waitForURL(/#\/providers\/openai-eu$/);
+  await page.locator('[data-testid="credentials"] [data-testid="field-api_key"]').waitFor();
+  assert.match(await byTestId("provider-configuration").textContent(), /not configured/);
+});
+
 test("credentials are stored write-only and the provider becomes configured", async () => {
   await page.goto(`${HUB}/admin/#/providers/kavenegar`);
   await byTestId("credentials").waitFor();

@@ -23,9 +23,12 @@ function build(el, attrs, children) {
       el.setAttribute("class", Array.isArray(v) ? v.filter(Boolean).join(" ") : v);
     } else if (k === "testid") {
       el.setAttribute("data-testid", v);
-    } else if (k === "value" && "value" in el) {
+    } else if (k === "value" && !(el instanceof HTMLInputElement) && "value" in el) {
       el.value = v;
-    } else if (k === "checked" || k === "selected" || k === "disabled" || k === "hidden") {
+    } else if (k === "checked" || k === "selected") {
+      // As attributes: they are the defaults a form.reset() returns to.
+      el.toggleAttribute(k, Boolean(v));
+    } else if (k === "disabled" || k === "hidden") {
       el[k] = Boolean(v);
     } else {
       el.setAttribute(k, v === true ? "" : String(v));

@@ -4,7 +4,7 @@
 import { h, fill } from "./dom.js";
 import { api, seg } from "./api.js";
 import { t, num, when, percent } from "./i18n.js";
-import { field, form, notice, present } from "./forms.js";
+import { field, form, notice, present, list as commaList } from "./forms.js";
 import { chart } from "./chart.js";
 
 const FALLBACK = { sms: "fallback_sms", email: "fallback_email", ai: "fallback_ai" };
@@ -38,6 +38,31 @@ export async function render([slug]) {
   return slug ? detail(slug) : list();
 }
 
+/** A catalog entry beside the built-ins (e.g. a second OpenAI-compatible endpoint). */
+function addProvider() {
+  return form({
+    testid: "add-provider",
+    fields: [
+      field({ form: "np", name: "slug", label: t("slug"), required: true, placeholder: "openai-eu" }),
+      field({ form: "np", name: "name", label: t("name"), required: true }),
+      field({ form: "np", name: "kind", label: t("kind"), type: "select", options: ["sms", "email", "ai", "webhook"].map((k) => [k, t(`kind_${k}`)]) }),
+      field({ form: "np", name: "protocol", label: t("protocol"), type: "select", options: ["openai_compatible", "kavenegar", "twilio", "smtp", "none"].map((p) => [p, p]) }),
+      field({ form: "np", name: "base_url", label: t("base_url"), placeholder: "http(s) URL" }),
+      field({ form: "np", name: "priority", label: t("priority"), type: "number", value: 0, step: 1 }),
+      field({ form: "np", name: "credential_fields", label: t("credential_fields"), placeholder: "api_key" }),
+      field({ form: "np", name: "description", label: t("description") }),
+    ],
+    submit: t("create"),
+    onSubmit: async (v) => {
+      const created = await api("POST", "/api/integrations/providers", {
+        body: present({ ...v, priority: v.priority ?? 0, credential_fields: commaList(v.credential_fields) }),
+      });
+      location.hash = `#/providers/${seg(created.slug)}`;
+      return null;
+    },
+  });
+}
+
 async function list() {
   const { items } = await api("GET", "/api/integrations/providers");
   items.sort((a, b) => a.kind.localeCompare(b.kind) || b.priority - a.priority || a.slug.localeCompare(b.slug));
@@ -66,6 +91,7 @@ async function list() {
         ),
       ),
     ),
+    h("details", { class: "add" }, h("summary", {}, t("add_provider")), addProvider()),
   );
 }
 

@@ -161,6 +161,22 @@ async function endpointDetail(endpointUrl) {
     },
   });
 
+  const edit = form({
+    testid: "edit-endpoint",
+    fields: [
+      field({ form: "ee", name: "name", label: t("name"), value: e.name }),
+      field({ form: "ee", name: "events", label: t("events_filter"), value: e.events.join(", ") }),
+      field({ form: "ee", name: "event_type_field", label: t("event_type_field"), value: e.event_type_field || "" }),
+      field({ form: "ee", name: "notify_user_id", label: t("notify_user_id"), value: e.notify_user_id || "" }),
+      field({ form: "ee", name: "notification_title", label: t("notification_title"), value: e.notification_title || "" }),
+    ],
+    submit: t("save"),
+    onSubmit: async (v) => {
+      await api("PATCH", path, { body: { ...present({ name: v.name, event_type_field: v.event_type_field, notify_user_id: v.notify_user_id, notification_title: v.notification_title }), events: list(v.events) } });
+      return t("saved");
+    },
+  });
+
   return h(
     "div",
     {},
@@ -182,7 +198,13 @@ async function endpointDetail(endpointUrl) {
       h("div", { class: "actions" }, toggle),
       toggleOut,
     ),
-    h("div", { class: "columns" }, h("section", { class: "card" }, h("h2", {}, t("rotate")), rotate), h("section", { class: "card" }, h("h2", {}, t("replay_range")), replayRange(path))),
+    h(
+      "div",
+      { class: "columns" },
+      h("section", { class: "card" }, h("h2", {}, t("rotate")), rotate),
+      h("section", { class: "card" }, h("h2", {}, t("edit_endpoint")), edit),
+      h("section", { class: "card" }, h("h2", {}, t("replay_range")), replayRange(path)),
+    ),
     events(endpointUrl, path),
   );
 }
