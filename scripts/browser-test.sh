@@ -82,7 +82,7 @@ warm() {
   log "no answer from $HUB$path"
   return 1
 }
-for path in /admin/ /api/integrations/providers /api/integrations/webhooks \
+for path in /admin/ /admin/app.js /api/integrations/providers /api/integrations/webhooks \
   /api/integrations/sms/warm-up /api/integrations/ai/jobs/warm-up /api/v1/notifications; do
   warm "$path"
 done

@@ -29,7 +29,7 @@ export async function render() {
       h(
         "table",
         { testid: "logs" },
-        h("thead", {}, h("tr", {}, [t("time"), t("provider"), t("operation"), t("outcome"), t("latency"), t("tokens"), t("error_code"), t("target"), t("request_id")].map((c) => h("th", {}, c)))),
+        h("thead", {}, h("tr", {}, [t("time"), t("provider"), t("operation"), t("outcome"), t("latency"), t("tokens"), t("error_code"), t("target"), t("reference"), t("request_id")].map((c) => h("th", {}, c)))),
         h(
           "tbody",
           {},
@@ -45,6 +45,7 @@ export async function render() {
               h("td", { class: "num" }, e.tokens == null ? "—" : num(e.tokens)),
               h("td", { class: "mono" }, show(e.error_code)),
               h("td", { class: "mono" }, show(e.target)),
+              h("td", { class: "mono small" }, show(e.reference)),
               h("td", { class: "mono small" }, e.request_id),
             ),
           ),
