@@ -235,9 +235,11 @@ test("SMS lookup, then a status refresh from the provider", async () => {
 test("AI job lookup shows the API's problem; a test notification is accepted", async () => {
   await inForm("ai-lookup", "job_id").fill("no-such-job");
   await byTestId("ai-lookup-submit").click();
-  const aiError = page.locator('[data-testid="ai-lookup"] [data-testid="form-error"]');
+  // The API names the path parameter `id`: its message lands next to the job id input.
+  const aiError = page.locator('[data-testid="ai-lookup"] [data-error-for~="id"]');
   await aiError.waitFor();
-  assert.ok((await aiError.textContent()).length > 5);
+  assert.match(await aiError.textContent(), /job id/);
+  await page.locator('[data-testid="ai-lookup"] [data-testid="form-error"]').waitFor();
 
   await inForm("test-notification", "user_id").fill("patient-42");
   await inForm("test-notification", "title").fill("Console test");

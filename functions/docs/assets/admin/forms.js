@@ -82,7 +82,8 @@ export function showError(form, err) {
         const input = slot.parentElement.querySelector("input, select, textarea");
         if (input) input.setAttribute("aria-invalid", "true");
       } else {
-        lines.push(t("field_error", { field: fe.field, message: fe.message }));
+        const line = t("field_error", { field: fe.field, message: fe.message });
+        if (line !== err.message) lines.push(line);
       }
     }
     lines.unshift(err.message);

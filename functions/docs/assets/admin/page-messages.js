@@ -38,7 +38,7 @@ function smsLookup() {
   const f = form({
     testid: "sms-lookup",
     cls: "inline",
-    fields: [field({ form: "sl", name: "message_id", label: t("message_id"), required: true })],
+    fields: [field({ form: "sl", name: "message_id", label: t("message_id"), required: true, apiFields: ["id"] })],
     submit: t("search"),
     onSubmit: async (v) => {
       await lookup(v.message_id, false);
@@ -52,7 +52,7 @@ function batchLookup() {
   const f = form({
     testid: "batch-lookup",
     cls: "inline",
-    fields: [field({ form: "bl", name: "batch_id", label: t("batch_id"), required: true })],
+    fields: [field({ form: "bl", name: "batch_id", label: t("batch_id"), required: true, apiFields: ["id", "batch_id"] })],
     submit: t("search"),
     onSubmit: async (v) => {
       const b = await api("GET", `/api/integrations/sms/batches/${seg(v.batch_id)}`);
@@ -68,7 +68,7 @@ function aiJob() {
   const f = form({
     testid: "ai-lookup",
     cls: "inline",
-    fields: [field({ form: "aj", name: "job_id", label: t("job_id"), required: true })],
+    fields: [field({ form: "aj", name: "job_id", label: t("job_id"), required: true, apiFields: ["id"] })],
     submit: t("search"),
     onSubmit: async (v) => {
       fill(out, record(await api("GET", `/api/integrations/ai/jobs/${seg(v.job_id)}`), "ai-record"));
