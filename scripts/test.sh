@@ -4,6 +4,7 @@
 #
 #   moto server   127.0.0.1:4567 (TEST_MOTO_PORT)   so it does not clash with `make dev`
 #   SMTP sink     127.0.0.1:1026 (TEST_SMTP_PORT)   exported as SMTP_TEST_PORT
+#   browser tests scripts/browser-test.sh, on its own stack (ports there)
 #
 # The tests see the same environment the functions see locally
 # (`localstack.py env`, written to .local/test.env). Provider secrets are not
@@ -61,6 +62,18 @@ export MOTO_ENDPOINT="$ENDPOINT"
 
 # --no-fail-fast: one failing capability must not hide the state of the others.
 step "cargo test --workspace" cargo test --workspace --no-fail-fast
+
+# The admin console in headless Chromium, on its own stack (scripts/browser-test.sh;
+# ports BROWSER_MOTO_PORT, BROWSER_SMTP_PORT, BROWSER_INVOKE_PORT, BROWSER_FAKE_PORT).
+# SKIP_BROWSER_TESTS=1 skips it (say so when reporting a run).
+if [ "${SKIP_BROWSER_TESTS:-0}" = 1 ]; then
+  log "skipped: browser tests (SKIP_BROWSER_TESTS=1)"
+else
+  if [ ! -d tests/browser/node_modules/playwright-core ] && command -v npm >/dev/null 2>&1; then
+    (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  step "browser tests (admin console)" scripts/browser-test.sh
+fi
 
 if [ ${#failed[@]} -gt 0 ]; then
   log "failed steps: ${failed[*]}"

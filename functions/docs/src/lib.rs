@@ -9,12 +9,16 @@
 //! | `GET /api/docs/{asset}` | `swagger-ui-bundle.js`, `swagger-ui.css`, `favicon-32x32.png`, `index.html` |
 //! | `GET /api/redoc`, `GET /api/redoc/` | the ReDoc page |
 //! | `GET /api/redoc/{asset}` | `redoc.standalone.js`, `index.html` |
+//! | `GET /admin`, `GET /admin/` | the admin console (see [`admin`]; not in the document) |
+//! | `GET /admin/{asset}` | its JavaScript modules and stylesheet |
 //!
 //! The trailing-slash forms are the same routes: `shared::http::app` trims the slash before
 //! routing. How the pages find their assets under both the production paths and
 //! `cargo lambda watch`'s `/lambda-url/docs/...` prefix is explained in
 //! `assets/swagger-ui/index.html`: the pages build every URL from the browser's own
 //! `location.pathname`, the only place that knows the prefix (the function never sees it).
+
+mod admin;
 
 use std::sync::{LazyLock, OnceLock};
 
@@ -157,6 +161,8 @@ pub fn router() -> Router {
         .route("/api/docs/{asset}", get(swagger_asset))
         .route("/api/redoc", get(redoc_page))
         .route("/api/redoc/{asset}", get(redoc_asset))
+        .route("/admin", get(admin::console_page))
+        .route("/admin/{asset}", get(admin::console_asset))
 }
 
 // ---------------------------------------------------------------------------------------------

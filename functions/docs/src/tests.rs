@@ -362,7 +362,11 @@ fn route_covers(method: &str, path: &str, op_method: &str, op_path: &str) -> boo
 
 fn is_docs_route(path: &str) -> bool {
     let p = path.trim_end_matches('/');
-    p == "/api/openapi.json" || p.starts_with("/api/docs") || p.starts_with("/api/redoc")
+    p == "/api/openapi.json"
+        || p.starts_with("/api/docs")
+        || p.starts_with("/api/redoc")
+        || p == "/admin"
+        || p.starts_with("/admin/")
 }
 
 fn read_template() -> Option<(String, Vec<TemplateRoute>)> {
