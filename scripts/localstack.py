@@ -762,6 +762,9 @@ def local_policy_document(tpl: Template, document: dict, secret_arns: dict[str, 
     if not test_instances:
         return resolved
     secret_prefix = f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT}:secret:{tpl.stack}/"
+    exact_secrets = {
+        arn: tpl.physical_name(logical).removeprefix(f"{tpl.stack}/") for logical, arn in secret_arns.items()
+    }
     for statement in resolved.get("Statement") or []:
         resources = statement.get("Resource")
         if resources is None:
@@ -772,6 +775,8 @@ def local_policy_document(tpl: Template, document: dict, secret_arns: dict[str, 
             if not isinstance(arn, str):
                 continue
             if arn.startswith(secret_prefix):
+                if arn in exact_secrets:  # a real ARN: its random suffix differs per copy
+                    arn = f"{secret_prefix}{exact_secrets[arn]}-*"
                 extra.append(arn.replace(f"secret:{tpl.stack}/", f"secret:{TEST_SECRETS_PREFIX}/", 1))
             elif re.match(rf"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:{re.escape(tpl.stack)}-[A-Za-z0-9]+$", arn):
                 extra.append(arn + "-*")

@@ -10,7 +10,8 @@ resource "*", so a table-scoped statement could never match. This wrapper fills 
 DynamoDB requests are checked against the table ARN (or `table/<name>/index/<index>`), once
 per table for batch calls, and transactions per item with the item's own action
 (`TransactWriteItems` is not an IAM action: AWS checks `PutItem`/`UpdateItem`/`DeleteItem`/
-`ConditionCheckItem`); Secrets Manager requests against the secret's ARN. What is still not
+`ConditionCheckItem`); Secrets Manager requests against the secret's ARN; and S3 HeadBucket
+needs s3:ListBucket, as on AWS (moto asks for a non-existent s3:HeadBucket). What is still not
 checked locally is written in docs/deploying.md ("What the local IAM check covers").
 
 The local admin. Requests signed with the access key `test` (secret `test`), the dummy
@@ -55,6 +56,7 @@ def enforce_iam() -> None:
     from moto.dynamodb.responses import DynamoHandler
     from moto.iam.access_control import IAMRequest
     from moto.iam.models import iam_backends
+    from moto.s3.responses import ACTION_MAP as s3_action_map
     from moto.s3.responses import S3Response
     from moto.secretsmanager.exceptions import SecretsManagerClientError
     from moto.secretsmanager.responses import SecretsManagerResponse
@@ -132,6 +134,8 @@ def enforce_iam() -> None:
         return original_s3_authorize(self, bucket_name=bucket_name, key_name=key_name)
 
     S3Response._authenticate_and_authorize_s3_action = s3_authorize
+    # There is no s3:HeadBucket action: AWS authorises HeadBucket with s3:ListBucket.
+    s3_action_map["BUCKET"]["HEAD"]["DEFAULT"] = "ListBucket"
     ActionAuthenticatorMixin.request_count = 0
 
 

@@ -17,7 +17,7 @@ use crate::{
 
 async fn queued_hub(fakes: &[(&str, &MockServer)], extra: &[(&str, String)]) -> (TestHub, String) {
     let probe = TestHub::new().await;
-    let queue = create_queue(&probe, "ai-jobs").await;
+    let queue = create_queue(&probe, "AI_JOBS_QUEUE_URL").await;
     let mut env: Vec<(&str, String)> = vec![("AI_JOBS_QUEUE_URL", queue.clone())];
     env.extend(extra.iter().cloned());
     (hub_with(fakes, &env).await, queue)
@@ -167,7 +167,7 @@ async fn async_generation_runs_through_sqs_and_the_worker() {
     tokio::time::sleep(Duration::from_millis(1100)).await; // the test queue's visibility timeout
 
     let w = worker(&hub);
-    let runs = drain_queue(&hub.ctx.aws.sqs, &queue, 10, |event| {
+    let runs = drain_queue(&hub.ctx_of("ai-worker").aws.sqs, &queue, 10, |event| {
         let w = w.clone();
         async move { w.process(event).await }
     })
@@ -255,7 +255,7 @@ async fn a_job_whose_providers_keep_failing_is_retried_then_marked_failed() {
     let w = worker(&hub);
     // Each round: SQS redelivers after the 1 s visibility timeout; the 4th delivery gives up.
     for _ in 0..6 {
-        drain_queue(&hub.ctx.aws.sqs, &queue, 3, |event| {
+        drain_queue(&hub.ctx_of("ai-worker").aws.sqs, &queue, 3, |event| {
             let w = w.clone();
             async move { w.process(event).await }
         })
@@ -365,7 +365,7 @@ async fn transcription_uploads_through_a_presigned_url_and_calls_the_multipart_e
     assert_eq!(res.json()["kind"], "transcribe");
     tokio::time::sleep(Duration::from_millis(50)).await;
     let w = worker(&hub);
-    drain_queue(&hub.ctx.aws.sqs, &queue, 10, |event| {
+    drain_queue(&hub.ctx_of("ai-worker").aws.sqs, &queue, 10, |event| {
         let w = w.clone();
         async move { w.process(event).await }
     })

@@ -69,15 +69,15 @@ impl Setup {
         ];
         env.extend(overrides.iter().cloned());
         let hub = TestHub::with_env(&env).await;
-        let queue_url = hub_tests::create_queue(&hub, "notifications").await;
+        let queue_url = hub_tests::create_queue(&hub, "NOTIFICATIONS_QUEUE_URL").await;
         let mut config = NotificationsConfig::from_env(&hub.ctx.env).unwrap();
         config.queue_url = Some(queue_url.clone());
         let state =
-            notifications::NotificationsState::with_config(hub.ctx.clone(), &config).unwrap();
+            notifications::NotificationsState::with_config(hub.ctx_of("notifications"), &config).unwrap();
         let svc = shared::http::app(notifications::router(state));
         let dispatcher =
-            Arc::new(notifications_worker::dispatcher_with(&hub.ctx, &config).unwrap());
-        let ws_state = websocket::WebsocketState::new(hub.ctx.clone()).unwrap();
+            Arc::new(notifications_worker::dispatcher_with(&hub.ctx_of("notifications-worker"), &config).unwrap());
+        let ws_state = websocket::WebsocketState::new(hub.ctx_of("websocket")).unwrap();
         let gateway = Gateway::new(
             Arc::new(InProcess(ws_state.clone())),
             format!("127.0.0.1:{ws_port}"),
@@ -109,7 +109,7 @@ impl Setup {
         for _ in 0..10 {
             let d = self.dispatcher.clone();
             invocations +=
-                hub_tests::drain_queue(&self.hub.ctx.aws.sqs, &self.queue_url, 20, move |event| {
+                hub_tests::drain_queue(&self.hub.ctx_of("notifications-worker").aws.sqs, &self.queue_url, 20, move |event| {
                     let d = d.clone();
                     async move { notifications_worker::handle(&d, event).await }
                 })

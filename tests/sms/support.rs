@@ -26,9 +26,10 @@ pub struct Fx {
     pub hub: TestHub,
     pub kavenegar: MockServer,
     pub twilio: MockServer,
-    pub state: Arc<SmsState>,
     pub svc: HubService,
     pub queue_url: Option<String>,
+    /// The bulk worker's service (its own role).
+    pub worker: Arc<SmsService>,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -69,7 +70,7 @@ pub async fn fixture(opts: Opts) -> Fx {
         hub.put_secret("twilio", json!({"account_sid": TWILIO_SID, "auth_token": TWILIO_TOKEN, "from_number": TWILIO_FROM})).await;
     }
     let queue_url = if opts.queue {
-        Some(create_queue(&hub, "sms-bulk").await)
+        Some(create_queue(&hub, "SMS_BULK_QUEUE_URL").await)
     } else {
         None
     };
@@ -77,15 +78,17 @@ pub async fn fixture(opts: Opts) -> Fx {
         env.push(("SMS_BULK_QUEUE_URL", q.clone()));
     }
     let config = SmsConfig::from_env(&env_with(&env)).expect("sms config");
-    let state = SmsState::with_service(SmsService::new(hub.ctx.clone(), config));
+    // What sms-worker builds at cold start, under its own role.
+    let worker = Arc::new(SmsService::new(hub.ctx_of("sms-worker"), config.clone()));
+    let state = SmsState::with_service(SmsService::new(hub.ctx_of("sms"), config));
     let svc = shared::http::app(sms::router(state.clone()));
     Fx {
         hub,
         kavenegar,
         twilio,
-        state,
         svc,
         queue_url,
+        worker,
     }
 }
 

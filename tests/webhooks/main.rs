@@ -39,16 +39,19 @@ impl Fixture {
             .with_env_filter("warn")
             .try_init();
         let hub = TestHub::new().await;
-        let queue = create_queue(&hub, "webhook-events").await;
+        let queue = create_queue(&hub, "WEBHOOK_EVENTS_QUEUE_URL").await;
         let mut all = vec![("WEBHOOK_EVENTS_QUEUE_URL", queue.clone())];
         all.extend(overrides.iter().cloned());
         let config = WebhookConfig::from_env(&env_with(&all)).expect("webhook config");
         let clock = Arc::new(AtomicI64::new(shared::webhooks::unix_now()));
         let c = clock.clone();
         let clock_fn: Clock = Arc::new(move || c.load(Ordering::SeqCst));
-        let state = WebhooksState::with_config(hub.ctx.clone(), config, clock_fn);
+        let state = WebhooksState::with_config(hub.ctx_of("webhooks"), config.clone(), clock_fn.clone());
         let svc = shared::http::app(webhooks::router(state.clone()));
-        let worker = Arc::new(WebhookWorker::new(&hub.ctx, state.service.clone()));
+        // The worker runs under its own role, with its own copy of the service (as deployed).
+        let worker_ctx = hub.ctx_of("webhook-worker");
+        let worker_service = WebhooksState::with_config(worker_ctx.clone(), config, clock_fn).service.clone();
+        let worker = Arc::new(WebhookWorker::new(&worker_ctx, worker_service));
         Self {
             hub,
             svc,
@@ -105,7 +108,7 @@ impl Fixture {
     /// Runs the worker over the test's queue until it is empty; returns invocations.
     pub async fn drain(&self) -> usize {
         let worker = self.worker.clone();
-        hub_tests::drain_queue(&self.hub.ctx.aws.sqs, &self.queue, 10, move |event| {
+        hub_tests::drain_queue(&self.hub.ctx_of("webhook-worker").aws.sqs, &self.queue, 10, move |event| {
             let worker = worker.clone();
             async move { webhook_worker::handle_batch(&worker, event).await }
         })
