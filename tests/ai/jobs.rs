@@ -396,6 +396,17 @@ async fn transcription_uploads_through_a_presigned_url_and_calls_the_multipart_e
     )
     .await;
     missing.assert_problem(404, "audio_not_found");
+    // The AI role reads audio under ai-audio/ only: even a service cannot name another prefix.
+    let outside = post(
+        &svc,
+        TRANSCRIPTIONS,
+        &hub.token("svc", Role::Service),
+        &request_id(),
+        &json!({"s3_key": "uploads/someone/file.mp3"}),
+    )
+    .await
+    .assert_problem(400, "invalid_field");
+    assert_eq!(outside["errors"][0]["field"], "s3_key");
     let p = post(&svc, TRANSCRIPTIONS, &owner, &request_id(), &json!({}))
         .await
         .assert_problem(400, "invalid_field");

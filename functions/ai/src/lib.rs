@@ -523,8 +523,12 @@ pub async fn transcriptions(
                     "1-1024 characters, no '..'",
                 ));
             }
-            if key.starts_with("ai-jobs/") {
-                return Err(ApiError::invalid_field("s3_key", "not an audio object"));
+            // The AI role reads audio under ai-audio/ only (template.yaml).
+            if !key.starts_with("ai-audio/") {
+                return Err(ApiError::invalid_field(
+                    "s3_key",
+                    "an audio object under ai-audio/ (get one with `upload`)",
+                ));
             }
             if !matches!(caller.role, Role::Admin | Role::Service) && !key.starts_with(&own_prefix)
             {
