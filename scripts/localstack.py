@@ -152,6 +152,10 @@ class Template:
             name: spec.get("Default") for name, spec in (self.doc.get("Parameters") or {}).items()
         }
         self.parameters.update({k: v for k, v in LOCAL_PARAMETERS.items() if k in self.parameters})
+        for name, spec in (self.doc.get("Parameters") or {}).items():
+            ptype = str(spec.get("Type", ""))
+            if (ptype == "CommaDelimitedList" or ptype.startswith("List<")) and isinstance(self.parameters[name], str):
+                self.parameters[name] = [v.strip() for v in self.parameters[name].split(",")]
         self.mappings = self.doc.get("Mappings") or {}
         self._conditions: dict[str, bool] = {}
         self._names: dict[str, str] = {}
@@ -1245,7 +1249,9 @@ def failed_ids(source: dict, records: list[dict], status: int, headers: dict, bo
 
 
 def poll_source(source: dict, args: argparse.Namespace, stop: threading.Event) -> None:
-    sqs = aws_client("sqs", args.endpoint)
+    # Lambda's event source mapping polls with the function's execution role.
+    credentials = load_role_credentials(args.roles).get(source["binary"]) if args.roles else None
+    sqs = aws_client("sqs", args.endpoint, credentials=credentials)
     label = f"{source['queue_name']} -> {source['binary']}"
     queue_url = None
     while not stop.is_set() and queue_url is None:
@@ -1419,6 +1425,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--invoke", default=DEFAULT_INVOKE, help="cargo lambda watch address")
     p.add_argument("--wait", type=int, default=10, help="long-poll seconds")
     p.add_argument("--timeout", type=float, default=900, help="invoke timeout (first call compiles)")
+    p.add_argument("--roles", help="role credentials from `create`: poll as each worker's role")
     p.set_defaults(func=cmd_poll)
 
     p = sub.add_parser("token", help="print a JWT the local stack accepts")
