@@ -65,7 +65,7 @@ package: venv
 
 # The SAM CLI's own template check (cfn-lint runs in `make test` and `make lint`).
 validate: venv
-	sam validate --lint --region us-east-1
+	SAM_CLI_TELEMETRY=0 sam validate --lint --region us-east-1
 
 # SAM's rust-cargolambda build copies target/lambda/<bin>/bootstrap from the
 # workspace, so it must not see a relocated CARGO_TARGET_DIR.
