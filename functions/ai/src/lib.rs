@@ -31,6 +31,8 @@ use shared::auth::{AuthState, Caller, JwtVerifier, Role};
 use shared::http::{ApiJson, ApiPath, RequestId};
 use shared::idempotency::{self, Claim, IdempotencyStore};
 use shared::rate_limit::{Channel, RateLimitDecision, Subject};
+use shared::storage::Storage;
+use shared::storage::s3::S3Storage;
 use shared::{ApiError, ApiResult, HubContext};
 use utoipa::{OpenApi, ToSchema};
 
@@ -49,13 +51,26 @@ pub struct AiState {
     pub jobs: Arc<JobStore>,
     /// `Idempotency-Key` on job submissions: a retried 202 answers the first job.
     pub idempotency: IdempotencyStore,
+    /// Signs the audio uploads' POST policies (exact `content-length-range`); `None` without
+    /// UPLOADS_BUCKET.
+    pub audio_uploads: Option<Arc<S3Storage>>,
 }
 
 impl AiState {
     pub fn new(ctx: Arc<HubContext>) -> Result<Self, shared::config::ConfigError> {
         let config = AiConfig::from_env(&ctx.env)?;
         let jobs = Arc::new(JobStore::new(&ctx, &config));
+        let endpoint = ctx.env.optional("AWS_ENDPOINT_URL");
+        let audio_uploads = config.bucket.clone().map(|bucket| {
+            Arc::new(S3Storage::new(
+                ctx.aws.s3.clone(),
+                ctx.aws.sdk_config.clone(),
+                bucket,
+                endpoint.as_deref(),
+            ))
+        });
         Ok(Self {
+            audio_uploads,
             service: Arc::new(AiService::new(ctx.clone(), config)),
             jobs,
             idempotency: IdempotencyStore::new(
@@ -386,12 +401,12 @@ pub async fn chat(
 }
 
 /// Body of `POST /api/integrations/ai/transcriptions`: `s3_key` of audio already in the
-/// uploads bucket, or `upload` to get a presigned PUT URL first.
+/// uploads bucket, or `upload` to get a presigned POST first.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TranscriptionBody {
-    /// Key in UPLOADS_BUCKET. Users may only name keys under `ai-audio/{their id}/`
-    /// (what `upload` hands out); services and admins any key.
+    /// Key in UPLOADS_BUCKET under `ai-audio/` (what `upload` hands out). Users may only name
+    /// keys under `ai-audio/{their id}/`; services and admins any key under `ai-audio/`.
     #[serde(default)]
     pub s3_key: Option<String>,
     #[serde(default)]
@@ -411,18 +426,22 @@ pub struct UploadRequest {
     /// `audio/*` (or `video/mp4`, `video/webm`).
     #[schema(example = "audio/mp4")]
     pub content_type: String,
+    /// The file's exact size in bytes (at most 25 MB): S3 refuses any other.
+    #[schema(example = 1048576)]
+    pub size: u64,
 }
 
-/// A presigned upload: PUT the audio to `upload_url` with the `headers`, then post `s3_key`.
+/// A presigned upload: POST a form to `upload_url` with every field of `fields`, then the
+/// audio as the last field, `file`; then post `s3_key`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UploadTicket {
     pub upload_url: String,
     pub method: &'static str,
-    #[schema(value_type = Object)]
-    pub headers: Value,
+    pub fields: std::collections::BTreeMap<String, String>,
     pub s3_key: String,
     pub expires_in: u64,
-    pub max_bytes: u64,
+    /// The only size S3 accepts for this upload (the policy's `content-length-range`).
+    pub size: u64,
 }
 
 fn valid_filename(name: &str) -> bool {
@@ -436,7 +455,7 @@ fn valid_filename(name: &str) -> bool {
 /// `POST /api/integrations/ai/transcriptions`.
 #[utoipa::path(post, path = "/api/integrations/ai/transcriptions", tag = "ai", security(("bearerAuth" = [])),
     request_body = TranscriptionBody,
-    description = "Audio up to 25 MB. With `upload`: answers a presigned PUT URL and the `s3_key` to post next. With `s3_key`: queues a transcription job (OpenAI `/audio/transcriptions`, or TalkBot) and answers 202; the text appears on the job.",
+    description = "Audio up to 25 MB. With `upload` (one unit of the caller's AI rate limit): answers a presigned POST (form fields, exact size) and the `s3_key` to post next. With `s3_key`: queues a transcription job (OpenAI `/audio/transcriptions`, or TalkBot) and answers 202; the text appears on the job.",
     responses(
         (status = 200, description = "Presigned upload", body = UploadTicket),
         (status = 202, description = "Transcription job queued", body = JobView),
@@ -488,33 +507,42 @@ pub async fn transcriptions(
                     "an audio/* type (or video/mp4, video/webm)",
                 ));
             }
+            if upload.size == 0 {
+                return Err(ApiError::invalid_field(
+                    "upload.size",
+                    "the file's size in bytes, at least 1",
+                ));
+            }
+            if upload.size > MAX_AUDIO_BYTES {
+                return Err(ApiError::payload_too_large(format!(
+                    "the audio is {} bytes; the limit is {MAX_AUDIO_BYTES} (25 MB)",
+                    upload.size
+                )));
+            }
+            // A ticket lets the caller put 25 MB into the bucket: it costs a unit of the limit.
+            let decision = limit(&state, &user).await?;
             let key = format!(
                 "{own_prefix}{}/{}",
                 uuid::Uuid::new_v4().simple(),
                 upload.filename
             );
-            let presigning = aws_sdk_s3::presigning::PresigningConfig::expires_in(UPLOAD_URL_TTL)
-                .map_err(ApiError::internal)?;
-            let presigned = state
-                .ctx
-                .aws
-                .s3
-                .put_object()
-                .bucket(&bucket)
-                .key(&key)
-                .content_type(&ct)
-                .presigned(presigning)
+            let storage = state.audio_uploads.as_ref().ok_or_else(|| {
+                ApiError::unavailable("uploads_unavailable", "UPLOADS_BUCKET is not configured")
+            })?;
+            let post = storage
+                .presign_upload(&key, &ct, upload.size, UPLOAD_URL_TTL)
                 .await
-                .map_err(|e| ApiError::internal(format!("presigning: {e:?}")))?;
-            Ok(Json(UploadTicket {
-                upload_url: presigned.uri().to_string(),
-                method: "PUT",
-                headers: serde_json::json!({"content-type": ct}),
+                .map_err(|e| ApiError::internal(format!("presigning: {e:?}")))?
+                .ok_or_else(|| ApiError::internal("the S3 backend did not presign"))?;
+            let ticket = UploadTicket {
+                upload_url: post.url,
+                method: "POST",
+                fields: post.fields,
                 s3_key: key,
                 expires_in: UPLOAD_URL_TTL.as_secs(),
-                max_bytes: MAX_AUDIO_BYTES,
-            })
-            .into_response())
+                size: upload.size,
+            };
+            Ok((decision, Json(ticket)).into_response())
         }
         (Some(key), None) => {
             if key.is_empty() || key.len() > 1024 || key.contains("..") {
