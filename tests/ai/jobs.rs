@@ -314,7 +314,8 @@ async fn transcription_uploads_through_a_presigned_url_and_calls_the_multipart_e
 
     // 1. A presigned POST for the user's own prefix, for exactly the declared size; it costs
     // one unit of the user's AI limit.
-    let upload = json!({"filename": "visit.mp3", "content_type": "audio/mpeg", "size": audio.len()});
+    let upload =
+        json!({"filename": "visit.mp3", "content_type": "audio/mpeg", "size": audio.len()});
     let ticket = post(
         &svc,
         TRANSCRIPTIONS,
@@ -344,10 +345,11 @@ async fn transcription_uploads_through_a_presigned_url_and_calls_the_multipart_e
     .unwrap();
     let policy: serde_json::Value = serde_json::from_slice(&policy).unwrap();
     assert!(
-        policy["conditions"]
-            .as_array()
-            .unwrap()
-            .contains(&json!(["content-length-range", audio.len(), audio.len()])),
+        policy["conditions"].as_array().unwrap().contains(&json!([
+            "content-length-range",
+            audio.len(),
+            audio.len()
+        ])),
         "{policy}"
     );
     // 2. The client uploads to S3 (the emulator) directly, as a browser form.
@@ -367,7 +369,11 @@ async fn transcription_uploads_through_a_presigned_url_and_calls_the_multipart_e
         .send()
         .await
         .unwrap();
-    assert!(sent.status().is_success(), "presigned POST: {}", sent.status());
+    assert!(
+        sent.status().is_success(),
+        "presigned POST: {}",
+        sent.status()
+    );
     // 3. The job.
     let rid = request_id();
     let res = post(

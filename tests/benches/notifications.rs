@@ -51,9 +51,12 @@ async fn main() {
     let mut config = NotificationsConfig::from_env(&hub.ctx.env).unwrap();
     config.queue_url = Some(queue_url);
     let svc = shared::http::app(notifications::router(
-        notifications::NotificationsState::with_config(hub.ctx_of("notifications"), &config).unwrap(),
+        notifications::NotificationsState::with_config(hub.ctx_of("notifications"), &config)
+            .unwrap(),
     ));
-    let dispatcher = notifications_worker::dispatcher_with(&hub.ctx_of("notifications-worker"), &config).unwrap();
+    let dispatcher =
+        notifications_worker::dispatcher_with(&hub.ctx_of("notifications-worker"), &config)
+            .unwrap();
     let ws_state = websocket::WebsocketState::new(hub.ctx_of("websocket")).unwrap();
     let gateway = Gateway::new(
         Arc::new(InProcess(ws_state)),

@@ -669,7 +669,8 @@ async fn the_email_service_serves_callers_outside_http_too() {
     // The notifications worker calls `EmailService::send` directly with the same request type.
     let sink = SmtpSink::start(&[]);
     let hub = hub_for(&sink, &[]).await;
-    let service = shared::email::EmailService::from_context(&hub.ctx_of("notifications-worker")).unwrap();
+    let service =
+        shared::email::EmailService::from_context(&hub.ctx_of("notifications-worker")).unwrap();
     assert_eq!(service.delivery(), shared::email::Delivery::Smtp);
     let to = unique("worker-");
     let request = shared::email::EmailRequest {

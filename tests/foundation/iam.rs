@@ -18,7 +18,10 @@ async fn a_function_cannot_call_outside_its_template_policies() {
     let hub = TestHub::new().await;
     let key = || {
         [
-            ("pk".to_string(), AttributeValue::S(format!("IAM#{}", hub.prefix))),
+            (
+                "pk".to_string(),
+                AttributeValue::S(format!("IAM#{}", hub.prefix)),
+            ),
             ("sk".to_string(), AttributeValue::S("probe".into())),
         ]
         .into()
@@ -49,7 +52,8 @@ async fn a_function_cannot_call_outside_its_template_policies() {
         .expect("the admin may delete");
 
     // Email reads the SMTP credentials, not the AI providers'.
-    hub.put_secret("openai", json!({"api_key": "sk-iam-test"})).await;
+    hub.put_secret("openai", json!({"api_key": "sk-iam-test"}))
+        .await;
     let email = hub.ctx_of("email");
     denied(
         email
@@ -93,7 +97,13 @@ async fn health_sees_that_secrets_exist_but_reads_no_webhook_secret() {
         .expect("create a webhook secret");
     let health = hub.ctx_of("health");
     denied(
-        health.aws.secrets.get_secret_value().secret_id(&name).send().await,
+        health
+            .aws
+            .secrets
+            .get_secret_value()
+            .secret_id(&name)
+            .send()
+            .await,
         "secretsmanager:GetSecretValue",
     );
 }

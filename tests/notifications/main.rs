@@ -73,10 +73,13 @@ impl Setup {
         let mut config = NotificationsConfig::from_env(&hub.ctx.env).unwrap();
         config.queue_url = Some(queue_url.clone());
         let state =
-            notifications::NotificationsState::with_config(hub.ctx_of("notifications"), &config).unwrap();
+            notifications::NotificationsState::with_config(hub.ctx_of("notifications"), &config)
+                .unwrap();
         let svc = shared::http::app(notifications::router(state));
-        let dispatcher =
-            Arc::new(notifications_worker::dispatcher_with(&hub.ctx_of("notifications-worker"), &config).unwrap());
+        let dispatcher = Arc::new(
+            notifications_worker::dispatcher_with(&hub.ctx_of("notifications-worker"), &config)
+                .unwrap(),
+        );
         let ws_state = websocket::WebsocketState::new(hub.ctx_of("websocket")).unwrap();
         let gateway = Gateway::new(
             Arc::new(InProcess(ws_state.clone())),
@@ -108,12 +111,16 @@ impl Setup {
         let mut invocations = 0;
         for _ in 0..10 {
             let d = self.dispatcher.clone();
-            invocations +=
-                hub_tests::drain_queue(&self.hub.ctx_of("notifications-worker").aws.sqs, &self.queue_url, 20, move |event| {
+            invocations += hub_tests::drain_queue(
+                &self.hub.ctx_of("notifications-worker").aws.sqs,
+                &self.queue_url,
+                20,
+                move |event| {
                     let d = d.clone();
                     async move { notifications_worker::handle(&d, event).await }
-                })
-                .await;
+                },
+            )
+            .await;
             let attrs = self
                 .hub
                 .ctx

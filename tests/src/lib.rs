@@ -103,18 +103,19 @@ impl TestHub {
             .send()
             .await
             .expect("create the test JWT secret in the emulator");
-        let functions = futures::future::join_all(role_credentials().iter().map(
-            |(binary, credentials)| {
+        let functions =
+            futures::future::join_all(role_credentials().iter().map(|(binary, credentials)| {
                 let (env, aws) = (env.clone(), clients_as(&aws, credentials));
                 async move {
-                    let ctx = HubContext::build(env, aws).await.map_err(|e| format!("{e:#}"));
+                    let ctx = HubContext::build(env, aws)
+                        .await
+                        .map_err(|e| format!("{e:#}"));
                     (binary.clone(), ctx)
                 }
-            },
-        ))
-        .await
-        .into_iter()
-        .collect();
+            }))
+            .await
+            .into_iter()
+            .collect();
         let ctx = HubContext::build(env, aws)
             .await
             .expect("build the hub context");

@@ -46,11 +46,14 @@ impl Fixture {
         let clock = Arc::new(AtomicI64::new(shared::webhooks::unix_now()));
         let c = clock.clone();
         let clock_fn: Clock = Arc::new(move || c.load(Ordering::SeqCst));
-        let state = WebhooksState::with_config(hub.ctx_of("webhooks"), config.clone(), clock_fn.clone());
+        let state =
+            WebhooksState::with_config(hub.ctx_of("webhooks"), config.clone(), clock_fn.clone());
         let svc = shared::http::app(webhooks::router(state.clone()));
         // The worker runs under its own role, with its own copy of the service (as deployed).
         let worker_ctx = hub.ctx_of("webhook-worker");
-        let worker_service = WebhooksState::with_config(worker_ctx.clone(), config, clock_fn).service.clone();
+        let worker_service = WebhooksState::with_config(worker_ctx.clone(), config, clock_fn)
+            .service
+            .clone();
         let worker = Arc::new(WebhookWorker::new(&worker_ctx, worker_service));
         Self {
             hub,
@@ -108,10 +111,15 @@ impl Fixture {
     /// Runs the worker over the test's queue until it is empty; returns invocations.
     pub async fn drain(&self) -> usize {
         let worker = self.worker.clone();
-        hub_tests::drain_queue(&self.hub.ctx_of("webhook-worker").aws.sqs, &self.queue, 10, move |event| {
-            let worker = worker.clone();
-            async move { webhook_worker::handle_batch(&worker, event).await }
-        })
+        hub_tests::drain_queue(
+            &self.hub.ctx_of("webhook-worker").aws.sqs,
+            &self.queue,
+            10,
+            move |event| {
+                let worker = worker.clone();
+                async move { webhook_worker::handle_batch(&worker, event).await }
+            },
+        )
         .await
     }
 
