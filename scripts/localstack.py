@@ -1253,10 +1253,14 @@ def poll_source(source: dict, args: argparse.Namespace, stop: threading.Event) -
     credentials = load_role_credentials(args.roles).get(source["binary"]) if args.roles else None
     sqs = aws_client("sqs", args.endpoint, credentials=credentials)
     label = f"{source['queue_name']} -> {source['binary']}"
+    # The URL from the event's queue ARN, as the event source mapping has it: the worker's role
+    # may read the queue's attributes but not look its URL up (no sqs:GetQueueUrl).
     queue_url = None
+    candidate = f"http://127.0.0.1:{port_of(args.endpoint)}/{ACCOUNT}/{source['queue_name']}"
     while not stop.is_set() and queue_url is None:
         try:
-            queue_url = sqs.get_queue_url(QueueName=source["queue_name"])["QueueUrl"]
+            sqs.get_queue_attributes(QueueUrl=candidate, AttributeNames=["QueueArn"])
+            queue_url = candidate
         except Exception as exc:
             log(f"poll {label}: queue not available yet ({_error_code(exc) or exc}); run `localstack.py create`")
             stop.wait(5)
