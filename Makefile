@@ -6,6 +6,8 @@
 #   make token USER=alice ROLE=admin   a JWT the local stack accepts
 #   make bench                      benchmarks + cold start (release build)
 #   make lint / make fmt            clippy + cfn-lint / rustfmt
+#   make package                   cargo lambda build --release --arm64 of every function, zip sizes
+#   make validate                   sam validate --lint (needs the SAM CLI)
 #   make sam-build / make deploy    build and deploy with the SAM CLI (not needed locally)
 
 SHELL := /bin/bash
@@ -20,10 +22,10 @@ ROLE      ?= user
 TTL       ?= 3600
 MOTO_PORT ?= 4566
 
-.PHONY: help venv dev test bench token lint fmt fmt-check sam-build deploy clean-local
+.PHONY: help venv dev test bench token lint fmt fmt-check package validate sam-build deploy clean-local
 
 help:
-	@sed -n '3,10p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,12p' Makefile | sed 's/^# \{0,1\}//'
 
 venv: $(STAMP)
 
@@ -54,6 +56,16 @@ fmt:
 
 fmt-check:
 	cargo fmt --all -- --check
+
+# What `sam build` uploads, built the same way (release, arm64, cross-compiled with zig),
+# zipped, with each bootstrap.zip's size (the goal: every function under 10 MB). Slow: not
+# part of `make test`. Figures in docs/deploying.md.
+package: venv
+	@scripts/package.sh
+
+# The SAM CLI's own template check (cfn-lint runs in `make test` and `make lint`).
+validate: venv
+	SAM_CLI_TELEMETRY=0 sam validate --lint --region us-east-1
 
 # SAM's rust-cargolambda build copies target/lambda/<bin>/bootstrap from the
 # workspace, so it must not see a relocated CARGO_TARGET_DIR.

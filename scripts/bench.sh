@@ -28,8 +28,11 @@ trap 'exit 143' TERM
 
 start_bg "moto (bench)" .local/moto-bench.log "$PY" scripts/moto_server.py -H 127.0.0.1 -p "$MOTO_PORT"
 $PY scripts/localstack.py wait --endpoint "$ENDPOINT" --timeout 60
-$PY scripts/localstack.py create --endpoint "$ENDPOINT" --no-seed
-$PY scripts/localstack.py env --port "$MOTO_PORT" --smtp-port "$SMTP_PORT" --output .local/bench.env >/dev/null
+# Functions' states are built with their roles' credentials as in `make test` (TestHub), but
+# the emulator does not enforce IAM here: the figures measure the hub, not moto's policy checks.
+$PY scripts/localstack.py create --endpoint "$ENDPOINT" --no-seed --roles .local/bench-roles.json --test-instances
+$PY scripts/localstack.py env --port "$MOTO_PORT" --smtp-port "$SMTP_PORT" \
+  --role-credentials .local/bench-roles.json --output .local/bench.env >/dev/null
 set -a
 # shellcheck disable=SC1091
 source .local/bench.env

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make dev`: the whole hub on this machine, from template.yaml.
 #
-#   moto server      127.0.0.1:4566   tables, queues, bucket, secrets of template.yaml
+#   moto server      127.0.0.1:4566   tables, queues, bucket, secrets of template.yaml, with IAM
+#                                     enforced: each function signs as its own role (.local/roles.json)
 #   SMTP sink        127.0.0.1:1025   mail kept in .local/mail/ (.eml + decoded .json),
 #                                     one line per message in .local/smtp.log
 #   SQS poller                        feeds SQS-triggered functions (.local/poller.log)
@@ -40,16 +41,18 @@ trap stop_all EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-start_bg moto .local/moto.log "$PY" scripts/moto_server.py -H 127.0.0.1 -p "$MOTO_PORT"
+start_bg moto .local/moto.log "$PY" scripts/moto_server.py -H 127.0.0.1 -p "$MOTO_PORT" --enforce-iam
 $PY scripts/localstack.py wait --endpoint "$ENDPOINT" --timeout 60
-$PY scripts/localstack.py create --endpoint "$ENDPOINT"
-$PY scripts/localstack.py env --port "$MOTO_PORT" --smtp-port "$SMTP_PORT" --ws-management-port "$WS_MANAGEMENT_PORT" --output .local/hub.env >/dev/null
+$PY scripts/localstack.py create --endpoint "$ENDPOINT" --roles .local/roles.json
+$PY scripts/localstack.py env --port "$MOTO_PORT" --smtp-port "$SMTP_PORT" --ws-management-port "$WS_MANAGEMENT_PORT" \
+  --role-credentials .local/roles.json --output .local/hub.env >/dev/null
 $PY scripts/localstack.py router --output .local/CargoLambda.toml >/dev/null
 log "environment: .local/hub.env; router: .local/CargoLambda.toml"
 
 # Each message is kept as .eml plus a decoded .json in .local/mail/ (scripts/smtp_sink.py).
 start_bg smtp .local/smtp.log "$PY" -u scripts/smtp_sink.py --port "$SMTP_PORT" --maildir .local/mail
-start_bg poller .local/poller.log "$PY" -u scripts/localstack.py poll --endpoint "$ENDPOINT" --invoke "$INVOKE"
+start_bg poller .local/poller.log "$PY" -u scripts/localstack.py poll --endpoint "$ENDPOINT" --invoke "$INVOKE" \
+  --roles .local/roles.json
 
 cat >&2 <<EOF
 
@@ -68,7 +71,12 @@ EOF
 
 # cargo lambda watch in its own session too, so that the EXIT trap can stop its
 # function processes as a group; `wait` keeps this script responsive to signals.
-start_bg "cargo lambda watch" - cargo lambda watch \
+# Each function runs through scripts/function_runner.py (cargo's runner, for this process
+# only), which swaps the admin credentials of hub.env for the function's role.
+HOST_TRIPLE=$(rustc -vV | sed -n 's/^host: //p')
+RUNNER_VAR="CARGO_TARGET_$(echo "$HOST_TRIPLE" | tr 'a-z-' 'A-Z_')_RUNNER"
+start_bg "cargo lambda watch" - env "$RUNNER_VAR=$PWD/scripts/function_runner.py" \
+  LOCAL_ROLE_CREDENTIALS="$PWD/.local/roles.json" cargo lambda watch \
   --invoke-address 127.0.0.1 \
   --invoke-port "$INVOKE_PORT" \
   --env-file .local/hub.env \

@@ -152,6 +152,10 @@ class Template:
             name: spec.get("Default") for name, spec in (self.doc.get("Parameters") or {}).items()
         }
         self.parameters.update({k: v for k, v in LOCAL_PARAMETERS.items() if k in self.parameters})
+        for name, spec in (self.doc.get("Parameters") or {}).items():
+            ptype = str(spec.get("Type", ""))
+            if (ptype == "CommaDelimitedList" or ptype.startswith("List<")) and isinstance(self.parameters[name], str):
+                self.parameters[name] = [v.strip() for v in self.parameters[name].split(",")]
         self.mappings = self.doc.get("Mappings") or {}
         self._conditions: dict[str, bool] = {}
         self._names: dict[str, str] = {}
@@ -439,15 +443,21 @@ class Template:
 # ----------------------------------------------------------------- AWS side
 
 
-def aws_session():
+def aws_session(credentials: dict | None = None):
+    """The local admin (access key `test`, see scripts/moto_server.py), or a function's role."""
     import boto3
 
-    return boto3.session.Session(
-        aws_access_key_id="test", aws_secret_access_key="test", region_name=REGION
-    )
+    if credentials:
+        return boto3.session.Session(
+            aws_access_key_id=credentials["access_key_id"],
+            aws_secret_access_key=credentials["secret_access_key"],
+            aws_session_token=credentials.get("session_token"),
+            region_name=REGION,
+        )
+    return boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=REGION)
 
 
-def aws_client(service: str, endpoint: str, quick: bool = False):
+def aws_client(service: str, endpoint: str, quick: bool = False, credentials: dict | None = None):
     from botocore.config import Config
 
     cfg = Config(
@@ -456,7 +466,7 @@ def aws_client(service: str, endpoint: str, quick: bool = False):
         read_timeout=5 if quick else 60,
         s3={"addressing_style": "path"},
     )
-    return aws_session().client(service, endpoint_url=endpoint, config=cfg)
+    return aws_session(credentials).client(service, endpoint_url=endpoint, config=cfg)
 
 
 def port_of(endpoint: str) -> int:
@@ -676,7 +686,176 @@ def cmd_create(args: argparse.Namespace) -> int:
         log(f"not emulated (served by cargo lambda watch or not needed locally): {', '.join(skipped)}")
     if not args.no_seed:
         seed_provider_secrets(tpl, clients.get("secretsmanager") or aws_client("secretsmanager", args.endpoint))
+    if args.roles != "-":
+        create_roles(tpl, args.endpoint, Path(args.roles), args.test_instances)
     return 0
+
+
+# -------------------------------------------------------------------- roles
+#
+# One IAM role per function, with exactly the policies SAM gives it on AWS: the template is
+# run through the SAM translator (aws-sam-translator, the library `sam build`/CloudFormation
+# use), which expands policy templates (DynamoDBCrudPolicy, SQSSendMessagePolicy, ...) and
+# adds the managed policies of the function's events (AWSLambdaSQSQueueExecutionRole for an
+# SQS event). The statements are then resolved to local ARNs. Each role is assumed once by
+# the local admin and the temporary credentials are written to a JSON file
+# ({binary: {logical_id, role_arn, access_key_id, secret_access_key, session_token}}) that
+# `make dev` (scripts/function_runner.py, the poller) and the tests read.
+
+ROLE_SESSION_SECONDS = 43200
+TEST_SECRETS_PREFIX = "test-*"
+
+
+def sam_roles(tpl: Template) -> dict[str, dict]:
+    """function logical id -> the AWS::IAM::Role the SAM translator generates for it."""
+    import copy
+
+    from samtranslator.translator.transform import transform
+
+    class NoManagedPolicyNames:
+        def load(self) -> dict:
+            return {}
+
+    doc = copy.deepcopy(tpl.doc)
+    for logical in tpl.functions():
+        # The translator wants an S3 location for code; where the code is plays no part here.
+        doc["Resources"][logical].setdefault("Properties", {})["CodeUri"] = "s3://local/code.zip"
+    region = os.environ.get("AWS_DEFAULT_REGION")
+    os.environ["AWS_DEFAULT_REGION"] = REGION
+    try:
+        out = transform(doc, {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT}, NoManagedPolicyNames())
+    finally:
+        if region is None:
+            os.environ.pop("AWS_DEFAULT_REGION", None)
+        else:
+            os.environ["AWS_DEFAULT_REGION"] = region
+    resources = out["Resources"]
+    roles = {}
+    for logical in tpl.functions():
+        role = (resources[logical].get("Properties") or {}).get("Role")
+        target = None
+        if isinstance(role, dict) and "Fn::GetAtt" in role:
+            target = role["Fn::GetAtt"][0]
+        if target is None or resources.get(target, {}).get("Type") != "AWS::IAM::Role":
+            raise StackError(f"{logical}: Role must be the SAM-generated role or !GetAtt <AWS::IAM::Role>.Arn")
+        roles[logical] = resources[target]["Properties"]
+    return roles
+
+
+def local_policy_document(tpl: Template, document: dict, secret_arns: dict[str, str], test_instances: bool) -> dict:
+    """A role policy with intrinsics resolved to local ARNs.
+
+    Secrets resolve to their ARN (as `!Ref` does on AWS). With `test_instances`, each ARN of
+    a stack secret also matches the same secret under a test prefix (`test-*/jwt`), and each
+    queue and table ARN also matches `<name>-*`: the integration tests give every TestHub its
+    own secrets prefix and create their own queues and tables named after the template's.
+    """
+    original_ref = tpl.ref
+
+    def ref(name: str) -> Any:
+        if name in secret_arns:
+            return secret_arns[name]
+        return original_ref(name)
+
+    tpl.ref = ref  # type: ignore[method-assign]
+    try:
+        resolved = tpl.resolve(document)
+    finally:
+        tpl.ref = original_ref  # type: ignore[method-assign]
+    resolved.setdefault("Version", "2012-10-17")  # SAM leaves it out; IAM's default is older
+    if not test_instances:
+        return resolved
+    secret_prefix = f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT}:secret:{tpl.stack}/"
+    exact_secrets = {
+        arn: tpl.physical_name(logical).removeprefix(f"{tpl.stack}/") for logical, arn in secret_arns.items()
+    }
+    for statement in resolved.get("Statement") or []:
+        resources = statement.get("Resource")
+        if resources is None:
+            continue
+        listed = resources if isinstance(resources, list) else [resources]
+        extra = []
+        for arn in listed:
+            if not isinstance(arn, str):
+                continue
+            if arn.startswith(secret_prefix):
+                if arn in exact_secrets:  # a real ARN: its random suffix differs per copy
+                    arn = f"{secret_prefix}{exact_secrets[arn]}-*"
+                extra.append(arn.replace(f"secret:{tpl.stack}/", f"secret:{TEST_SECRETS_PREFIX}/", 1))
+            elif re.match(rf"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:{re.escape(tpl.stack)}-[A-Za-z0-9]+$", arn):
+                extra.append(arn + "-*")
+            elif re.match(rf"arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT}:table/{re.escape(tpl.stack)}-[A-Za-z0-9]+$", arn):
+                extra.append(arn + "-*")
+                extra.append(arn + "-*/index/*")
+        if extra:
+            statement["Resource"] = listed + extra
+    return resolved
+
+
+def role_name(tpl: Template, logical: str) -> str:
+    return f"{tpl.stack}-{logical}"[:64]
+
+
+def create_roles(tpl: Template, endpoint: str, output: Path, test_instances: bool) -> None:
+    iam = aws_client("iam", endpoint)
+    sts = aws_client("sts", endpoint)
+    sm = aws_client("secretsmanager", endpoint)
+    secret_arns = {
+        logical: sm.describe_secret(SecretId=tpl.physical_name(logical))["ARN"]
+        for logical in tpl.of_type("AWS::SecretsManager::Secret")
+    }
+    admin_arn = f"arn:{PARTITION}:iam::{ACCOUNT}:user/local-admin"
+    credentials: dict[str, dict] = {}
+    for logical, role in sam_roles(tpl).items():
+        name = role_name(tpl, logical)
+        trust = tpl.resolve(role.get("AssumeRolePolicyDocument") or {})
+        # The local admin stands in for the Lambda service when it assumes the role.
+        for statement in trust.get("Statement") or []:
+            principal = statement.setdefault("Principal", {})
+            principal["AWS"] = admin_arn
+        try:
+            iam.create_role(
+                RoleName=name,
+                AssumeRolePolicyDocument=json.dumps(trust),
+                MaxSessionDuration=ROLE_SESSION_SECONDS,
+                Description=f"{logical} (local, from template.yaml)",
+            )
+        except iam.exceptions.EntityAlreadyExistsException:
+            iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
+            for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]:
+                iam.delete_role_policy(RoleName=name, PolicyName=policy)
+            for policy in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
+                iam.detach_role_policy(RoleName=name, PolicyArn=policy["PolicyArn"])
+        for policy in role.get("Policies") or []:
+            document = local_policy_document(tpl, policy["PolicyDocument"], secret_arns, test_instances)
+            iam.put_role_policy(RoleName=name, PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(document))
+        for arn in tpl.resolve(role.get("ManagedPolicyArns") or []):
+            try:
+                iam.attach_role_policy(RoleName=name, PolicyArn=arn)
+            except iam.exceptions.NoSuchEntityException:
+                log(f"role   {name}: managed policy {arn} is unknown to the emulator; not attached")
+        role_arn = f"arn:{PARTITION}:iam::{ACCOUNT}:role/{name}"
+        assumed = sts.assume_role(RoleArn=role_arn, RoleSessionName=tpl.binary(logical), DurationSeconds=ROLE_SESSION_SECONDS)
+        c = assumed["Credentials"]
+        credentials[tpl.binary(logical)] = {
+            "logical_id": logical,
+            "role_arn": role_arn,
+            "access_key_id": c["AccessKeyId"],
+            "secret_access_key": c["SecretAccessKey"],
+            "session_token": c["SessionToken"],
+        }
+        log(f"role   {name}: {len(role.get('Policies') or [])} inline + {len(role.get('ManagedPolicyArns') or [])} managed policies, credentials for {tpl.binary(logical)}")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(credentials, indent=1) + "\n", encoding="utf-8")
+    output.chmod(0o600)
+    log(f"role credentials: {output}")
+
+
+def load_role_credentials(path: str | os.PathLike) -> dict[str, dict]:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StackError(f"{path}: no role credentials; run `localstack.py create` first") from None
 
 
 # ---------------------------------------------------------------------- env
@@ -737,6 +916,10 @@ def local_environment(tpl: Template, port: int, smtp_port: int, ws_management_po
 def cmd_env(args: argparse.Namespace) -> int:
     tpl = Template(Path(args.template), args.stack, args.port)
     env = local_environment(tpl, args.port, args.smtp_port, args.ws_management_port)
+    if args.role_credentials:
+        # Where each function's role credentials are (see `create`); the variables above stay
+        # the local admin's, for tools and test setup.
+        env["LOCAL_ROLE_CREDENTIALS"] = str(Path(args.role_credentials).resolve())
     text = "".join(f"{k}={v}\n" for k, v in env.items())
     if args.output != "-":
         out = Path(args.output)
@@ -1066,12 +1249,18 @@ def failed_ids(source: dict, records: list[dict], status: int, headers: dict, bo
 
 
 def poll_source(source: dict, args: argparse.Namespace, stop: threading.Event) -> None:
-    sqs = aws_client("sqs", args.endpoint)
+    # Lambda's event source mapping polls with the function's execution role.
+    credentials = load_role_credentials(args.roles).get(source["binary"]) if args.roles else None
+    sqs = aws_client("sqs", args.endpoint, credentials=credentials)
     label = f"{source['queue_name']} -> {source['binary']}"
+    # The URL from the event's queue ARN, as the event source mapping has it: the worker's role
+    # may read the queue's attributes but not look its URL up (no sqs:GetQueueUrl).
     queue_url = None
+    candidate = f"http://127.0.0.1:{port_of(args.endpoint)}/{ACCOUNT}/{source['queue_name']}"
     while not stop.is_set() and queue_url is None:
         try:
-            queue_url = sqs.get_queue_url(QueueName=source["queue_name"])["QueueUrl"]
+            sqs.get_queue_attributes(QueueUrl=candidate, AttributeNames=["QueueArn"])
+            queue_url = candidate
         except Exception as exc:
             log(f"poll {label}: queue not available yet ({_error_code(exc) or exc}); run `localstack.py create`")
             stop.wait(5)
@@ -1208,6 +1397,16 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("create", help="create the template's tables, queues, buckets and secrets in moto")
     p.add_argument("--endpoint", default=DEFAULT_ENDPOINT)
     p.add_argument("--no-seed", action="store_true", help="do not seed provider secrets from the environment")
+    p.add_argument(
+        "--roles",
+        default=str(LOCAL_DIR / "roles.json"),
+        help="where to write each function's role credentials ('-': create no roles)",
+    )
+    p.add_argument(
+        "--test-instances",
+        action="store_true",
+        help="let roles reach the tests' own copies of stack secrets (test-*/...), queues and tables (<name>-*)",
+    )
     p.set_defaults(func=cmd_create)
 
     p = sub.add_parser("env", help="print (and write) the local function environment")
@@ -1215,6 +1414,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--smtp-port", type=int, default=1025, help="SMTP sink port")
     p.add_argument("--ws-management-port", type=int, default=8001, help="local WebSocket gateway's management API port")
     p.add_argument("--output", default=str(LOCAL_DIR / "hub.env"), help="file to write, '-' for none")
+    p.add_argument("--role-credentials", help="role credentials file written by `create` (LOCAL_ROLE_CREDENTIALS)")
     p.set_defaults(func=cmd_env)
 
     p = sub.add_parser("router", help="generate cargo-lambda's watch router from the HttpApi events")
@@ -1229,6 +1429,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--invoke", default=DEFAULT_INVOKE, help="cargo lambda watch address")
     p.add_argument("--wait", type=int, default=10, help="long-poll seconds")
     p.add_argument("--timeout", type=float, default=900, help="invoke timeout (first call compiles)")
+    p.add_argument("--roles", help="role credentials from `create`: poll as each worker's role")
     p.set_defaults(func=cmd_poll)
 
     p = sub.add_parser("token", help="print a JWT the local stack accepts")

@@ -47,11 +47,15 @@ step() {
 step "cfn-lint template.yaml" cfn-lint template.yaml
 step "template/workspace/router check" "$PY" scripts/localstack.py router --check
 
-start_bg "moto (test)" .local/moto-test.log "$PY" scripts/moto_server.py -H 127.0.0.1 -p "$MOTO_PORT"
+start_bg "moto (test)" .local/moto-test.log "$PY" scripts/moto_server.py -H 127.0.0.1 -p "$MOTO_PORT" --enforce-iam
 start_bg "smtp sink (test)" .local/smtp-test.log "$PY" -u -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT"
 $PY scripts/localstack.py wait --endpoint "$ENDPOINT" --timeout 60
-$PY scripts/localstack.py create --endpoint "$ENDPOINT" --no-seed
-$PY scripts/localstack.py env --port "$MOTO_PORT" --smtp-port "$SMTP_PORT" --output .local/test.env >/dev/null
+# IAM is enforced: every function's state is built with its own role's credentials
+# (.local/test-roles.json, see tests/src/lib.rs), which also reach the tests' own copies
+# of stack secrets, queues and tables (--test-instances).
+$PY scripts/localstack.py create --endpoint "$ENDPOINT" --no-seed --roles .local/test-roles.json --test-instances
+$PY scripts/localstack.py env --port "$MOTO_PORT" --smtp-port "$SMTP_PORT" \
+  --role-credentials .local/test-roles.json --output .local/test.env >/dev/null
 
 set -a
 # shellcheck disable=SC1091

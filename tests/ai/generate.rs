@@ -636,7 +636,12 @@ async fn bad_input_gets_field_problems() {
 async fn the_per_user_ai_limit_applies() {
     // Rate-limit rules live in the hub table; this test gets a table of its own so its tight
     // rule cannot touch any other test.
-    let table = format!("ai-rl-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    // Named `<stack hub table>-<suffix>`: the AI role reaches such copies in test mode.
+    let table = format!(
+        "{}-ai-rl-{}",
+        std::env::var("HUB_TABLE").unwrap(),
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
     let probe = hub_with(&[], &[]).await;
     create_hub_table(&probe, &table).await;
     let hub = hub_with(&[], &[("HUB_TABLE", table.clone())]).await;

@@ -17,7 +17,7 @@ use crate::{
 
 async fn queued_hub(fakes: &[(&str, &MockServer)], extra: &[(&str, String)]) -> (TestHub, String) {
     let probe = TestHub::new().await;
-    let queue = create_queue(&probe, "ai-jobs").await;
+    let queue = create_queue(&probe, "AI_JOBS_QUEUE_URL").await;
     let mut env: Vec<(&str, String)> = vec![("AI_JOBS_QUEUE_URL", queue.clone())];
     env.extend(extra.iter().cloned());
     (hub_with(fakes, &env).await, queue)
@@ -167,7 +167,7 @@ async fn async_generation_runs_through_sqs_and_the_worker() {
     tokio::time::sleep(Duration::from_millis(1100)).await; // the test queue's visibility timeout
 
     let w = worker(&hub);
-    let runs = drain_queue(&hub.ctx.aws.sqs, &queue, 10, |event| {
+    let runs = drain_queue(&hub.ctx_of("ai-worker").aws.sqs, &queue, 10, |event| {
         let w = w.clone();
         async move { ai_worker::handle_event(&w, event).await }
     })
@@ -255,7 +255,7 @@ async fn a_job_whose_providers_keep_failing_is_retried_then_marked_failed() {
     let w = worker(&hub);
     // Each round: SQS redelivers after the 1 s visibility timeout; the 4th delivery gives up.
     for _ in 0..6 {
-        drain_queue(&hub.ctx.aws.sqs, &queue, 3, |event| {
+        drain_queue(&hub.ctx_of("ai-worker").aws.sqs, &queue, 3, |event| {
             let w = w.clone();
             async move { ai_worker::handle_event(&w, event).await }
         })
@@ -312,15 +312,19 @@ async fn transcription_uploads_through_a_presigned_url_and_calls_the_multipart_e
     let owner = hub.token("voice-user", Role::User);
     const TRANSCRIPTIONS: &str = "/api/integrations/ai/transcriptions";
 
-    // 1. A presigned PUT URL for the user's own prefix.
+    // 1. A presigned POST for the user's own prefix, for exactly the declared size; it costs
+    // one unit of the user's AI limit.
+    let upload =
+        json!({"filename": "visit.mp3", "content_type": "audio/mpeg", "size": audio.len()});
     let ticket = post(
         &svc,
         TRANSCRIPTIONS,
         &owner,
         &request_id(),
-        &json!({"upload": {"filename": "visit.mp3", "content_type": "audio/mpeg"}}),
+        &json!({ "upload": upload }),
     )
     .await;
+    assert!(ticket.headers.get("ratelimit-remaining").is_some());
     assert_eq!(
         ticket.status,
         200,
@@ -330,20 +334,46 @@ async fn transcription_uploads_through_a_presigned_url_and_calls_the_multipart_e
     let ticket = ticket.json();
     let key = ticket["s3_key"].as_str().unwrap().to_string();
     assert!(key.starts_with("ai-audio/voice-user/") && key.ends_with("/visit.mp3"));
-    assert_eq!(ticket["method"], "PUT");
-    let url = ticket["upload_url"].as_str().unwrap();
-    assert!(url.contains("X-Amz-Signature="));
-    // 2. The client uploads to S3 (the emulator) directly.
-    let put = hub
+    assert_eq!(ticket["method"], "POST");
+    assert_eq!(ticket["size"], audio.len());
+    let fields = ticket["fields"].as_object().unwrap();
+    assert_eq!(fields["key"], key.as_str());
+    let policy = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        fields["policy"].as_str().unwrap(),
+    )
+    .unwrap();
+    let policy: serde_json::Value = serde_json::from_slice(&policy).unwrap();
+    assert!(
+        policy["conditions"].as_array().unwrap().contains(&json!([
+            "content-length-range",
+            audio.len(),
+            audio.len()
+        ])),
+        "{policy}"
+    );
+    // 2. The client uploads to S3 (the emulator) directly, as a browser form.
+    let mut form = reqwest::multipart::Form::new();
+    for (k, v) in fields {
+        form = form.text(k.clone(), v.as_str().unwrap().to_string());
+    }
+    let part = reqwest::multipart::Part::bytes(audio.clone())
+        .file_name("visit.mp3")
+        .mime_str("audio/mpeg")
+        .unwrap();
+    let sent = hub
         .ctx
         .http
-        .put(url)
-        .header("content-type", "audio/mpeg")
-        .body(audio.clone())
+        .post(ticket["upload_url"].as_str().unwrap())
+        .multipart(form.part("file", part))
         .send()
         .await
         .unwrap();
-    assert!(put.status().is_success(), "presigned PUT: {}", put.status());
+    assert!(
+        sent.status().is_success(),
+        "presigned POST: {}",
+        sent.status()
+    );
     // 3. The job.
     let rid = request_id();
     let res = post(
@@ -365,7 +395,7 @@ async fn transcription_uploads_through_a_presigned_url_and_calls_the_multipart_e
     assert_eq!(res.json()["kind"], "transcribe");
     tokio::time::sleep(Duration::from_millis(50)).await;
     let w = worker(&hub);
-    drain_queue(&hub.ctx.aws.sqs, &queue, 10, |event| {
+    drain_queue(&hub.ctx_of("ai-worker").aws.sqs, &queue, 10, |event| {
         let w = w.clone();
         async move { ai_worker::handle_event(&w, event).await }
     })
@@ -396,6 +426,17 @@ async fn transcription_uploads_through_a_presigned_url_and_calls_the_multipart_e
     )
     .await;
     missing.assert_problem(404, "audio_not_found");
+    // The AI role reads audio under ai-audio/ only: even a service cannot name another prefix.
+    let outside = post(
+        &svc,
+        TRANSCRIPTIONS,
+        &hub.token("svc", Role::Service),
+        &request_id(),
+        &json!({"s3_key": "uploads/someone/file.mp3"}),
+    )
+    .await
+    .assert_problem(400, "invalid_field");
+    assert_eq!(outside["errors"][0]["field"], "s3_key");
     let p = post(&svc, TRANSCRIPTIONS, &owner, &request_id(), &json!({}))
         .await
         .assert_problem(400, "invalid_field");
@@ -405,7 +446,7 @@ async fn transcription_uploads_through_a_presigned_url_and_calls_the_multipart_e
         TRANSCRIPTIONS,
         &owner,
         &request_id(),
-        &json!({"upload": {"filename": "../x.mp3", "content_type": "audio/mpeg"}}),
+        &json!({"upload": {"filename": "../x.mp3", "content_type": "audio/mpeg", "size": 10}}),
     )
     .await
     .assert_problem(400, "invalid_field");
@@ -415,11 +456,32 @@ async fn transcription_uploads_through_a_presigned_url_and_calls_the_multipart_e
         TRANSCRIPTIONS,
         &owner,
         &request_id(),
-        &json!({"upload": {"filename": "x.exe", "content_type": "application/x-msdownload"}}),
+        &json!({"upload": {"filename": "x.exe", "content_type": "application/x-msdownload", "size": 10}}),
     )
     .await
     .assert_problem(400, "invalid_field");
     assert_eq!(p["errors"][0]["field"], "upload.content_type");
+    // The size is part of the policy: none, or more than 25 MB, gets no ticket.
+    let p = post(
+        &svc,
+        TRANSCRIPTIONS,
+        &owner,
+        &request_id(),
+        &json!({"upload": {"filename": "a.mp3", "content_type": "audio/mpeg", "size": 0}}),
+    )
+    .await
+    .assert_problem(400, "invalid_field");
+    assert_eq!(p["errors"][0]["field"], "upload.size");
+    let too_big = 25 * 1024 * 1024 + 1;
+    post(
+        &svc,
+        TRANSCRIPTIONS,
+        &owner,
+        &request_id(),
+        &json!({"upload": {"filename": "a.mp3", "content_type": "audio/mpeg", "size": too_big}}),
+    )
+    .await
+    .assert_problem(413, "payload_too_large");
 }
 
 #[tokio::test]

@@ -54,13 +54,17 @@ pub async fn hub_with(fakes: &[(&str, &MockServer)], extra: &[(&str, String)]) -
 }
 
 pub fn ai_service(hub: &TestHub) -> (ai::AiState, HubService) {
-    let state = ai::AiState::new(hub.ctx.clone()).expect("AI config");
+    let state = ai::AiState::new(hub.ctx_of("ai")).expect("AI config");
     let svc = shared::http::app(ai::router(state.clone()));
     (state, svc)
 }
 
 pub fn worker(hub: &TestHub) -> Arc<shared::ai::jobs::JobRunner> {
-    Arc::new(hub.ctx.ai_job_runner().expect("worker config"))
+    Arc::new(
+        hub.ctx_of("ai-worker")
+            .ai_job_runner()
+            .expect("worker config"),
+    )
 }
 
 /// A wiremock matcher from a predicate over the request.

@@ -38,7 +38,7 @@ async fn main() {
     let hub = TestHub::with_env(&[("OPENAI_BASE_URL", format!("{}/v1", fake.uri()))]).await;
     hub.put_secret("openai", json!({"api_key": "bench-key"}))
         .await;
-    let state = ai::AiState::new(hub.ctx.clone()).expect("AI config");
+    let state = ai::AiState::new(hub.ctx_of("ai")).expect("AI config");
     let svc = shared::http::app(ai::router(state));
     let token = hub.token("bench-user", Role::User);
     let prompt = "Patient: John Smith, phone +1 415 555 0199. Write a short, friendly appointment reminder for tomorrow 10:00.";

@@ -47,14 +47,17 @@ async fn main() {
         management_listener.local_addr().unwrap().port()
     );
     let hub = TestHub::with_env(&[("WEBSOCKET_MANAGEMENT_ENDPOINT", management)]).await;
-    let queue_url = hub_tests::create_queue(&hub, "notifications-bench").await;
+    let queue_url = hub_tests::create_queue(&hub, "NOTIFICATIONS_QUEUE_URL").await;
     let mut config = NotificationsConfig::from_env(&hub.ctx.env).unwrap();
     config.queue_url = Some(queue_url);
     let svc = shared::http::app(notifications::router(
-        notifications::NotificationsState::with_config(hub.ctx.clone(), &config).unwrap(),
+        notifications::NotificationsState::with_config(hub.ctx_of("notifications"), &config)
+            .unwrap(),
     ));
-    let dispatcher = hub.ctx.notification_dispatcher(&config);
-    let ws_state = websocket::WebsocketState::new(hub.ctx.clone()).unwrap();
+    let dispatcher = hub
+        .ctx_of("notifications-worker")
+        .notification_dispatcher(&config);
+    let ws_state = websocket::WebsocketState::new(hub.ctx_of("websocket")).unwrap();
     let gateway = Gateway::new(
         Arc::new(InProcess(ws_state)),
         format!("127.0.0.1:{ws_port}"),

@@ -69,11 +69,11 @@ async fn main() {
         json!({"api_key": "bench-key", "sender": "10004346"}),
     )
     .await;
-    let queue = create_queue(&hub, "sms-bench").await;
+    let queue = create_queue(&hub, "SMS_BULK_QUEUE_URL").await;
     let mut sms_env = env.clone();
     sms_env.push(("SMS_BULK_QUEUE_URL", queue.clone()));
     let sms = Arc::new(
-        hub.ctx
+        hub.ctx_of("sms")
             .sms_service_with(SmsConfig::from_env(&env_with(&sms_env)).expect("config"))
             .expect("sms service"),
     );

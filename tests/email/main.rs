@@ -19,7 +19,7 @@ const SEND: &str = "/api/integrations/email/send";
 
 fn service(hub: &TestHub) -> HubService {
     shared::http::app(email::router(
-        email::EmailState::new(hub.ctx.clone()).expect("email state"),
+        email::EmailState::new(hub.ctx_of("email")).expect("email state"),
     ))
 }
 
@@ -669,7 +669,7 @@ async fn the_email_service_serves_callers_outside_http_too() {
     // The notifications worker calls `EmailService::send` directly with the same request type.
     let sink = SmtpSink::start(&[]);
     let hub = hub_for(&sink, &[]).await;
-    let service = hub.ctx.email_service().unwrap();
+    let service = hub.ctx_of("notifications-worker").email_service().unwrap();
     assert_eq!(service.delivery(), shared::email::Delivery::Smtp);
     let to = unique("worker-");
     let request = shared::email::EmailRequest {

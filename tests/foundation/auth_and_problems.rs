@@ -7,7 +7,7 @@ use serde_json::json;
 use shared::auth::Role;
 
 fn svc(hub: &TestHub) -> shared::http::HubService {
-    shared::http::app(providers::router(hub.ctx.clone()))
+    shared::http::app(providers::router(hub.ctx_of("providers")))
 }
 
 #[tokio::test]

@@ -128,7 +128,7 @@ async fn refreshes_once_when_the_provider_rejects_the_cached_credentials() {
 #[tokio::test]
 async fn put_credentials_answers_field_names_only_and_validates() {
     let hub = TestHub::new().await;
-    let svc = shared::http::app(providers::router(hub.ctx.clone()));
+    let svc = shared::http::app(providers::router(hub.ctx_of("providers")));
     let admin = hub.admin();
     let res = hub_tests::send(
         &svc,

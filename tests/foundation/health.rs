@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
-use hub_tests::{TestHub, get, send};
+use hub_tests::{TestHub, get, json_req, send};
 use serde_json::json;
 use shared::auth::Role;
 
 fn svc(hub: &TestHub) -> shared::http::HubService {
     shared::http::app(health::router(Arc::new(health::HealthState::new(
-        hub.ctx.clone(),
+        hub.ctx_of("health"),
     ))))
 }
 
@@ -107,4 +107,51 @@ async fn deep_check_needs_an_admin() {
     .assert_problem(403, "forbidden");
     let res = send(&svc(&hub), get("/health?deep=true", Some(&hub.admin()))).await;
     assert_eq!(res.status, 200);
+}
+
+/// `/health` is behind the per-client-IP limit, whose counter is an `UpdateItem` on the rate
+/// limit table: the health role must be allowed to write it, or every request from a known IP
+/// (all of them behind API Gateway) fails closed.
+#[tokio::test]
+async fn a_client_ip_is_counted_and_still_answered() {
+    let hub = TestHub::with_env(&[("SMTP_HOST", String::new())]).await;
+    let res = send(
+        &svc(&hub),
+        hub_tests::req("GET", "/health", None)
+            .header("x-forwarded-for", "203.0.113.77")
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", String::from_utf8_lossy(&res.body));
+    assert!(
+        res.headers.get("ratelimit-remaining").is_some(),
+        "{:?}",
+        res.headers
+    );
+}
+
+/// `?deep=true` saves each probe's outcome on the provider's catalog entry (and logs it).
+#[tokio::test]
+async fn deep_check_saves_each_probe_result() {
+    let hub = TestHub::new().await;
+    let providers = shared::http::app(providers::router(hub.ctx_of("providers")));
+    let admin = hub.admin();
+    let slug = format!("hc-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let body = json!({"slug": slug, "name": "Probe target", "kind": "webhook", "protocol": "none"});
+    let created = send(
+        &providers,
+        json_req("POST", "/api/integrations/providers", Some(&admin), &body),
+    )
+    .await;
+    assert_eq!(created.status, 201);
+    let res = send(&svc(&hub), get("/health?deep=true", Some(&admin))).await;
+    assert_eq!(res.status, 200, "{}", String::from_utf8_lossy(&res.body));
+    let one = send(
+        &providers,
+        get(&format!("/api/integrations/providers/{slug}"), Some(&admin)),
+    )
+    .await
+    .json();
+    assert_eq!(one["last_check"]["reachable"], true, "{one}");
 }

@@ -38,7 +38,7 @@ fn record(slug: &str, outcome: Outcome, ms: u64) -> CallRecord {
 #[tokio::test]
 async fn statistics_come_from_hourly_counters() {
     let hub = TestHub::new().await;
-    let svc = shared::http::app(providers::router(hub.ctx.clone()));
+    let svc = shared::http::app(providers::router(hub.ctx_of("providers")));
     let slug = new_provider(&hub, &svc).await;
     // 18 fast successes, 2 slow failures: p95 falls in the slow bucket. Written one after
     // another: moto does not serialise concurrent `ADD`s on one item (DynamoDB does), and this
@@ -79,7 +79,7 @@ async fn statistics_come_from_hourly_counters() {
 #[tokio::test]
 async fn log_entries_are_masked_filtered_and_paged() {
     let hub = TestHub::new().await;
-    let svc = shared::http::app(providers::router(hub.ctx.clone()));
+    let svc = shared::http::app(providers::router(hub.ctx_of("providers")));
     let slug = new_provider(&hub, &svc).await;
     for i in 0..7 {
         let outcome = if i % 3 == 0 {

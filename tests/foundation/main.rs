@@ -5,6 +5,7 @@ mod auth_and_problems;
 mod credentials;
 mod docs;
 mod health;
+mod iam;
 mod idempotency;
 mod integration_log;
 mod providers;

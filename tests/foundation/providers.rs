@@ -12,7 +12,7 @@ async fn lists_builtin_providers_with_configuration_state() {
     let hub = TestHub::new().await;
     hub.put_secret("openai", json!({"api_key": "sk-test"}))
         .await;
-    let svc = shared::http::app(providers::router(hub.ctx.clone()));
+    let svc = shared::http::app(providers::router(hub.ctx_of("providers")));
     let v = send(
         &svc,
         get(
@@ -43,7 +43,7 @@ async fn lists_builtin_providers_with_configuration_state() {
 #[tokio::test]
 async fn admin_creates_and_updates_a_provider() {
     let hub = TestHub::new().await;
-    let svc = shared::http::app(providers::router(hub.ctx.clone()));
+    let svc = shared::http::app(providers::router(hub.ctx_of("providers")));
     let admin = hub.admin();
     let slug = format!("gw-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let body =
@@ -112,7 +112,7 @@ async fn kavenegar_health_check_calls_account_info() {
         json!({"api_key": "GOOD-KEY", "sender": "10004346"}),
     )
     .await;
-    let svc = shared::http::app(providers::router(hub.ctx.clone()));
+    let svc = shared::http::app(providers::router(hub.ctx_of("providers")));
     let v = send(
         &svc,
         get(
@@ -156,7 +156,7 @@ async fn rejected_key_is_refreshed_once_then_reported() {
     let hub = TestHub::with_env(&[("KAVENEGAR_BASE_URL", format!("{}/v1", fake.uri()))]).await;
     hub.put_secret("kavenegar", json!({"api_key": "OLD-KEY", "sender": "1"}))
         .await;
-    let svc = shared::http::app(providers::router(hub.ctx.clone()));
+    let svc = shared::http::app(providers::router(hub.ctx_of("providers")));
     let admin = hub.admin();
     let first = send(
         &svc,
@@ -233,7 +233,7 @@ async fn twilio_and_openai_health_checks_use_their_formats() {
         .await;
     hub.put_secret("huggingface", json!({"api_key": "hf-bad"}))
         .await;
-    let svc = shared::http::app(providers::router(hub.ctx.clone()));
+    let svc = shared::http::app(providers::router(hub.ctx_of("providers")));
     let svc_token = hub.token("svc", Role::Service);
     let t = send(
         &svc,
@@ -299,7 +299,7 @@ async fn smtp_health_check_sends_noop_to_the_sink() {
         );
     };
     let hub = TestHub::with_env(&[("SMTP_HOST", "127.0.0.1".into()), ("SMTP_PORT", port)]).await;
-    let svc = shared::http::app(providers::router(hub.ctx.clone()));
+    let svc = shared::http::app(providers::router(hub.ctx_of("providers")));
     let v = send(
         &svc,
         get(
@@ -313,7 +313,7 @@ async fn smtp_health_check_sends_noop_to_the_sink() {
     // Nothing listens on port 9: unreachable, reported as such.
     let hub =
         TestHub::with_env(&[("SMTP_HOST", "127.0.0.1".into()), ("SMTP_PORT", "9".into())]).await;
-    let svc = shared::http::app(providers::router(hub.ctx.clone()));
+    let svc = shared::http::app(providers::router(hub.ctx_of("providers")));
     let v = send(
         &svc,
         get(

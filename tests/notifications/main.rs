@@ -69,14 +69,18 @@ impl Setup {
         ];
         env.extend(overrides.iter().cloned());
         let hub = TestHub::with_env(&env).await;
-        let queue_url = hub_tests::create_queue(&hub, "notifications").await;
+        let queue_url = hub_tests::create_queue(&hub, "NOTIFICATIONS_QUEUE_URL").await;
         let mut config = NotificationsConfig::from_env(&hub.ctx.env).unwrap();
         config.queue_url = Some(queue_url.clone());
         let state =
-            notifications::NotificationsState::with_config(hub.ctx.clone(), &config).unwrap();
+            notifications::NotificationsState::with_config(hub.ctx_of("notifications"), &config)
+                .unwrap();
         let svc = shared::http::app(notifications::router(state));
-        let dispatcher = Arc::new(hub.ctx.notification_dispatcher(&config));
-        let ws_state = websocket::WebsocketState::new(hub.ctx.clone()).unwrap();
+        let dispatcher = Arc::new(
+            hub.ctx_of("notifications-worker")
+                .notification_dispatcher(&config),
+        );
+        let ws_state = websocket::WebsocketState::new(hub.ctx_of("websocket")).unwrap();
         let gateway = Gateway::new(
             Arc::new(InProcess(ws_state.clone())),
             format!("127.0.0.1:{ws_port}"),
@@ -107,12 +111,16 @@ impl Setup {
         let mut invocations = 0;
         for _ in 0..10 {
             let d = self.dispatcher.clone();
-            invocations +=
-                hub_tests::drain_queue(&self.hub.ctx.aws.sqs, &self.queue_url, 20, move |event| {
+            invocations += hub_tests::drain_queue(
+                &self.hub.ctx_of("notifications-worker").aws.sqs,
+                &self.queue_url,
+                20,
+                move |event| {
                     let d = d.clone();
                     async move { notifications_worker::handle_event(&d, event).await }
-                })
-                .await;
+                },
+            )
+            .await;
             let attrs = self
                 .hub
                 .ctx

@@ -8,7 +8,7 @@ use crate::unique_route;
 #[tokio::test]
 async fn admin_manages_rules_and_others_are_refused() {
     let hub = TestHub::new().await;
-    let svc = shared::http::app(providers::router(hub.ctx.clone()));
+    let svc = shared::http::app(providers::router(hub.ctx_of("providers")));
     let admin = hub.admin();
     let user = hub.token("u1", Role::User);
     let service = hub.token("svc", Role::Service);
@@ -180,7 +180,7 @@ async fn admin_manages_rules_and_others_are_refused() {
 #[tokio::test]
 async fn bad_rules_are_problems_naming_the_field() {
     let hub = TestHub::new().await;
-    let svc = shared::http::app(providers::router(hub.ctx.clone()));
+    let svc = shared::http::app(providers::router(hub.ctx_of("providers")));
     let admin = hub.admin();
     let post = |body: serde_json::Value| {
         json_req("POST", "/api/integrations/rate-limits", Some(&admin), &body)
@@ -277,7 +277,7 @@ async fn bad_rules_are_problems_naming_the_field() {
 #[tokio::test]
 async fn a_builtin_can_be_overridden_and_restored() {
     let hub = TestHub::new().await;
-    let svc = shared::http::app(providers::router(hub.ctx.clone()));
+    let svc = shared::http::app(providers::router(hub.ctx_of("providers")));
     let admin = hub.admin();
     // Same values as the default (other tests share the table); only the description changes.
     let path = "/api/integrations/rate-limits/default-websocket-user";

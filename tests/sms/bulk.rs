@@ -12,14 +12,14 @@ use wiremock::{Mock, ResponseTemplate};
 use crate::support::*;
 
 async fn drain(fx: &Fx) -> usize {
-    let state = fx.state.clone();
+    let worker = fx.worker.clone();
     drain_queue(
-        &fx.hub.ctx.aws.sqs,
+        &fx.hub.ctx_of("sms-worker").aws.sqs,
         fx.queue_url.as_deref().unwrap(),
         200,
         |event| {
-            let state = state.clone();
-            async move { sms_worker::handle_event(&state.sms, event).await }
+            let worker = worker.clone();
+            async move { sms_worker::handle_event(&worker, event).await }
         },
     )
     .await
@@ -169,7 +169,7 @@ async fn the_same_queue_message_twice_sends_once() {
     assert_eq!(messages.len(), 1);
     let m = messages[0].clone();
 
-    sms_worker::handle(&fx.state.sms, m.clone())
+    sms_worker::handle(&fx.worker, m.clone())
         .await
         .expect("first delivery");
     // A redelivery (same message, higher receive count), then two more at once. (Two
@@ -180,12 +180,12 @@ async fn the_same_queue_message_twice_sends_once() {
         receive_count: 2,
         ..m.clone()
     };
-    sms_worker::handle(&fx.state.sms, again.clone())
+    sms_worker::handle(&fx.worker, again.clone())
         .await
         .expect("redelivery is acknowledged");
     let (a, b) = tokio::join!(
-        sms_worker::handle(&fx.state.sms, again.clone()),
-        sms_worker::handle(&fx.state.sms, again)
+        sms_worker::handle(&fx.worker, again.clone()),
+        sms_worker::handle(&fx.worker, again)
     );
     assert!(a.is_ok() && b.is_ok());
     assert_eq!(
@@ -308,7 +308,7 @@ async fn a_provider_outage_reports_the_message_failed_and_the_retry_sends_it() {
     rec.message_id = Some(m.message_id.clone());
     rec.body = Some(m.body.clone());
     event.records.push(rec);
-    let response = sms_worker::handle_event(&fx.state.sms, event).await;
+    let response = sms_worker::handle_event(&fx.worker, event).await;
     assert_eq!(response.batch_item_failures.len(), 1);
     assert_eq!(
         response.batch_item_failures[0].item_identifier,
@@ -317,7 +317,7 @@ async fn a_provider_outage_reports_the_message_failed_and_the_retry_sends_it() {
 
     // Redelivered: the chunk was released, so it is sent now.
     sms_worker::handle(
-        &fx.state.sms,
+        &fx.worker,
         QueueMessage {
             receive_count: 2,
             ..m
@@ -455,7 +455,7 @@ async fn a_chunk_left_claimed_by_a_dead_worker_is_recorded_unknown_not_resent() 
         .unwrap();
 
     sms_worker::handle(
-        &fx.state.sms,
+        &fx.worker,
         QueueMessage {
             receive_count: 2,
             ..m

@@ -217,14 +217,14 @@ async fn delivery_reports_move_batch_counters() {
     )
     .await;
     let batch_id = res.json()["batch_id"].as_str().unwrap().to_string();
-    let state = fx.state.clone();
+    let worker = fx.worker.clone();
     hub_tests::drain_queue(
-        &fx.hub.ctx.aws.sqs,
+        &fx.hub.ctx_of("sms-worker").aws.sqs,
         fx.queue_url.as_deref().unwrap(),
         20,
         |event| {
-            let state = state.clone();
-            async move { sms_worker::handle_event(&state.sms, event).await }
+            let worker = worker.clone();
+            async move { sms_worker::handle_event(&worker, event).await }
         },
     )
     .await;
@@ -237,9 +237,10 @@ async fn delivery_reports_move_batch_counters() {
     let pid = m0["provider_message_id"].as_str().unwrap().to_string();
     // The function the webhooks worker calls too.
     let applied = fx
-        .state
-        .sms
-        .store()
+        .hub
+        .ctx_of("webhook-worker")
+        .sms_store()
+        .unwrap()
         .apply_delivery_report("kavenegar", &pid, "10", None)
         .await
         .unwrap();

@@ -10,7 +10,7 @@ use hub_tests::{TestHub, create_queue, env_with, json_req};
 use serde_json::{Value, json};
 use shared::http::HubService;
 use shared::integration_log::{LogEntry, LogQuery};
-use shared::sms::SmsConfig;
+use shared::sms::{SmsConfig, SmsService};
 use sms::SmsState;
 use wiremock::{MockServer, Request as WireRequest, Respond, ResponseTemplate};
 
@@ -26,9 +26,10 @@ pub struct Fx {
     pub hub: TestHub,
     pub kavenegar: MockServer,
     pub twilio: MockServer,
-    pub state: Arc<SmsState>,
     pub svc: HubService,
     pub queue_url: Option<String>,
+    /// The bulk worker's service (its own role).
+    pub worker: Arc<SmsService>,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -69,7 +70,7 @@ pub async fn fixture(opts: Opts) -> Fx {
         hub.put_secret("twilio", json!({"account_sid": TWILIO_SID, "auth_token": TWILIO_TOKEN, "from_number": TWILIO_FROM})).await;
     }
     let queue_url = if opts.queue {
-        Some(create_queue(&hub, "sms-bulk").await)
+        Some(create_queue(&hub, "SMS_BULK_QUEUE_URL").await)
     } else {
         None
     };
@@ -77,18 +78,25 @@ pub async fn fixture(opts: Opts) -> Fx {
         env.push(("SMS_BULK_QUEUE_URL", q.clone()));
     }
     let config = SmsConfig::from_env(&env_with(&env)).expect("sms config");
+    // What sms-worker builds at cold start, under its own role.
+    let worker = Arc::new(
+        hub.ctx_of("sms-worker")
+            .sms_service_with(config.clone())
+            .expect("sms-worker service"),
+    );
+    let sms_ctx = hub.ctx_of("sms");
     let state = SmsState::new(
-        hub.ctx.clone(),
-        hub.ctx.sms_service_with(config).expect("sms service"),
+        sms_ctx.clone(),
+        sms_ctx.sms_service_with(config).expect("sms service"),
     );
     let svc = shared::http::app(sms::router(state.clone()));
     Fx {
         hub,
         kavenegar,
         twilio,
-        state,
         svc,
         queue_url,
+        worker,
     }
 }
 

@@ -41,7 +41,7 @@ async fn message_records_expire_after_sms_message_ttl_days() {
     let hub = TestHub::with_env(&[("SMS_MESSAGE_TTL_DAYS", "2".into())]).await;
 
     // No provider credentials under this hub's prefix: the console fallback sends.
-    let sms = hub.ctx.sms_service().expect("sms service");
+    let sms = hub.ctx_of("sms").sms_service().expect("sms service");
     let sent = sms
         .send(
             Phone::parse("09123456789").unwrap(),

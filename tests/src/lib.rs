@@ -3,8 +3,13 @@
 //!
 //! Each [`TestHub`] gets its own Secrets Manager prefix (its own JWT secret and provider
 //! credentials), so tests running in parallel cannot see each other's credentials.
+//!
+//! The emulator enforces IAM (scripts/moto_server.py): `hub.ctx` signs as the local admin and
+//! is for test setup and assertions; a function's state is built from
+//! [`TestHub::ctx_of`]`("<binary>")`, which signs with that function's role from template.yaml.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 
 use axum::body::Body;
 use http::{Request, StatusCode};
@@ -18,9 +23,50 @@ use shared::http::HubService;
 use tower::ServiceExt;
 
 pub struct TestHub {
+    /// Signed as the local admin: for setting tests up and checking what functions did.
     pub ctx: Arc<HubContext>,
     pub jwt_secret: String,
     pub prefix: String,
+    /// binary -> its cold-start context under its own role (or why that failed).
+    functions: HashMap<String, Result<Arc<HubContext>, String>>,
+}
+
+/// Every function's role credentials, written by `localstack.py create` to the file named by
+/// `LOCAL_ROLE_CREDENTIALS` (binary -> {access_key_id, secret_access_key, session_token}).
+fn role_credentials() -> &'static HashMap<String, aws_sdk_sqs::config::Credentials> {
+    static CREDENTIALS: OnceLock<HashMap<String, aws_sdk_sqs::config::Credentials>> =
+        OnceLock::new();
+    CREDENTIALS.get_or_init(|| {
+        let path = std::env::var("LOCAL_ROLE_CREDENTIALS")
+            .expect("LOCAL_ROLE_CREDENTIALS: run the integration tests with `make test`");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let all: HashMap<String, Value> = serde_json::from_str(&text).expect("role credentials");
+        all.into_iter()
+            .map(|(binary, c)| {
+                let field = |k: &str| c[k].as_str().expect("credential field").to_string();
+                let creds = aws_sdk_sqs::config::Credentials::new(
+                    field("access_key_id"),
+                    field("secret_access_key"),
+                    Some(field("session_token")),
+                    None,
+                    "template-role",
+                );
+                (binary, creds)
+            })
+            .collect()
+    })
+}
+
+/// `admin`'s SDK configuration with a function role's credentials instead.
+fn clients_as(admin: &AwsClients, credentials: &aws_sdk_sqs::config::Credentials) -> AwsClients {
+    let sdk_config = admin
+        .sdk_config
+        .to_builder()
+        .credentials_provider(aws_sdk_sqs::config::SharedCredentialsProvider::new(
+            credentials.clone(),
+        ))
+        .build();
+    AwsClients::from_sdk_config(sdk_config, true)
 }
 
 /// The process environment (as exported by `make test`) plus overrides.
@@ -57,6 +103,19 @@ impl TestHub {
             .send()
             .await
             .expect("create the test JWT secret in the emulator");
+        let functions =
+            futures::future::join_all(role_credentials().iter().map(|(binary, credentials)| {
+                let (env, aws) = (env.clone(), clients_as(&aws, credentials));
+                async move {
+                    let ctx = HubContext::build(env, aws)
+                        .await
+                        .map_err(|e| format!("{e:#}"));
+                    (binary.clone(), ctx)
+                }
+            }))
+            .await
+            .into_iter()
+            .collect();
         let ctx = HubContext::build(env, aws)
             .await
             .expect("build the hub context");
@@ -64,6 +123,18 @@ impl TestHub {
             ctx,
             jwt_secret,
             prefix,
+            functions,
+        }
+    }
+
+    /// The context `function` (its binary name in template.yaml) builds at cold start, with
+    /// this hub's environment, every AWS call signed with the function's own role: a call
+    /// outside its template policies fails here as it would on AWS.
+    pub fn ctx_of(&self, function: &str) -> Arc<HubContext> {
+        match self.functions.get(function) {
+            Some(Ok(ctx)) => ctx.clone(),
+            Some(Err(e)) => panic!("{function} cannot build its context under its role: {e}"),
+            None => panic!("{function}: no such function in template.yaml"),
         }
     }
 
@@ -155,10 +226,15 @@ pub fn json_req(method: &str, path: &str, token: Option<&str>, body: &Value) -> 
 }
 
 /// Creates a queue of the test's own in the emulator (so parallel tests do not consume each
-/// other's messages) and returns its URL.
-pub async fn create_queue(hub: &TestHub, name: &str) -> String {
+/// other's messages) and returns its URL. It is named after the stack queue in `queue_url_var`
+/// (`<stack queue>-<suffix>`), which the functions' roles reach in test mode
+/// (`localstack.py create --test-instances`).
+pub async fn create_queue(hub: &TestHub, queue_url_var: &str) -> String {
+    let stack_queue = std::env::var(queue_url_var)
+        .unwrap_or_else(|_| panic!("{queue_url_var} is not set: run with `make test`"));
     let name = format!(
-        "{name}-{}",
+        "{}-{}",
+        stack_queue.rsplit('/').next().unwrap_or_default(),
         &uuid::Uuid::new_v4().simple().to_string()[..10]
     );
     hub.ctx

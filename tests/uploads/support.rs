@@ -12,7 +12,7 @@ pub const MIB: usize = 1024 * 1024;
 
 /// The uploads service on a hub, with the hub's environment (S3 unless overridden).
 pub fn service(hub: &TestHub) -> (HubService, Arc<UploadsState>) {
-    let state = UploadsState::new(hub.ctx.clone()).expect("uploads config");
+    let state = UploadsState::new(hub.ctx_of("uploads")).expect("uploads config");
     (shared::http::app(uploads::router(state.clone())), state)
 }
 

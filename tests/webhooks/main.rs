@@ -39,15 +39,17 @@ impl Fixture {
             .with_env_filter("warn")
             .try_init();
         let hub = TestHub::new().await;
-        let queue = create_queue(&hub, "webhook-events").await;
+        let queue = create_queue(&hub, "WEBHOOK_EVENTS_QUEUE_URL").await;
         let mut all = vec![("WEBHOOK_EVENTS_QUEUE_URL", queue.clone())];
         all.extend(overrides.iter().cloned());
         let config = WebhookConfig::from_env(&env_with(&all)).expect("webhook config");
         let clock = Arc::new(ManualClock::new(shared::clock::now_ms()));
-        let worker = Arc::new(hub.ctx.webhook_processor_with(&config));
-        let service = hub.ctx.webhook_service_with(config, clock.clone());
-        let state = WebhooksState::new(hub.ctx.clone(), service);
+        let webhooks_ctx = hub.ctx_of("webhooks");
+        let service = webhooks_ctx.webhook_service_with(config.clone(), clock.clone());
+        let state = WebhooksState::new(webhooks_ctx, service);
         let svc = shared::http::app(webhooks::router(state.clone()));
+        // The worker runs under its own role (as deployed).
+        let worker = Arc::new(hub.ctx_of("webhook-worker").webhook_processor_with(&config));
         Self {
             hub,
             svc,
@@ -105,10 +107,15 @@ impl Fixture {
     /// Runs the worker over the test's queue until it is empty; returns invocations.
     pub async fn drain(&self) -> usize {
         let worker = self.worker.clone();
-        hub_tests::drain_queue(&self.hub.ctx.aws.sqs, &self.queue, 10, move |event| {
-            let worker = worker.clone();
-            async move { webhook_worker::handle_event(&worker, event).await }
-        })
+        hub_tests::drain_queue(
+            &self.hub.ctx_of("webhook-worker").aws.sqs,
+            &self.queue,
+            10,
+            move |event| {
+                let worker = worker.clone();
+                async move { webhook_worker::handle_event(&worker, event).await }
+            },
+        )
         .await
     }
 

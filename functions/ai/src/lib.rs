@@ -236,7 +236,7 @@ pub async fn chat(
 /// `POST /api/integrations/ai/transcriptions`.
 #[utoipa::path(post, path = "/api/integrations/ai/transcriptions", tag = "ai", security(("bearerAuth" = [])),
     request_body = TranscriptionBody,
-    description = "Audio up to 25 MB. With `upload`: answers a presigned PUT URL and the `s3_key` to post next. With `s3_key`: queues a transcription job (OpenAI `/audio/transcriptions`, or TalkBot) and answers 202; the text appears on the job.",
+    description = "Audio up to 25 MB. With `upload` (one unit of the caller's AI rate limit): answers a presigned POST (form fields, exact size) and the `s3_key` to post next. With `s3_key`: queues a transcription job (OpenAI `/audio/transcriptions`, or TalkBot) and answers 202; the text appears on the job.",
     responses(
         (status = 200, description = "Presigned upload", body = UploadTicket),
         (status = 202, description = "Transcription job queued", body = JobView),
@@ -252,7 +252,12 @@ pub async fn transcriptions(
     let user = acting_user(&caller, &body.user_id)?;
     let privileged = matches!(caller.role, Role::Admin | Role::Service);
     match state.service.transcription(&user, privileged, body).await? {
-        Transcription::Upload(ticket) => Ok(Json(ticket).into_response()),
+        Transcription::Upload(upload) => {
+            // A ticket lets the caller put 25 MB into the bucket: it costs a unit of the limit.
+            let decision = limit(&state, &user).await?;
+            let ticket = state.service.upload_ticket(&user, &upload).await?;
+            Ok((decision, Json(ticket)).into_response())
+        }
         Transcription::Job(work) => submit(&state, &headers, "ai.transcribe", &user, &work).await,
     }
 }

@@ -13,6 +13,7 @@ use super::model::{
 use super::rules::{self, Language};
 use super::service::AiService;
 use crate::error::InvalidInput;
+use crate::uploads::Storage;
 
 /// A language tag of ours (`en`, `pt-BR`, `fa`), or a 400 naming `field`.
 pub fn parse_language(raw: &Option<String>, field: &str) -> Result<Option<Language>, InvalidInput> {
@@ -55,8 +56,9 @@ pub fn chat_input(body: &ChatBody) -> Result<(Option<String>, Option<Language>),
 
 /// What a transcription request turns into.
 pub enum Transcription {
-    /// A presigned PUT for the audio; the client posts the key next.
-    Upload(UploadTicket),
+    /// A valid upload request: the edge charges it a unit of the caller's AI rate limit, then
+    /// asks [`AiService::upload_ticket`] for the presigned POST.
+    Upload(UploadRequest),
     /// A job to queue for audio already in the bucket.
     Job(Work),
 }
@@ -67,6 +69,37 @@ fn valid_filename(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+}
+
+/// An upload request's filename, media type and size, each a 400 (413 over 25 MB) naming it.
+fn check_upload(upload: &UploadRequest) -> Result<(), AiError> {
+    if !valid_filename(&upload.filename) {
+        return Err(InvalidInput::field(
+            "upload.filename",
+            "1-120 characters: letters, digits, '.', '-', '_'",
+        )
+        .into());
+    }
+    let ct = upload.content_type.to_ascii_lowercase();
+    if !(ct.starts_with("audio/") || ct == "video/mp4" || ct == "video/webm") || ct.len() > 100 {
+        return Err(InvalidInput::field(
+            "upload.content_type",
+            "an audio/* type (or video/mp4, video/webm)",
+        )
+        .into());
+    }
+    if upload.size == 0 {
+        return Err(
+            InvalidInput::field("upload.size", "the file's size in bytes, at least 1").into(),
+        );
+    }
+    if upload.size > MAX_AUDIO_BYTES {
+        return Err(AiError::AudioTooLarge {
+            size: upload.size,
+            limit: MAX_AUDIO_BYTES,
+        });
+    }
+    Ok(())
 }
 
 impl AiService {
@@ -140,8 +173,9 @@ impl AiService {
         body.run_async || body.max_tokens.unwrap_or(1000) > self.config().sync_max_tokens
     }
 
-    /// A transcription request for `user`: a presigned upload under `ai-audio/{user}/`, or a
-    /// job for an audio object (users only their own; `privileged` callers any key).
+    /// A transcription request for `user`: a checked upload request (for a presigned POST
+    /// under `ai-audio/{user}/`), or a job for an audio object under `ai-audio/` (users only
+    /// their own; `privileged` callers any).
     pub async fn transcription(
         &self,
         user: &str,
@@ -165,15 +199,21 @@ impl AiService {
             (Some(_), Some(_)) | (None, None) => {
                 Err(InvalidInput::field("s3_key", "give exactly one of s3_key and upload").into())
             }
-            (None, Some(upload)) => Ok(Transcription::Upload(
-                self.upload_ticket(&bucket, &own_prefix, &upload).await?,
-            )),
+            (None, Some(upload)) => {
+                check_upload(&upload)?;
+                Ok(Transcription::Upload(upload))
+            }
             (Some(key), None) => {
                 if key.is_empty() || key.len() > 1024 || key.contains("..") {
                     return Err(InvalidInput::field("s3_key", "1-1024 characters, no '..'").into());
                 }
-                if key.starts_with("ai-jobs/") {
-                    return Err(InvalidInput::field("s3_key", "not an audio object").into());
+                // The AI role reads audio under ai-audio/ only (template.yaml).
+                if !key.starts_with("ai-audio/") {
+                    return Err(InvalidInput::field(
+                        "s3_key",
+                        "an audio object under ai-audio/ (get one with `upload`)",
+                    )
+                    .into());
                 }
                 if !privileged && !key.starts_with(&own_prefix) {
                     return Err(AiError::Forbidden(format!(
@@ -190,51 +230,32 @@ impl AiService {
         }
     }
 
-    async fn upload_ticket(
+    /// The presigned POST for a checked upload request of `user`: a new key under
+    /// `ai-audio/{user}/`, exactly the declared size.
+    pub async fn upload_ticket(
         &self,
-        bucket: &str,
-        own_prefix: &str,
+        user: &str,
         upload: &UploadRequest,
     ) -> Result<UploadTicket, AiError> {
-        if !valid_filename(&upload.filename) {
-            return Err(InvalidInput::field(
-                "upload.filename",
-                "1-120 characters: letters, digits, '.', '-', '_'",
-            )
-            .into());
-        }
+        let storage = self.audio_uploads().ok_or(AiError::UploadsUnavailable)?;
         let ct = upload.content_type.to_ascii_lowercase();
-        if !(ct.starts_with("audio/") || ct == "video/mp4" || ct == "video/webm") || ct.len() > 100
-        {
-            return Err(InvalidInput::field(
-                "upload.content_type",
-                "an audio/* type (or video/mp4, video/webm)",
-            )
-            .into());
-        }
         let key = format!(
-            "{own_prefix}{}/{}",
+            "ai-audio/{user}/{}/{}",
             uuid::Uuid::new_v4().simple(),
             upload.filename
         );
-        let presigning = aws_sdk_s3::presigning::PresigningConfig::expires_in(UPLOAD_URL_TTL)
-            .map_err(AiError::internal)?;
-        let presigned = self
-            .s3()
-            .put_object()
-            .bucket(bucket)
-            .key(&key)
-            .content_type(&ct)
-            .presigned(presigning)
+        let post = storage
+            .presign_upload(&key, &ct, upload.size, UPLOAD_URL_TTL)
             .await
-            .map_err(|e| AiError::internal(format!("presigning: {e:?}")))?;
+            .map_err(|e| AiError::internal(format!("presigning: {e:?}")))?
+            .ok_or_else(|| AiError::internal("the S3 backend did not presign"))?;
         Ok(UploadTicket {
-            upload_url: presigned.uri().to_string(),
-            method: "PUT",
-            headers: serde_json::json!({"content-type": ct}),
+            upload_url: post.url,
+            method: "POST",
+            fields: post.fields,
             s3_key: key,
             expires_in: UPLOAD_URL_TTL.as_secs(),
-            max_bytes: MAX_AUDIO_BYTES,
+            size: upload.size,
         })
     }
 

@@ -181,12 +181,12 @@ pub struct ChatBody {
 }
 
 /// Body of `POST /api/integrations/ai/transcriptions`: `s3_key` of audio already in the
-/// uploads bucket, or `upload` to get a presigned PUT URL first.
+/// uploads bucket, or `upload` to get a presigned POST first.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TranscriptionBody {
-    /// Key in UPLOADS_BUCKET. Users may only name keys under `ai-audio/{their id}/`
-    /// (what `upload` hands out); services and admins any key.
+    /// Key in UPLOADS_BUCKET under `ai-audio/` (what `upload` hands out). Users may only name
+    /// keys under `ai-audio/{their id}/`; services and admins any key under `ai-audio/`.
     #[serde(default)]
     pub s3_key: Option<String>,
     #[serde(default)]
@@ -206,16 +206,20 @@ pub struct UploadRequest {
     /// `audio/*` (or `video/mp4`, `video/webm`).
     #[schema(example = "audio/mp4")]
     pub content_type: String,
+    /// The file's exact size in bytes (at most 25 MB): S3 refuses any other.
+    #[schema(example = 1048576)]
+    pub size: u64,
 }
 
-/// A presigned upload: PUT the audio to `upload_url` with the `headers`, then post `s3_key`.
+/// A presigned upload: POST a form to `upload_url` with every field of `fields`, then the
+/// audio as the last field, `file`; then post `s3_key`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UploadTicket {
     pub upload_url: String,
     pub method: &'static str,
-    #[schema(value_type = Object)]
-    pub headers: Value,
+    pub fields: std::collections::BTreeMap<String, String>,
     pub s3_key: String,
     pub expires_in: u64,
-    pub max_bytes: u64,
+    /// The only size S3 accepts for this upload (the policy's `content-length-range`).
+    pub size: u64,
 }

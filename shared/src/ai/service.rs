@@ -12,18 +12,32 @@ use super::redact::redact;
 use super::rules::{self, Language};
 use super::{AiConfig, AiError, MAX_AUDIO_BYTES};
 use crate::integration_log::{CallRecord, IntegrationLog, Outcome};
+use crate::uploads::s3::S3Storage;
 
 pub struct AiService {
     engine: AiEngine,
     /// Audio to transcribe is read from the uploads bucket.
     s3: aws_sdk_s3::Client,
+    /// Signs the audio uploads' POST policies (exact `content-length-range`); `None` without
+    /// UPLOADS_BUCKET.
+    audio_uploads: Option<S3Storage>,
     /// The rule-based chat answers are logged too.
     log: IntegrationLog,
 }
 
 impl AiService {
-    pub fn new(engine: AiEngine, s3: aws_sdk_s3::Client, log: IntegrationLog) -> Self {
-        Self { engine, s3, log }
+    pub fn new(
+        engine: AiEngine,
+        s3: aws_sdk_s3::Client,
+        audio_uploads: Option<S3Storage>,
+        log: IntegrationLog,
+    ) -> Self {
+        Self {
+            engine,
+            s3,
+            audio_uploads,
+            log,
+        }
     }
 
     pub fn config(&self) -> &AiConfig {
@@ -32,6 +46,10 @@ impl AiService {
 
     pub(super) fn s3(&self) -> &aws_sdk_s3::Client {
         &self.s3
+    }
+
+    pub(super) fn audio_uploads(&self) -> Option<&S3Storage> {
+        self.audio_uploads.as_ref()
     }
 
     /// Redacts when configured; answers the text to send and how many identifiers went.

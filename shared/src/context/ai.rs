@@ -8,6 +8,7 @@ use crate::ai::jobs::{JobRunner, JobStore};
 use crate::ai::roster::Roster;
 use crate::ai::service::AiService;
 use crate::config::ConfigError;
+use crate::uploads::s3::S3Storage;
 
 impl HubContext {
     /// The AI settings (`AI_*`, `{SLUG}_MODEL`, `CLINIC_*`, ...).
@@ -16,11 +17,19 @@ impl HubContext {
     }
 
     /// The AI service: providers from the catalog over the shared HTTP client, credentials,
-    /// the integration log, and S3 for audio.
+    /// the integration log, S3 for audio and the audio uploads' POST policies.
     pub fn ai_service(&self, config: AiConfig) -> AiService {
+        let audio_uploads = config.bucket.clone().map(|bucket| {
+            S3Storage::new(
+                self.aws.s3.clone(),
+                self.aws.sdk_config.clone(),
+                bucket,
+                self.config.aws_endpoint_url.as_deref(),
+            )
+        });
         let roster = Roster::new(self.catalog.clone(), self.http.clone());
         let engine = AiEngine::new(roster, self.credentials.clone(), self.log.clone(), config);
-        AiService::new(engine, self.aws.s3.clone(), self.log.clone())
+        AiService::new(engine, self.aws.s3.clone(), audio_uploads, self.log.clone())
     }
 
     /// The AI job store: the hub table, S3 for big payloads, the jobs queue.
