@@ -77,7 +77,8 @@ pub async fn fixture(opts: Opts) -> Fx {
         env.push(("SMS_BULK_QUEUE_URL", q.clone()));
     }
     let config = SmsConfig::from_env(&env_with(&env)).expect("sms config");
-    let state = SmsState::with_service(SmsService::new(hub.ctx.clone(), config));
+    let state =
+        SmsState::with_service(SmsService::new(hub.ctx.clone(), config)).expect("sms state");
     let svc = shared::http::app(sms::router(state.clone()));
     Fx {
         hub,

@@ -1,0 +1,43 @@
+//! Assembly of the OTP capability from the cold-start state.
+
+use std::sync::Arc;
+
+use super::HubContext;
+use crate::clock::{Clock, SystemClock};
+use crate::config::ConfigError;
+use crate::otp::code::CodeHasher;
+use crate::otp::delivery::OtpDelivery;
+use crate::otp::store::OtpStore;
+use crate::otp::{OtpConfig, OtpService};
+use crate::secrets::SecretsManagerSource;
+use crate::sms::{SmsConfig, SmsService};
+
+impl HubContext {
+    /// The OTP service over the SMS settings `sms` (its OTP texts localized per language).
+    /// The HMAC key is read from Secrets Manager on first use.
+    pub fn otp_service(self: &Arc<Self>, sms: &SmsConfig) -> Result<OtpService, ConfigError> {
+        self.otp_service_with_clock(sms, Arc::new(SystemClock))
+    }
+
+    /// The same with another clock (tests cross expiries and cooldowns without sleeping).
+    pub fn otp_service_with_clock(
+        self: &Arc<Self>,
+        sms: &SmsConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<OtpService, ConfigError> {
+        let config = OtpConfig::from_env(&self.env, &self.config.secrets_prefix)?;
+        let hasher = CodeHasher::new(
+            Arc::new(SecretsManagerSource::new(self.aws.secrets.clone())),
+            config.key_secret_id.clone(),
+        );
+        let minutes = config.ttl.as_secs().div_ceil(60);
+        let delivery = OtpDelivery::new(sms, minutes, |c| SmsService::new(self.clone(), c));
+        Ok(OtpService::new(
+            config,
+            OtpStore::new(self.aws.dynamo.clone(), self.config.hub_table.clone()),
+            hasher,
+            delivery,
+            clock,
+        ))
+    }
+}
