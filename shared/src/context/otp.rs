@@ -16,28 +16,30 @@ impl HubContext {
     /// The OTP service over the SMS settings `sms` (its OTP texts localized per language).
     /// The HMAC key is read from Secrets Manager on first use.
     pub fn otp_service(self: &Arc<Self>, sms: &SmsConfig) -> Result<OtpService, ConfigError> {
-        self.otp_service_with_clock(sms, Arc::new(SystemClock))
+        let config = OtpConfig::from_env(&self.env, &self.config.secrets_prefix)?;
+        Ok(self.otp_service_with(sms, config, Arc::new(SystemClock)))
     }
 
-    /// The same with another clock (tests cross expiries and cooldowns without sleeping).
-    pub fn otp_service_with_clock(
+    /// The same with given settings and clock (tests cross expiries and cooldowns without
+    /// sleeping).
+    pub fn otp_service_with(
         self: &Arc<Self>,
         sms: &SmsConfig,
+        config: OtpConfig,
         clock: Arc<dyn Clock>,
-    ) -> Result<OtpService, ConfigError> {
-        let config = OtpConfig::from_env(&self.env, &self.config.secrets_prefix)?;
+    ) -> OtpService {
         let hasher = CodeHasher::new(
             Arc::new(SecretsManagerSource::new(self.aws.secrets.clone())),
             config.key_secret_id.clone(),
         );
         let minutes = config.ttl.as_secs().div_ceil(60);
         let delivery = OtpDelivery::new(sms, minutes, |c| SmsService::new(self.clone(), c));
-        Ok(OtpService::new(
+        OtpService::new(
             config,
             OtpStore::new(self.aws.dynamo.clone(), self.config.hub_table.clone()),
             hasher,
             delivery,
             clock,
-        ))
+        )
     }
 }

@@ -128,10 +128,16 @@ impl OtpStore {
             .key(sk, sv)
             .update_expression(update)
             .condition_expression(condition)
-            .expression_attribute_names("#s", "status")
-            .expression_attribute_values(":pending", s(STATUS_PENDING))
             .return_values(ReturnValue::AllNew);
-        if condition.contains(":now") {
+        // DynamoDB refuses names and values an expression does not use.
+        let both = format!("{update} {condition}");
+        if both.contains("#s") {
+            req = req.expression_attribute_names("#s", "status");
+        }
+        if both.contains(":pending") {
+            req = req.expression_attribute_values(":pending", s(STATUS_PENDING));
+        }
+        if both.contains(":now") {
             req = req.expression_attribute_values(":now", n(now_secs));
         }
         for (k, v) in values {
