@@ -93,6 +93,21 @@ fn service_token(fx: &Fx) -> String {
     fx.hub.token("svc-otp", Role::Service)
 }
 
+/// The OTP fixture with Kavenegar accepting every lookup, and a service token.
+async fn with_kavenegar(env: &[(&str, String)]) -> (OtpFx, String) {
+    let o = otp_fixture(
+        Opts {
+            kavenegar: true,
+            ..Default::default()
+        },
+        env,
+    )
+    .await;
+    kavenegar_accepts(&o.fx).await;
+    let token = service_token(&o.fx);
+    (o, token)
+}
+
 async fn send_otp(o: &OtpFx, token: &str, body: Value) -> hub_tests::TestResponse {
     send(&o.svc, post(OTP_SEND, token, &body, &request_id())).await
 }
@@ -181,16 +196,7 @@ async fn table_text(hub: &TestHub, table: &str) -> String {
 async fn the_code_is_delivered_by_lookup_and_never_appears_in_logs_answers_or_tables() {
     let captured = captured_logs();
     // Ten digits: a chance match with other tests' data in the shared tables is negligible.
-    let o = otp_fixture(
-        Opts {
-            kavenegar: true,
-            ..Default::default()
-        },
-        &[("OTP_CODE_LENGTH", "10".into())],
-    )
-    .await;
-    kavenegar_accepts(&o.fx).await;
-    let token = service_token(&o.fx);
+    let (o, token) = with_kavenegar(&[("OTP_CODE_LENGTH", "10".into())]).await;
     let receptor = iranian_numbers(1).remove(0);
     let rid = request_id();
     let res = send(
@@ -273,16 +279,7 @@ async fn the_code_is_delivered_by_lookup_and_never_appears_in_logs_answers_or_ta
 
 #[tokio::test]
 async fn five_wrong_codes_lock_even_the_right_one() {
-    let o = otp_fixture(
-        Opts {
-            kavenegar: true,
-            ..Default::default()
-        },
-        &[],
-    )
-    .await;
-    kavenegar_accepts(&o.fx).await;
-    let token = service_token(&o.fx);
+    let (o, token) = with_kavenegar(&[]).await;
     let receptor = iranian_numbers(1).remove(0);
     let sent = send_otp(&o, &token, json!({"receptor": receptor}))
         .await
@@ -328,16 +325,7 @@ async fn five_wrong_codes_lock_even_the_right_one() {
 
 #[tokio::test]
 async fn an_expired_code_is_gone_and_an_approved_one_cannot_be_reused() {
-    let o = otp_fixture(
-        Opts {
-            kavenegar: true,
-            ..Default::default()
-        },
-        &[("OTP_TTL_SECONDS", "120".into())],
-    )
-    .await;
-    kavenegar_accepts(&o.fx).await;
-    let token = service_token(&o.fx);
+    let (o, token) = with_kavenegar(&[("OTP_TTL_SECONDS", "120".into())]).await;
     let [a, b]: [String; 2] = iranian_numbers(2).try_into().unwrap();
     let first = send_otp(&o, &token, json!({"receptor": a})).await.json();
     let code_a = delivered_code(&o.fx, &a).await;
@@ -364,16 +352,7 @@ async fn an_expired_code_is_gone_and_an_approved_one_cannot_be_reused() {
 
 #[tokio::test]
 async fn ten_concurrent_right_answers_approve_exactly_once() {
-    let o = otp_fixture(
-        Opts {
-            kavenegar: true,
-            ..Default::default()
-        },
-        &[],
-    )
-    .await;
-    kavenegar_accepts(&o.fx).await;
-    let token = service_token(&o.fx);
+    let (o, token) = with_kavenegar(&[]).await;
     let receptor = iranian_numbers(1).remove(0);
     let sent = send_otp(&o, &token, json!({"receptor": receptor}))
         .await
@@ -395,16 +374,7 @@ async fn ten_concurrent_right_answers_approve_exactly_once() {
 
 #[tokio::test]
 async fn a_resend_waits_for_the_cooldown_and_cancels_the_pending_code() {
-    let o = otp_fixture(
-        Opts {
-            kavenegar: true,
-            ..Default::default()
-        },
-        &[],
-    )
-    .await;
-    kavenegar_accepts(&o.fx).await;
-    let token = service_token(&o.fx);
+    let (o, token) = with_kavenegar(&[]).await;
     let receptor = iranian_numbers(1).remove(0);
     let first = send_otp(&o, &token, json!({"receptor": receptor}))
         .await
@@ -454,16 +424,7 @@ async fn a_resend_waits_for_the_cooldown_and_cancels_the_pending_code() {
 
 #[tokio::test]
 async fn persian_and_arabic_digits_in_the_code_are_accepted() {
-    let o = otp_fixture(
-        Opts {
-            kavenegar: true,
-            ..Default::default()
-        },
-        &[],
-    )
-    .await;
-    kavenegar_accepts(&o.fx).await;
-    let token = service_token(&o.fx);
+    let (o, token) = with_kavenegar(&[]).await;
     for (receptor, script) in iranian_numbers(2)
         .into_iter()
         .zip([to_persian as fn(&str) -> String, to_arabic])
@@ -493,15 +454,7 @@ async fn persian_and_arabic_digits_in_the_code_are_accepted() {
 
 #[tokio::test]
 async fn user_tokens_cannot_choose_a_code_and_see_only_their_verifications() {
-    let o = otp_fixture(
-        Opts {
-            kavenegar: true,
-            ..Default::default()
-        },
-        &[],
-    )
-    .await;
-    kavenegar_accepts(&o.fx).await;
+    let (o, _) = with_kavenegar(&[]).await;
     let alice = o.fx.hub.token("alice-otp", Role::User);
     let bob = o.fx.hub.token("bob-otp", Role::User);
     let receptor = iranian_numbers(1).remove(0);
@@ -622,16 +575,7 @@ async fn a_failed_delivery_keeps_the_pending_code_and_the_cooldown() {
 
 #[tokio::test]
 async fn admins_read_sends_approvals_and_conversion_per_template_and_provider() {
-    let o = otp_fixture(
-        Opts {
-            kavenegar: true,
-            ..Default::default()
-        },
-        &[],
-    )
-    .await;
-    kavenegar_accepts(&o.fx).await;
-    let token = service_token(&o.fx);
+    let (o, token) = with_kavenegar(&[]).await;
     let template = format!("stats-{}", uuid::Uuid::new_v4().simple());
     let receptors = iranian_numbers(4);
     for (i, r) in receptors.iter().enumerate() {

@@ -39,7 +39,7 @@ pub fn routes(state: &Arc<SmsState>) -> Router<Arc<SmsState>> {
         .route(OTP_SEND_ROUTE, post(send_otp))
         .route(OTP_VERIFY_ROUTE, post(verify_otp))
         .rate_limited(&state.ctx)
-        .route("/api/integrations/sms/otp/statistics", get(statistics))
+        .route("/api/integrations/sms/otp/statistics", get(otp_statistics))
 }
 
 /// The resend cooldown: the enabled receptor rules on the send route, as the longest
@@ -148,7 +148,7 @@ pub struct StatisticsQuery {
     responses(
         (status = 200, body = OtpStatistics, description = "Sends, approvals and conversion per template and provider"),
         (status = 403, body = shared::error::Problem, content_type = "application/problem+json", description = "Admins only")))]
-pub async fn statistics(
+pub async fn otp_statistics(
     State(st): St,
     caller: Caller,
     ApiQuery(q): ApiQuery<StatisticsQuery>,
@@ -159,7 +159,7 @@ pub async fn statistics(
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(send_otp, verify_otp, statistics),
+    paths(send_otp, verify_otp, otp_statistics),
     components(schemas(SendOtpRequest, OtpSent, VerifyOtpRequest, OtpApproved, OtpStatistics, OtpStatRow)),
     tags((name = "otp", description = "OTP verification as a service: the hub makes, delivers (SMS) and checks one-time codes"))
 )]

@@ -70,7 +70,7 @@ impl OtpDelivery {
 /// text of their own (`SMS_TEMPLATES`).
 fn localized(base: &SmsConfig, lang: Language, ttl_minutes: u64) -> SmsConfig {
     let mut config = base.clone();
-    let text = lang.text(ttl_minutes);
+    let text = super::otp_text(lang, ttl_minutes);
     for body in config.templates.values_mut() {
         if body.as_str() == crate::sms::DEFAULT_OTP_BODY {
             *body = text.clone();

@@ -40,64 +40,36 @@ pub use service::OtpService;
 /// Shortest and longest code the hub makes.
 pub const CODE_LENGTHS: std::ops::RangeInclusive<usize> = 4..=10;
 
-/// The languages of the local OTP text (Twilio, console fallback).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
-)]
-pub enum Language {
-    #[serde(rename = "fa")]
-    Fa,
-    #[serde(rename = "pt-BR")]
-    PtBr,
-    #[serde(rename = "en")]
-    En,
+/// The languages the hub writes in (the email templates' list): the OTP text exists in each.
+pub use crate::email::Language;
+
+/// A language tag as a request gives it (`fa`, `pt-BR`, `pt`, `en`, any case).
+pub fn parse_language(tag: &str) -> Option<Language> {
+    tag.parse().ok()
 }
 
-impl Language {
-    pub const ALL: [Language; 3] = [Language::Fa, Language::PtBr, Language::En];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Language::Fa => "fa",
-            Language::PtBr => "pt-BR",
-            Language::En => "en",
-        }
+/// The receptor's likely language when the request names none: Iran Persian, Brazil
+/// Portuguese, English elsewhere.
+pub fn language_for(e164: &str) -> Language {
+    if e164.starts_with("+98") {
+        Language::Fa
+    } else if e164.starts_with("+55") {
+        Language::PtBr
+    } else {
+        Language::En
     }
+}
 
-    /// `fa`, `pt-BR` (also `pt`, `pt_BR`, any case), `en`.
-    pub fn parse(s: &str) -> Option<Language> {
-        match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
-            "fa" | "fa-ir" => Some(Language::Fa),
-            "pt" | "pt-br" => Some(Language::PtBr),
-            "en" | "en-us" | "en-gb" => Some(Language::En),
-            _ => None,
+/// The local OTP text (Twilio, console); `{token}` is the code (rendered by the SMS
+/// module's templates).
+pub fn otp_text(lang: Language, minutes: u64) -> String {
+    match lang {
+        Language::Fa => format!("کد تأیید شما: {{token}}\nاین کد تا {minutes} دقیقه معتبر است."),
+        Language::PtBr => {
+            format!("Seu código de verificação é {{token}}. Ele expira em {minutes} minutos.")
         }
-    }
-
-    /// The receptor's likely language when the request names none: Iran Persian, Brazil
-    /// Portuguese, English elsewhere.
-    pub fn for_e164(e164: &str) -> Language {
-        if e164.starts_with("+98") {
-            Language::Fa
-        } else if e164.starts_with("+55") {
-            Language::PtBr
-        } else {
-            Language::En
-        }
-    }
-
-    /// The local text; `{token}` is the code (rendered by the SMS module's templates).
-    pub fn text(self, minutes: u64) -> String {
-        match self {
-            Language::Fa => {
-                format!("کد تأیید شما: {{token}}\nاین کد تا {minutes} دقیقه معتبر است.")
-            }
-            Language::PtBr => {
-                format!("Seu código de verificação é {{token}}. Ele expira em {minutes} minutos.")
-            }
-            Language::En => {
-                format!("Your verification code is {{token}}. It expires in {minutes} minutes.")
-            }
+        Language::En => {
+            format!("Your verification code is {{token}}. It expires in {minutes} minutes.")
         }
     }
 }
@@ -151,13 +123,13 @@ mod tests {
 
     #[test]
     fn languages_parse_and_default_by_country() {
-        assert_eq!(Language::parse("pt_br"), Some(Language::PtBr));
-        assert_eq!(Language::parse("FA"), Some(Language::Fa));
-        assert_eq!(Language::parse("de"), None);
-        assert_eq!(Language::for_e164("+989123456789"), Language::Fa);
-        assert_eq!(Language::for_e164("+5511987654321"), Language::PtBr);
-        assert_eq!(Language::for_e164("+14155550100"), Language::En);
-        assert!(Language::PtBr.text(10).contains("10 minutos"));
+        assert_eq!(parse_language("pt_br"), Some(Language::PtBr));
+        assert_eq!(parse_language("FA"), Some(Language::Fa));
+        assert_eq!(parse_language("de"), None);
+        assert_eq!(language_for("+989123456789"), Language::Fa);
+        assert_eq!(language_for("+5511987654321"), Language::PtBr);
+        assert_eq!(language_for("+14155550100"), Language::En);
+        assert!(otp_text(Language::PtBr, 10).contains("10 minutos"));
     }
 
     #[test]

@@ -96,8 +96,8 @@ impl OtpService {
                 .unwrap_or(&self.config.default_template),
         )?;
         let language = match req.language.as_deref() {
-            None => Language::for_e164(phone.e164()),
-            Some(l) => Language::parse(l)
+            None => super::language_for(phone.e164()),
+            Some(l) => super::parse_language(l)
                 .ok_or_else(|| InvalidInput::field("language", "one of fa, pt-BR, en"))?,
         };
         Ok(ValidSend {
@@ -132,7 +132,7 @@ impl OtpService {
             attempts: 0,
             max_attempts: self.config.max_attempts,
             template: req.template.clone(),
-            language: req.language.as_str().into(),
+            language: req.language.tag().into(),
             provider: None,
             user_id: owner.to_string(),
             day: day_of(now),

@@ -82,8 +82,11 @@ impl OtpStore {
         Ok(())
     }
 
-    pub async fn get(&self, id: &str) -> Result<Option<Verification>, StoreError> {
-        let [(pk, pv), (sk, sv)] = Verification::key(id);
+    /// One item, read consistently (a verify must see the latest attempts and status).
+    async fn get_item(
+        &self,
+        [(pk, pv), (sk, sv)]: [(&'static str, AttributeValue); 2],
+    ) -> Result<Option<Item>, StoreError> {
         let out = self
             .dynamo
             .get_item()
@@ -94,7 +97,12 @@ impl OtpStore {
             .send()
             .await
             .map_err(|e| StoreError::from_sdk("GetItem", e))?;
-        Ok(out.item.map(serde_dynamo::from_item).transpose()?)
+        Ok(out.item)
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<Verification>, StoreError> {
+        let item = self.get_item(Verification::key(id)).await?;
+        Ok(item.map(serde_dynamo::from_item).transpose()?)
     }
 
     pub async fn delete(&self, id: &str) -> Result<(), StoreError> {
@@ -250,18 +258,8 @@ impl OtpStore {
         &self,
         receptor_key: &str,
     ) -> Result<Option<ReceptorPointer>, StoreError> {
-        let [(pk, pv), (sk, sv)] = pointer_key(receptor_key);
-        let out = self
-            .dynamo
-            .get_item()
-            .table_name(&self.table)
-            .key(pk, pv)
-            .key(sk, sv)
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::from_sdk("GetItem", e))?;
-        Ok(out.item.as_ref().and_then(pointer_of))
+        let item = self.get_item(pointer_key(receptor_key)).await?;
+        Ok(item.as_ref().and_then(pointer_of))
     }
 
     /// Undoes a claim whose delivery failed: the previous pointer back (or none), only if
