@@ -383,7 +383,16 @@ async fn a_resend_waits_for_the_cooldown_and_cancels_the_pending_code() {
 
     // Another spelling of the same number (Persian digits) is the same receptor.
     let persian_receptor: String = to_persian(&receptor);
-    let early = send_otp(&o, &token, json!({"receptor": persian_receptor})).await;
+    // From a client IP: the route layer's per-IP headers must not replace the cooldown's.
+    let mut req = post(
+        OTP_SEND,
+        &token,
+        &json!({"receptor": persian_receptor}),
+        &request_id(),
+    );
+    req.headers_mut()
+        .insert("x-forwarded-for", "203.0.113.7".parse().unwrap());
+    let early = send(&o.svc, req).await;
     early.assert_problem(429, "rate_limited");
     assert_eq!(early.headers["retry-after"], "60");
     assert_eq!(early.headers["ratelimit-policy"], "1;w=60");

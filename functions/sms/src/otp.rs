@@ -6,7 +6,7 @@
 //!
 //! Limits: the limiter's `sms_otp` rules (per receptor, per user, per client IP) before a
 //! send; the resend cooldown rule (`default-otp-resend`, read here, enforced exactly by the
-//! store); per-IP route rules on both routes (`default-otp-verify-ip`, `default-route-ip`);
+//! store); per-IP route rules on verify (`default-otp-verify-ip`, `default-route-ip`);
 //! and each verification's own lock after `OTP_MAX_ATTEMPTS` wrong codes.
 
 use std::sync::Arc;
@@ -35,10 +35,12 @@ use crate::SmsState;
 type St = State<Arc<SmsState>>;
 
 pub fn routes(state: &Arc<SmsState>) -> Router<Arc<SmsState>> {
+    // Only verify takes the route layer (per-IP check rules): a send is checked per IP by the
+    // `sms_otp` channel rules, and the layer's headers would replace the send's own.
     Router::new()
-        .route(OTP_SEND_ROUTE, post(send_otp))
         .route(OTP_VERIFY_ROUTE, post(verify_otp))
         .rate_limited(&state.ctx)
+        .route(OTP_SEND_ROUTE, post(send_otp))
         .route("/api/integrations/sms/otp/statistics", get(otp_statistics))
 }
 
