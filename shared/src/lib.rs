@@ -19,6 +19,7 @@ pub mod idempotency;
 pub mod integration_log;
 pub mod mask;
 pub mod notifications;
+pub mod otp;
 pub mod providers;
 pub mod queue;
 pub mod rate_limit;

@@ -428,25 +428,36 @@ async fn console_fallback_when_no_provider_is_configured() {
 }
 
 #[tokio::test]
-async fn users_send_only_templates_and_the_otp_receptor_limit_applies() {
+async fn users_cannot_send_and_the_otp_receptor_limit_applies() {
     let fx = fixture(Opts::default()).await;
-    let user = fx.hub.token(
-        &format!("user-{}", uuid::Uuid::new_v4().simple()),
-        Role::User,
-    );
-    let text = json!({"receptor": "09123456789", "message_type": "text", "message": "hi"});
-    send(&fx.svc, post(SEND, &user, &text, &request_id()))
-        .await
-        .assert_problem(403, "forbidden");
+    let end_user = format!("user-{}", uuid::Uuid::new_v4().simple());
+    let user = fx.hub.token(&end_user, Role::User);
+    // Issue 15: user tokens use the OTP verification service; no content of their own
+    // (text, or an otp/pattern token they choose) goes out through `send` or `bulk`.
+    for body in [
+        json!({"receptor": "09123456789", "message_type": "text", "message": "hi"}),
+        json!({"receptor": "09123456789", "message_type": "otp", "token": "1111"}),
+        json!({"receptor": "09123456789", "message_type": "pattern", "template": "t", "token": "x"}),
+    ] {
+        send(&fx.svc, post(SEND, &user, &body, &request_id()))
+            .await
+            .assert_problem(403, "forbidden");
+    }
     let bulk = json!({"receptors": ["09123456789"], "message": "hi"});
     send(&fx.svc, post(BULK, &user, &bulk, &request_id()))
         .await
         .assert_problem(403, "forbidden");
-    // Default rule: 5 OTP per receiving number per hour (SMS pumping).
+    // A service sending OTP for an end user: default rule, 5 OTP per receiving number per
+    // hour (SMS pumping).
+    let service = fx.hub.token("svc-otp-limit", Role::Service);
+    let otp = |receptor: &str| json!({"receptor": receptor, "message_type": "otp", "token": "1111", "user_id": end_user});
     let receptor = iranian_numbers(1).remove(0);
     for i in 0..5 {
-        let body = json!({"receptor": receptor, "message_type": "otp", "token": "1111"});
-        let res = send(&fx.svc, post(SEND, &user, &body, &request_id())).await;
+        let res = send(
+            &fx.svc,
+            post(SEND, &service, &otp(&receptor), &request_id()),
+        )
+        .await;
         assert_eq!(
             res.status,
             200,
@@ -455,26 +466,32 @@ async fn users_send_only_templates_and_the_otp_receptor_limit_applies() {
         );
         assert_eq!(res.headers["ratelimit-remaining"], (4 - i).to_string());
     }
-    let body = json!({"receptor": receptor, "message_type": "otp", "token": "1111"});
-    let res = send(&fx.svc, post(SEND, &user, &body, &request_id())).await;
+    let res = send(
+        &fx.svc,
+        post(SEND, &service, &otp(&receptor), &request_id()),
+    )
+    .await;
     res.assert_problem(429, "rate_limited");
     assert!(res.headers.contains_key("retry-after"));
-    // The per-user SMS limit (10/h) counts a user's sends to any number.
+    // The per-user SMS limit (10/h) counts the sends made for a user to any number.
     for i in 0..5 {
-        let body =
-            json!({"receptor": iranian_numbers(1)[0], "message_type": "otp", "token": "1111"});
         assert_eq!(
-            send(&fx.svc, post(SEND, &user, &body, &request_id()))
-                .await
-                .status,
+            send(
+                &fx.svc,
+                post(SEND, &service, &otp(&iranian_numbers(1)[0]), &request_id())
+            )
+            .await
+            .status,
             200,
             "send {i}"
         );
     }
-    let body = json!({"receptor": iranian_numbers(1)[0], "message_type": "otp", "token": "1111"});
-    send(&fx.svc, post(SEND, &user, &body, &request_id()))
-        .await
-        .assert_problem(429, "rate_limited");
+    send(
+        &fx.svc,
+        post(SEND, &service, &otp(&iranian_numbers(1)[0]), &request_id()),
+    )
+    .await
+    .assert_problem(429, "rate_limited");
 }
 
 #[tokio::test]

@@ -30,6 +30,9 @@ pub struct Fx {
     pub queue_url: Option<String>,
     /// The bulk worker's service (its own role).
     pub worker: Arc<SmsService>,
+    /// The sms function's settings (tests/otp builds its OTP service over them).
+    #[allow(dead_code)]
+    pub sms_config: SmsConfig,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -87,7 +90,10 @@ pub async fn fixture(opts: Opts) -> Fx {
     let sms_ctx = hub.ctx_of("sms");
     let state = SmsState::new(
         sms_ctx.clone(),
-        sms_ctx.sms_service_with(config).expect("sms service"),
+        sms_ctx
+            .sms_service_with(config.clone())
+            .expect("sms service"),
+        sms_ctx.otp_service(&config).expect("otp service"),
     );
     let svc = shared::http::app(sms::router(state.clone()));
     Fx {
@@ -97,6 +103,7 @@ pub async fn fixture(opts: Opts) -> Fx {
         svc,
         queue_url,
         worker,
+        sms_config: config,
     }
 }
 

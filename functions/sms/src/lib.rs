@@ -4,9 +4,9 @@
 //! Who may do what:
 //! - `service` and `admin` tokens: everything (send any type, bulk, read any message or batch).
 //!   A service sending for an end user passes `user_id`, which the per-user SMS limit counts.
-//! - `user` tokens: `otp` and `pattern` sends only (templated content: a user cannot make the
-//!   hub send arbitrary text, the phishing/spam vector), counted against their own SMS limit;
-//!   they read only their own messages. No bulk.
+//! - `user` tokens: the OTP verification service only (`otp.rs`: the hub makes the code), no
+//!   `send` at all (a client-chosen code or pattern token made the sender id a phishing
+//!   tool); they read only their own messages. No bulk.
 //! - Callbacks are public (providers have no JWT): Kavenegar's is authenticated by a secret
 //!   token in the path (`callback_token` in the kavenegar credential secret), Twilio's by
 //!   `X-Twilio-Signature`; both are behind the per-IP route rate limit.
@@ -23,6 +23,7 @@ use shared::auth::{Caller, Role};
 use shared::error::InvalidInput;
 use shared::http::webhook::{header_view, provider_call_problem};
 use shared::http::{ApiJson, ApiPath, ApiQuery, RateLimitRouterExt, RequestId};
+use shared::otp::OtpService;
 use shared::providers::{kavenegar, twilio};
 use shared::rate_limit::{Channel, RateLimitDecision, Subject};
 use shared::sms::model::{
@@ -36,6 +37,8 @@ use shared::webhooks::signature::{
 };
 use shared::{ApiError, ApiResult, HubContext};
 
+pub mod otp;
+
 /// Bulk bodies may carry 10,000 numbers with a text each; Lambda takes 6 MB.
 pub const BULK_BODY_LIMIT: usize = 6 * 1024 * 1024;
 
@@ -43,12 +46,14 @@ pub const BULK_BODY_LIMIT: usize = 6 * 1024 * 1024;
 pub struct SmsState {
     pub ctx: Arc<HubContext>,
     pub sms: SmsService,
+    pub otp: OtpService,
 }
 
 impl SmsState {
-    /// `sms` is `ctx.sms_service()`, or one built with other settings (tests).
-    pub fn new(ctx: Arc<HubContext>, sms: SmsService) -> Arc<Self> {
-        Arc::new(Self { ctx, sms })
+    /// `sms` is `ctx.sms_service()` and `otp` is `ctx.otp_service(&sms.config)`, or ones
+    /// built with other settings (tests).
+    pub fn new(ctx: Arc<HubContext>, sms: SmsService, otp: OtpService) -> Arc<Self> {
+        Arc::new(Self { ctx, sms, otp })
     }
 }
 
@@ -80,6 +85,7 @@ pub fn router(state: Arc<SmsState>) -> Router {
         .route("/api/integrations/sms/batches/{batch_id}", get(get_batch))
         .route("/api/integrations/sms/{message_id}", get(get_message))
         .merge(callbacks)
+        .merge(otp::routes(&state))
         .with_state(state)
 }
 
@@ -108,18 +114,12 @@ pub async fn send(
     headers: HeaderMap,
     ApiJson(body): ApiJson<SendRequest>,
 ) -> ApiResult<Response> {
-    caller.require(&[Role::Admin, Role::Service, Role::User])?;
     if caller.role == Role::User {
-        if body.message_type == MessageType::Text {
-            return Err(ApiError::forbidden(
-                "user tokens may send otp and pattern messages only; free text needs a service token",
-            ));
-        }
-        if body.user_id.as_deref().is_some_and(|u| u != caller.user_id) {
-            return Err(ApiError::forbidden("a user token can only send for itself")
-                .with_field("user_id", "must be your own user id or absent"));
-        }
+        return Err(ApiError::forbidden(
+            "user tokens send codes through POST /api/integrations/sms/otp/send (the hub makes the code); otp, pattern and text sends with your own content need a service token",
+        ));
     }
+    caller.require(&[Role::Admin, Role::Service])?;
     let (phone, content) = body.validate(&st.sms.config)?;
     let for_user = if caller.role == Role::User {
         Some(caller.user_id.clone())
@@ -465,7 +465,9 @@ pub async fn twilio_callback(
 struct SmsApi;
 
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    <SmsApi as utoipa::OpenApi>::openapi()
+    let mut api = <SmsApi as utoipa::OpenApi>::openapi();
+    api.merge(otp::openapi());
+    api
 }
 
 #[cfg(test)]

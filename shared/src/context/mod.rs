@@ -7,6 +7,7 @@
 mod ai;
 mod email;
 mod notifications;
+mod otp;
 mod sms;
 mod storage;
 mod webhooks;

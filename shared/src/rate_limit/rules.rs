@@ -27,7 +27,8 @@ pub const MAX_LIMIT: u64 = 10_000_000;
 pub enum Scope {
     /// Per authenticated user (the user a send is made for).
     User,
-    /// Per receiving phone number (SMS pumping protection). Only with `sms` / `sms_otp`.
+    /// Per receiving phone number (SMS pumping protection). Only with `sms` / `sms_otp`
+    /// (and the OTP send route: its resend cooldown).
     Receptor,
     /// Per client IP address.
     Ip,
@@ -204,6 +205,10 @@ fn builtin(
     }
 }
 
+/// The OTP routes, as the sms function declares them.
+pub const OTP_SEND_ROUTE: &str = "/api/integrations/sms/otp/send";
+pub const OTP_VERIFY_ROUTE: &str = "/api/integrations/sms/otp/verify";
+
 /// The defaults present without admin action (BluRosiere's per-user hourly limits, plus
 /// SMS-pumping and public-route protection). See docs/rate-limiting.md for the reasoning.
 pub fn default_rules() -> Vec<RateLimitRule> {
@@ -256,6 +261,34 @@ pub fn default_rules() -> Vec<RateLimitRule> {
             5,
             3600,
             "SMS pumping protection: 5 OTP/hour per receiving number",
+        ),
+        // OTP verification service (issue 15): sends also count on default-sms-user and
+        // default-otp-receptor. The resend rule is read by the OTP service as a minimum
+        // spacing of window/limit seconds between sends to one number, enforced exactly by
+        // its conditional write (a sliding window would stretch a 60 s cooldown to 120 s).
+        builtin(
+            "default-otp-resend",
+            Scope::Receptor,
+            Target::Route(OTP_SEND_ROUTE.into()),
+            1,
+            60,
+            "OTP resend cooldown: one code per receiving number per 60 s",
+        ),
+        builtin(
+            "default-otp-ip",
+            Scope::Ip,
+            Target::Channel(SmsOtp),
+            20,
+            3600,
+            "OTP sends: 20/hour per client IP",
+        ),
+        builtin(
+            "default-otp-verify-ip",
+            Scope::Ip,
+            Target::Route(OTP_VERIFY_ROUTE.into()),
+            60,
+            3600,
+            "OTP checks: 60/hour per client IP (each code also locks after OTP_MAX_ATTEMPTS wrong tries)",
         ),
         builtin(
             "default-route-ip",
@@ -340,11 +373,14 @@ fn validate(rule: &RateLimitRule, raw_target: Option<&str>) -> Result<(), Invali
     }
     if rule.scope == Scope::Receptor
         && !matches!(rule.target, Target::Channel(Channel::Sms | Channel::SmsOtp))
+        && rule.target != Target::Route(OTP_SEND_ROUTE.into())
         && raw_target.is_none_or(|r| Target::parse(r).is_ok())
     {
         errors.push((
             "scope",
-            "receptor is only meaningful for the sms and sms_otp channels".into(),
+            format!(
+                "receptor is only meaningful for the sms and sms_otp channels and {OTP_SEND_ROUTE}"
+            ),
         ));
     }
     if rule.description.as_ref().is_some_and(|d| d.len() > 500) {
