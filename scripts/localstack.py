@@ -710,7 +710,21 @@ def function_environment(tpl: Template) -> dict[str, str]:
     return env
 
 
-def local_environment(tpl: Template, port: int, smtp_port: int, ws_management_port: int = 8001) -> dict[str, str]:
+# The settings naming the hub's public origin: the URL a signed callback was made for is
+# rebuilt from them (Twilio signs the full URL). On AWS the request's `X-Forwarded-Proto`
+# and `Host` give it (https); cargo lambda watch sends no `X-Forwarded-Proto`, so without
+# these the hub would check a signature made for `http://127.0.0.1:9000/...` against
+# `https://...` and refuse it.
+PUBLIC_URL_SETTINGS = ("WEBHOOK_PUBLIC_BASE_URL", "SMS_CALLBACK_BASE_URL")
+
+
+def local_environment(
+    tpl: Template,
+    port: int,
+    smtp_port: int,
+    ws_management_port: int = 8001,
+    invoke_port: int | None = None,
+) -> dict[str, str]:
     env = function_environment(tpl)
     env.update(
         {
@@ -728,6 +742,9 @@ def local_environment(tpl: Template, port: int, smtp_port: int, ws_management_po
     # local WebSocket gateway (tools/ws-gateway, started by `make dev`).
     if "WEBSOCKET_MANAGEMENT_ENDPOINT" in env:
         env["WEBSOCKET_MANAGEMENT_ENDPOINT"] = f"http://127.0.0.1:{ws_management_port}"
+    if invoke_port is not None:
+        for key in PUBLIC_URL_SETTINGS:
+            env[key] = f"http://127.0.0.1:{invoke_port}"
     for key, value in env.items():
         if re.search(r"[\s\"'\\$`#]", value) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
             raise StackError(f"{key}={value!r} cannot be written to a KEY=VALUE env file safely")
@@ -736,13 +753,20 @@ def local_environment(tpl: Template, port: int, smtp_port: int, ws_management_po
 
 def cmd_env(args: argparse.Namespace) -> int:
     tpl = Template(Path(args.template), args.stack, args.port)
-    env = local_environment(tpl, args.port, args.smtp_port, args.ws_management_port)
+    env = local_environment(tpl, args.port, args.smtp_port, args.ws_management_port, args.invoke_port)
     text = "".join(f"{k}={v}\n" for k, v in env.items())
     if args.output != "-":
         out = Path(args.output)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
     sys.stdout.write(text)
+    return 0
+
+
+def cmd_functions(args: argparse.Namespace) -> int:
+    tpl = Template(Path(args.template), args.stack)
+    for binary in sorted({tpl.binary(logical) for logical in tpl.functions()}):
+        print(binary)
     return 0
 
 
@@ -1214,8 +1238,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help="moto server port")
     p.add_argument("--smtp-port", type=int, default=1025, help="SMTP sink port")
     p.add_argument("--ws-management-port", type=int, default=8001, help="local WebSocket gateway's management API port")
+    p.add_argument(
+        "--invoke-port",
+        type=int,
+        help="cargo lambda watch's port: the hub's public origin becomes http://127.0.0.1:PORT "
+        f"({', '.join(PUBLIC_URL_SETTINGS)}), so callbacks signed for the local URL verify",
+    )
     p.add_argument("--output", default=str(LOCAL_DIR / "hub.env"), help="file to write, '-' for none")
     p.set_defaults(func=cmd_env)
+
+    p = sub.add_parser("functions", help="print the function binaries template.yaml declares, one a line")
+    p.set_defaults(func=cmd_functions)
 
     p = sub.add_parser("router", help="generate cargo-lambda's watch router from the HttpApi events")
     p.add_argument("--output", default=str(ROUTER_FILE))
