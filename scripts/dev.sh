@@ -81,6 +81,12 @@ start_bg "WebSocket gateway" .local/ws-gateway.log env \
   WS_GATEWAY_PORT="$WS_PORT" WS_MANAGEMENT_PORT="$WS_MANAGEMENT_PORT" WS_INVOKE_URL="$INVOKE" \
   cargo run --quiet -p ws-gateway
 log "WebSocket: ws://127.0.0.1:$WS_PORT/ws/<token> (management API http://127.0.0.1:$WS_MANAGEMENT_PORT)"
+# Start every HTTP function's process now: watch runs each through `cargo run`, whose
+# up-to-date check takes about a second, so even the first request to each answers at once.
+mapfile -t HTTP_FUNCTIONS < <("$PY" scripts/localstack.py functions --http)
+start_bg warm-up .local/warm-up.log bash -c 'for f in "${@:2}"; do
+  curl -s -o /dev/null -w "$f %{http_code} %{time_total}s\n" --max-time 120 "$1/lambda-url/$f/"
+done' warm-up "$INVOKE" "${HTTP_FUNCTIONS[@]}"
 cat >&2 <<EOF
 
   integrations-hub local stack

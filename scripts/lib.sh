@@ -58,6 +58,9 @@ is_running() {
 # stop_all: stop every service started with start_bg, newest first.
 stop_all() {
   local i pid name
+  # A second signal must not cut the clean-up short: `make` forwards SIGTERM to this script
+  # after the process group already had one, and the TERM trap would exit mid-way.
+  trap '' INT TERM
   for ((i = ${#BG_PIDS[@]} - 1; i >= 0; i--)); do
     pid=${BG_PIDS[$i]}
     # The whole group: a service's children (cargo-lambda's function processes) too.

@@ -765,7 +765,12 @@ def cmd_env(args: argparse.Namespace) -> int:
 
 def cmd_functions(args: argparse.Namespace) -> int:
     tpl = Template(Path(args.template), args.stack)
-    for binary in sorted({tpl.binary(logical) for logical in tpl.functions()}):
+    binaries = set()
+    for logical in tpl.functions():
+        if args.http and not any(etype == "HttpApi" for _, etype, _ in tpl.events(logical)):
+            continue
+        binaries.add(tpl.binary(logical))
+    for binary in sorted(binaries):
         print(binary)
     return 0
 
@@ -1248,6 +1253,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_env)
 
     p = sub.add_parser("functions", help="print the function binaries template.yaml declares, one a line")
+    p.add_argument("--http", action="store_true", help="only those with HttpApi routes")
     p.set_defaults(func=cmd_functions)
 
     p = sub.add_parser("router", help="generate cargo-lambda's watch router from the HttpApi events")
