@@ -911,6 +911,7 @@ def check_router(tpl: Template) -> list[str]:
                     "remove it, the router is generated from template.yaml into .local/CargoLambda.toml"
                 )
     problems.extend(check_sqs_sources(tpl))
+    problems.extend(check_request_collection(tpl))
     bins = workspace_function_binaries()
     if bins is not None:
         declared = {tpl.binary(f): f for f in tpl.functions()}
@@ -920,6 +921,25 @@ def check_router(tpl: Template) -> list[str]:
         for binary, pkg in sorted(bins.items()):
             if binary not in declared:
                 problems.append(f"functions/ crate {pkg!r} builds binary {binary!r} but template.yaml has no function for it")
+    return problems
+
+
+def check_request_collection(tpl: Template, path: Path = ROOT / "requests.http") -> list[str]:
+    """requests.http (the request collection) has a request for every HTTP route."""
+    if not path.exists():
+        return [f"{path.name} is missing (a request for every route of template.yaml)"]
+    requests = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        match = re.match(r"^([A-Z]+) \{\{host\}\}(\S*)", line)
+        if match:
+            target = match.group(2).split("?", 1)[0]
+            requests.append((match.group(1), target.rstrip("/") or "/"))
+    problems = []
+    for route, method, _binary, origin in http_routes(tpl):
+        pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(route.rstrip("/") or "/"))
+        methods = HTTP_METHODS if method == "ANY" else (method,)
+        if not any(m in methods and re.fullmatch(pattern, target) for m, target in requests):
+            problems.append(f"{path.name} has no request for {method} {route} ({origin})")
     return problems
 
 
