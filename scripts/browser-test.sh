@@ -38,53 +38,24 @@ if [ ! -d tests/browser/node_modules/playwright-core ]; then
 fi
 
 mkdir -p .local/browser
-for port in "$MOTO_PORT" "$SMTP_PORT" "$INVOKE_PORT" "$FAKE_PORT"; do
-  require_free_port "$port" "browser test stack"
-done
-
 trap stop_all EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
 started=$SECONDS
-# Build first: the browser's first requests must not wait for a compile. Built the way
-# `cargo lambda watch` runs them (`cargo run --bin X` at the workspace root: features unified
-# over the workspace, not `-p X`), so watch finds them up to date.
-cargo build --quiet $(printf -- '--bin %s ' "${FUNCTIONS[@]}")
-log "functions built ($((SECONDS - started)) s)"
+# Build first: the browser's first requests must not wait for a compile (lib.sh).
+BUILD_QUIET=1 build_functions "${FUNCTIONS[@]}"
 
-start_bg "moto (browser)" .local/browser/moto.log "$PY" scripts/moto_server.py -H 127.0.0.1 -p "$MOTO_PORT"
-start_bg "smtp sink (browser)" .local/browser/smtp.log "$PY" -u -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT"
-$PY scripts/localstack.py wait --endpoint "$ENDPOINT" --timeout 60
-$PY scripts/localstack.py create --endpoint "$ENDPOINT" --no-seed >.local/browser/create.log 2>&1
-$PY scripts/localstack.py env --port "$MOTO_PORT" --smtp-port "$SMTP_PORT" --output .local/browser/hub.env >/dev/null
+require_free_port "$FAKE_PORT" "fake Kavenegar (browser tests)"
 # Kavenegar is faked at the HTTP level by the test (tests/browser/fake-kavenegar.mjs).
-echo "KAVENEGAR_BASE_URL=http://127.0.0.1:$FAKE_PORT/v1" >>.local/browser/hub.env
-$PY scripts/localstack.py router --output .local/browser/CargoLambda.toml >/dev/null
+start_local_stack .local/browser "$MOTO_PORT" "$SMTP_PORT" "$INVOKE_PORT" \
+  "KAVENEGAR_BASE_URL=http://127.0.0.1:$FAKE_PORT/v1"
 
-start_bg "cargo lambda watch (browser)" .local/browser/watch.log cargo lambda watch \
-  --invoke-address 127.0.0.1 \
-  --invoke-port "$INVOKE_PORT" \
-  --env-file .local/browser/hub.env \
-  --global "$PWD/.local/browser/CargoLambda.toml"
-
-# Warm every function: its first request starts it (and builds it if cargo lambda's build
-# differs from ours). An answer of any status means the function is up.
-warm() {
-  local path=$1 code
-  for _ in $(seq 1 600); do
-    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 120 "$HUB$path" || true)
-    case $code in
-      000 | 502 | 503 | 504) sleep 1 ;;
-      *) return 0 ;;
-    esac
-  done
-  log "no answer from $HUB$path"
-  return 1
-}
+# Warm every function: its first request starts its process. An answer of any status means
+# the function is up.
 for path in /admin/ /admin/app.js /api/integrations/providers /api/integrations/webhooks \
   /api/integrations/sms/warm-up /api/integrations/ai/jobs/warm-up /api/v1/notifications; do
-  warm "$path"
+  wait_for_answer "$HUB$path"
 done
 log "stack up and warm ($((SECONDS - started)) s)"
 

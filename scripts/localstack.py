@@ -889,7 +889,21 @@ def function_environment(tpl: Template) -> dict[str, str]:
     return env
 
 
-def local_environment(tpl: Template, port: int, smtp_port: int, ws_management_port: int = 8001) -> dict[str, str]:
+# The settings naming the hub's public origin: the URL a signed callback was made for is
+# rebuilt from them (Twilio signs the full URL). On AWS the request's `X-Forwarded-Proto`
+# and `Host` give it (https); cargo lambda watch sends no `X-Forwarded-Proto`, so without
+# these the hub would check a signature made for `http://127.0.0.1:9000/...` against
+# `https://...` and refuse it.
+PUBLIC_URL_SETTINGS = ("WEBHOOK_PUBLIC_BASE_URL", "SMS_CALLBACK_BASE_URL")
+
+
+def local_environment(
+    tpl: Template,
+    port: int,
+    smtp_port: int,
+    ws_management_port: int = 8001,
+    invoke_port: int | None = None,
+) -> dict[str, str]:
     env = function_environment(tpl)
     env.update(
         {
@@ -907,6 +921,9 @@ def local_environment(tpl: Template, port: int, smtp_port: int, ws_management_po
     # local WebSocket gateway (tools/ws-gateway, started by `make dev`).
     if "WEBSOCKET_MANAGEMENT_ENDPOINT" in env:
         env["WEBSOCKET_MANAGEMENT_ENDPOINT"] = f"http://127.0.0.1:{ws_management_port}"
+    if invoke_port is not None:
+        for key in PUBLIC_URL_SETTINGS:
+            env[key] = f"http://127.0.0.1:{invoke_port}"
     for key, value in env.items():
         if re.search(r"[\s\"'\\$`#]", value) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
             raise StackError(f"{key}={value!r} cannot be written to a KEY=VALUE env file safely")
@@ -915,7 +932,7 @@ def local_environment(tpl: Template, port: int, smtp_port: int, ws_management_po
 
 def cmd_env(args: argparse.Namespace) -> int:
     tpl = Template(Path(args.template), args.stack, args.port)
-    env = local_environment(tpl, args.port, args.smtp_port, args.ws_management_port)
+    env = local_environment(tpl, args.port, args.smtp_port, args.ws_management_port, args.invoke_port)
     if args.role_credentials:
         # Where each function's role credentials are (see `create`); the variables above stay
         # the local admin's, for tools and test setup.
@@ -926,6 +943,18 @@ def cmd_env(args: argparse.Namespace) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
     sys.stdout.write(text)
+    return 0
+
+
+def cmd_functions(args: argparse.Namespace) -> int:
+    tpl = Template(Path(args.template), args.stack)
+    binaries = set()
+    for logical in tpl.functions():
+        if args.http and not any(etype == "HttpApi" for _, etype, _ in tpl.events(logical)):
+            continue
+        binaries.add(tpl.binary(logical))
+    for binary in sorted(binaries):
+        print(binary)
     return 0
 
 
@@ -1065,6 +1094,7 @@ def check_router(tpl: Template) -> list[str]:
                     "remove it, the router is generated from template.yaml into .local/CargoLambda.toml"
                 )
     problems.extend(check_sqs_sources(tpl))
+    problems.extend(check_request_collection(tpl))
     bins = workspace_function_binaries()
     if bins is not None:
         declared = {tpl.binary(f): f for f in tpl.functions()}
@@ -1074,6 +1104,25 @@ def check_router(tpl: Template) -> list[str]:
         for binary, pkg in sorted(bins.items()):
             if binary not in declared:
                 problems.append(f"functions/ crate {pkg!r} builds binary {binary!r} but template.yaml has no function for it")
+    return problems
+
+
+def check_request_collection(tpl: Template, path: Path = ROOT / "requests.http") -> list[str]:
+    """requests.http (the request collection) has a request for every HTTP route."""
+    if not path.exists():
+        return [f"{path.name} is missing (a request for every route of template.yaml)"]
+    requests = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        match = re.match(r"^([A-Z]+) \{\{host\}\}(\S*)", line)
+        if match:
+            target = match.group(2).split("?", 1)[0]
+            requests.append((match.group(1), target.rstrip("/") or "/"))
+    problems = []
+    for route, method, _binary, origin in http_routes(tpl):
+        pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(route.rstrip("/") or "/"))
+        methods = HTTP_METHODS if method == "ANY" else (method,)
+        if not any(m in methods and re.fullmatch(pattern, target) for m, target in requests):
+            problems.append(f"{path.name} has no request for {method} {route} ({origin})")
     return problems
 
 
@@ -1413,9 +1462,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help="moto server port")
     p.add_argument("--smtp-port", type=int, default=1025, help="SMTP sink port")
     p.add_argument("--ws-management-port", type=int, default=8001, help="local WebSocket gateway's management API port")
+    p.add_argument(
+        "--invoke-port",
+        type=int,
+        help="cargo lambda watch's port: the hub's public origin becomes http://127.0.0.1:PORT "
+        f"({', '.join(PUBLIC_URL_SETTINGS)}), so callbacks signed for the local URL verify",
+    )
     p.add_argument("--output", default=str(LOCAL_DIR / "hub.env"), help="file to write, '-' for none")
     p.add_argument("--role-credentials", help="role credentials file written by `create` (LOCAL_ROLE_CREDENTIALS)")
     p.set_defaults(func=cmd_env)
+
+    p = sub.add_parser("functions", help="print the function binaries template.yaml declares, one a line")
+    p.add_argument("--http", action="store_true", help="only those with HttpApi routes")
+    p.set_defaults(func=cmd_functions)
 
     p = sub.add_parser("router", help="generate cargo-lambda's watch router from the HttpApi events")
     p.add_argument("--output", default=str(ROUTER_FILE))

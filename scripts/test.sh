@@ -4,6 +4,7 @@
 #
 #   moto server   127.0.0.1:4567 (TEST_MOTO_PORT)   so it does not clash with `make dev`
 #   SMTP sink     127.0.0.1:1026 (TEST_SMTP_PORT)   exported as SMTP_TEST_PORT
+#   README walkthrough  scripts/walkthrough.sh, on its own stack (ports there)
 #   browser tests scripts/browser-test.sh, on its own stack (ports there)
 #
 # The tests see the same environment the functions see locally
@@ -66,6 +67,15 @@ export MOTO_ENDPOINT="$ENDPOINT"
 
 # --no-fail-fast: one failing capability must not hide the state of the others.
 step "cargo test --workspace" cargo test --workspace --no-fail-fast
+
+# README.md's five-minute walkthrough, executed against a stack of its own
+# (scripts/walkthrough.sh; ports WALKTHROUGH_MOTO_PORT, WALKTHROUGH_SMTP_PORT,
+# WALKTHROUGH_INVOKE_PORT). SKIP_WALKTHROUGH=1 skips it (say so when reporting a run).
+if [ "${SKIP_WALKTHROUGH:-0}" = 1 ]; then
+  log "skipped: README walkthrough (SKIP_WALKTHROUGH=1)"
+else
+  step "README walkthrough" scripts/walkthrough.sh
+fi
 
 # The admin console in headless Chromium, on its own stack (scripts/browser-test.sh;
 # ports BROWSER_MOTO_PORT, BROWSER_SMTP_PORT, BROWSER_INVOKE_PORT, BROWSER_FAKE_PORT).
