@@ -56,7 +56,7 @@ impl AiService {
                 prompt,
                 max_tokens,
                 temperature,
-                language: _,
+                language,
                 redactions,
             } => {
                 let req = CompletionRequest {
@@ -70,10 +70,19 @@ impl AiService {
                     temperature: *temperature,
                     json_schema: None,
                 };
-                let s = self
+                let s = match self
                     .engine
                     .complete("generate", &req, None, mode, meta)
-                    .await?;
+                    .await
+                {
+                    Ok(s) => s,
+                    // Every integration is optional: without a provider, the rules answer
+                    // (as the chat does), marked so the client knows no model wrote it.
+                    Err(AiError::NotConfigured) => {
+                        return Ok(self.rules_generate(prompt, *language, meta).await);
+                    }
+                    Err(e) => return Err(e),
+                };
                 Ok(json!({
                     "text": s.value.completion.text,
                     "provider": s.provider,
@@ -272,6 +281,21 @@ impl AiService {
                     .await
             }
         }
+    }
+
+    /// `generate` without any provider configured: the rule-based assistant's answer to the
+    /// prompt, shaped like a generated one (`text`, `provider: "rules"`) with
+    /// `fallback_reason: "not_configured"`.
+    async fn rules_generate(&self, prompt: &str, language: Language, meta: &CallMeta) -> Value {
+        let reply = self
+            .rules_reply(prompt, None, language, "not_configured", meta)
+            .await;
+        json!({
+            "text": reply.reply,
+            "provider": reply.provider,
+            "language": reply.language,
+            "fallback_reason": reply.fallback_reason,
+        })
     }
 
     async fn rules_reply(
