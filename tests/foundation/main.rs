@@ -8,3 +8,4 @@ mod health;
 mod idempotency;
 mod integration_log;
 mod providers;
+mod seed_requests;

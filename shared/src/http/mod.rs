@@ -91,9 +91,9 @@ pub fn bytes_rejection(b: BytesRejection) -> ApiError {
 }
 
 /// The field a JSON data error is about (`name`, `patient_context.age`, `channels[1]`) and
-/// serde's sentence. serde reports a missing or unknown field on the object that lacks or
-/// holds it, so its name is appended to the path; a wrong type or unknown variant is at the
-/// path itself. `body` when the whole body has the wrong shape.
+/// serde's sentence. serde reports a missing field on the object that lacks it, so its name
+/// is appended to the path; a wrong type, unknown variant or unknown field is at the path
+/// itself. `body` when the whole body has the wrong shape.
 fn data_error_field(e: &(dyn std::error::Error + 'static)) -> (String, String) {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
@@ -103,7 +103,9 @@ fn data_error_field(e: &(dyn std::error::Error + 'static)) -> (String, String) {
             let named = ["missing field `", "unknown field `"]
                 .iter()
                 .find_map(|prefix| message.strip_prefix(prefix))
-                .and_then(|rest| rest.split('`').next());
+                .and_then(|rest| rest.split('`').next())
+                // An unknown field is already the last segment of the path.
+                .filter(|name| !path.ends_with(name));
             let field = match (path.as_str(), named) {
                 (".", Some(name)) => name.to_string(),
                 (".", None) => "body".to_string(),
