@@ -40,6 +40,7 @@ async fn generate_without_a_provider_answers_from_the_rules() {
         // Recorded as a fallback in the integration log, under this request.
         let logged = log_entries(&hub, "rules", &rid).await;
         assert_eq!(logged.len(), 1, "{logged:?}");
+        assert_eq!(logged[0].operation, "generate", "{logged:?}");
     }
     // Medical analysis cannot come from rules: 503, as documented.
     let p = post(

@@ -231,7 +231,7 @@ impl AiService {
         let clinic = &self.config().clinic;
         if rules::classify(message) == rules::Intent::Emergency {
             return self
-                .rules_reply(message, context, language, "emergency", meta)
+                .rules_reply("chat", message, context, language, "emergency", meta)
                 .await;
         }
         let (msg, _) = self.outbound(message);
@@ -273,11 +273,11 @@ impl AiService {
                 fallback_reason: None,
             },
             Err(AiError::NotConfigured) => {
-                self.rules_reply(message, context, language, "not_configured", meta)
+                self.rules_reply("chat", message, context, language, "not_configured", meta)
                     .await
             }
             Err(_) => {
-                self.rules_reply(message, context, language, "providers_failed", meta)
+                self.rules_reply("chat", message, context, language, "providers_failed", meta)
                     .await
             }
         }
@@ -288,7 +288,7 @@ impl AiService {
     /// `fallback_reason: "not_configured"`.
     async fn rules_generate(&self, prompt: &str, language: Language, meta: &CallMeta) -> Value {
         let reply = self
-            .rules_reply(prompt, None, language, "not_configured", meta)
+            .rules_reply("generate", prompt, None, language, "not_configured", meta)
             .await;
         json!({
             "text": reply.reply,
@@ -300,6 +300,7 @@ impl AiService {
 
     async fn rules_reply(
         &self,
+        operation: &str,
         message: &str,
         context: Option<&str>,
         language: Language,
@@ -308,7 +309,7 @@ impl AiService {
     ) -> ChatReply {
         let started = std::time::Instant::now();
         let a = rules::answer(message, context, Some(language), &self.config().clinic);
-        let mut rec = CallRecord::new("rules", "chat", &meta.request_id);
+        let mut rec = CallRecord::new("rules", operation, &meta.request_id);
         rec.outcome = Outcome::Fallback;
         rec.latency = started.elapsed();
         rec.error_code = Some(reason.to_string());
