@@ -128,6 +128,9 @@ pub struct HubConfig {
     pub log_ttl: Duration,
     /// How long a provider credential stays cached before it is read again.
     pub credential_ttl: Duration,
+    /// How long "this provider has no credentials" stays cached: short, so credentials put
+    /// through the API (or by an operator) take effect in every function within seconds.
+    pub credential_absent_ttl: Duration,
     /// Set locally (`http://127.0.0.1:4566`) to reach the moto server instead of AWS.
     pub aws_endpoint_url: Option<String>,
 }
@@ -136,6 +139,7 @@ impl HubConfig {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let log_ttl_days: u64 = env.parse_or("LOG_TTL_DAYS", 30)?;
         let credential_ttl_secs: u64 = env.parse_or("CREDENTIAL_TTL_SECONDS", 300)?;
+        let credential_absent_ttl_secs: u64 = env.parse_or("CREDENTIAL_ABSENT_TTL_SECONDS", 5)?;
         Ok(Self {
             stage: env.optional("STAGE").unwrap_or_else(|| "local".into()),
             hub_table: env.required("HUB_TABLE")?,
@@ -143,6 +147,7 @@ impl HubConfig {
             secrets_prefix: env.required("SECRETS_PREFIX")?,
             log_ttl: Duration::from_secs(log_ttl_days * 86_400),
             credential_ttl: Duration::from_secs(credential_ttl_secs),
+            credential_absent_ttl: Duration::from_secs(credential_absent_ttl_secs),
             aws_endpoint_url: env.url("AWS_ENDPOINT_URL")?,
         })
     }

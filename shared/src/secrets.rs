@@ -1,6 +1,9 @@
 //! Provider credentials over Secrets Manager: one JSON secret per provider
 //! (`{prefix}/providers/{slug}`), cached in memory with a TTL and refreshed once when the
-//! provider rejects them (a rotated key then takes effect without a cold start).
+//! provider rejects them (a rotated key then takes effect without a cold start). A provider
+//! without credentials is remembered only briefly (`absent_ttl`, default 5 s): credentials
+//! put by an admin in one function then reach every other function within seconds, while a
+//! configured provider's secret is read once per `ttl`.
 //!
 //! Credentials never leave this module in a loggable form: [`Credentials`]' `Debug` prints
 //! only the key names, and no route returns them.
@@ -142,6 +145,9 @@ pub trait RejectsCredentials {
     fn is_credential_rejection(&self) -> bool;
 }
 
+/// How long "not configured" is cached unless the store is told otherwise.
+pub const DEFAULT_ABSENT_TTL: Duration = Duration::from_secs(5);
+
 struct Cached {
     at: Instant,
     value: Option<Arc<Credentials>>,
@@ -152,6 +158,7 @@ pub struct CredentialStore {
     source: Arc<dyn SecretSource>,
     prefix: String,
     ttl: Duration,
+    absent_ttl: Duration,
     cache: RwLock<HashMap<String, Cached>>,
 }
 
@@ -161,8 +168,15 @@ impl CredentialStore {
             source,
             prefix: prefix.into(),
             ttl,
+            absent_ttl: DEFAULT_ABSENT_TTL.min(ttl),
             cache: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// How long a missing secret ("not configured") is cached (capped at the TTL).
+    pub fn with_absent_ttl(mut self, absent_ttl: Duration) -> Self {
+        self.absent_ttl = absent_ttl.min(self.ttl);
+        self
     }
 
     pub fn secret_id(&self, slug: &str) -> String {
@@ -172,11 +186,19 @@ impl CredentialStore {
     /// The provider's credentials, from the cache while fresh. `None`: not configured.
     pub async fn get(&self, slug: &str) -> Result<Option<Arc<Credentials>>, SecretError> {
         if let Some(c) = self.cache.read().await.get(slug)
-            && c.at.elapsed() < self.ttl
+            && c.at.elapsed() < self.ttl_of(c)
         {
             return Ok(c.value.clone());
         }
         self.load(slug).await
+    }
+
+    fn ttl_of(&self, cached: &Cached) -> Duration {
+        if cached.value.is_some() {
+            self.ttl
+        } else {
+            self.absent_ttl
+        }
     }
 
     /// Reads the secret again, bypassing the cache.

@@ -321,7 +321,8 @@ async fn every_provider_failing_is_a_problem_naming_them() {
             && detail.contains("talkbot (talkbot_http_502)"),
         "{detail}"
     );
-    // Nothing configured at all: 503.
+    // Nothing configured at all: medical analysis is 503 (plain generation falls back to
+    // the rules since issue 19: tests/ai/fallback.rs).
     let hub = hub_with(&[], &[]).await;
     let (_, svc) = ai_service(&hub);
     post(
@@ -329,7 +330,7 @@ async fn every_provider_failing_is_a_problem_naming_them() {
         GENERATE,
         &hub.token("u1", Role::User),
         &request_id(),
-        &json!({"prompt": "hi"}),
+        &json!({"prompt": "hi", "analysis_type": "symptoms"}),
     )
     .await
     .assert_problem(503, "ai_not_configured");

@@ -4,6 +4,7 @@
 //! emulator's SQS and the worker. Run through `make test` (moto server + its environment).
 
 mod chat;
+mod fallback;
 mod generate;
 mod jobs;
 

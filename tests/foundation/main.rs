@@ -9,3 +9,4 @@ mod iam;
 mod idempotency;
 mod integration_log;
 mod providers;
+mod seed_requests;

@@ -138,6 +138,26 @@ impl TestHub {
         }
     }
 
+    /// A second cold start of `function` in this hub's deployment (same secrets prefix, its own
+    /// role, its own caches), with `overrides` on top of the test environment: what another
+    /// Lambda instance of the function would build.
+    pub async fn another_ctx_of(
+        &self,
+        function: &str,
+        overrides: &[(&str, String)],
+    ) -> Arc<HubContext> {
+        let mut all: Vec<(&str, String)> = vec![("SECRETS_PREFIX", self.prefix.clone())];
+        all.extend(overrides.iter().cloned());
+        let env = env_with(&all);
+        let credentials = role_credentials()
+            .get(function)
+            .unwrap_or_else(|| panic!("{function}: no role credentials"));
+        let aws = clients_as(&AwsClients::from_env(&env).await, credentials);
+        HubContext::build(env, aws)
+            .await
+            .unwrap_or_else(|e| panic!("{function}: second context: {e}"))
+    }
+
     pub fn token(&self, user: &str, role: Role) -> String {
         shared::auth::issue_token(self.jwt_secret.as_bytes(), user, role, 600)
     }

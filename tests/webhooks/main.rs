@@ -5,6 +5,7 @@
 mod processing;
 mod receive;
 mod registry;
+mod seed_register;
 
 use std::sync::Arc;
 

@@ -16,8 +16,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use shared::auth::{Caller, Role};
+use shared::auth::Caller;
 use shared::email::{EmailReceipt, EmailService, SendEmailBody, TemplateList};
+use shared::http::ServiceCaller;
 use shared::http::{ApiJson, RequestId};
 use shared::rate_limit::{Channel, RateLimitDecision, Subject};
 use shared::{ApiError, ApiResult, HubContext};
@@ -66,12 +67,11 @@ Temporary SMTP failures are retried; permanent ones answer 422 `email_rejected`.
         (status = 502, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "The SMTP server failed (after retries)")))]
 pub async fn send_email(
     State(state): AppState,
-    caller: Caller,
+    ServiceCaller(caller): ServiceCaller,
     headers: HeaderMap,
     RequestId(request_id): RequestId,
     ApiJson(body): ApiJson<SendEmailBody>,
 ) -> ApiResult<Response> {
-    caller.require(&[Role::Service, Role::Admin])?;
     let request = body.to_request(&request_id)?;
     // Validate and render before any I/O: bad input costs no idempotency claim or quota.
     let prepared = state.email.prepare(&request)?;

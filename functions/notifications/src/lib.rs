@@ -22,7 +22,8 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
-use shared::auth::{Caller, Role};
+use shared::auth::Caller;
+use shared::http::ServiceCaller;
 use shared::http::{ApiJson, ApiPath, ApiQuery};
 use shared::notifications::{
     AppointmentReminder, AppointmentUpdated, EVENT_NOTIFICATION_NEW, InboxPage, InboxQuery,
@@ -109,11 +110,10 @@ async fn accept(
     responses((status = 202, body = SendAccepted), (status = 400, body = shared::http::problem::Problem, content_type = "application/problem+json"), (status = 403, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn send(
     State(state): St,
-    caller: Caller,
+    ServiceCaller(caller): ServiceCaller,
     headers: HeaderMap,
     ApiJson(body): ApiJson<SendNotification>,
 ) -> ApiResult<Response> {
-    caller.require(&[Role::Service, Role::Admin])?;
     let new = body.clone().validate(EVENT_NOTIFICATION_NEW)?;
     accept(&state, &headers, "notifications.send", &caller, &body, new).await
 }
@@ -124,11 +124,10 @@ pub async fn send(
     responses((status = 202, body = SendAccepted), (status = 400, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn appointment_reminder(
     State(state): St,
-    caller: Caller,
+    ServiceCaller(caller): ServiceCaller,
     headers: HeaderMap,
     ApiJson(body): ApiJson<AppointmentReminder>,
 ) -> ApiResult<Response> {
-    caller.require(&[Role::Service, Role::Admin])?;
     let new = body.validate()?;
     accept(
         &state,
@@ -147,11 +146,10 @@ pub async fn appointment_reminder(
     responses((status = 202, body = SendAccepted), (status = 400, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn appointment_updated(
     State(state): St,
-    caller: Caller,
+    ServiceCaller(caller): ServiceCaller,
     headers: HeaderMap,
     ApiJson(body): ApiJson<AppointmentUpdated>,
 ) -> ApiResult<Response> {
-    caller.require(&[Role::Service, Role::Admin])?;
     let new = body.validate()?;
     accept(
         &state,

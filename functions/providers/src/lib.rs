@@ -12,7 +12,8 @@ use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use shared::auth::{Caller, Role};
+use shared::auth::Caller;
+use shared::http::{AdminCaller, ServiceCaller};
 use shared::http::{ApiJson, ApiPath, ApiQuery, RequestId};
 use shared::integration_log::{LogPage, LogQuery, ProviderStatistics};
 use shared::providers::probe::ProbeResult;
@@ -57,7 +58,9 @@ pub fn router(ctx: Arc<HubContext>) -> Router {
         )
         .route(
             "/api/integrations/providers/{slug}",
-            get(get_provider).patch(update_provider),
+            get(get_provider)
+                .patch(update_provider)
+                .delete(delete_provider),
         )
         .route(
             "/api/integrations/providers/{slug}/health-check",
@@ -107,11 +110,10 @@ pub async fn get_provider(
     responses((status = 200, body = ProbeResult), (status = 403, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn health_check(
     State(ctx): Ctx,
-    caller: Caller,
+    _service: ServiceCaller,
     ApiPath(slug): ApiPath<String>,
     RequestId(request_id): RequestId,
 ) -> ApiResult<Json<ProbeResult>> {
-    caller.require(&[Role::Admin, Role::Service])?;
     let info = ctx.catalog.require(&slug).await?;
     let result = ctx.prober().probe(&info, &request_id).await;
     if result.configured {
@@ -153,10 +155,9 @@ pub async fn statistics(
         (status = 403, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn create_provider(
     State(ctx): Ctx,
-    caller: Caller,
+    _admin: AdminCaller,
     ApiJson(new): ApiJson<NewProvider>,
 ) -> ApiResult<(StatusCode, Json<ProviderInfo>)> {
-    caller.require_admin()?;
     Ok((StatusCode::CREATED, Json(ctx.catalog.create(new).await?)))
 }
 
@@ -165,12 +166,28 @@ pub async fn create_provider(
     responses((status = 200, body = ProviderInfo), (status = 404, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn update_provider(
     State(ctx): Ctx,
-    caller: Caller,
+    _admin: AdminCaller,
     ApiPath(slug): ApiPath<String>,
     ApiJson(patch): ApiJson<ProviderPatch>,
 ) -> ApiResult<Json<ProviderInfo>> {
-    caller.require_admin()?;
     Ok(Json(ctx.catalog.update(&slug, patch).await?))
+}
+
+#[utoipa::path(delete, path = "/api/integrations/providers/{slug}", tag = "providers", security(("bearerAuth" = [])),
+    params(("slug" = String, Path)),
+    description = "Deletes a provider an admin created. Built-in providers answer 409 `provider_builtin`: disable them with PATCH `{\"enabled\": false}` instead. Stored credentials are left in Secrets Manager. Admin only.",
+    responses((status = 204, description = "Deleted"),
+        (status = 403, body = shared::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, body = shared::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
+pub async fn delete_provider(
+    State(ctx): Ctx,
+    AdminCaller(caller): AdminCaller,
+    ApiPath(slug): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    ctx.catalog.delete(&slug).await?;
+    tracing::info!(provider = %slug, admin = %caller.user_id, "provider deleted");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(put, path = "/api/integrations/providers/{slug}/credentials", tag = "providers", security(("bearerAuth" = [])),
@@ -179,11 +196,10 @@ pub async fn update_provider(
     responses((status = 200, body = CredentialsStored), (status = 400, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn put_credentials(
     State(ctx): Ctx,
-    caller: Caller,
+    _admin: AdminCaller,
     ApiPath(slug): ApiPath<String>,
     ApiJson(body): ApiJson<Map<String, Value>>,
 ) -> ApiResult<Json<CredentialsStored>> {
-    caller.require_admin()?;
     let info = ctx.catalog.require(&slug).await?;
     let mut err: Option<ApiError> = None;
     for (k, v) in &body {
@@ -229,10 +245,9 @@ pub async fn put_credentials(
     responses((status = 200, body = LogPage), (status = 400, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn list_logs(
     State(ctx): Ctx,
-    caller: Caller,
+    _admin: AdminCaller,
     ApiQuery(q): ApiQuery<LogQuery>,
 ) -> ApiResult<Json<LogPage>> {
-    caller.require_admin()?;
     Ok(Json(ctx.log.list(&q).await?))
 }
 
@@ -244,6 +259,7 @@ pub async fn list_logs(
     statistics,
     create_provider,
     update_provider,
+    delete_provider,
     put_credentials,
     list_logs
 ))]

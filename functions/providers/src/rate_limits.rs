@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
-use shared::auth::Caller;
+use shared::http::AdminCaller;
 use shared::http::{ApiJson, ApiPath};
 use shared::rate_limit::{NewRateLimitRule, RateLimitRule, RateLimitRulePatch};
 use shared::{ApiResult, HubContext};
@@ -38,8 +38,10 @@ pub fn router(ctx: Arc<HubContext>) -> Router {
 #[utoipa::path(get, path = "/api/integrations/rate-limits", tag = "rate-limits", security(("bearerAuth" = [])),
     description = "Every rule in effect: built-in defaults (builtin: true) and admin rules. Admin only.",
     responses((status = 200, body = RateLimitRuleList), (status = 403, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
-pub async fn list_rules(State(ctx): Ctx, caller: Caller) -> ApiResult<Json<RateLimitRuleList>> {
-    caller.require_admin()?;
+pub async fn list_rules(
+    State(ctx): Ctx,
+    _admin: AdminCaller,
+) -> ApiResult<Json<RateLimitRuleList>> {
     let rules = ctx.rate_limiter.rules().reload().await?;
     Ok(Json(RateLimitRuleList {
         items: rules.as_ref().clone(),
@@ -51,10 +53,9 @@ pub async fn list_rules(State(ctx): Ctx, caller: Caller) -> ApiResult<Json<RateL
     responses((status = 200, body = RateLimitRule), (status = 404, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn get_rule(
     State(ctx): Ctx,
-    caller: Caller,
+    _admin: AdminCaller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<RateLimitRule>> {
-    caller.require_admin()?;
     Ok(Json(ctx.rate_limiter.rules().require(&id).await?))
 }
 
@@ -66,10 +67,9 @@ pub async fn get_rule(
         (status = 403, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn create_rule(
     State(ctx): Ctx,
-    caller: Caller,
+    AdminCaller(caller): AdminCaller,
     ApiJson(new): ApiJson<NewRateLimitRule>,
 ) -> ApiResult<(StatusCode, Json<RateLimitRule>)> {
-    caller.require_admin()?;
     let rule = ctx.rate_limiter.rules().create(new).await?;
     tracing::info!(rule = %rule.id, admin = %caller.user_id, "rate-limit rule created");
     Ok((StatusCode::CREATED, Json(rule)))
@@ -82,11 +82,10 @@ pub async fn create_rule(
         (status = 422, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn update_rule(
     State(ctx): Ctx,
-    caller: Caller,
+    AdminCaller(caller): AdminCaller,
     ApiPath(id): ApiPath<String>,
     ApiJson(patch): ApiJson<RateLimitRulePatch>,
 ) -> ApiResult<Json<RateLimitRule>> {
-    caller.require_admin()?;
     let rule = ctx.rate_limiter.rules().update(&id, patch).await?;
     tracing::info!(rule = %rule.id, admin = %caller.user_id, "rate-limit rule updated");
     Ok(Json(rule))
@@ -98,10 +97,9 @@ pub async fn update_rule(
     responses((status = 204), (status = 404, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn delete_rule(
     State(ctx): Ctx,
-    caller: Caller,
+    AdminCaller(caller): AdminCaller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    caller.require_admin()?;
     ctx.rate_limiter.rules().delete(&id).await?;
     tracing::info!(rule = %id, admin = %caller.user_id, "rate-limit rule deleted");
     Ok(StatusCode::NO_CONTENT)

@@ -21,6 +21,7 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use shared::auth::{Caller, Role};
 use shared::error::InvalidInput;
+use shared::http::ServiceCaller;
 use shared::http::webhook::{header_view, provider_call_problem};
 use shared::http::{ApiJson, ApiPath, ApiQuery, RateLimitRouterExt, RequestId};
 use shared::otp::OtpService;
@@ -174,11 +175,10 @@ pub async fn send(
         (status = 403, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn bulk(
     State(st): St,
-    caller: Caller,
+    ServiceCaller(caller): ServiceCaller,
     headers: HeaderMap,
     ApiJson(body): ApiJson<BulkRequest>,
 ) -> ApiResult<Response> {
-    caller.require(&[Role::Admin, Role::Service])?;
     let valid = body.validate()?;
     let slot = Mutex::new(None);
     let res = st

@@ -18,7 +18,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use shared::auth::Caller;
+use shared::http::AdminCaller;
 use shared::http::webhook::{header_view, provider_call_problem};
 use shared::http::{ApiJson, ApiPath, ApiQuery};
 use shared::webhooks::ingest::Inbound;
@@ -195,11 +195,10 @@ async fn receive_inner(
         (status = 403, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn register(
     State(s): St,
-    caller: Caller,
+    _admin: AdminCaller,
     headers: HeaderMap,
     ApiJson(new): ApiJson<NewEndpoint>,
 ) -> ApiResult<(StatusCode, Json<EndpointCreated>)> {
-    caller.require_admin()?;
     let created = s.service.register(new, &header_view(&headers)).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
@@ -208,11 +207,10 @@ pub async fn register(
     responses((status = 200, body = EndpointList)))]
 pub async fn list_endpoints(
     State(s): St,
-    caller: Caller,
+    _admin: AdminCaller,
     headers: HeaderMap,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<EndpointList>> {
-    caller.require_admin()?;
     let list = s
         .service
         .list_endpoints(page, &header_view(&headers))
@@ -225,11 +223,10 @@ pub async fn list_endpoints(
     responses((status = 200, body = EndpointView), (status = 404, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn get_endpoint(
     State(s): St,
-    caller: Caller,
+    _admin: AdminCaller,
     headers: HeaderMap,
     ApiPath(slug): ApiPath<String>,
 ) -> ApiResult<Json<EndpointView>> {
-    caller.require_admin()?;
     let endpoint = s.service.registry.endpoints.require(&slug).await?;
     Ok(Json(s.service.view(endpoint, &header_view(&headers))))
 }
@@ -239,12 +236,11 @@ pub async fn get_endpoint(
     responses((status = 200, body = EndpointView), (status = 422, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn update_endpoint(
     State(s): St,
-    caller: Caller,
+    _admin: AdminCaller,
     headers: HeaderMap,
     ApiPath(slug): ApiPath<String>,
     ApiJson(patch): ApiJson<EndpointPatch>,
 ) -> ApiResult<Json<EndpointView>> {
-    caller.require_admin()?;
     let endpoint = s.service.registry.update(&slug, patch).await?;
     Ok(Json(s.service.view(endpoint, &header_view(&headers))))
 }
@@ -255,7 +251,7 @@ pub async fn update_endpoint(
     responses((status = 200, body = EndpointView)))]
 pub async fn disable_endpoint(
     state: St,
-    caller: Caller,
+    caller: AdminCaller,
     headers: HeaderMap,
     path: ApiPath<String>,
 ) -> ApiResult<Json<EndpointView>> {
@@ -272,12 +268,11 @@ pub async fn disable_endpoint(
     responses((status = 200, body = EndpointCreated)))]
 pub async fn rotate_secret(
     State(s): St,
-    caller: Caller,
+    _admin: AdminCaller,
     headers: HeaderMap,
     ApiPath(slug): ApiPath<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<EndpointCreated>> {
-    caller.require_admin()?;
     // The body is optional: an empty POST rotates with the defaults.
     let req: RotateSecret = if body.iter().all(u8::is_ascii_whitespace) {
         RotateSecret::default()
@@ -304,11 +299,10 @@ pub async fn rotate_secret(
     responses((status = 200, body = EventList)))]
 pub async fn list_events(
     State(s): St,
-    caller: Caller,
+    _admin: AdminCaller,
     ApiPath(slug): ApiPath<String>,
     ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> ApiResult<Json<EventList>> {
-    caller.require_admin()?;
     Ok(Json(s.service.list_events(&slug, q).await?))
 }
 
@@ -317,11 +311,10 @@ pub async fn list_events(
     responses((status = 200, body = EventDetail), (status = 404, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn get_event(
     State(s): St,
-    caller: Caller,
+    _admin: AdminCaller,
     ApiPath((slug, event_id)): ApiPath<(String, String)>,
     ApiQuery(q): ApiQuery<EventQueryParams>,
 ) -> ApiResult<Json<EventDetail>> {
-    caller.require_admin()?;
     let include_body = q.include_body.unwrap_or(false);
     Ok(Json(s.service.event(&slug, &event_id, include_body).await?))
 }
@@ -332,10 +325,9 @@ pub async fn get_event(
     responses((status = 202, body = ReplayAnswer)))]
 pub async fn replay_event(
     State(s): St,
-    caller: Caller,
+    _admin: AdminCaller,
     ApiPath((slug, event_id)): ApiPath<(String, String)>,
 ) -> ApiResult<(StatusCode, Json<ReplayAnswer>)> {
-    caller.require_admin()?;
     let answer = s.service.replay_event(&slug, &event_id).await?;
     Ok((StatusCode::ACCEPTED, Json(answer)))
 }
@@ -345,11 +337,10 @@ pub async fn replay_event(
     responses((status = 202, body = ReplayAnswer)))]
 pub async fn replay_range(
     State(s): St,
-    caller: Caller,
+    _admin: AdminCaller,
     ApiPath(slug): ApiPath<String>,
     ApiJson(range): ApiJson<ReplayRange>,
 ) -> ApiResult<(StatusCode, Json<ReplayAnswer>)> {
-    caller.require_admin()?;
     let answer = s.service.replay_range(&slug, range).await?;
     Ok((StatusCode::ACCEPTED, Json(answer)))
 }

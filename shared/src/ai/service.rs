@@ -74,7 +74,7 @@ impl AiService {
                 prompt,
                 max_tokens,
                 temperature,
-                language: _,
+                language,
                 redactions,
             } => {
                 let req = CompletionRequest {
@@ -88,10 +88,19 @@ impl AiService {
                     temperature: *temperature,
                     json_schema: None,
                 };
-                let s = self
+                let s = match self
                     .engine
                     .complete("generate", &req, None, mode, meta)
-                    .await?;
+                    .await
+                {
+                    Ok(s) => s,
+                    // Every integration is optional: without a provider, the rules answer
+                    // (as the chat does), marked so the client knows no model wrote it.
+                    Err(AiError::NotConfigured) => {
+                        return Ok(self.rules_generate(prompt, *language, meta).await);
+                    }
+                    Err(e) => return Err(e),
+                };
                 Ok(json!({
                     "text": s.value.completion.text,
                     "provider": s.provider,
@@ -240,7 +249,7 @@ impl AiService {
         let clinic = &self.config().clinic;
         if rules::classify(message) == rules::Intent::Emergency {
             return self
-                .rules_reply(message, context, language, "emergency", meta)
+                .rules_reply("chat", message, context, language, "emergency", meta)
                 .await;
         }
         let (msg, _) = self.outbound(message);
@@ -282,18 +291,34 @@ impl AiService {
                 fallback_reason: None,
             },
             Err(AiError::NotConfigured) => {
-                self.rules_reply(message, context, language, "not_configured", meta)
+                self.rules_reply("chat", message, context, language, "not_configured", meta)
                     .await
             }
             Err(_) => {
-                self.rules_reply(message, context, language, "providers_failed", meta)
+                self.rules_reply("chat", message, context, language, "providers_failed", meta)
                     .await
             }
         }
     }
 
+    /// `generate` without any provider configured: the rule-based assistant's answer to the
+    /// prompt, shaped like a generated one (`text`, `provider: "rules"`) with
+    /// `fallback_reason: "not_configured"`.
+    async fn rules_generate(&self, prompt: &str, language: Language, meta: &CallMeta) -> Value {
+        let reply = self
+            .rules_reply("generate", prompt, None, language, "not_configured", meta)
+            .await;
+        json!({
+            "text": reply.reply,
+            "provider": reply.provider,
+            "language": reply.language,
+            "fallback_reason": reply.fallback_reason,
+        })
+    }
+
     async fn rules_reply(
         &self,
+        operation: &str,
         message: &str,
         context: Option<&str>,
         language: Language,
@@ -302,7 +327,7 @@ impl AiService {
     ) -> ChatReply {
         let started = std::time::Instant::now();
         let a = rules::answer(message, context, Some(language), &self.config().clinic);
-        let mut rec = CallRecord::new("rules", "chat", &meta.request_id);
+        let mut rec = CallRecord::new("rules", operation, &meta.request_id);
         rec.outcome = Outcome::Fallback;
         rec.latency = started.elapsed();
         rec.error_code = Some(reason.to_string());

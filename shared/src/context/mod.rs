@@ -69,11 +69,10 @@ impl HubContext {
             source.clone(),
             config.jwt_secret_id(),
         ));
-        let credentials = Arc::new(CredentialStore::new(
-            source,
-            config.secrets_prefix.clone(),
-            config.credential_ttl,
-        ));
+        let credentials = Arc::new(
+            CredentialStore::new(source, config.secrets_prefix.clone(), config.credential_ttl)
+                .with_absent_ttl(config.credential_absent_ttl),
+        );
         let log = IntegrationLog::new(
             aws.dynamo.clone(),
             config.logs_table.clone(),

@@ -23,6 +23,7 @@ pub mod problem;
 pub mod rate_limit;
 pub mod webhook;
 
+pub use auth::{AdminCaller, ServiceCaller};
 pub use client_ip::ClientIp;
 pub use problem::{ApiError, ApiResult};
 pub use rate_limit::{RateLimitRouterExt, RouteRateLimit, enforce_route};
@@ -69,17 +70,12 @@ fn json_rejection(r: JsonRejection) -> ApiError {
         ),
         JsonRejection::JsonDataError(e) => {
             let detail = source_text(&e);
-            let field = detail
-                .split(':')
-                .next()
-                .unwrap_or("body")
-                .trim()
-                .to_string();
+            let (field, message) = data_error_field(&e);
             ApiError::unprocessable(
                 "invalid_body",
                 format!("the JSON body does not match the expected shape: {detail}"),
             )
-            .with_field(field, detail)
+            .with_field(field, message)
         }
         JsonRejection::BytesRejection(b) => bytes_rejection(b),
         other => ApiError::bad_request("invalid_body", other.body_text()),
@@ -92,6 +88,35 @@ pub fn bytes_rejection(b: BytesRejection) -> ApiError {
     } else {
         ApiError::bad_request("unreadable_body", b.body_text())
     }
+}
+
+/// The field a JSON data error is about (`name`, `patient_context.age`, `channels[1]`) and
+/// serde's sentence. serde reports a missing field on the object that lacks it, so its name
+/// is appended to the path; a wrong type, unknown variant or unknown field is at the path
+/// itself. `body` when the whole body has the wrong shape.
+fn data_error_field(e: &(dyn std::error::Error + 'static)) -> (String, String) {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(located) = err.downcast_ref::<serde_path_to_error::Error<serde_json::Error>>() {
+            let message = located.inner().to_string();
+            let path = located.path().to_string();
+            let named = ["missing field `", "unknown field `"]
+                .iter()
+                .find_map(|prefix| message.strip_prefix(prefix))
+                .and_then(|rest| rest.split('`').next())
+                // An unknown field is already the last segment of the path.
+                .filter(|name| !path.ends_with(name));
+            let field = match (path.as_str(), named) {
+                (".", Some(name)) => name.to_string(),
+                (".", None) => "body".to_string(),
+                (_, Some(name)) => format!("{path}.{name}"),
+                (_, None) => path,
+            };
+            return (field, message);
+        }
+        cur = err.source();
+    }
+    ("body".to_string(), source_text(e))
 }
 
 /// serde's message is more useful than axum's wrapper text ("Failed to deserialize...").

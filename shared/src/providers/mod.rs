@@ -31,6 +31,9 @@ pub enum CatalogError {
     /// 409 `provider_exists`.
     #[error("{0}")]
     Exists(String),
+    /// 409 `provider_builtin`: a built-in provider cannot be deleted (disable it instead).
+    #[error("{0:?} is a built-in provider; disable it with PATCH {{\"enabled\": false}} instead")]
+    Builtin(String),
     #[error(transparent)]
     Invalid(#[from] InvalidInput),
     #[error(transparent)]
@@ -41,7 +44,7 @@ impl DomainError for CatalogError {
     fn kind(&self) -> ErrorKind {
         match self {
             CatalogError::NotFound(_) => ErrorKind::NotFound,
-            CatalogError::Exists(_) => ErrorKind::Conflict,
+            CatalogError::Exists(_) | CatalogError::Builtin(_) => ErrorKind::Conflict,
             CatalogError::Invalid(e) => e.kind(),
             CatalogError::Store(e) => e.kind(),
         }
@@ -51,6 +54,7 @@ impl DomainError for CatalogError {
         match self {
             CatalogError::NotFound(_) => "not_found",
             CatalogError::Exists(_) => "provider_exists",
+            CatalogError::Builtin(_) => "provider_builtin",
             CatalogError::Invalid(e) => e.code(),
             CatalogError::Store(e) => e.code(),
         }
@@ -453,6 +457,19 @@ impl ProviderCatalog {
         info.updated_at = Some(crate::clock::now_rfc3339());
         self.write(&info, false).await?;
         Ok(info)
+    }
+
+    /// Deletes an admin-created provider. Built-ins stay (409; they can be disabled), and
+    /// a built-in's stored override is not deleted this way either.
+    pub async fn delete(&self, slug: &str) -> Result<(), CatalogError> {
+        if self.fresh(slug).await?.builtin {
+            return Err(CatalogError::Builtin(slug.to_string()));
+        }
+        if self.partition.delete(slug).await? {
+            Ok(())
+        } else {
+            Err(CatalogError::NotFound(slug.to_string()))
+        }
     }
 
     /// Stores the outcome of a health check on the entry.

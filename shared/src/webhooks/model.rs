@@ -42,6 +42,16 @@ pub enum VerificationConfig {
     PathToken {},
 }
 
+/// The scheme of an endpoint registered without `verification`: Standard Webhooks, the
+/// most widely used signed scheme (Svix, and any provider following standardwebhooks.com).
+impl Default for VerificationConfig {
+    fn default() -> Self {
+        VerificationConfig::StandardWebhooks {
+            tolerance_seconds: default_tolerance(),
+        }
+    }
+}
+
 impl VerificationConfig {
     pub fn scheme(&self) -> &'static str {
         match self {
