@@ -29,6 +29,8 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -m pip --version >/dev/nu
   fi
 fi
 
-"$VENV/bin/python" -m pip install --disable-pip-version-check --quiet -r requirements-dev.txt
+# Progress goes to stderr: `make -s token` is read by scripts, and a venv refresh it
+# triggers must not end up in the token.
+"$VENV/bin/python" -m pip install --disable-pip-version-check --quiet -r requirements-dev.txt >&2
 touch "$VENV/.installed"
-echo "venv: $VENV ready ($("$VENV/bin/python" --version), moto $("$VENV/bin/python" -c 'import moto; print(moto.__version__)'), $("$VENV/bin/cargo-lambda" lambda --version 2>/dev/null || echo 'cargo-lambda ?'))"
+echo "venv: $VENV ready ($("$VENV/bin/python" --version), moto $("$VENV/bin/python" -c 'import moto; print(moto.__version__)'), $("$VENV/bin/cargo-lambda" lambda --version 2>/dev/null || echo 'cargo-lambda ?'))" >&2
