@@ -139,3 +139,34 @@ where
 {
     e.as_service_error().and_then(|se| se.code()) == Some("ConditionalCheckFailedException")
 }
+
+/// One `BatchWriteItem` worth of `requests` (at most 25) to `table`, re-sending what DynamoDB
+/// leaves unprocessed (it does so under throttling) after the policy's backoff. Answers how
+/// many requests were still unprocessed when the attempts ran out (0: all written); what that
+/// means is the caller's to say.
+pub async fn batch_write(
+    dynamo: &aws_sdk_dynamodb::Client,
+    table: &str,
+    mut requests: Vec<aws_sdk_dynamodb::types::WriteRequest>,
+    policy: &crate::retry::RetryPolicy,
+) -> Result<usize, StoreError> {
+    for attempt in 0..policy.max_attempts {
+        if requests.is_empty() {
+            break;
+        }
+        if attempt > 0 {
+            tokio::time::sleep(policy.delay(attempt)).await;
+        }
+        let out = dynamo
+            .batch_write_item()
+            .request_items(table, std::mem::take(&mut requests))
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("BatchWriteItem", e))?;
+        requests = out
+            .unprocessed_items
+            .and_then(|mut m| m.remove(table))
+            .unwrap_or_default();
+    }
+    Ok(requests.len())
+}

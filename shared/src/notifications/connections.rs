@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::NotificationError;
 use crate::clock::{now_rfc3339, now_secs};
+use crate::retry::RetryPolicy;
 use crate::store::{StoreError, s};
 
 const REVERSE_SK: &str = "WSCONN";
@@ -159,23 +160,17 @@ impl ConnectionStore {
         self.write_all(writes).await
     }
 
-    async fn write_all(&self, mut writes: Vec<WriteRequest>) -> Result<()> {
-        for _ in 0..3 {
-            let out = self
-                .dynamo
-                .batch_write_item()
-                .request_items(&self.table, writes)
-                .send()
-                .await
-                .map_err(|e| StoreError::from_sdk("BatchWriteItem", e))?;
-            writes = out
-                .unprocessed_items
-                .and_then(|mut m| m.remove(&self.table))
-                .unwrap_or_default();
-            if writes.is_empty() {
-                return Ok(());
-            }
+    async fn write_all(&self, writes: Vec<WriteRequest>) -> Result<()> {
+        const UNPROCESSED_RETRY: RetryPolicy = RetryPolicy {
+            max_attempts: 3,
+            base_delay: std::time::Duration::from_millis(50),
+            max_delay: std::time::Duration::from_millis(500),
+        };
+        match crate::store::batch_write(&self.dynamo, &self.table, writes, &UNPROCESSED_RETRY)
+            .await?
+        {
+            0 => Ok(()),
+            _ => Err(NotificationError::Throttled),
         }
-        Err(NotificationError::Throttled)
     }
 }

@@ -129,7 +129,7 @@ impl FileStore {
     /// whatever DynamoDB leaves unprocessed.
     pub async fn insert_many(&self, records: &[FileRecord]) -> Result<()> {
         for chunk in records.chunks(25) {
-            let mut requests = chunk
+            let requests = chunk
                 .iter()
                 .map(|r| {
                     let put = PutRequest::builder()
@@ -139,29 +139,12 @@ impl FileStore {
                     Ok(WriteRequest::builder().put_request(put).build())
                 })
                 .collect::<Result<Vec<_>>>()?;
-            for attempt in 0..UNPROCESSED_RETRY.max_attempts {
-                if requests.is_empty() {
-                    break;
-                }
-                if attempt > 0 {
-                    tokio::time::sleep(UNPROCESSED_RETRY.delay(attempt)).await;
-                }
-                let out = self
-                    .dynamo
-                    .batch_write_item()
-                    .request_items(&self.table, std::mem::take(&mut requests))
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::from_sdk("BatchWriteItem", e))?;
-                requests = out
-                    .unprocessed_items
-                    .and_then(|mut m| m.remove(&self.table))
-                    .unwrap_or_default();
-            }
-            if !requests.is_empty() {
+            let left =
+                crate::store::batch_write(&self.dynamo, &self.table, requests, &UNPROCESSED_RETRY)
+                    .await?;
+            if left > 0 {
                 return Err(UploadError::Internal(format!(
-                    "{} file records left unprocessed",
-                    requests.len()
+                    "{left} file records left unprocessed"
                 )));
             }
         }

@@ -3,7 +3,6 @@
 
 mod batch;
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{PutRequest, ReturnValue, WriteRequest};
@@ -41,12 +40,6 @@ pub struct SmsStore {
     table: String,
     /// `SMS_MESSAGE_TTL_DAYS`: how long message and batch records are kept.
     message_ttl: Duration,
-}
-
-/// Why a batch write stopped: a failed call, or items still unprocessed.
-enum BatchWriteError {
-    Store(StoreError),
-    Unprocessed(usize),
 }
 
 impl SmsStore {
@@ -120,44 +113,16 @@ impl SmsStore {
 
     /// One `BatchWriteItem` of at most 25 requests, until nothing is left unprocessed.
     async fn write_batch(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
-        let pending = &Mutex::new(requests);
-        let outcome = UNPROCESSED_RETRY
-            .run(
-                move || async move {
-                    let batch = pending.lock().expect("not poisoned").clone();
-                    let out = self
-                        .dynamo
-                        .batch_write_item()
-                        .request_items(&self.table, batch)
-                        .send()
-                        .await
-                        .map_err(|e| {
-                            BatchWriteError::Store(StoreError::from_sdk("BatchWriteItem", e))
-                        })?;
-                    let left = out
-                        .unprocessed_items
-                        .and_then(|mut m| m.remove(&self.table))
-                        .unwrap_or_default();
-                    if left.is_empty() {
-                        return Ok(());
-                    }
-                    let count = left.len();
-                    *pending.lock().expect("not poisoned") = left;
-                    Err(BatchWriteError::Unprocessed(count))
-                },
-                |e| matches!(e, BatchWriteError::Unprocessed(_)),
-                |_| None,
-                |_, _| {},
-            )
-            .await;
-        outcome.map_err(|e| match e {
-            BatchWriteError::Store(e) => e,
-            BatchWriteError::Unprocessed(count) => StoreError::Dynamo {
+        match crate::store::batch_write(&self.dynamo, &self.table, requests, &UNPROCESSED_RETRY)
+            .await?
+        {
+            0 => Ok(()),
+            count => Err(StoreError::Dynamo {
                 operation: "BatchWriteItem",
                 message: format!("{count} items left unprocessed"),
                 transient: true,
-            },
-        })
+            }),
+        }
     }
 
     pub async fn get_message(&self, id: &str) -> Result<Option<SmsRecord>, StoreError> {
