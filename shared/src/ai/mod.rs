@@ -95,8 +95,9 @@ pub struct AiConfig {
     pub job_ttl: Duration,
     /// `AI_JOB_INLINE_MAX_BYTES` (default 300000): larger request/result JSON goes to S3.
     pub inline_max_bytes: usize,
-    /// Models per provider slug: `{SLUG}_MODEL`, else the catalog's `settings.model`, else
-    /// the defaults below.
+    /// Models per provider slug: `{SLUG}_MODEL` (or the Helsa seed's `{SLUG}_DEFAULT_MODEL`,
+    /// e.g. `OPENAI_DEFAULT_MODEL`), else the catalog's `settings.model`, else the defaults
+    /// below.
     pub models: HashMap<String, String>,
     /// `OPENAI_TRANSCRIPTION_MODEL` (default `whisper-1`); `TALKBOT_TRANSCRIPTION_MODEL`.
     pub transcription_models: HashMap<String, String>,
@@ -132,7 +133,11 @@ impl AiConfig {
         let mut transcription_models = HashMap::new();
         for slug in ["openai", "huggingface", "talkbot"] {
             let up = slug.to_ascii_uppercase();
-            if let Some(m) = env.optional(&format!("{up}_MODEL")) {
+            // `{SLUG}_MODEL` wins; the Helsa seed names the same setting `{SLUG}_DEFAULT_MODEL`.
+            if let Some(m) = env
+                .optional(&format!("{up}_MODEL"))
+                .or_else(|| env.optional(&format!("{up}_DEFAULT_MODEL")))
+            {
                 models.insert(slug.to_string(), m);
             }
             if let Some(m) = env.optional(&format!("{up}_TRANSCRIPTION_MODEL")) {
@@ -196,5 +201,28 @@ pub fn default_model(slug: &str) -> &'static str {
     match slug {
         "huggingface" => "meta-llama/Llama-3.1-8B-Instruct",
         _ => "gpt-4o-mini",
+    }
+}
+
+#[cfg(test)]
+mod model_setting_tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> AiConfig {
+        let env = Env::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        AiConfig::from_env(&env).expect("config")
+    }
+
+    #[test]
+    fn the_helsa_default_model_setting_is_honoured_and_the_hub_setting_wins() {
+        let c = config(&[("OPENAI_DEFAULT_MODEL", "gpt-4")]);
+        assert_eq!(c.models.get("openai").map(String::as_str), Some("gpt-4"));
+        let c = config(&[
+            ("OPENAI_DEFAULT_MODEL", "gpt-4"),
+            ("OPENAI_MODEL", "gpt-4o"),
+        ]);
+        assert_eq!(c.models.get("openai").map(String::as_str), Some("gpt-4o"));
+        let c = config(&[]);
+        assert_eq!(c.models.get("openai"), None);
     }
 }
