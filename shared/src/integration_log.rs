@@ -284,14 +284,27 @@ impl IntegrationLog {
 
     /// Records one provider call: the log entry and the hourly counters, concurrently.
     /// A failure to log is itself logged and swallowed: it must not fail the user's request.
+    ///
+    /// On Lambda the two writes run after the answer is sent (`crate::deferred`), stamped with
+    /// the time of the call; elsewhere they are awaited here.
     pub async fn record(&self, rec: &CallRecord) {
-        if let Err(e) = self.try_record(rec).await {
-            tracing::error!(error = %e, provider = %rec.provider, "could not write the integration log");
+        let now = now_utc();
+        let (log, entry) = (self.clone(), rec.clone());
+        let write = async move {
+            if let Err(e) = log.try_record_at(&entry, now).await {
+                tracing::error!(error = %e, provider = %entry.provider, "could not write the integration log");
+            }
+        };
+        if let Err(write) = crate::deferred::defer(write) {
+            write.await;
         }
     }
 
     pub async fn try_record(&self, rec: &CallRecord) -> Result<(), StoreError> {
-        let now = now_utc();
+        self.try_record_at(rec, now_utc()).await
+    }
+
+    async fn try_record_at(&self, rec: &CallRecord, now: OffsetDateTime) -> Result<(), StoreError> {
         let id = uuid::Uuid::now_v7().to_string();
         let created_at = rfc3339(now);
         let sk = format!("{created_at}#{id}");

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod config;
 pub mod context;
 pub mod cursor;
+pub mod deferred;
 pub mod email;
 pub mod error;
 pub mod http;
