@@ -14,6 +14,7 @@ mod support;
 use std::collections::HashMap;
 use std::time::Duration;
 
+use ::sms::SmsState;
 use hub_tests::faults::{Fault, Faults, Row};
 use hub_tests::{TestHub, TestResponse, env_with, get, send};
 use serde_json::{Value, json};
@@ -21,7 +22,6 @@ use shared::auth::Role;
 use shared::http::HubService;
 use shared::providers::kavenegar::local_id;
 use shared::sms::SmsConfig;
-use ::sms::SmsState;
 use support::{
     KEY, SEND, TWILIO_FROM, TWILIO_SID, TWILIO_TOKEN, field, iranian_numbers, kav_entry, kav_ok,
     post, request_id, requests_to, twilio_created,
@@ -313,7 +313,10 @@ async fn provider_accepts_then_the_connection_times_out_single() {
         wrong += 1; // an error answered for a message the provider took
     }
     assert_eq!(kav.status, 200, "{kav_body}");
-    assert_eq!(kav_body["status"], "queued", "reconciled by localid: {kav_body}");
+    assert_eq!(
+        kav_body["status"], "queued",
+        "reconciled by localid: {kav_body}"
+    );
     // The record says the same, with the provider's id indexed for delivery reports.
     let stored = send(
         &fx.svc,
@@ -405,7 +408,10 @@ async fn dynamodb_throttling_on_the_message_write_after_a_send() {
     let res = answers.last().unwrap();
     let answer = res.json();
     assert_eq!(res.status, 200, "{answer}");
-    assert_eq!(answer["stored"], true, "written once the burst passed: {answer}");
+    assert_eq!(
+        answer["stored"], true,
+        "written once the burst passed: {answer}"
+    );
     let id = answer["message_id"].as_str().unwrap_or_default();
     let stored = send(
         &fx.svc,

@@ -701,22 +701,35 @@ async fn a_code_whose_send_answer_was_lost_is_unknown_counted_and_still_verifies
     let token = service_token(&o.fx);
     let template = format!("lost-{}", uuid::Uuid::new_v4().simple());
     let receptor = iranian_numbers(1).remove(0);
-    let res = send_otp(&o, &token, json!({"receptor": receptor, "template": template})).await;
+    let res = send_otp(
+        &o,
+        &token,
+        json!({"receptor": receptor, "template": template}),
+    )
+    .await;
     // The code may have arrived: the verification stands, the delivery says `unknown`, no
     // second copy through Twilio.
     assert_eq!(res.status, 200, "{}", String::from_utf8_lossy(&res.body));
     assert_eq!(res.json()["delivery"], "unknown");
     assert_eq!(
-        requests_to(&o.fx.kavenegar, "verify/lookup.json").await.len(),
+        requests_to(&o.fx.kavenegar, "verify/lookup.json")
+            .await
+            .len(),
         1
     );
     assert!(requests_to(&o.fx.twilio, "").await.is_empty());
     // A retry within the cooldown is refused, not sent again.
-    send_otp(&o, &token, json!({"receptor": receptor, "template": template}))
-        .await
-        .assert_problem(429, "rate_limited");
+    send_otp(
+        &o,
+        &token,
+        json!({"receptor": receptor, "template": template}),
+    )
+    .await
+    .assert_problem(429, "rate_limited");
     assert_eq!(
-        requests_to(&o.fx.kavenegar, "verify/lookup.json").await.len(),
+        requests_to(&o.fx.kavenegar, "verify/lookup.json")
+            .await
+            .len(),
         1
     );
     // It did arrive: the code verifies.
