@@ -4,3 +4,5 @@
 //! make the matrix in docs/reliability.md (`make reliability`).
 
 mod harness;
+
+mod sms;

@@ -310,7 +310,8 @@ impl OtpStore {
         }
     }
 
-    /// Adds one to `sends` or `approvals` of a day's template/provider row.
+    /// Adds one to `sends` or `approvals` of a day's template/provider row (an unknown-outcome
+    /// send: to `sends` and `unknown`).
     pub async fn count(
         &self,
         day: &str,
@@ -318,13 +319,25 @@ impl OtpStore {
         provider: &str,
         counter: Counter,
     ) -> Result<(), StoreError> {
-        self.dynamo
+        let attributes = counter.attributes();
+        let mut update = self
+            .dynamo
             .update_item()
             .table_name(&self.table)
             .key("pk", s(STATS_PK))
-            .key("sk", s(format!("{day}#{template}#{provider}")))
-            .update_expression("ADD #c :one SET template = :t, provider = :p")
-            .expression_attribute_names("#c", counter.attribute())
+            .key("sk", s(format!("{day}#{template}#{provider}")));
+        // Names, not the words themselves (`unknown` is one of DynamoDB's reserved words).
+        for (k, a) in attributes.iter().enumerate() {
+            update = update.expression_attribute_names(format!("#c{k}"), *a);
+        }
+        update
+            .update_expression(format!(
+                "ADD {} SET template = :t, provider = :p",
+                (0..attributes.len())
+                    .map(|k| format!("#c{k} :one"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":t", s(template))
             .expression_attribute_values(":p", s(provider))
@@ -365,14 +378,18 @@ impl OtpStore {
 #[derive(Debug, Clone, Copy)]
 pub enum Counter {
     Sends,
+    /// A send whose outcome is unknown (the provider's answer was lost): counted in `sends`
+    /// and in `unknown`.
+    UnknownSend,
     Approvals,
 }
 
 impl Counter {
-    fn attribute(self) -> &'static str {
+    fn attributes(self) -> &'static [&'static str] {
         match self {
-            Counter::Sends => "sends",
-            Counter::Approvals => "approvals",
+            Counter::Sends => &["sends"],
+            Counter::UnknownSend => &["sends", "unknown"],
+            Counter::Approvals => &["approvals"],
         }
     }
 }
@@ -386,6 +403,8 @@ pub struct StatRow {
     pub sends: u64,
     #[serde(default)]
     pub approvals: u64,
+    #[serde(default)]
+    pub unknown: u64,
 }
 
 fn pointer_of(item: &Item) -> Option<ReceptorPointer> {
