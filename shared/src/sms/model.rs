@@ -218,6 +218,11 @@ pub struct BatchRecord {
     pub queued: i64,
     pub sent: i64,
     pub failed: i64,
+    /// Messages whose provider answer was lost after the request was written (or whose
+    /// worker stopped mid-send): maybe sent, never sent again. A status lookup or a delivery
+    /// report may settle them later.
+    #[serde(default)]
+    pub unknown: i64,
     #[serde(default)]
     pub delivered: i64,
     #[serde(default)]
@@ -239,7 +244,7 @@ impl From<BatchRecord> for BatchView {
     fn from(batch: BatchRecord) -> Self {
         let status = if batch.queued <= 0 {
             "completed"
-        } else if batch.sent + batch.failed == 0 {
+        } else if batch.sent + batch.failed + batch.unknown == 0 {
             "queued"
         } else {
             "processing"
@@ -294,4 +299,9 @@ impl ReportApplied {
 pub struct ChunkMessage {
     pub batch_id: String,
     pub chunk: u32,
+    /// Set on the body the re-drive sweeper sends (`shared::redrive`): the chunk was written
+    /// but its batch may never have been committed (the request failed part-way and answered
+    /// 503), so the worker checks the batch before sending.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub redriven: bool,
 }
