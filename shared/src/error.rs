@@ -45,6 +45,14 @@ pub enum ErrorKind {
     Internal,
 }
 
+/// The code of a 503 whose cause is a dependency the hub could not read or write just now
+/// (Secrets Manager, the provider catalog, a throttled or failing DynamoDB call): never
+/// "not configured", always worth retrying after [`DEPENDENCY_RETRY_AFTER_SECS`].
+pub const DEPENDENCY_UNAVAILABLE: &str = "dependency_unavailable";
+
+/// The `Retry-After` (seconds) of a [`DEPENDENCY_UNAVAILABLE`] answer.
+pub const DEPENDENCY_RETRY_AFTER_SECS: u64 = 5;
+
 /// One field at fault in the input.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldError {

@@ -25,15 +25,27 @@ pub enum SecretError {
     NotJson(String),
 }
 
-/// The secret store is the hub's own infrastructure: a failure is logged in full and
-/// answered as a generic 500.
+/// The secret store is the hub's own infrastructure: a read that failed is a 503
+/// `dependency_unavailable` (never "not configured"); a secret that is not a JSON object is a
+/// misconfiguration, logged in full and answered as a generic 500.
 impl crate::error::DomainError for SecretError {
     fn kind(&self) -> crate::error::ErrorKind {
-        crate::error::ErrorKind::Internal
+        match self {
+            SecretError::Unavailable(_) => crate::error::ErrorKind::Unavailable,
+            SecretError::NotJson(_) => crate::error::ErrorKind::Internal,
+        }
     }
 
     fn code(&self) -> &'static str {
-        "internal_error"
+        match self {
+            SecretError::Unavailable(_) => crate::error::DEPENDENCY_UNAVAILABLE,
+            SecretError::NotJson(_) => "internal_error",
+        }
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        matches!(self, SecretError::Unavailable(_))
+            .then_some(crate::error::DEPENDENCY_RETRY_AFTER_SECS)
     }
 }
 

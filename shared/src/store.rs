@@ -80,15 +80,35 @@ impl From<serde_dynamo::Error> for StoreError {
     }
 }
 
+impl StoreError {
+    /// Throttling, a 5xx or a network failure: the same call may succeed in a moment.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Dynamo { transient: true, .. })
+    }
+}
+
 impl DomainError for StoreError {
     fn kind(&self) -> ErrorKind {
         // The table is the hub's own infrastructure: a failure is logged in full and answered
-        // generically.
-        ErrorKind::Internal
+        // generically; a transient one (throttling, 5xx) is a 503 the caller may retry.
+        if self.is_transient() {
+            ErrorKind::Unavailable
+        } else {
+            ErrorKind::Internal
+        }
     }
 
     fn code(&self) -> &'static str {
-        "internal_error"
+        if self.is_transient() {
+            crate::error::DEPENDENCY_UNAVAILABLE
+        } else {
+            "internal_error"
+        }
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        self.is_transient()
+            .then_some(crate::error::DEPENDENCY_RETRY_AFTER_SECS)
     }
 }
 

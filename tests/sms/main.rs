@@ -48,14 +48,19 @@ async fn otp_goes_through_kavenegar_lookup_and_is_stored_and_logged_masked() {
         "rate-limit headers on the answer"
     );
 
+    let id = body["message_id"].as_str().unwrap();
     let lookup = &requests_to(&fx.kavenegar, "verify/lookup.json").await[0];
     assert_eq!(field(lookup, "receptor").as_deref(), Some("09123456789"));
     assert_eq!(field(lookup, "template").as_deref(), Some("verify"));
     assert_eq!(field(lookup, "token").as_deref(), Some("12345"));
+    // Our reference, derived from the message id, so Kavenegar can refuse a repeat.
+    assert_eq!(
+        field(lookup, "localid"),
+        Some(shared::providers::kavenegar::local_id(id).to_string())
+    );
     assert!(requests_to(&fx.twilio, "").await.is_empty());
 
     // Stored: the status route answers it (without refresh, no provider call).
-    let id = body["message_id"].as_str().unwrap();
     let stored = send(
         &fx.svc,
         get(&format!("/api/integrations/sms/{id}/"), Some(&token)),
@@ -111,6 +116,13 @@ async fn pattern_sends_three_tokens_and_text_uses_sms_send_with_sender() {
         Some("نوبت شما فردا ساعت ۱۴ است")
     );
     assert_eq!(field(sent, "sender").as_deref(), Some("10004346"));
+    assert_eq!(
+        field(sent, "localid"),
+        Some(
+            shared::providers::kavenegar::local_id(res.json()["message_id"].as_str().unwrap())
+                .to_string()
+        )
+    );
 }
 
 #[tokio::test]
@@ -418,13 +430,32 @@ async fn console_fallback_when_no_provider_is_configured() {
     let res = send(&fx.svc, post(SEND, &token, &helsa_otp(), &rid)).await;
     assert_eq!(res.status, 200, "{}", String::from_utf8_lossy(&res.body));
     assert_eq!(res.json()["provider"], "console");
-    assert_eq!(res.json()["status"], "sent");
+    // Logged, not sent: the answer never says `sent` (issue 13).
+    assert_eq!(res.json()["status"], "fallback");
     assert!(requests_to(&fx.kavenegar, "").await.is_empty());
     assert!(requests_to(&fx.twilio, "").await.is_empty());
     let log = log_entries(&fx.hub, "console", &rid).await;
     assert_eq!(log.len(), 1);
     assert_eq!(log[0].outcome, Outcome::Fallback);
     assert_eq!(log[0].target.as_deref(), Some("+98912*****89"));
+}
+
+#[tokio::test]
+async fn without_a_provider_and_without_the_fallback_nothing_is_reported_sent() {
+    let fx = fixture(Opts {
+        sms_fallback: Some("none"),
+        ..Default::default()
+    })
+    .await;
+    let token = fx.hub.token("svc-1", Role::Service);
+    let res = send(&fx.svc, post(SEND, &token, &helsa_otp(), &request_id())).await;
+    let p = res.assert_problem(503, "sms_not_configured");
+    assert!(p["detail"].as_str().unwrap().contains("SMS_FALLBACK"), "{p}");
+    assert!(requests_to(&fx.kavenegar, "").await.is_empty());
+    assert!(requests_to(&fx.twilio, "").await.is_empty());
+    // Nothing went out: the attempt did not use up the quota.
+    let again = send(&fx.svc, post(SEND, &token, &helsa_otp(), &request_id())).await;
+    again.assert_problem(503, "sms_not_configured");
 }
 
 #[tokio::test]
@@ -589,6 +620,16 @@ async fn status_refresh_asks_kavenegar_and_twilio() {
     .await;
     assert_eq!(res.status, 200, "{}", String::from_utf8_lossy(&res.body));
     assert_eq!(res.json()["status"], "delivered");
+    // A refresh is a provider call: metered per caller (default-sms-refresh-user).
+    let remaining = |res: &hub_tests::TestResponse| -> u64 {
+        res.headers["ratelimit-remaining"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let first = remaining(&res);
+    assert!(first < 120, "{first}");
     assert_eq!(res.json()["provider_status"], "10");
     assert_eq!(
         field(
@@ -613,6 +654,7 @@ async fn status_refresh_asks_kavenegar_and_twilio() {
     )
     .await;
     assert_eq!(res.json()["status"], "undelivered");
+    assert_eq!(remaining(&res), first - 1);
     // Stored: a plain read now answers the refreshed status.
     let res = send(
         &fx.svc,
@@ -638,7 +680,7 @@ async fn status_refresh_asks_kavenegar_and_twilio() {
 }
 
 #[tokio::test]
-async fn a_send_that_times_out_is_not_retried_but_fails_over() {
+async fn a_send_that_times_out_is_unknown_never_retried_nor_failed_over() {
     let fx = fixture(Opts {
         kavenegar: true,
         twilio: true,
@@ -654,6 +696,14 @@ async fn a_send_that_times_out_is_not_retried_but_fails_over() {
         )
         .mount(&fx.kavenegar)
         .await;
+    // Kavenegar does not know the localid (yet): the lookup cannot settle it.
+    Mock::given(method("POST"))
+        .and(path(format!("/{KEY}/sms/statuslocalmessageid.json")))
+        .respond_with(kav_ok(vec![
+            json!({"messageid": 0, "localid": "0", "status": 100, "statustext": "نامعتبر"}),
+        ]))
+        .mount(&fx.kavenegar)
+        .await;
     Mock::given(method("POST"))
         .and(path(format!(
             "/2010-04-01/Accounts/{TWILIO_SID}/Messages.json"
@@ -662,20 +712,40 @@ async fn a_send_that_times_out_is_not_retried_but_fails_over() {
             "SM00000000000000000000000000000071",
             "+989123456789",
         ))
-        .expect(1)
+        .expect(0)
         .mount(&fx.twilio)
         .await;
     let token = fx.hub.token("svc-1", Role::Service);
     let rid = request_id();
     let res = send(&fx.svc, post(SEND, &token, &helsa_otp(), &rid)).await;
-    assert_eq!(res.status, 200, "{}", String::from_utf8_lossy(&res.body));
-    assert_eq!(res.json()["provider"], "twilio");
-    // It may have gone out at Kavenegar: one attempt only, logged as a timeout.
+    // It may have gone out at Kavenegar: one attempt only, no Twilio copy, `unknown`.
+    assert_eq!(res.status, 202, "{}", String::from_utf8_lossy(&res.body));
+    let body = res.json();
+    assert_eq!(body["provider"], "kavenegar");
+    assert_eq!(body["status"], "unknown");
+    assert_eq!(body["reason"], "kavenegar_timeout");
     assert_eq!(
         requests_to(&fx.kavenegar, "verify/lookup.json").await.len(),
         1
     );
+    assert!(requests_to(&fx.twilio, "").await.is_empty());
+    let lookup = &requests_to(&fx.kavenegar, "sms/statuslocalmessageid.json").await[0];
+    let id = body["message_id"].as_str().unwrap();
+    let local_id = shared::providers::kavenegar::local_id(id).to_string();
+    assert_eq!(field(lookup, "localid").as_deref(), Some(local_id.as_str()));
     let log = log_entries(&fx.hub, "kavenegar", &rid).await;
-    assert_eq!(log.len(), 1);
-    assert_eq!(log[0].error_code.as_deref(), Some("kavenegar_timeout"));
+    assert_eq!(
+        log.iter()
+            .filter(|e| e.error_code.as_deref() == Some("kavenegar_timeout"))
+            .count(),
+        1
+    );
+    let stored = send(
+        &fx.svc,
+        get(&format!("/api/integrations/sms/{id}"), Some(&token)),
+    )
+    .await
+    .json();
+    assert_eq!(stored["status"], "unknown");
+    assert_eq!(stored["error_code"], "kavenegar_timeout");
 }

@@ -44,6 +44,8 @@ pub struct Opts {
     pub attempts: Option<u32>,
     /// PROVIDER_TIMEOUT_SECONDS (default 20).
     pub timeout_secs: Option<u64>,
+    /// SMS_FALLBACK (unset: the test stage's default, the console allowed).
+    pub sms_fallback: Option<&'static str>,
 }
 
 pub async fn fixture(opts: Opts) -> Fx {
@@ -61,6 +63,9 @@ pub async fn fixture(opts: Opts) -> Fx {
             opts.timeout_secs.unwrap_or(20).to_string(),
         ),
     ];
+    if let Some(f) = opts.sms_fallback {
+        env.push(("SMS_FALLBACK", f.to_string()));
+    }
     let hub = TestHub::with_env(&env).await;
     if opts.kavenegar {
         hub.put_secret(

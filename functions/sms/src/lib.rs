@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::extract::{DefaultBodyLimit, OriginalUri, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
@@ -26,6 +26,7 @@ use shared::http::webhook::{header_view, provider_call_problem};
 use shared::http::{ApiJson, ApiPath, ApiQuery, RateLimitRouterExt, RequestId};
 use shared::otp::OtpService;
 use shared::providers::{kavenegar, twilio};
+use shared::rate_limit::rules::SMS_STATUS_ROUTE;
 use shared::rate_limit::{Channel, RateLimitDecision, Subject};
 use shared::sms::model::{
     BatchRecord, BatchView, BulkAccepted, BulkMessage, BulkRequest, KavenegarReportQuery,
@@ -102,12 +103,14 @@ fn with_decision(mut res: Response, slot: &Mutex<Option<RateLimitDecision>>) -> 
     request_body = SendRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "A repeat with the same key returns the first answer")),
     responses(
-        (status = 200, body = SendResult, description = "Sent (or logged by the console fallback when no provider is configured)"),
+        (status = 200, body = SendResult, description = "The provider took it (`status` is its word), or the console fallback logged it (`status: fallback`, only where SMS_FALLBACK allows it)"),
+        (status = 202, body = SendResult, description = "`status: unknown`: the provider's answer was lost after the request was written; it may have gone out, it is not sent again (`reason` says why)"),
         (status = 400, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "Invalid field (e.g. `receptor`)"),
         (status = 403, body = shared::http::problem::Problem, content_type = "application/problem+json"),
         (status = 422, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "The provider rejected the request (invalid receptor, template)"),
         (status = 429, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "SMS or OTP limit reached"),
-        (status = 502, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "Every configured provider failed")))]
+        (status = 502, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "Every configured provider refused it (nothing was sent)"),
+        (status = 503, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "`dependency_unavailable` (the provider configuration or credentials could not be read; Retry-After) or `sms_not_configured`; nothing was sent")))]
 pub async fn send(
     State(st): St,
     caller: Caller,
@@ -150,13 +153,22 @@ pub async fn send(
             {
                 Ok(result) => {
                     *slot.lock().expect("not poisoned") = Some(decision);
+                    // `unknown`: the provider may have it; the outcome is not final yet.
+                    let status = if result.status == SmsStatus::Unknown {
+                        StatusCode::ACCEPTED
+                    } else {
+                        StatusCode::OK
+                    };
                     Ok((
-                        StatusCode::OK,
+                        status,
                         serde_json::to_value(result).map_err(ApiError::internal)?,
                     ))
                 }
                 Err(e) => {
-                    // Nothing reached the receptor: the attempt does not use up the quota.
+                    // `send` answers an error only when nothing went out (refused, not
+                    // configured, configuration unreadable): the attempt does not use up
+                    // the quota. Anything that may have gone out (sent, `unknown`, a record
+                    // the table would not take) is an answer, never refunded.
                     st.ctx.rate_limiter.refund(&decision).await;
                     Err(e.into())
                 }
@@ -229,24 +241,30 @@ pub async fn get_batch(
 
 #[utoipa::path(get, path = "/api/integrations/sms/{message_id}", tag = "sms", security(("bearerAuth" = [])),
     params(("message_id" = String, Path), StatusQuery),
-    responses((status = 200, body = SmsRecord), (status = 404, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = SmsRecord), (status = 404, body = shared::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 429, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "`?refresh=true` asks the provider and is metered (`default-sms-refresh-user`)")))]
 pub async fn get_message(
     State(st): St,
     caller: Caller,
     RequestId(request_id): RequestId,
     ApiPath(message_id): ApiPath<String>,
     ApiQuery(q): ApiQuery<StatusQuery>,
-) -> ApiResult<Json<SmsRecord>> {
+) -> ApiResult<Response> {
     let record = st
         .sms
         .message(&message_id, |r| caller.can_act_for(&r.user_id))
         .await?;
-    let record = if q.refresh {
-        st.sms.refresh(record, &request_id).await?
-    } else {
-        record
-    };
-    Ok(Json(record))
+    if !q.refresh {
+        return Ok(Json(record).into_response());
+    }
+    // A refresh is a provider call: metered per caller like any other use.
+    let decision = st
+        .ctx
+        .rate_limiter
+        .check(&Subject::route(SMS_STATUS_ROUTE).user(caller.user_id.clone()))
+        .await?;
+    let record = st.sms.refresh(record, &request_id).await?;
+    Ok((decision, Json(record)).into_response())
 }
 
 // ------------------------------------------------------------------------- delivery reports
@@ -300,12 +318,8 @@ fn inbound<'a>(
 /// Kavenegar's callback carries a secret token in its path (`callback_token` in the
 /// kavenegar secret; `previous_callback_token` keeps verifying during a rotation).
 async fn verify_kavenegar(st: &SmsState, request: &InboundRequest<'_>) -> ApiResult<()> {
-    let creds = st
-        .ctx
-        .credentials
-        .get(kavenegar::SLUG)
-        .await
-        .map_err(ApiError::internal)?;
+    // An unreadable secret is a 503 the provider retries, never "callbacks disabled".
+    let creds = st.ctx.credentials.get(kavenegar::SLUG).await?;
     let tokens: Vec<&str> = ["callback_token", "previous_callback_token"]
         .iter()
         .filter_map(|k| creds.as_deref().and_then(|c| c.get(k)))
@@ -329,8 +343,7 @@ async fn twilio_auth_token(st: &SmsState, fresh: bool) -> ApiResult<Option<Strin
         st.ctx.credentials.refresh(twilio::SLUG).await
     } else {
         st.ctx.credentials.get(twilio::SLUG).await
-    }
-    .map_err(ApiError::internal)?;
+    }?;
     Ok(creds.and_then(|c| c.get("auth_token").map(str::to_string)))
 }
 

@@ -80,12 +80,12 @@ fn cooldown_problem(e: OtpError, cooldown: Duration) -> ApiError {
 #[utoipa::path(post, path = "/api/integrations/sms/otp/send", tag = "otp", security(("bearerAuth" = [])),
     request_body = SendOtpRequest,
     responses(
-        (status = 200, body = OtpSent, description = "Code made and delivered; the answer never holds it"),
+        (status = 200, body = OtpSent, description = "Code made and handed to a provider; the answer never holds it. `delivery` says what became of the SMS: the provider's status, `unknown` (its answer was lost: the code may have arrived and is not sent again; the verification stands) or `fallback` (console, where allowed)"),
         (status = 400, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "Invalid field (`receptor`, `template`, `language`, `channel`)"),
         (status = 403, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "A user token sending for someone else"),
         (status = 429, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "`rate_limited`: resend cooldown or an SMS/OTP limit; Retry-After and RateLimit-* headers"),
         (status = 502, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "Every configured provider failed"),
-        (status = 503, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "`otp_not_configured`: the HMAC key secret is missing")))]
+        (status = 503, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "`dependency_unavailable` (a secret, the provider catalog or the table could not be read; Retry-After; nothing sent), `otp_not_configured` (the HMAC key secret is missing) or `sms_not_configured`")))]
 pub async fn send_otp(
     State(st): St,
     caller: Caller,
@@ -117,7 +117,8 @@ pub async fn send_otp(
     match st.otp.send(&valid, &owner, cooldown, &request_id).await {
         Ok(sent) => Ok((decision, Json(sent)).into_response()),
         Err(e) => {
-            // Nothing reached the receptor: the attempt does not use up the quota.
+            // `send` answers an error only when no code went out (a sent or `unknown`
+            // delivery is an answer): the attempt does not use up the quota.
             st.ctx.rate_limiter.refund(&decision).await;
             Err(cooldown_problem(e, cooldown))
         }

@@ -204,7 +204,16 @@ impl<E: DomainError> From<E> for ApiError {
         if kind == ErrorKind::Internal {
             return ApiError::internal(&e);
         }
-        let mut api = ApiError::new(status_of(kind), e.code(), e.to_string());
+        // A dependency's own error text (SDK debug output) is for the log, not the caller.
+        let detail = if e.code() == crate::error::DEPENDENCY_UNAVAILABLE {
+            tracing::warn!(error = %e, "dependency unavailable");
+            "a dependency of the hub (secret store, provider catalog or table) is unavailable \
+             just now; retry after the Retry-After delay"
+                .to_string()
+        } else {
+            e.to_string()
+        };
+        let mut api = ApiError::new(status_of(kind), e.code(), detail);
         api.errors = e.fields();
         if kind == ErrorKind::Unauthenticated {
             api = api.with_header(header::WWW_AUTHENTICATE, "Bearer");

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use super::code::Code;
 use super::{Language, OtpError};
 use crate::error::DomainError;
-use crate::sms::{Phone, SmsConfig, SmsContent, SmsError, SmsService};
+use crate::sms::{Phone, SmsConfig, SmsContent, SmsError, SmsService, SmsStatus};
 
 /// What took the message.
 #[derive(Debug, Clone)]
@@ -18,6 +18,9 @@ pub struct Delivered {
     pub provider: String,
     /// The SMS record's id (`GET /api/integrations/sms/{id}`).
     pub message_id: String,
+    /// The provider's status, `unknown` (its answer was lost: the code may have arrived) or
+    /// `fallback` (the console logged it).
+    pub status: SmsStatus,
 }
 
 pub struct OtpDelivery {
@@ -58,6 +61,12 @@ impl OtpDelivery {
             .await
             .map_err(|e| match e {
                 SmsError::Store(e) => OtpError::Store(e),
+                // Nothing was sent: the configuration could not be read (retry), or no
+                // provider is configured.
+                e if e.code() == crate::error::DEPENDENCY_UNAVAILABLE => {
+                    OtpError::Unavailable(e.to_string())
+                }
+                SmsError::NotConfigured => OtpError::NotConfigured(e.to_string()),
                 e => OtpError::DeliveryFailed {
                     code: e.code(),
                     detail: e.to_string(),
@@ -66,6 +75,7 @@ impl OtpDelivery {
         Ok(Delivered {
             provider: sent.provider,
             message_id: sent.message_id,
+            status: sent.status,
         })
     }
 }

@@ -31,16 +31,24 @@ pub enum OtpError {
     /// No SMS provider (nor the console) took the message; `code` is the SMS problem code.
     #[error("the code could not be delivered: {detail}")]
     DeliveryFailed { code: &'static str, detail: String },
-    /// The HMAC key secret is missing or unreadable.
+    /// The HMAC key secret is missing (or not usable).
     #[error("OTP verification is not configured: {0}")]
     NotConfigured(String),
+    /// A dependency could not be read just now (Secrets Manager, the provider catalog, a
+    /// throttled table): 503 `dependency_unavailable` with Retry-After; nothing was sent.
+    #[error("a dependency is unavailable: {0}")]
+    Unavailable(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
 impl From<SecretError> for OtpError {
     fn from(e: SecretError) -> Self {
-        OtpError::NotConfigured(e.to_string())
+        match e {
+            // A read that failed is an outage, not a missing key.
+            SecretError::Unavailable(_) => OtpError::Unavailable(e.to_string()),
+            SecretError::NotJson(_) => OtpError::NotConfigured(e.to_string()),
+        }
     }
 }
 
@@ -54,7 +62,7 @@ impl DomainError for OtpError {
             OtpError::AlreadyApproved => ErrorKind::Conflict,
             OtpError::Locked { .. } | OtpError::ResendTooSoon { .. } => ErrorKind::RateLimited,
             OtpError::DeliveryFailed { .. } => ErrorKind::ProviderFailed,
-            OtpError::NotConfigured(_) => ErrorKind::Unavailable,
+            OtpError::NotConfigured(_) | OtpError::Unavailable(_) => ErrorKind::Unavailable,
             OtpError::Store(e) => e.kind(),
         }
     }
@@ -71,6 +79,7 @@ impl DomainError for OtpError {
             OtpError::ResendTooSoon { .. } => "rate_limited",
             OtpError::DeliveryFailed { code, .. } => code,
             OtpError::NotConfigured(_) => "otp_not_configured",
+            OtpError::Unavailable(_) => crate::error::DEPENDENCY_UNAVAILABLE,
             OtpError::Store(e) => e.code(),
         }
     }
@@ -91,6 +100,8 @@ impl DomainError for OtpError {
             OtpError::Locked { retry_after } | OtpError::ResendTooSoon { retry_after } => {
                 Some((*retry_after).max(1))
             }
+            OtpError::Unavailable(_) => Some(crate::error::DEPENDENCY_RETRY_AFTER_SECS),
+            OtpError::Store(e) => e.retry_after(),
             _ => None,
         }
     }

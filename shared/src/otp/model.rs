@@ -33,6 +33,13 @@ pub struct OtpSent {
     pub channel: String,
     /// `pending`.
     pub status: String,
+    /// What became of the SMS: the provider's status (`queued`, `sent`, ...); `unknown` when
+    /// its answer was lost after the request was written (the code may have arrived; it is
+    /// not sent again, and the verification stands); `fallback` when the console fallback
+    /// logged it (nothing was sent).
+    pub delivery: crate::sms::SmsStatus,
+    /// The SMS record (`GET /api/integrations/sms/{id}`).
+    pub sms_message_id: String,
     /// RFC 3339: the code is refused after this.
     pub expires_at: String,
     /// RFC 3339: a new send to this receptor is accepted from this time.
@@ -69,6 +76,8 @@ pub struct OtpStatRow {
     /// `kavenegar`, `twilio` or `console`.
     pub provider: String,
     pub sends: u64,
+    /// Sends (included in `sends`) whose outcome is unknown: the provider's answer was lost.
+    pub unknown: u64,
     pub approvals: u64,
     /// approvals / sends (0 when nothing was sent).
     pub conversion_rate: f64,
@@ -82,6 +91,8 @@ pub struct OtpStatistics {
     /// Last day counted.
     pub to: String,
     pub sends: u64,
+    /// Sends whose outcome is unknown (included in `sends`).
+    pub unknown: u64,
     pub approvals: u64,
     pub conversion_rate: f64,
     pub by_template_and_provider: Vec<OtpStatRow>,

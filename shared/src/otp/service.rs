@@ -14,7 +14,7 @@ use super::store::{
 use super::{Language, OtpConfig, OtpError, SendOtpRequest, VerifyOtpRequest};
 use crate::clock::{Clock, rfc3339};
 use crate::error::InvalidInput;
-use crate::sms::Phone;
+use crate::sms::{Phone, SmsStatus};
 use crate::store::StoreError;
 
 /// Most days a statistics request may cover.
@@ -181,31 +181,49 @@ impl OtpService {
         let delivered = match delivered {
             Ok(d) => d,
             Err(e) => {
-                self.store
-                    .release_receptor(&receptor_key, &id, previous.as_ref(), pointer_ttl)
-                    .await?;
-                self.store.delete(&id).await?;
+                // Nothing was sent: the previous verification and cooldown stand. A failed
+                // clean-up is logged; the caller is told why nothing was sent.
+                let (released, deleted) = tokio::join!(
+                    self.store.release_receptor(
+                        &receptor_key,
+                        &id,
+                        previous.as_ref(),
+                        pointer_ttl
+                    ),
+                    self.store.delete(&id),
+                );
+                if let Err(cleanup) = released.and(deleted) {
+                    tracing::warn!(verification_id = %id, error = %cleanup, "an undelivered verification could not be cleaned up");
+                }
                 return Err(e);
             }
         };
+        // From here the code may have reached the receptor (sent, or `unknown`): the
+        // verification stands whatever the table does next, and no error is answered (an
+        // error would have the caller send a second code).
         let cancel_previous = async {
             match &previous {
                 Some(p) if p.verification_id != id => self.store.cancel(&p.verification_id).await,
                 _ => Ok(()),
             }
         };
+        let counter = if delivered.status == SmsStatus::Unknown {
+            Counter::UnknownSend
+        } else {
+            Counter::Sends
+        };
         let (provider_set, canceled, counted) = tokio::join!(
             self.store.set_provider(&id, &delivered.provider),
             cancel_previous,
-            self.store.count(
-                &verification.day,
-                &req.template,
-                &delivered.provider,
-                Counter::Sends
-            ),
+            self.store
+                .count(&verification.day, &req.template, &delivered.provider, counter),
         );
-        provider_set?;
-        canceled?;
+        if let Err(e) = provider_set {
+            tracing::warn!(verification_id = %id, error = %e, "OTP provider not recorded on the verification");
+        }
+        if let Err(e) = canceled {
+            tracing::error!(verification_id = %id, error = %e, "the previous verification of this receptor could not be canceled");
+        }
         if let Err(e) = counted {
             tracing::warn!(error = %e, "OTP send statistics not counted");
         }
@@ -213,6 +231,7 @@ impl OtpService {
             verification_id = %id,
             receptor = %verification.receptor_masked,
             provider = %delivered.provider,
+            delivery = delivered.status.as_str(),
             sms_message_id = %delivered.message_id,
             "OTP sent"
         );
@@ -221,6 +240,8 @@ impl OtpService {
             receptor: verification.receptor_masked,
             channel: "sms".into(),
             status: STATUS_PENDING.into(),
+            delivery: delivered.status,
+            sms_message_id: delivered.message_id,
             expires_at: rfc3339(expires),
             resend_after: rfc3339(now + cooldown),
         })
@@ -347,28 +368,32 @@ impl OtpService {
         let today = utc(self.clock.now_ms());
         let from = day_of(today - time::Duration::days(i64::from(days) - 1));
         let to = day_of(today);
-        let mut by: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
+        let mut by: BTreeMap<(String, String), (u64, u64, u64)> = BTreeMap::new();
         for row in self.store.stat_rows(&from, &to).await? {
             let e = by.entry((row.template, row.provider)).or_default();
             e.0 += row.sends;
             e.1 += row.approvals;
+            e.2 += row.unknown;
         }
         let rows: Vec<OtpStatRow> = by
             .into_iter()
-            .map(|((template, provider), (sends, approvals))| OtpStatRow {
+            .map(|((template, provider), (sends, approvals, unknown))| OtpStatRow {
                 template,
                 provider,
                 sends,
+                unknown,
                 approvals,
                 conversion_rate: rate(approvals, sends),
             })
             .collect();
         let sends = rows.iter().map(|r| r.sends).sum();
+        let unknown = rows.iter().map(|r| r.unknown).sum();
         let approvals = rows.iter().map(|r| r.approvals).sum();
         Ok(OtpStatistics {
             from,
             to,
             sends,
+            unknown,
             approvals,
             conversion_rate: rate(approvals, sends),
             by_template_and_provider: rows,

@@ -310,7 +310,8 @@ impl OtpStore {
         }
     }
 
-    /// Adds one to `sends` or `approvals` of a day's template/provider row.
+    /// Adds one to `sends` or `approvals` of a day's template/provider row (an unknown-outcome
+    /// send: to `sends` and `unknown`).
     pub async fn count(
         &self,
         day: &str,
@@ -323,8 +324,15 @@ impl OtpStore {
             .table_name(&self.table)
             .key("pk", s(STATS_PK))
             .key("sk", s(format!("{day}#{template}#{provider}")))
-            .update_expression("ADD #c :one SET template = :t, provider = :p")
-            .expression_attribute_names("#c", counter.attribute())
+            .update_expression(format!(
+                "ADD {} SET template = :t, provider = :p",
+                counter
+                    .attributes()
+                    .iter()
+                    .map(|a| format!("{a} :one"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":t", s(template))
             .expression_attribute_values(":p", s(provider))
@@ -365,14 +373,18 @@ impl OtpStore {
 #[derive(Debug, Clone, Copy)]
 pub enum Counter {
     Sends,
+    /// A send whose outcome is unknown (the provider's answer was lost): counted in `sends`
+    /// and in `unknown`.
+    UnknownSend,
     Approvals,
 }
 
 impl Counter {
-    fn attribute(self) -> &'static str {
+    fn attributes(self) -> &'static [&'static str] {
         match self {
-            Counter::Sends => "sends",
-            Counter::Approvals => "approvals",
+            Counter::Sends => &["sends"],
+            Counter::UnknownSend => &["sends", "unknown"],
+            Counter::Approvals => &["approvals"],
         }
     }
 }
@@ -386,6 +398,8 @@ pub struct StatRow {
     pub sends: u64,
     #[serde(default)]
     pub approvals: u64,
+    #[serde(default)]
+    pub unknown: u64,
 }
 
 fn pointer_of(item: &Item) -> Option<ReceptorPointer> {

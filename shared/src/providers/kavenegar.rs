@@ -142,18 +142,41 @@ pub fn entries(env: &Envelope) -> Result<Vec<Entry>, ProviderError> {
     }
 }
 
+/// The `localid` Kavenegar is given for a hub message: a positive number below 2^53 (it is
+/// a `long` at Kavenegar, and stays exact in any JSON reader) derived from the hub's message
+/// id (SHA-256, first 8 bytes). The same message always gets the same `localid`, so a repeat
+/// of a send is answered with the first send's entry instead of going out again, and
+/// `sms/statuslocalmessageid` finds a message whose send answer was lost.
+pub fn local_id(message_id: &str) -> u64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(message_id.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    (u64::from_be_bytes(first) & ((1 << 53) - 1)).max(1)
+}
+
+fn joined(ids: &[u64]) -> String {
+    ids.iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Most receptors `sms/send` and `sms/sendarray` take in one call.
 pub const MAX_RECEPTORS_PER_CALL: usize = 200;
 
-/// `sms/send`: one message to up to 200 receptors (comma-separated, `09…` form).
+/// `sms/send`: one message to up to 200 receptors (comma-separated, `09…` form), with one
+/// `localid` per receptor (comma-separated, in the same order).
 pub fn send_form(
     receptors: &[String],
+    local_ids: &[u64],
     sender: Option<&str>,
     message: &str,
 ) -> Vec<(&'static str, String)> {
     let mut form = vec![
         ("receptor", receptors.join(",")),
         ("message", message.to_string()),
+        ("localid", joined(local_ids)),
     ];
     if let Some(s) = sender {
         form.push(("sender", s.to_string()));
@@ -161,10 +184,11 @@ pub fn send_form(
     form
 }
 
-/// `sms/sendarray`: one message per receptor; `receptor`, `sender` and `message` are JSON
-/// arrays of equal length.
+/// `sms/sendarray`: one message per receptor; `receptor`, `sender`, `message` and
+/// `localmessageids` are JSON arrays of equal length.
 pub fn sendarray_form(
     receptors: &[String],
+    local_ids: &[u64],
     sender: Option<&str>,
     messages: &[&str],
 ) -> Vec<(&'static str, String)> {
@@ -177,6 +201,10 @@ pub fn sendarray_form(
             "message",
             serde_json::to_string(messages).unwrap_or_default(),
         ),
+        (
+            "localmessageids",
+            serde_json::to_string(local_ids).unwrap_or_default(),
+        ),
     ];
     if let Some(s) = sender {
         form.push((
@@ -187,9 +215,12 @@ pub fn sendarray_form(
     form
 }
 
-/// `verify/lookup`: a template defined in the Kavenegar panel with up to three tokens.
+/// `verify/lookup`: a template defined in the Kavenegar panel with up to three tokens, and
+/// the message's `localid` (Kavenegar documents `localid` for `sms/send`; it is sent here
+/// too so a lookup can be found by `sms/statuslocalmessageid` where the account supports it).
 pub fn lookup_form(
     receptor: &str,
+    local_id: u64,
     template: &str,
     tokens: &[Option<&str>; 3],
 ) -> Vec<(&'static str, String)> {
@@ -197,6 +228,7 @@ pub fn lookup_form(
         ("receptor", receptor.to_string()),
         ("template", template.to_string()),
         ("type", "sms".to_string()),
+        ("localid", local_id.to_string()),
     ];
     for (name, value) in ["token", "token2", "token3"].into_iter().zip(tokens) {
         if let Some(v) = value {
@@ -209,6 +241,18 @@ pub fn lookup_form(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_ids_are_stable_positive_and_distinct() {
+        let a = local_id("0192d3f0-7a1b-7c2d-8e3f-0123456789ab");
+        assert_eq!(a, local_id("0192d3f0-7a1b-7c2d-8e3f-0123456789ab"));
+        assert_ne!(a, local_id("0192d3f0-7a1b-7c2d-8e3f-0123456789ac"));
+        assert!(a > 0 && a < 1 << 53);
+        let form = send_form(&["0912".into(), "0913".into()], &[7, 8], None, "hi");
+        assert!(form.contains(&("localid", "7,8".to_string())));
+        let form = sendarray_form(&["0912".into()], &[9], None, &["hi"]);
+        assert!(form.contains(&("localmessageids", "[9]".to_string())));
+    }
 
     #[test]
     fn classifies_documented_codes() {

@@ -506,9 +506,14 @@ pub enum ProviderErrorKind {
     InvalidRequest,
     /// 5xx, connection refused, model loading: retry, then fail over.
     Unavailable,
+    /// No answer in time, or the connection dropped after the request was written: the
+    /// provider may have done the work ([`ProviderError::is_ambiguous`]).
     Timeout,
     /// The answer could not be understood.
     Malformed,
+    /// The hub could not read the provider's configuration or credentials (Secrets Manager,
+    /// the provider catalog): nothing was sent, and it is not "not configured" either.
+    ConfigUnavailable,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -550,19 +555,53 @@ impl ProviderError {
         )
     }
 
-    /// Worth trying the next provider.
+    /// Worth trying the next provider. For a call that does work (a send), check
+    /// [`Self::is_ambiguous`] first: trying another provider then may do the work twice.
     pub fn should_fail_over(&self) -> bool {
         !matches!(self.kind, ProviderErrorKind::InvalidRequest)
     }
 
-    /// Classifies a transport error from reqwest.
+    /// The request was written and the answer was lost (timeout, connection reset after
+    /// the write): the provider may have accepted it. A send with this error is `unknown`:
+    /// never retried, failed over or refunded; reconciled by a status lookup when possible.
+    pub fn is_ambiguous(&self) -> bool {
+        self.kind == ProviderErrorKind::Timeout
+    }
+
+    /// The error of a configuration or credential read that failed (not "not configured").
+    pub fn config_unavailable(provider: &str, what: &str) -> Self {
+        Self::new(
+            provider,
+            ProviderErrorKind::ConfigUnavailable,
+            format!("{provider}_{what}_unavailable"),
+            format!("the {what} could not be read"),
+        )
+    }
+
+    /// Classifies a transport error from reqwest. A failure to connect means nothing was
+    /// sent; any other (timeout, reset, a body cut short) may come after the provider got
+    /// the request, so it is a [`ProviderErrorKind::Timeout`] (ambiguous).
     pub fn transport(provider: &str, e: &reqwest::Error) -> Self {
-        if e.is_timeout() {
+        if e.is_connect() {
+            Self::new(
+                provider,
+                ProviderErrorKind::Unavailable,
+                format!("{provider}_unreachable"),
+                "the provider could not be reached",
+            )
+        } else if e.is_timeout() {
             Self::new(
                 provider,
                 ProviderErrorKind::Timeout,
                 format!("{provider}_timeout"),
                 "the provider did not answer in time",
+            )
+        } else if e.is_request() || e.is_body() {
+            Self::new(
+                provider,
+                ProviderErrorKind::Timeout,
+                format!("{provider}_connection_lost"),
+                "the connection was lost after the request was sent",
             )
         } else if e.is_decode() {
             Self::new(
@@ -585,7 +624,9 @@ impl ProviderError {
     pub fn error_kind(&self) -> ErrorKind {
         match self.kind {
             ProviderErrorKind::InvalidRequest => ErrorKind::Unprocessable,
-            ProviderErrorKind::RateLimited => ErrorKind::Unavailable,
+            ProviderErrorKind::RateLimited | ProviderErrorKind::ConfigUnavailable => {
+                ErrorKind::Unavailable
+            }
             ProviderErrorKind::Timeout => ErrorKind::ProviderTimeout,
             _ => ErrorKind::ProviderFailed,
         }
@@ -598,6 +639,7 @@ impl ProviderError {
             ProviderErrorKind::InvalidRequest => "provider_rejected",
             ProviderErrorKind::RateLimited => "provider_rate_limited",
             ProviderErrorKind::Timeout => "provider_timeout",
+            ProviderErrorKind::ConfigUnavailable => crate::error::DEPENDENCY_UNAVAILABLE,
             _ => "provider_failed",
         }
     }
@@ -612,6 +654,10 @@ impl ProviderError {
                 format!("{} is throttling requests", self.provider)
             }
             ProviderErrorKind::Timeout => format!("{} did not answer in time", self.provider),
+            ProviderErrorKind::ConfigUnavailable => format!(
+                "the configuration of {} could not be read just now; nothing was sent",
+                self.provider
+            ),
             _ => format!("{} failed: {}", self.provider, self.message),
         }
     }
@@ -619,8 +665,13 @@ impl ProviderError {
     /// Seconds the caller should wait: for a throttled provider, its `Retry-After` (at
     /// least 1 s) or 30 s.
     pub fn public_retry_after(&self) -> Option<u64> {
-        (self.kind == ProviderErrorKind::RateLimited)
-            .then(|| self.retry_after.map(|d| d.as_secs().max(1)).unwrap_or(30))
+        match self.kind {
+            ProviderErrorKind::RateLimited => {
+                Some(self.retry_after.map(|d| d.as_secs().max(1)).unwrap_or(30))
+            }
+            ProviderErrorKind::ConfigUnavailable => Some(crate::error::DEPENDENCY_RETRY_AFTER_SECS),
+            _ => None,
+        }
     }
 }
 

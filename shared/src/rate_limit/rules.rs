@@ -208,6 +208,8 @@ fn builtin(
 /// The OTP routes, as the sms function declares them.
 pub const OTP_SEND_ROUTE: &str = "/api/integrations/sms/otp/send";
 pub const OTP_VERIFY_ROUTE: &str = "/api/integrations/sms/otp/verify";
+/// The SMS status route, metered when it asks the provider (`?refresh=true`).
+pub const SMS_STATUS_ROUTE: &str = "/api/integrations/sms/{message_id}";
 
 /// The defaults present without admin action (BluRosiere's per-user hourly limits, plus
 /// SMS-pumping and public-route protection). See docs/rate-limiting.md for the reasoning.
@@ -289,6 +291,14 @@ pub fn default_rules() -> Vec<RateLimitRule> {
             60,
             3600,
             "OTP checks: 60/hour per client IP (each code also locks after OTP_MAX_ATTEMPTS wrong tries)",
+        ),
+        builtin(
+            "default-sms-refresh-user",
+            Scope::User,
+            Target::Route(SMS_STATUS_ROUTE.into()),
+            120,
+            3600,
+            "SMS status refreshes (?refresh=true, one provider call each): 120/hour per user",
         ),
         builtin(
             "default-route-ip",

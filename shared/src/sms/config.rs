@@ -43,6 +43,24 @@ pub struct SmsConfig {
     pub chunk_max_receives: u32,
     /// `SMS_TWILIO_CONCURRENCY` (10): parallel Twilio requests within one chunk.
     pub twilio_concurrency: usize,
+    /// Whether the console fallback may answer when no provider is configured:
+    /// `SMS_FALLBACK=console` (yes) or `none` (no); unset: only on the local stage
+    /// (`STAGE=local`, the default of `make dev` and the tests), never on AWS, where an
+    /// unconfigured SMS send is a 503 `sms_not_configured`.
+    pub console_fallback: bool,
+}
+
+/// `SMS_FALLBACK` (`console` | `none`), or the stage's default.
+fn console_fallback_from_env(env: &Env) -> Result<bool, ConfigError> {
+    match env.optional("SMS_FALLBACK").as_deref().map(str::trim) {
+        Some("console") => Ok(true),
+        Some("none") | Some("") => Ok(false),
+        Some(other) => Err(ConfigError::Invalid {
+            name: "SMS_FALLBACK".into(),
+            reason: format!("expected console or none, got {other:?}"),
+        }),
+        None => Ok(env.optional("STAGE").is_none_or(|s| s == "local")),
+    }
 }
 
 /// `SMS_MESSAGE_TTL_DAYS` (default 90) as a duration: the store's record lifetime.
@@ -93,6 +111,7 @@ impl SmsConfig {
             ),
             chunk_max_receives: env.parse_or("SMS_CHUNK_MAX_RECEIVES", 4u32)?.max(1),
             twilio_concurrency: env.parse_or("SMS_TWILIO_CONCURRENCY", 10usize)?.max(1),
+            console_fallback: console_fallback_from_env(env)?,
         })
     }
 
@@ -158,6 +177,20 @@ mod tests {
                 .to_string()
                 .contains("SMS_TEMPLATES")
         );
+    }
+
+    #[test]
+    fn the_console_fallback_is_a_setting_local_by_default() {
+        let fallback = |pairs: &[(&str, &str)]| {
+            SmsConfig::from_env(&Env::from_pairs(pairs.iter().copied()))
+                .map(|c| c.console_fallback)
+        };
+        assert!(fallback(&[]).unwrap());
+        assert!(fallback(&[("STAGE", "local")]).unwrap());
+        assert!(!fallback(&[("STAGE", "prod")]).unwrap());
+        assert!(fallback(&[("STAGE", "prod"), ("SMS_FALLBACK", "console")]).unwrap());
+        assert!(!fallback(&[("SMS_FALLBACK", "none")]).unwrap());
+        assert!(fallback(&[("SMS_FALLBACK", "log")]).is_err());
     }
 
     #[test]

@@ -19,6 +19,12 @@ pub enum SmsError {
     /// Bulk sends need a queue (`SMS_BULK_QUEUE_URL`).
     #[error("bulk SMS needs SMS_BULK_QUEUE_URL")]
     BulkNotConfigured,
+    /// No provider is configured and the console fallback is not allowed (`SMS_FALLBACK`):
+    /// nothing was sent (503 `sms_not_configured`).
+    #[error(
+        "no SMS provider is configured; store Kavenegar or Twilio credentials (or set SMS_FALLBACK=console where logging instead of sending is acceptable)"
+    )]
+    NotConfigured,
     /// No provider sent the message; it is stored as failed under `message_id`.
     #[error("{} (message id {message_id})", .error.public_detail())]
     SendFailed {
@@ -50,9 +56,10 @@ impl DomainError for SmsError {
         match self {
             SmsError::Invalid(e) => e.kind(),
             SmsError::MessageNotFound(_) | SmsError::BatchNotFound(_) => ErrorKind::NotFound,
-            SmsError::BulkNotConfigured => ErrorKind::Unavailable,
+            SmsError::BulkNotConfigured | SmsError::NotConfigured => ErrorKind::Unavailable,
             SmsError::SendFailed { error, .. } | SmsError::Provider(error) => error.error_kind(),
-            SmsError::Store(_) | SmsError::Queue(_) => ErrorKind::Internal,
+            SmsError::Store(e) => e.kind(),
+            SmsError::Queue(_) => ErrorKind::Internal,
         }
     }
 
@@ -61,8 +68,10 @@ impl DomainError for SmsError {
             SmsError::Invalid(e) => e.code(),
             SmsError::MessageNotFound(_) | SmsError::BatchNotFound(_) => "not_found",
             SmsError::BulkNotConfigured => "bulk_not_configured",
+            SmsError::NotConfigured => super::service::NOT_CONFIGURED,
             SmsError::SendFailed { error, .. } | SmsError::Provider(error) => error.public_code(),
-            SmsError::Store(_) | SmsError::Queue(_) => "internal_error",
+            SmsError::Store(e) => e.code(),
+            SmsError::Queue(_) => "internal_error",
         }
     }
 
@@ -74,8 +83,12 @@ impl DomainError for SmsError {
     }
 
     fn retry_after(&self) -> Option<u64> {
-        self.provider_error()
-            .and_then(ProviderError::public_retry_after)
+        match self {
+            SmsError::Store(e) => e.retry_after(),
+            _ => self
+                .provider_error()
+                .and_then(ProviderError::public_retry_after),
+        }
     }
 }
 
@@ -107,5 +120,18 @@ mod tests {
         assert_eq!(throttled.kind(), ErrorKind::Unavailable);
         assert_eq!(throttled.retry_after(), Some(30));
         assert_eq!(SmsError::BulkNotConfigured.code(), "bulk_not_configured");
+        // A configuration read that failed is a retryable 503, not a provider failure.
+        let unreadable = SmsError::Provider(ProviderError::config_unavailable("kavenegar", "secret"));
+        assert_eq!(unreadable.kind(), ErrorKind::Unavailable);
+        assert_eq!(unreadable.code(), "dependency_unavailable");
+        assert!(unreadable.retry_after().is_some());
+        let throttled = SmsError::Store(StoreError::Dynamo {
+            operation: "PutItem",
+            message: "ThrottlingException".into(),
+            transient: true,
+        });
+        assert_eq!(throttled.kind(), ErrorKind::Unavailable);
+        assert_eq!(throttled.code(), "dependency_unavailable");
+        assert_eq!(SmsError::NotConfigured.code(), "sms_not_configured");
     }
 }

@@ -42,8 +42,13 @@ pub enum SmsStatus {
     Canceled,
     /// Blocked by the operator (Kavenegar 14: the receptor blocks promotional SMS).
     Filtered,
-    /// The worker stopped between claiming and recording; whether it went out is unknown.
+    /// Whether it went out is unknown: the provider's answer was lost after the request was
+    /// written (timeout, reset), or a worker stopped between sending and recording. Never
+    /// re-sent; a status lookup or a delivery report may still settle it.
     Unknown,
+    /// Logged by the console fallback (no provider configured, and the deployment allows
+    /// it: `SMS_FALLBACK=console`, or the local stage): nothing was sent.
+    Fallback,
 }
 
 impl SmsStatus {
@@ -58,6 +63,7 @@ impl SmsStatus {
             SmsStatus::Canceled => "canceled",
             SmsStatus::Filtered => "filtered",
             SmsStatus::Unknown => "unknown",
+            SmsStatus::Fallback => "fallback",
         }
     }
 
@@ -65,9 +71,10 @@ impl SmsStatus {
     /// of order, and a refresh can race a callback).
     pub fn rank(self) -> u8 {
         match self {
+            // Below everything: any status the provider reports settles it.
+            SmsStatus::Unknown => 0,
             SmsStatus::Queued | SmsStatus::Scheduled => 1,
             SmsStatus::Sent => 2,
-            SmsStatus::Unknown => 2,
             _ => 3,
         }
     }
@@ -152,9 +159,24 @@ pub struct SendResult {
     pub message_type: MessageType,
     /// `kavenegar`, `twilio` or `console`.
     pub provider: String,
+    /// `queued`/`sent`/...: the provider accepted it; `unknown`: the provider's answer was
+    /// lost after the request was written (it may have gone out; it is not sent again, see
+    /// `reason`); `fallback`: logged by the console fallback, nothing was sent.
     pub status: SmsStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider_message_id: Option<String>,
+    /// Why the status is `unknown` (the provider error code, e.g. `kavenegar_timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// False when the provider took the message but its record could not be written (the
+    /// table throttled past every retry): the answer is the only record, `GET` by id answers
+    /// 404, and the message is not sent again.
+    #[serde(default = "stored_default")]
+    pub stored: bool,
+}
+
+fn stored_default() -> bool {
+    true
 }
 
 /// `POST /api/integrations/sms/bulk`: one `message` for all `receptors`, or `messages`.

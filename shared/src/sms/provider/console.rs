@@ -1,5 +1,7 @@
 //! The fallback when no SMS provider is configured (seed 2: "SMS: logs no console"): logs
-//! the masked number and the message type, never the body or the token.
+//! the masked number and the message type, never the body or the token. Used only when the
+//! deployment allows it (`SMS_FALLBACK=console`, or the local stage), and its answers say
+//! `fallback`, never `sent`.
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -26,8 +28,8 @@ impl SmsProvider for ConsoleSms {
         CONSOLE_SLUG
     }
 
-    fn is_configured(&self) -> BoxFuture<'_, bool> {
-        async { true }.boxed()
+    fn is_configured(&self) -> BoxFuture<'_, Result<bool, ProviderError>> {
+        async { Ok(true) }.boxed()
     }
 
     fn send<'a>(
@@ -50,7 +52,7 @@ impl SmsProvider for ConsoleSms {
             self.log.record(&rec).await;
             let logged = Accepted {
                 provider_message_id: None,
-                status: SmsStatus::Sent,
+                status: SmsStatus::Fallback,
                 provider_status: Some("logged".into()),
             };
             Ok(items.iter().map(|_| Ok(logged.clone())).collect())

@@ -71,8 +71,12 @@ impl KavenegarSms {
 
     async fn lookup(&self, request_id: &str, item: &Outgoing) -> ItemResult {
         let template = item.content.template().unwrap_or_default();
-        let form =
-            kavenegar::lookup_form(&item.phone.kavenegar(), template, &item.content.tokens());
+        let form = kavenegar::lookup_form(
+            &item.phone.kavenegar(),
+            kavenegar::local_id(&item.message_id),
+            template,
+            &item.content.tokens(),
+        );
         let env = self
             .call(request_id, "verify/lookup", &item.phone.masked(), &form)
             .await?;
@@ -106,7 +110,7 @@ impl SmsProvider for KavenegarSms {
         SLUG
     }
 
-    fn is_configured(&self) -> BoxFuture<'_, bool> {
+    fn is_configured(&self) -> BoxFuture<'_, Result<bool, ProviderError>> {
         self.adapter
             .is_configured(SLUG, |c| c.get("api_key").is_some())
             .boxed()
@@ -147,6 +151,35 @@ impl SmsProvider for KavenegarSms {
         }
         .boxed()
     }
+
+    /// `sms/statuslocalmessageid`: the message Kavenegar holds under the item's `localid`,
+    /// if any (an entry without a message id, or status 100, means it has none).
+    fn reconcile<'a>(
+        &'a self,
+        request_id: &'a str,
+        item: &'a Outgoing,
+    ) -> BoxFuture<'a, Result<Option<Accepted>, ProviderError>> {
+        async move {
+            let local_id = kavenegar::local_id(&item.message_id).to_string();
+            let form = [("localid", local_id)];
+            let env = self
+                .call(
+                    request_id,
+                    "sms/statuslocalmessageid",
+                    &item.phone.masked(),
+                    &form,
+                )
+                .await?;
+            Ok(kavenegar::entries(&env)?
+                .iter()
+                .find(|e| {
+                    let id = e.message_id();
+                    !id.is_empty() && id != "0" && id != "null" && e.status != Some(100)
+                })
+                .map(accepted))
+        }
+        .boxed()
+    }
 }
 
 /// The first message ids of an answer, for the log's reference.
@@ -183,9 +216,14 @@ fn with_sender(form: &[(&'static str, String)], path: &str, c: &Credentials) -> 
     form
 }
 
-/// `sms/send` when every receptor gets the same text, else `sms/sendarray`.
+/// `sms/send` when every receptor gets the same text, else `sms/sendarray`; each receptor
+/// with its message's `localid`.
 fn text_form(part: &[Outgoing]) -> (&'static str, Form) {
     let receptors: Vec<String> = part.iter().map(|i| i.phone.kavenegar()).collect();
+    let local_ids: Vec<u64> = part
+        .iter()
+        .map(|i| kavenegar::local_id(&i.message_id))
+        .collect();
     let texts: Vec<&str> = part
         .iter()
         .map(|i| match i.content.as_ref() {
@@ -194,11 +232,14 @@ fn text_form(part: &[Outgoing]) -> (&'static str, Form) {
         })
         .collect();
     if texts.windows(2).all(|w| w[0] == w[1]) {
-        ("sms/send", kavenegar::send_form(&receptors, None, texts[0]))
+        (
+            "sms/send",
+            kavenegar::send_form(&receptors, &local_ids, None, texts[0]),
+        )
     } else {
         (
             "sms/sendarray",
-            kavenegar::sendarray_form(&receptors, None, &texts),
+            kavenegar::sendarray_form(&receptors, &local_ids, None, &texts),
         )
     }
 }

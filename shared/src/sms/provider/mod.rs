@@ -3,8 +3,13 @@
 //! Each provider call goes through [`Adapter::attempt_logged`]: one integration-log entry per
 //! HTTP attempt (masked target, provider message id as reference), retried with the one
 //! retry policy ([`crate::retry`]) only when the provider says the error is retryable
-//! (throttling, 5xx). A send that timed out is not retried on the same provider (it may have
-//! gone out); the router may still fail it over.
+//! (throttling, 5xx). A send whose answer was lost (timeout, connection reset after the
+//! write: [`ProviderError::is_ambiguous`]) may have gone out: it is never retried, and the
+//! router never fails it over; it is `unknown` until [`SmsProvider::reconcile`] finds it.
+//!
+//! An error reading the catalog or the credentials is [`ProviderErrorKind::ConfigUnavailable`],
+//! never "not configured": [`SmsProvider::is_configured`] answers it as an error, so a brief
+//! Secrets Manager or DynamoDB outage cannot route messages to the console fallback.
 
 mod console;
 mod kavenegar;
@@ -29,6 +34,10 @@ pub use twilio::TwilioSms;
 /// One message to one receptor. The content is shared by all receptors of a bulk text.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
+    /// The hub's message id (single sends: a UUIDv7; bulk: `{batch_id}-{position}`): the
+    /// providers that take a client reference get one derived from it (Kavenegar `localid`),
+    /// so a repeat of the same message is recognised by the provider itself.
+    pub message_id: String,
     pub phone: Phone,
     pub content: Arc<SmsContent>,
 }
@@ -50,8 +59,9 @@ pub type ItemResult = Result<Accepted, ProviderError>;
 pub trait SmsProvider: Send + Sync {
     fn slug(&self) -> &'static str;
 
-    /// Whether it has the credentials it needs (and is enabled in the catalog).
-    fn is_configured(&self) -> BoxFuture<'_, bool>;
+    /// Whether it has the credentials it needs (and is enabled in the catalog). `Err` when
+    /// the catalog or the credentials could not be read: unknown, not "not configured".
+    fn is_configured(&self) -> BoxFuture<'_, Result<bool, ProviderError>>;
 
     fn send<'a>(
         &'a self,
@@ -65,6 +75,18 @@ pub trait SmsProvider: Send + Sync {
         request_id: &'a str,
         provider_message_id: &'a str,
     ) -> BoxFuture<'a, Result<Accepted, ProviderError>>;
+
+    /// After a send whose answer was lost: what the provider knows of `item`, found by the
+    /// hub's own reference (Kavenegar `sms/statuslocalmessageid` with the `localid`).
+    /// `Ok(None)`: the provider cannot be asked (Twilio's Messages API takes no client
+    /// reference) or does not know the message; it stays `unknown`.
+    fn reconcile<'a>(
+        &'a self,
+        _request_id: &'a str,
+        _item: &'a Outgoing,
+    ) -> BoxFuture<'a, Result<Option<Accepted>, ProviderError>> {
+        Box::pin(async { Ok(None) })
+    }
 }
 
 /// What every HTTP adapter uses: the pooled client, the catalog (base URLs, enabled), the
@@ -90,8 +112,11 @@ impl Call<'_> {
     /// A send that timed out may have gone out: retrying it could deliver the SMS twice, so
     /// only reads (status) retry timeouts. Throttling and 5xx answers mean nothing was sent.
     fn retries(&self, e: &ProviderError) -> bool {
-        let is_read = matches!(self.operation, "sms/status" | "messages.fetch");
-        e.is_retryable() && (is_read || e.kind != ProviderErrorKind::Timeout)
+        let is_read = matches!(
+            self.operation,
+            "sms/status" | "sms/statuslocalmessageid" | "messages.fetch"
+        );
+        e.is_retryable() && (is_read || !e.is_ambiguous())
     }
 
     fn record<T>(
@@ -152,12 +177,10 @@ impl Adapter {
         match self.catalog.get(slug).await {
             Ok(Some(info)) if info.enabled => Ok(self.catalog.base_url(&info)),
             Ok(_) => Ok(None),
-            Err(_) => Err(ProviderError::new(
-                slug,
-                ProviderErrorKind::Unavailable,
-                format!("{slug}_catalog_unavailable"),
-                "the provider catalog could not be read",
-            )),
+            Err(e) => {
+                tracing::warn!(provider = slug, error = %e, "the provider catalog could not be read");
+                Err(ProviderError::config_unavailable(slug, "catalog"))
+            }
         }
     }
 
@@ -169,14 +192,22 @@ impl Adapter {
     }
 
     /// Whether the provider is enabled and its credentials hold every field `has_fields`
-    /// looks for.
+    /// looks for; `Err` when the catalog or the secret could not be read.
     pub async fn is_configured(
         &self,
         slug: &str,
         has_fields: impl Fn(&Credentials) -> bool,
-    ) -> bool {
-        matches!(self.base_url(slug).await, Ok(Some(_)))
-            && matches!(self.credentials.get(slug).await, Ok(Some(c)) if has_fields(&c))
+    ) -> Result<bool, ProviderError> {
+        if self.base_url(slug).await?.is_none() {
+            return Ok(false);
+        }
+        match self.credentials.get(slug).await {
+            Ok(c) => Ok(c.is_some_and(|c| has_fields(&c))),
+            Err(e) => {
+                tracing::warn!(provider = slug, error = %e, "the provider's credentials could not be read");
+                Err(ProviderError::config_unavailable(slug, "secret"))
+            }
+        }
     }
 
     /// Runs `call` with the provider's credentials (refreshed once if the provider rejects
@@ -189,12 +220,10 @@ impl Adapter {
         match self.credentials.with_credentials(slug, call).await {
             Ok(Some(r)) => r,
             Ok(None) => Err(not_configured(slug)),
-            Err(e) => Err(ProviderError::new(
-                slug,
-                ProviderErrorKind::Unavailable,
-                format!("{slug}_secret_unavailable"),
-                e.to_string(),
-            )),
+            Err(e) => {
+                tracing::warn!(provider = slug, error = %e, "the provider's credentials could not be read");
+                Err(ProviderError::config_unavailable(slug, "secret"))
+            }
         }
     }
 }

@@ -1,5 +1,9 @@
 //! Twilio: one `Messages.json` request per message (no multi-receptor send), a few at a time;
 //! bodies of OTP/pattern messages are rendered from local templates.
+//!
+//! Twilio's Messages API has no idempotency key or client reference: a create whose answer
+//! was lost cannot be looked up without the `sid` it would have returned, so such a message
+//! stays `unknown` (never re-sent) unless a status callback settles it.
 
 use std::sync::Arc;
 
@@ -63,7 +67,7 @@ impl SmsProvider for TwilioSms {
         SLUG
     }
 
-    fn is_configured(&self) -> BoxFuture<'_, bool> {
+    fn is_configured(&self) -> BoxFuture<'_, Result<bool, ProviderError>> {
         self.adapter
             .is_configured(SLUG, |c| {
                 c.get("account_sid").is_some()

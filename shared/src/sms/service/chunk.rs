@@ -232,7 +232,12 @@ fn outgoing(chunk: &ChunkItem) -> Result<Vec<Outgoing>, WorkError> {
             }),
             (None, None) => return Err(WorkError::Poison("chunk has no text".into())),
         };
-        items.push(Outgoing { phone, content });
+        let position = chunk.positions.get(k).copied().unwrap_or(k as _);
+        items.push(Outgoing {
+            message_id: format!("{}-{position}", chunk.batch_id),
+            phone,
+            content,
+        });
     }
     Ok(items)
 }

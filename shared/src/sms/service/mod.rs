@@ -24,6 +24,27 @@ pub struct Delivery {
     pub result: ItemResult,
 }
 
+impl Delivery {
+    /// The provider may have taken it (its answer was lost): `unknown`, never sent again,
+    /// never failed over, never refunded.
+    pub fn is_unknown(&self) -> bool {
+        matches!(&self.result, Err(e) if e.is_ambiguous())
+    }
+
+    /// No provider was even asked: the configuration could not be read, or no provider is
+    /// configured and the console fallback is not allowed. Nothing went out.
+    pub fn never_attempted(&self) -> bool {
+        self.provider == NO_PROVIDER
+    }
+}
+
+/// The `provider` of a [`Delivery`] no provider was asked for.
+pub const NO_PROVIDER: &str = "none";
+
+/// The error code of a send when no provider is configured and the console fallback is
+/// not allowed (`SMS_FALLBACK`).
+pub const NOT_CONFIGURED: &str = "sms_not_configured";
+
 /// Where bulk chunks are queued.
 #[derive(Clone)]
 pub struct BulkQueue {
@@ -81,37 +102,62 @@ impl SmsService {
     }
 
     /// The providers to try, in order: `+98` numbers Kavenegar then Twilio, others Twilio
-    /// then Kavenegar; only configured ones; the console when none is.
-    pub async fn route(&self, iranian: bool) -> Vec<Arc<dyn SmsProvider>> {
+    /// then Kavenegar; only configured ones. When none is: the console if the deployment
+    /// allows it ([`SmsConfig::console_fallback`]), else [`NOT_CONFIGURED`]. When none is
+    /// configured and a configuration read failed, that error
+    /// ([`crate::providers::ProviderErrorKind::ConfigUnavailable`]): an outage is not "not
+    /// configured", and never routes to the console.
+    pub async fn route(&self, iranian: bool) -> Result<Vec<Arc<dyn SmsProvider>>, ProviderError> {
         let order = if iranian {
             [&self.kavenegar, &self.twilio]
         } else {
             [&self.twilio, &self.kavenegar]
         };
         let (a, b) = tokio::join!(order[0].is_configured(), order[1].is_configured());
-        let route: Vec<Arc<dyn SmsProvider>> = [(a, order[0]), (b, order[1])]
-            .into_iter()
-            .filter(|(ok, _)| *ok)
-            .map(|(_, p)| p.clone())
-            .collect();
-        if route.is_empty() {
-            vec![self.console.clone()]
-        } else {
-            route
+        let mut unreadable = None;
+        let mut route: Vec<Arc<dyn SmsProvider>> = Vec::new();
+        for (configured, provider) in [(a, order[0]), (b, order[1])] {
+            match configured {
+                Ok(true) => route.push(provider.clone()),
+                Ok(false) => {}
+                Err(e) => unreadable = unreadable.or(Some(e)),
+            }
+        }
+        match unreadable {
+            _ if !route.is_empty() => Ok(route),
+            Some(e) => Err(e),
+            None if self.config.console_fallback => Ok(vec![self.console.clone()]),
+            None => Err(ProviderError::new(
+                "sms",
+                ProviderErrorKind::Credentials,
+                NOT_CONFIGURED,
+                "no SMS provider is configured (and SMS_FALLBACK does not allow the console)",
+            )),
         }
     }
 
-    /// Sends every item through its route, failing over per item where the error allows.
-    /// One result per item, in order.
+    /// Sends every item through its route, failing over per item where the error allows
+    /// (never after an ambiguous error: see [`Delivery::is_unknown`]). One result per item,
+    /// in order.
     pub async fn deliver(&self, request_id: &str, items: &[Outgoing]) -> Vec<Delivery> {
         let mut out: Vec<Option<Delivery>> = vec![None; items.len()];
         for iranian in [true, false] {
             let pending: Vec<usize> = (0..items.len())
                 .filter(|&k| items[k].phone.is_iranian() == iranian)
                 .collect();
-            if !pending.is_empty() {
-                let route = self.route(iranian).await;
-                deliver_on_route(&route, request_id, items, pending, &mut out).await;
+            if pending.is_empty() {
+                continue;
+            }
+            match self.route(iranian).await {
+                Ok(route) => deliver_on_route(&route, request_id, items, pending, &mut out).await,
+                Err(e) => {
+                    for k in pending {
+                        out[k] = Some(Delivery {
+                            provider: NO_PROVIDER,
+                            result: Err(e.clone()),
+                        });
+                    }
+                }
             }
         }
         out.into_iter()
@@ -133,6 +179,8 @@ async fn deliver_on_route(
         let last = pos + 1 == route.len();
         let part: Vec<Outgoing> = pending.iter().map(|&k| items[k].clone()).collect();
         let results = match provider.send(request_id, &part).await {
+            // It may have gone out: another provider would send it a second time.
+            Err(e) if e.is_ambiguous() => vec![Err(e); pending.len()],
             Err(e) if !last && e.should_fail_over() => {
                 tracing::warn!(provider = provider.slug(), code = %e.code, receptors = part.len(), "failing over to the next SMS provider");
                 continue;
@@ -167,7 +215,7 @@ fn settle(
             .next()
             .unwrap_or_else(|| Err(missing_result(provider)));
         match result {
-            Err(e) if !last && e.should_fail_over() => next.push(k),
+            Err(e) if !last && !e.is_ambiguous() && e.should_fail_over() => next.push(k),
             result => out[k] = Some(Delivery { provider, result }),
         }
     }

@@ -202,6 +202,52 @@ impl SmsStore {
         }
     }
 
+    /// Settles an `unknown` message the provider turned out to know (found by our
+    /// reference after its send answer was lost): its provider id (indexed for delivery
+    /// reports), status and provider status. Answers whether it was still `unknown`.
+    pub async fn settle_unknown(
+        &self,
+        id: &str,
+        provider: &str,
+        found: &crate::sms::Accepted,
+    ) -> Result<bool, StoreError> {
+        let Some(pid) = found.provider_message_id.as_deref() else {
+            return Ok(false);
+        };
+        let result = self
+            .dynamo
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(message_pk(id)))
+            .key("sk", s("SMS"))
+            .condition_expression("attribute_exists(pk) AND #st = :unknown")
+            .update_expression(
+                "SET #st = :st, status_rank = :rank, provider_status = :ps, provider_message_id = :pid, \
+                 gsi1pk = :ref, gsi1sk = :pk, updated_at = :now REMOVE error_code",
+            )
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":unknown", s(SmsStatus::Unknown.as_str()))
+            .expression_attribute_values(":st", s(found.status.as_str()))
+            .expression_attribute_values(":rank", n(found.status.rank()))
+            .expression_attribute_values(
+                ":ps",
+                s(found.provider_status.clone().unwrap_or_default()),
+            )
+            .expression_attribute_values(":pid", s(pid))
+            .expression_attribute_values(":ref", s(provider_ref(provider, pid)))
+            .expression_attribute_values(":pk", s(message_pk(id)))
+            .expression_attribute_values(":now", s(now_rfc3339()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) => match StoreError::from_sdk("UpdateItem", e) {
+                StoreError::ConditionFailed => Ok(false),
+                e => Err(e),
+            },
+        }
+    }
+
     /// Moves a message to a provider's newer status and counts a final outcome on its batch.
     /// Answers whether anything changed.
     pub async fn record_status(
