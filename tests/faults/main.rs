@@ -3,4 +3,5 @@
 //! with a `Row::report()` asserting nothing lost, nothing sent twice, no false status; the rows
 //! make the matrix in docs/reliability.md (`make reliability`).
 
+mod bulk;
 mod harness;

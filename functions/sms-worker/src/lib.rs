@@ -23,8 +23,9 @@ pub async fn handle(sms: &SmsService, message: QueueMessage) -> Result<(), WorkE
             sent,
             failed,
             unknown,
+            fallback,
         } => {
-            tracing::info!(batch_id = %chunk.batch_id, chunk = chunk.chunk, sent, failed, unknown, "chunk sent")
+            tracing::info!(batch_id = %chunk.batch_id, chunk = chunk.chunk, sent, failed, unknown, fallback, "chunk sent")
         }
         ChunkOutcome::AlreadyDone => {
             tracing::info!(batch_id = %chunk.batch_id, chunk = chunk.chunk, "redelivered chunk already sent; nothing sent again")

@@ -245,6 +245,10 @@ pub struct BatchRecord {
     /// report may settle them later.
     #[serde(default)]
     pub unknown: i64,
+    /// Messages only logged by the console fallback (no provider configured, where the
+    /// deployment allows it): nothing was sent.
+    #[serde(default)]
+    pub fallback: i64,
     #[serde(default)]
     pub delivered: i64,
     #[serde(default)]
@@ -266,7 +270,7 @@ impl From<BatchRecord> for BatchView {
     fn from(batch: BatchRecord) -> Self {
         let status = if batch.queued <= 0 {
             "completed"
-        } else if batch.sent + batch.failed + batch.unknown == 0 {
+        } else if batch.sent + batch.failed + batch.unknown + batch.fallback == 0 {
             "queued"
         } else {
             "processing"

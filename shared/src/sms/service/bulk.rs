@@ -51,6 +51,7 @@ impl SmsService {
             sent: 0,
             failed: 0,
             unknown: 0,
+            fallback: 0,
             delivered: 0,
             undelivered: 0,
             user_id: user_id.to_string(),

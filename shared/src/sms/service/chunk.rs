@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::{Delivery, SmsService};
 use crate::clock::{now_rfc3339, now_secs};
-use crate::providers::{ProviderError, ProviderErrorKind};
+use crate::providers::ProviderErrorKind;
 use crate::queue::WorkError;
 use crate::sms::model::{ChunkMessage, MessageType, SmsRecord};
 use crate::sms::provider::Outgoing;
@@ -26,6 +26,8 @@ pub enum ChunkOutcome {
         failed: usize,
         /// Answers lost after the request was written: maybe sent, never sent again.
         unknown: usize,
+        /// Only logged by the console fallback.
+        fallback: usize,
     },
     /// A redelivery of a chunk already sent: nothing sent again.
     AlreadyDone,
@@ -175,14 +177,19 @@ impl SmsService {
         }
         self.record_chunk(chunk, &results).await?;
         let count = |status: SmsStatus| results.iter().filter(|r| r.status == status).count();
-        let (failed, unknown) = (count(SmsStatus::Failed), count(SmsStatus::Unknown));
+        let (failed, unknown, fallback) = (
+            count(SmsStatus::Failed),
+            count(SmsStatus::Unknown),
+            count(SmsStatus::Fallback),
+        );
         if unknown > 0 {
             tracing::warn!(batch_id = %chunk.batch_id, chunk = chunk.chunk, unknown, "provider answers lost after the request was written; recorded unknown, not sent again");
         }
         Ok(ChunkOutcome::Sent {
-            sent: results.len() - failed - unknown,
+            sent: results.len() - failed - unknown - fallback,
             failed,
             unknown,
+            fallback,
         })
     }
 
@@ -242,19 +249,12 @@ fn outgoing(chunk: &ChunkItem) -> Result<Vec<Outgoing>, WorkError> {
     Ok(items)
 }
 
-/// The request was written and the answer lost (timeout, connection dropped after the
-/// write): the provider may have accepted it.
-// `ProviderError::is_ambiguous` once the provider layer has it.
-fn ambiguous(e: &ProviderError) -> bool {
-    e.kind == ProviderErrorKind::Timeout
-}
-
 /// The provider's configuration or credentials could not be read (Secrets Manager, the
 /// catalog) for every message: nothing was sent, and it says nothing about the provider.
 /// Answers the error code.
 fn config_unreadable(deliveries: &[Delivery]) -> Option<String> {
     let unreadable = |d: &Delivery| match &d.result {
-        Err(e) if is_config_read_error(e) => Some(e.code.clone()),
+        Err(e) if e.kind == ProviderErrorKind::ConfigUnavailable => Some(e.code.clone()),
         _ => None,
     };
     let first = unreadable(deliveries.first()?)?;
@@ -264,17 +264,11 @@ fn config_unreadable(deliveries: &[Delivery]) -> Option<String> {
         .then_some(first)
 }
 
-/// `{provider}_secret_unavailable` / `{provider}_catalog_unavailable`: what the adapters
-/// answer when a configuration read fails.
-fn is_config_read_error(e: &ProviderError) -> bool {
-    e.code.ends_with("_secret_unavailable") || e.code.ends_with("_catalog_unavailable")
-}
-
 /// Every message was refused, for a reason that may pass (not an invalid request) and
 /// never ambiguously: nothing went out and a later attempt may succeed.
 fn nothing_went_out(deliveries: &[Delivery]) -> bool {
     deliveries.iter().all(|d| {
-        matches!(&d.result, Err(e) if e.kind != ProviderErrorKind::InvalidRequest && !ambiguous(e))
+        matches!(&d.result, Err(e) if e.kind != ProviderErrorKind::InvalidRequest && !e.is_ambiguous())
     })
 }
 
@@ -288,7 +282,7 @@ fn chunk_result(d: Delivery) -> ChunkResult {
             error_code: None,
         },
         // Maybe sent: the provider is kept so a status lookup can settle it.
-        Err(e) if ambiguous(&e) => ChunkResult {
+        Err(e) if e.is_ambiguous() => ChunkResult {
             provider: d.provider.into(),
             provider_message_id: None,
             status: SmsStatus::Unknown,

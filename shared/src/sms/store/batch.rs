@@ -365,14 +365,19 @@ impl SmsStore {
         results: &[ChunkResult],
     ) -> Result<(), StoreError> {
         let count = |status: SmsStatus| results.iter().filter(|r| r.status == status).count() as i64;
-        let (failed, unknown) = (count(SmsStatus::Failed), count(SmsStatus::Unknown));
-        let sent = results.len() as i64 - failed - unknown;
+        let (failed, unknown, fallback) = (
+            count(SmsStatus::Failed),
+            count(SmsStatus::Unknown),
+            count(SmsStatus::Fallback),
+        );
+        let sent = results.len() as i64 - failed - unknown - fallback;
         let res = self
             .batch_update(batch_id)
             .update_expression(
-                "ADD queued :q, sent :s, failed :f, #unknown :u, counted_chunks :chunkset",
+                "ADD queued :q, sent :s, failed :f, #unknown :u, fallback :fb, counted_chunks :chunkset",
             )
             .expression_attribute_names("#unknown", "unknown")
+            .expression_attribute_values(":fb", n(fallback))
             .condition_expression("attribute_exists(pk) AND NOT contains(counted_chunks, :chunk)")
             .expression_attribute_values(":q", n(-(results.len() as i64)))
             .expression_attribute_values(":s", n(sent))
