@@ -15,8 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{
-    BillingMode, GlobalSecondaryIndex, KeysAndAttributes, Projection,
-    ProjectionType,
+    BillingMode, GlobalSecondaryIndex, KeysAndAttributes, Projection, ProjectionType,
 };
 use hub_tests::faults::{Fault, Faults, Row};
 use hub_tests::{TestHub, TestResponse, create_queue, drain_queue, get, json_req, send};
@@ -59,7 +58,9 @@ impl Respond for KavenegarSend {
             .collect();
         let status = if entries.len() > 200 { 414 } else { 200 };
         ResponseTemplate::new(status)
-            .set_body_json(json!({"return": {"status": status, "message": "تایید شد"}, "entries": entries}))
+            .set_body_json(
+                json!({"return": {"status": status, "message": "تایید شد"}, "entries": entries}),
+            )
             .set_delay(self.delay)
     }
 }
@@ -124,10 +125,7 @@ impl Stack {
 
     /// The sms function (a cold start under its role) whose AWS calls go through `faults`.
     async fn api(&self, faults: &Faults) -> HubService {
-        let ctx = self
-            .hub
-            .faulty_ctx_with("sms", faults, &self.env)
-            .await;
+        let ctx = self.hub.faulty_ctx_with("sms", faults, &self.env).await;
         let sms_service = ctx.sms_service().expect("sms service");
         let otp = ctx.otp_service(&sms_service.config).expect("otp service");
         shared::http::app(sms::router(sms::SmsState::new(ctx, sms_service, otp)))
@@ -326,9 +324,7 @@ async fn hub_table_copy(hub: &TestHub) -> String {
         })
         .collect();
     assert!(
-        indexes
-            .iter()
-            .any(|i| i.index_name() == redrive::INDEX),
+        indexes.iter().any(|i| i.index_name() == redrive::INDEX),
         "the stack's hub table has no `{}` index",
         redrive::INDEX
     );
@@ -431,7 +427,12 @@ async fn bulk_secrets_manager_error_during_a_chunk_is_retried_and_nothing_report
     );
     let batch = stack.batch(&api, &batch_id).await;
     assert_eq!(
-        (&batch["sent"], &batch["failed"], &batch["unknown"], &batch["fallback"]),
+        (
+            &batch["sent"],
+            &batch["failed"],
+            &batch["unknown"],
+            &batch["fallback"]
+        ),
         (&json!(0), &json!(0), &json!(0), &json!(0)),
         "{batch}"
     );
@@ -532,7 +533,10 @@ async fn bulk_send_message_batch_fails_on_chunk_k_of_n() {
     let again = stack.post_bulk(&api, &numbers, "chunk-k-of-n").await;
     assert_eq!(batch_id_of(&again), batch_id);
     assert_eq!(
-        again.headers.get("idempotent-replayed").map(|v| v.as_bytes()),
+        again
+            .headers
+            .get("idempotent-replayed")
+            .map(|v| v.as_bytes()),
         Some(&b"true"[..])
     );
     assert_eq!(stack.batch_count().await, 1);
@@ -548,7 +552,10 @@ async fn bulk_send_message_batch_fails_on_chunk_k_of_n() {
         "not due yet"
     );
     let report = stack.sweep(shared::clock::now_secs() + 120).await;
-    assert_eq!(report.redriven, 1, "only the chunk never queued: {report:?}");
+    assert_eq!(
+        report.redriven, 1,
+        "only the chunk never queued: {report:?}"
+    );
     stack.drain(&worker, 50).await;
 
     let counts = stack.provider_counts().await;
@@ -639,10 +646,7 @@ async fn bulk_every_message_twice_and_two_workers_on_one_message() {
             sms_worker::handle(&a, m.clone()),
             sms_worker::handle(&b, m.clone())
         );
-        assert!(
-            ra.is_ok() || rb.is_ok(),
-            "one of them sends: {ra:?} {rb:?}"
-        );
+        assert!(ra.is_ok() || rb.is_ok(), "one of them sends: {ra:?} {rb:?}");
     }
     // And SQS delivers every message a second time (same id, and as a new message).
     for m in &messages {
@@ -710,7 +714,11 @@ async fn bulk_durable_write_fails_answers_503_and_frees_the_key() {
     let states = stack.chunk_states().await;
     assert_eq!(states.len(), 4);
     for (batch, state) in &states {
-        let expected = if *batch == batch_id { "done" } else { "abandoned" };
+        let expected = if *batch == batch_id {
+            "done"
+        } else {
+            "abandoned"
+        };
         assert_eq!(state, expected, "{states:?}");
     }
 

@@ -67,8 +67,7 @@ impl SmsService {
             .collect::<Result<Vec<_>, _>>()?;
         self.store.create_batch(&batch, &chunks, &markers).await?;
         // Durable: from here on the answer is 202 whatever SQS does.
-        let calls = match crate::queue::send_json_batch(&self.queue.sqs, queue, &messages).await
-        {
+        let calls = match crate::queue::send_json_batch(&self.queue.sqs, queue, &messages).await {
             Ok(calls) => calls,
             Err(e) => {
                 tracing::error!(batch_id = %batch_id, chunks = chunks.len(), error = %e, "bulk chunks stored but not all queued; the re-drive sweeper will send them");

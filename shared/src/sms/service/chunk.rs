@@ -32,9 +32,7 @@ pub enum ChunkOutcome {
     /// A redelivery of a chunk already sent: nothing sent again.
     AlreadyDone,
     /// A dead worker's claim taken over: its messages recorded as `unknown`.
-    Interrupted {
-        receptors: usize,
-    },
+    Interrupted { receptors: usize },
     /// A re-driven chunk of a batch that was never committed (its request answered 503):
     /// nothing sent.
     Abandoned,
@@ -146,8 +144,7 @@ impl SmsService {
             Some(format!(
                 "the SMS provider configuration could not be read ({code}); nothing was sent"
             ))
-        } else if nothing_went_out(&deliveries) && receive_count < self.config.chunk_max_receives
-        {
+        } else if nothing_went_out(&deliveries) && receive_count < self.config.chunk_max_receives {
             let code = deliveries
                 .first()
                 .and_then(|d| d.result.as_ref().err())
@@ -158,7 +155,9 @@ impl SmsService {
             None
         };
         if let Some(reason) = give_back {
-            let marker = self.redrive_marker(&chunk.batch_id, chunk.chunk).map_err(retry)?;
+            let marker = self
+                .redrive_marker(&chunk.batch_id, chunk.chunk)
+                .map_err(retry)?;
             self.store
                 .release_chunk(&chunk.batch_id, chunk.chunk, claimer, &marker)
                 .await

@@ -364,7 +364,8 @@ impl SmsStore {
         chunk: u32,
         results: &[ChunkResult],
     ) -> Result<(), StoreError> {
-        let count = |status: SmsStatus| results.iter().filter(|r| r.status == status).count() as i64;
+        let count =
+            |status: SmsStatus| results.iter().filter(|r| r.status == status).count() as i64;
         let (failed, unknown, fallback) = (
             count(SmsStatus::Failed),
             count(SmsStatus::Unknown),
