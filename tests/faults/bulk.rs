@@ -500,12 +500,71 @@ async fn bulk_provider_accepts_then_the_connection_times_out() {
     assert_eq!(report.redriven, 0, "claimed chunks are out of the index");
     stack.drain(&worker, 20).await;
 
-    let counts = stack.provider_counts().await;
     let statuses = stack.statuses(&batch_id, numbers.len()).await;
     assert!(
         statuses.iter().all(|s| s.as_deref() == Some("unknown")),
         "{statuses:?}"
     );
+
+    // Every send carried one `localid` per receptor, derived from its message id, so a
+    // status lookup by our own reference settles an `unknown` message (and sends nothing).
+    let sends: Vec<WireRequest> = stack
+        .kavenegar
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.url.path().ends_with("sms/send.json"))
+        .collect();
+    let first_local_id = shared::providers::kavenegar::local_id(&format!("{batch_id}-0"));
+    let mut local_ids = 0;
+    for req in &sends {
+        let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&req.body).unwrap();
+        let ids = form
+            .iter()
+            .find(|(k, _)| k == "localid")
+            .map(|(_, v)| v.split(',').count())
+            .unwrap_or(0);
+        assert_eq!(ids, receptors_of(req).len(), "one localid per receptor");
+        local_ids += ids;
+        if receptors_of(req).first() == Some(&numbers[0]) {
+            assert!(
+                form.iter().any(|(k, v)| k == "localid"
+                    && v.split(',').next() == Some(&first_local_id.to_string()))
+            );
+        }
+    }
+    assert_eq!(local_ids, 300);
+    Mock::given(method("POST"))
+        .and(path_regex(r"/sms/statuslocalmessageid\.json$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "return": {"status": 200, "message": "تایید شد"},
+            "entries": [{"messageid": 990_000_001, "localid": first_local_id.to_string(), "status": 4,
+                         "statustext": "رسیده به مخابرات", "receptor": numbers[0], "date": 1_356_619_709, "cost": 120}]
+        })))
+        .mount(&stack.kavenegar)
+        .await;
+    let refreshed = send(
+        &api,
+        get(
+            &format!("/api/integrations/sms/{batch_id}-0?refresh=true"),
+            Some(&stack.token),
+        ),
+    )
+    .await;
+    assert_eq!(
+        refreshed.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&refreshed.body)
+    );
+    let record = refreshed.json();
+    assert_eq!(record["status"], "sent", "reconciled: {record}");
+    assert_eq!(record["provider_message_id"], "990000001");
+
+    let counts = stack.provider_counts().await;
+    let statuses = stack.statuses(&batch_id, numbers.len()).await;
+    assert_eq!(statuses[0].as_deref(), Some("sent"));
     row(
         "provider accepts, then the connection times out (bulk)",
         &numbers,
