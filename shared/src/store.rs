@@ -83,7 +83,13 @@ impl From<serde_dynamo::Error> for StoreError {
 impl StoreError {
     /// Throttling, a 5xx or a network failure: the same call may succeed in a moment.
     pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Dynamo { transient: true, .. })
+        matches!(
+            self,
+            StoreError::Dynamo {
+                transient: true,
+                ..
+            }
+        )
     }
 }
 

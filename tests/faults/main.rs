@@ -5,3 +5,5 @@
 
 mod bulk;
 mod harness;
+
+mod sms;

@@ -63,11 +63,28 @@ async fn otp_fixture(opts: Opts, env: &[(&str, String)]) -> OtpFx {
 /// Kavenegar `verify/lookup` accepting every receptor (its entry names the receptor asked).
 struct LookupAccepts;
 
+impl LookupAccepts {
+    /// Accepting, but answering after a 1 s client timeout.
+    fn slowly(self) -> SlowLookup {
+        SlowLookup(self)
+    }
+}
+
 impl wiremock::Respond for LookupAccepts {
     fn respond(&self, req: &wiremock::Request) -> ResponseTemplate {
         let receptor = field(req, "receptor").unwrap_or_default();
         let id = (uuid::Uuid::new_v4().as_u128() % 1_000_000_000_000) as u64;
         kav_ok(vec![kav_entry(id, &receptor, 5)])
+    }
+}
+
+struct SlowLookup(LookupAccepts);
+
+impl wiremock::Respond for SlowLookup {
+    fn respond(&self, req: &wiremock::Request) -> ResponseTemplate {
+        self.0
+            .respond(req)
+            .set_delay(std::time::Duration::from_secs(3))
     }
 }
 
@@ -653,4 +670,93 @@ async fn without_the_key_secret_otp_answers_503_and_sends_nothing() {
     .await;
     res.assert_problem(503, "otp_not_configured");
     assert!(requests_to(&fx.kavenegar, "").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_code_whose_send_answer_was_lost_is_unknown_counted_and_still_verifies() {
+    let o = otp_fixture(
+        Opts {
+            kavenegar: true,
+            twilio: true,
+            timeout_secs: Some(1),
+            ..Default::default()
+        },
+        &[],
+    )
+    .await;
+    // Kavenegar takes the lookup but answers after the hub gave up; its status lookup by
+    // localid does not know it (yet).
+    Mock::given(method("POST"))
+        .and(path(format!("/{KEY}/verify/lookup.json")))
+        .respond_with(LookupAccepts.slowly())
+        .mount(&o.fx.kavenegar)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/{KEY}/sms/statuslocalmessageid.json")))
+        .respond_with(kav_ok(vec![
+            json!({"messageid": 0, "localid": "0", "status": 100, "statustext": "نامعتبر"}),
+        ]))
+        .mount(&o.fx.kavenegar)
+        .await;
+    let token = service_token(&o.fx);
+    let template = format!("lost-{}", uuid::Uuid::new_v4().simple());
+    let receptor = iranian_numbers(1).remove(0);
+    let res = send_otp(
+        &o,
+        &token,
+        json!({"receptor": receptor, "template": template}),
+    )
+    .await;
+    // The code may have arrived: the verification stands, the delivery says `unknown`, no
+    // second copy through Twilio.
+    assert_eq!(res.status, 200, "{}", String::from_utf8_lossy(&res.body));
+    assert_eq!(res.json()["delivery"], "unknown");
+    assert_eq!(
+        requests_to(&o.fx.kavenegar, "verify/lookup.json")
+            .await
+            .len(),
+        1
+    );
+    assert!(requests_to(&o.fx.twilio, "").await.is_empty());
+    // A retry within the cooldown is refused, not sent again.
+    send_otp(
+        &o,
+        &token,
+        json!({"receptor": receptor, "template": template}),
+    )
+    .await
+    .assert_problem(429, "rate_limited");
+    assert_eq!(
+        requests_to(&o.fx.kavenegar, "verify/lookup.json")
+            .await
+            .len(),
+        1
+    );
+    // It did arrive: the code verifies.
+    let code = delivered_code(&o.fx, &receptor).await;
+    assert_eq!(
+        verify(&o, &token, json!({"receptor": receptor, "code": code}))
+            .await
+            .status,
+        200
+    );
+    let stats = send(
+        &o.svc,
+        hub_tests::get(&format!("{OTP_STATS}?days=1"), Some(&o.fx.hub.admin())),
+    )
+    .await
+    .json();
+    let row = stats["by_template_and_provider"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["template"] == template.as_str())
+        .unwrap_or_else(|| panic!("no row for the template: {stats}"))
+        .clone();
+    assert_eq!(
+        (row["sends"].as_u64(), row["unknown"].as_u64()),
+        (Some(1), Some(1)),
+        "{row}"
+    );
+    assert!(stats["unknown"].as_u64().unwrap() >= 1, "{stats}");
 }

@@ -450,7 +450,10 @@ async fn without_a_provider_and_without_the_fallback_nothing_is_reported_sent() 
     let token = fx.hub.token("svc-1", Role::Service);
     let res = send(&fx.svc, post(SEND, &token, &helsa_otp(), &request_id())).await;
     let p = res.assert_problem(503, "sms_not_configured");
-    assert!(p["detail"].as_str().unwrap().contains("SMS_FALLBACK"), "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains("SMS_FALLBACK"),
+        "{p}"
+    );
     assert!(requests_to(&fx.kavenegar, "").await.is_empty());
     assert!(requests_to(&fx.twilio, "").await.is_empty());
     // Nothing went out: the attempt did not use up the quota.

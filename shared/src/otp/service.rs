@@ -184,12 +184,8 @@ impl OtpService {
                 // Nothing was sent: the previous verification and cooldown stand. A failed
                 // clean-up is logged; the caller is told why nothing was sent.
                 let (released, deleted) = tokio::join!(
-                    self.store.release_receptor(
-                        &receptor_key,
-                        &id,
-                        previous.as_ref(),
-                        pointer_ttl
-                    ),
+                    self.store
+                        .release_receptor(&receptor_key, &id, previous.as_ref(), pointer_ttl),
                     self.store.delete(&id),
                 );
                 if let Err(cleanup) = released.and(deleted) {
@@ -215,8 +211,12 @@ impl OtpService {
         let (provider_set, canceled, counted) = tokio::join!(
             self.store.set_provider(&id, &delivered.provider),
             cancel_previous,
-            self.store
-                .count(&verification.day, &req.template, &delivered.provider, counter),
+            self.store.count(
+                &verification.day,
+                &req.template,
+                &delivered.provider,
+                counter
+            ),
         );
         if let Err(e) = provider_set {
             tracing::warn!(verification_id = %id, error = %e, "OTP provider not recorded on the verification");
@@ -377,14 +377,16 @@ impl OtpService {
         }
         let rows: Vec<OtpStatRow> = by
             .into_iter()
-            .map(|((template, provider), (sends, approvals, unknown))| OtpStatRow {
-                template,
-                provider,
-                sends,
-                unknown,
-                approvals,
-                conversion_rate: rate(approvals, sends),
-            })
+            .map(
+                |((template, provider), (sends, approvals, unknown))| OtpStatRow {
+                    template,
+                    provider,
+                    sends,
+                    unknown,
+                    approvals,
+                    conversion_rate: rate(approvals, sends),
+                },
+            )
             .collect();
         let sends = rows.iter().map(|r| r.sends).sum();
         let unknown = rows.iter().map(|r| r.unknown).sum();

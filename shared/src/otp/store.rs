@@ -319,17 +319,22 @@ impl OtpStore {
         provider: &str,
         counter: Counter,
     ) -> Result<(), StoreError> {
-        self.dynamo
+        let attributes = counter.attributes();
+        let mut update = self
+            .dynamo
             .update_item()
             .table_name(&self.table)
             .key("pk", s(STATS_PK))
-            .key("sk", s(format!("{day}#{template}#{provider}")))
+            .key("sk", s(format!("{day}#{template}#{provider}")));
+        // Names, not the words themselves (`unknown` is one of DynamoDB's reserved words).
+        for (k, a) in attributes.iter().enumerate() {
+            update = update.expression_attribute_names(format!("#c{k}"), *a);
+        }
+        update
             .update_expression(format!(
                 "ADD {} SET template = :t, provider = :p",
-                counter
-                    .attributes()
-                    .iter()
-                    .map(|a| format!("{a} :one"))
+                (0..attributes.len())
+                    .map(|k| format!("#c{k} :one"))
                     .collect::<Vec<_>>()
                     .join(", ")
             ))

@@ -156,10 +156,7 @@ pub fn local_id(message_id: &str) -> u64 {
 }
 
 fn joined(ids: &[u64]) -> String {
-    ids.iter()
-        .map(u64::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
+    ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
 }
 
 /// Most receptors `sms/send` and `sms/sendarray` take in one call.

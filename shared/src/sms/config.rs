@@ -182,8 +182,7 @@ mod tests {
     #[test]
     fn the_console_fallback_is_a_setting_local_by_default() {
         let fallback = |pairs: &[(&str, &str)]| {
-            SmsConfig::from_env(&Env::from_pairs(pairs.iter().copied()))
-                .map(|c| c.console_fallback)
+            SmsConfig::from_env(&Env::from_pairs(pairs.iter().copied())).map(|c| c.console_fallback)
         };
         assert!(fallback(&[]).unwrap());
         assert!(fallback(&[("STAGE", "local")]).unwrap());

@@ -121,7 +121,8 @@ mod tests {
         assert_eq!(throttled.retry_after(), Some(30));
         assert_eq!(SmsError::BulkNotConfigured.code(), "bulk_not_configured");
         // A configuration read that failed is a retryable 503, not a provider failure.
-        let unreadable = SmsError::Provider(ProviderError::config_unavailable("kavenegar", "secret"));
+        let unreadable =
+            SmsError::Provider(ProviderError::config_unavailable("kavenegar", "secret"));
         assert_eq!(unreadable.kind(), ErrorKind::Unavailable);
         assert_eq!(unreadable.code(), "dependency_unavailable");
         assert!(unreadable.retry_after().is_some());

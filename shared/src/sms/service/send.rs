@@ -260,7 +260,11 @@ impl SmsService {
         else {
             return Ok(record);
         };
-        if self.store.settle_unknown(&record.id, &record.provider, &found).await? {
+        if self
+            .store
+            .settle_unknown(&record.id, &record.provider, &found)
+            .await?
+        {
             record.provider_message_id = found.provider_message_id;
             record.status = found.status;
             record.provider_status = found.provider_status;
