@@ -3,6 +3,7 @@
 //! with a `Row::report()` asserting nothing lost, nothing sent twice, no false status; the rows
 //! make the matrix in docs/reliability.md (`make reliability`).
 
+mod bulk;
 mod harness;
 
 mod sms;

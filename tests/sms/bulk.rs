@@ -476,7 +476,9 @@ async fn a_chunk_left_claimed_by_a_dead_worker_is_recorded_unknown_not_resent() 
     )
     .await
     .json();
-    assert_eq!(batch["failed"], 4, "{batch}");
+    // Maybe sent, so not `failed` (issue 13): counted apart as `unknown`.
+    assert_eq!(batch["unknown"], 4, "{batch}");
+    assert_eq!(batch["failed"], 0, "{batch}");
     assert_eq!(batch["queued"], 0);
     let msg = send(
         &fx.svc,

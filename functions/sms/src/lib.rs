@@ -182,9 +182,10 @@ pub async fn send(
     request_body = BulkRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "A repeat with the same key returns the first answer")),
     responses(
-        (status = 202, body = BulkAccepted, description = "Queued; follow `GET /api/integrations/sms/batches/{batch_id}`"),
+        (status = 202, body = BulkAccepted, description = "Stored durably and queued; follow `GET /api/integrations/sms/batches/{batch_id}`. Every receptor is sent at most once"),
         (status = 400, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "Invalid entries, named `receptors[i]` / `messages[i].receptor`"),
-        (status = 403, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
+        (status = 403, body = shared::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "`dependency_unavailable` (with Retry-After): the batch could not be stored, nothing was accepted and the Idempotency-Key is free; or `bulk_not_configured`")))]
 pub async fn bulk(
     State(st): St,
     ServiceCaller(caller): ServiceCaller,
@@ -203,7 +204,16 @@ pub async fn bulk(
                 .rate_limiter
                 .check_cost(&Subject::channel(Channel::Sms), valid.items.len() as u64)
                 .await?;
-            let (accepted, _calls) = st.sms.create_bulk(valid, &caller.user_id).await?;
+            // Ok exactly when the batch is durable (an enqueue failure after that is the
+            // re-drive sweeper's): the answer, and the key, then stand for this batch.
+            let (accepted, _calls) = match st.sms.create_bulk(valid, &caller.user_id).await {
+                Ok(created) => created,
+                Err(e) => {
+                    // Nothing was accepted, so nothing will be sent: the quota is given back.
+                    st.ctx.rate_limiter.refund(&decision).await;
+                    return Err(e.into());
+                }
+            };
             *slot.lock().expect("not poisoned") = Some(decision);
             Ok((
                 StatusCode::ACCEPTED,

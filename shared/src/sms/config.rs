@@ -13,6 +13,9 @@ pub const DEFAULT_OTP_BODY: &str = "Your verification code is {token}";
 pub struct SmsConfig {
     /// `SMS_BULK_QUEUE_URL`: where bulk chunks go (bulk answers 503 without it).
     pub bulk_queue_url: Option<String>,
+    /// `REDRIVE_AFTER_SECONDS` (60): how long after a bulk chunk is stored the re-drive
+    /// sweeper sends its queue message again if no worker has claimed it (`shared::redrive`).
+    pub redrive_after: Duration,
     /// `SMS_OTP_TEMPLATE` (default `verify`): the Kavenegar template used when an OTP request
     /// names none.
     pub otp_template: String,
@@ -92,6 +95,7 @@ impl SmsConfig {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
             bulk_queue_url: env.url("SMS_BULK_QUEUE_URL")?,
+            redrive_after: crate::redrive::after_from_env(env),
             otp_template: env
                 .optional("SMS_OTP_TEMPLATE")
                 .unwrap_or_else(|| "verify".into()),

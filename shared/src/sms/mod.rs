@@ -33,23 +33,37 @@
 //! | item | pk | sk | notes |
 //! | --- | --- | --- | --- |
 //! | message | `SMS#{id}` | `SMS` | E.164 receptor, type, provider, provider id, status; never the body or token. `gsi1pk = SMSREF#{provider}#{provider_message_id}` finds it from a delivery report. TTL `SMS_MESSAGE_TTL_DAYS` (90). |
-//! | batch | `SMSBATCH#{id}` | `BATCH` | `total`, and atomic counters `queued`, `sent`, `failed`, `delivered`, `undelivered`. |
-//! | chunk | `SMSBATCH#{id}` | `CHUNK#{n:05}` | up to 200 receptors of one route with their text(s) and request positions; `state` pending → claimed → done; after sending the texts are removed and the per-receptor results kept. TTL 7 days. |
+//! | batch | `SMSBATCH#{id}` | `BATCH` | written after its chunks (the commit); `total`, and atomic counters `queued`, `sent`, `failed`, `unknown`, `delivered`, `undelivered`. |
+//! | chunk | `SMSBATCH#{id}` | `CHUNK#{n:05}` | up to 200 receptors of one route with their text(s) and request positions; `state` pending → claimed → done (or abandoned, when its batch was never committed); in the `redrive` index from its write until its claim; after sending the texts are removed and the per-receptor results kept. TTL 7 days. |
 //!
 //! Bulk message ids are `{batch_id}-{position}` (position in the request), single sends get a
 //! UUIDv7.
 //!
-//! # Exactly-once (at most once) in the worker
+//! # Bulk: accepted once durable, each receptor sent at most once
+//! `POST /bulk` answers 202 only after every chunk item is written (BatchWriteItem) with the
+//! redrive marker of its queue message (`crate::redrive`) and then the batch item (the
+//! commit). An enqueue (`SendMessageBatch`) that fails after that, or never happens, is not
+//! an error: the sweeper re-sends the unclaimed chunks' messages, and the stored answer (and
+//! Idempotency-Key) stands for this one batch. A failed durable write answers 503 and frees
+//! the key; chunks it left behind are re-driven with `redriven: true`, find no batch item and
+//! are abandoned unsent.
+//!
 //! Queue messages name a chunk (`{"batch_id","chunk"}`), never numbers or text. Before calling
 //! a provider the worker claims the chunk with a conditional write (`state = pending` →
-//! `claimed`, with a per-attempt token and the time). A redelivered message finds the chunk
-//! `claimed` or `done` and sends nothing. If the worker dies between the claim and the end of
-//! the send, the chunk stays `claimed`; once the claim is older than the worker can live
-//! (`SMS_CLAIM_STALE_SECONDS`), a redelivery marks its messages `unknown` (counted as failed)
-//! rather than sending again: for SMS a possible duplicate (a second OTP, a second charge) is
-//! worse than a reported failure the caller can retry. Whole-chunk failures that are
-//! retryable (outage, throttling) release the claim before anything was sent, so SQS
-//! redelivers and the chunk is tried again.
+//! `claimed`, with a per-attempt token and the time) that also takes it out of the redrive
+//! index: the claim is the record "about to send", written before any send. A redelivered or
+//! re-driven message finds the chunk `claimed` or `done` and sends nothing (a fresh claim:
+//! retried later; `done`: its counters and records completed idempotently). If the worker
+//! dies between the claim and the end of the send, the chunk stays `claimed`; once the claim
+//! is older than the worker can live (`SMS_CLAIM_STALE_SECONDS`), a redelivery marks its
+//! messages `unknown` rather than sending again: for SMS a possible duplicate (a second OTP,
+//! a second charge) is worse than a reported `unknown` the caller can check. A receptor whose
+//! send was written and whose answer was lost (timeout, reset) is `unknown` too, never sent
+//! again; the chunk is not released. A chunk is given back (released, and put back in the
+//! redrive index) only when nothing can have gone out: the provider configuration could not
+//! be read (always retried; nothing recorded sent or failed), or every receptor was refused
+//! for a passing reason (outage, throttling) and SQS deliveries remain
+//! (`SMS_CHUNK_MAX_RECEIVES`).
 
 pub mod config;
 pub mod error;

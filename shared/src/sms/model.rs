@@ -240,6 +240,15 @@ pub struct BatchRecord {
     pub queued: i64,
     pub sent: i64,
     pub failed: i64,
+    /// Messages whose provider answer was lost after the request was written (or whose
+    /// worker stopped mid-send): maybe sent, never sent again. A status lookup or a delivery
+    /// report may settle them later.
+    #[serde(default)]
+    pub unknown: i64,
+    /// Messages only logged by the console fallback (no provider configured, where the
+    /// deployment allows it): nothing was sent.
+    #[serde(default)]
+    pub fallback: i64,
     #[serde(default)]
     pub delivered: i64,
     #[serde(default)]
@@ -261,7 +270,7 @@ impl From<BatchRecord> for BatchView {
     fn from(batch: BatchRecord) -> Self {
         let status = if batch.queued <= 0 {
             "completed"
-        } else if batch.sent + batch.failed == 0 {
+        } else if batch.sent + batch.failed + batch.unknown + batch.fallback == 0 {
             "queued"
         } else {
             "processing"
@@ -316,4 +325,9 @@ impl ReportApplied {
 pub struct ChunkMessage {
     pub batch_id: String,
     pub chunk: u32,
+    /// Set on the body the re-drive sweeper sends (`shared::redrive`): the chunk was written
+    /// but its batch may never have been committed (the request failed part-way and answered
+    /// 503), so the worker checks the batch before sending.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub redriven: bool,
 }

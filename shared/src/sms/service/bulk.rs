@@ -1,10 +1,19 @@
-//! Bulk batches: a checked request is split into chunks (one provider call each), stored,
-//! and the chunks' ids queued for the worker.
+//! Bulk batches: a checked request is split into chunks (one provider call each), stored
+//! durably, and the chunks' ids queued for the worker.
+//!
+//! The request is accepted (202) exactly when the batch is durable: every chunk item is
+//! written with the redrive marker of its queue message (`shared::redrive`), then the batch
+//! item commits it. From then on the batch is the client's: an enqueue that fails or never
+//! happens (the process stops) is re-driven by the sweeper from the markers, never answered
+//! as an error (which would release the Idempotency-Key and invite a second batch). If the
+//! durable write fails, nothing was accepted: the error (503 when transient) releases the
+//! key, and any chunk already written is abandoned by the worker, never sent.
 
 use std::sync::Arc;
 
 use super::SmsService;
 use crate::clock::now_rfc3339;
+use crate::redrive::Redrive;
 use crate::sms::model::{BatchRecord, BulkAccepted, ChunkMessage};
 use crate::sms::store::{ChunkItem, STATE_PENDING};
 use crate::sms::validate::{BulkItem, ValidBulk};
@@ -14,10 +23,13 @@ use crate::sms::{SmsContent, SmsError};
 pub const CHUNK_RECEPTORS: usize = crate::providers::kavenegar::MAX_RECEPTORS_PER_CALL;
 /// Text bytes per chunk item, well under DynamoDB's 400 KB item limit.
 const CHUNK_MAX_TEXT_BYTES: usize = 300_000;
+/// The environment variable naming the bulk queue, as the sweeper knows it.
+pub const BULK_QUEUE_ENV: &str = "SMS_BULK_QUEUE_URL";
 
 impl SmsService {
-    /// Stores a bulk batch and queues its chunks (ids only). Answers the batch and the number
-    /// of `SendMessageBatch` calls made.
+    /// Stores a bulk batch durably and queues its chunks (ids only). Answers the batch and
+    /// the number of `SendMessageBatch` calls made (0 when the enqueue failed: the sweeper
+    /// re-drives the chunks).
     pub async fn create_bulk(
         &self,
         bulk: ValidBulk,
@@ -38,22 +50,30 @@ impl SmsService {
             queued: total as i64,
             sent: 0,
             failed: 0,
+            unknown: 0,
+            fallback: 0,
             delivered: 0,
             undelivered: 0,
             user_id: user_id.to_string(),
             created_at: now_rfc3339(),
         };
-        self.store.create_batch(&batch, &chunks).await?;
         let messages: Vec<ChunkMessage> = chunks
             .iter()
-            .map(|c| ChunkMessage {
-                batch_id: batch_id.clone(),
-                chunk: c.chunk,
-            })
+            .map(|c| chunk_message(&batch_id, c.chunk, false))
             .collect();
-        let calls = crate::queue::send_json_batch(&self.queue.sqs, queue, &messages)
-            .await
-            .map_err(|e| SmsError::Queue(e.to_string()))?;
+        let markers = chunks
+            .iter()
+            .map(|c| self.redrive_marker(&batch_id, c.chunk))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.store.create_batch(&batch, &chunks, &markers).await?;
+        // Durable: from here on the answer is 202 whatever SQS does.
+        let calls = match crate::queue::send_json_batch(&self.queue.sqs, queue, &messages).await {
+            Ok(calls) => calls,
+            Err(e) => {
+                tracing::error!(batch_id = %batch_id, chunks = chunks.len(), error = %e, "bulk chunks stored but not all queued; the re-drive sweeper will send them");
+                0
+            }
+        };
         let accepted = BulkAccepted {
             message_id_prefix: format!("{batch_id}-"),
             batch_id,
@@ -63,6 +83,22 @@ impl SmsService {
             chunks: chunks.len(),
         };
         Ok((accepted, calls))
+    }
+
+    /// The redrive marker of a chunk: the body the sweeper sends if the chunk's own queue
+    /// message never arrives (flagged, so the worker checks that its batch was committed).
+    pub(super) fn redrive_marker(&self, batch_id: &str, chunk: u32) -> Result<Redrive, SmsError> {
+        let body = serde_json::to_string(&chunk_message(batch_id, chunk, true))
+            .map_err(|e| SmsError::Queue(e.to_string()))?;
+        Ok(Redrive::new(BULK_QUEUE_ENV, body).after(self.config.redrive_after))
+    }
+}
+
+fn chunk_message(batch_id: &str, chunk: u32, redriven: bool) -> ChunkMessage {
+    ChunkMessage {
+        batch_id: batch_id.to_string(),
+        chunk,
+        redriven,
     }
 }
 

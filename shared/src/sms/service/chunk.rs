@@ -1,5 +1,11 @@
 //! The worker's job for one queue message: claim the chunk, send it, record the results, and
 //! never send a chunk twice (see "Exactly-once" in the [module docs](crate::sms)).
+//!
+//! Outcomes of a send, per receptor: accepted (`sent`...), refused (`failed`), or ambiguous
+//! (the request was written and the answer lost: `unknown`, never sent again). A chunk goes
+//! back to the queue only when nothing can have gone out: the provider configuration could
+//! not be read (always retried, nothing recorded), or every receptor was definitely refused
+//! for a passing reason (outage, throttling) and deliveries remain.
 
 use std::sync::Arc;
 
@@ -18,13 +24,18 @@ pub enum ChunkOutcome {
     Sent {
         sent: usize,
         failed: usize,
+        /// Answers lost after the request was written: maybe sent, never sent again.
+        unknown: usize,
+        /// Only logged by the console fallback.
+        fallback: usize,
     },
     /// A redelivery of a chunk already sent: nothing sent again.
     AlreadyDone,
     /// A dead worker's claim taken over: its messages recorded as `unknown`.
-    Interrupted {
-        receptors: usize,
-    },
+    Interrupted { receptors: usize },
+    /// A re-driven chunk of a batch that was never committed (its request answered 503):
+    /// nothing sent.
+    Abandoned,
 }
 
 /// A store failure inside the worker: SQS delivers the message again.
@@ -41,6 +52,21 @@ impl SmsService {
         sqs_message_id: &str,
         receive_count: u32,
     ) -> Result<ChunkOutcome, WorkError> {
+        // Only the sweeper's copy can name a chunk whose batch was never committed: the
+        // request's own enqueue happens after the commit.
+        if msg.redriven
+            && !self
+                .store
+                .batch_exists(&msg.batch_id)
+                .await
+                .map_err(retry)?
+        {
+            self.store
+                .abandon_chunk(&msg.batch_id, msg.chunk)
+                .await
+                .map_err(retry)?;
+            return Ok(ChunkOutcome::Abandoned);
+        }
         // One token per delivery attempt: SQS can hand the same message (same id) to two
         // workers at once, and only the attempt that claimed the chunk may finish it.
         let claimer = format!("{sqs_message_id}#{}", uuid::Uuid::new_v4().simple());
@@ -100,8 +126,11 @@ impl SmsService {
         })
     }
 
-    /// Ours: send it. A whole-chunk transient failure gives the chunk back for SQS to retry
-    /// (until the last allowed delivery, which records the failures).
+    /// Ours: send it. When nothing can have gone out and a later attempt may succeed, the
+    /// chunk is given back (released, back in the redrive index) for SQS to deliver again:
+    /// a configuration read that failed (always; nothing recorded), or a passing refusal of
+    /// every receptor (until the last allowed delivery, which records the failures). Anything
+    /// ambiguous is recorded `unknown` and never sent again.
     async fn send_chunk(
         &self,
         chunk: &ChunkItem,
@@ -111,25 +140,31 @@ impl SmsService {
         let items = outgoing(chunk)?;
         let request_id = format!("smsbatch-{}-{}", chunk.batch_id, chunk.chunk);
         let deliveries = self.deliver(&request_id, &items).await;
-        if nothing_went_out(&deliveries) && receive_count < self.config.chunk_max_receives {
-            self.store
-                .release_chunk(&chunk.batch_id, chunk.chunk, claimer)
-                .await
-                .map_err(retry)?;
+        let give_back = if let Some(code) = config_unreadable(&deliveries) {
+            Some(format!(
+                "the SMS provider configuration could not be read ({code}); nothing was sent"
+            ))
+        } else if nothing_went_out(&deliveries) && receive_count < self.config.chunk_max_receives {
             let code = deliveries
                 .first()
                 .and_then(|d| d.result.as_ref().err())
                 .map(|e| e.code.clone())
                 .unwrap_or_default();
-            return Err(WorkError::Retry(format!(
-                "no provider accepted the chunk ({code})"
-            )));
+            Some(format!("no provider accepted the chunk ({code})"))
+        } else {
+            None
+        };
+        if let Some(reason) = give_back {
+            let marker = self
+                .redrive_marker(&chunk.batch_id, chunk.chunk)
+                .map_err(retry)?;
+            self.store
+                .release_chunk(&chunk.batch_id, chunk.chunk, claimer, &marker)
+                .await
+                .map_err(retry)?;
+            return Err(WorkError::Retry(reason));
         }
         let results: Vec<ChunkResult> = deliveries.into_iter().map(chunk_result).collect();
-        let failed = results
-            .iter()
-            .filter(|r| r.status == SmsStatus::Failed)
-            .count();
         if !self
             .store
             .finish_chunk(chunk, claimer, &results, None)
@@ -140,9 +175,20 @@ impl SmsService {
             return Ok(ChunkOutcome::AlreadyDone);
         }
         self.record_chunk(chunk, &results).await?;
+        let count = |status: SmsStatus| results.iter().filter(|r| r.status == status).count();
+        let (failed, unknown, fallback) = (
+            count(SmsStatus::Failed),
+            count(SmsStatus::Unknown),
+            count(SmsStatus::Fallback),
+        );
+        if unknown > 0 {
+            tracing::warn!(batch_id = %chunk.batch_id, chunk = chunk.chunk, unknown, "provider answers lost after the request was written; recorded unknown, not sent again");
+        }
         Ok(ChunkOutcome::Sent {
-            sent: results.len() - failed,
+            sent: results.len() - failed - unknown - fallback,
             failed,
+            unknown,
+            fallback,
         })
     }
 
@@ -202,12 +248,27 @@ fn outgoing(chunk: &ChunkItem) -> Result<Vec<Outgoing>, WorkError> {
     Ok(items)
 }
 
-/// Every message failed, and not because the request itself was wrong: nothing went out
-/// and a later attempt may succeed.
-fn nothing_went_out(deliveries: &[Delivery]) -> bool {
+/// The provider's configuration or credentials could not be read (Secrets Manager, the
+/// catalog) for every message: nothing was sent, and it says nothing about the provider.
+/// Answers the error code.
+fn config_unreadable(deliveries: &[Delivery]) -> Option<String> {
+    let unreadable = |d: &Delivery| match &d.result {
+        Err(e) if e.kind == ProviderErrorKind::ConfigUnavailable => Some(e.code.clone()),
+        _ => None,
+    };
+    let first = unreadable(deliveries.first()?)?;
     deliveries
         .iter()
-        .all(|d| matches!(&d.result, Err(e) if e.kind != ProviderErrorKind::InvalidRequest))
+        .all(|d| unreadable(d).is_some())
+        .then_some(first)
+}
+
+/// Every message was refused, for a reason that may pass (not an invalid request) and
+/// never ambiguously: nothing went out and a later attempt may succeed.
+fn nothing_went_out(deliveries: &[Delivery]) -> bool {
+    deliveries.iter().all(|d| {
+        matches!(&d.result, Err(e) if e.kind != ProviderErrorKind::InvalidRequest && !e.is_ambiguous())
+    })
 }
 
 fn chunk_result(d: Delivery) -> ChunkResult {
@@ -218,6 +279,14 @@ fn chunk_result(d: Delivery) -> ChunkResult {
             status: a.status,
             provider_status: a.provider_status,
             error_code: None,
+        },
+        // Maybe sent: the provider is kept so a status lookup can settle it.
+        Err(e) if e.is_ambiguous() => ChunkResult {
+            provider: d.provider.into(),
+            provider_message_id: None,
+            status: SmsStatus::Unknown,
+            provider_status: None,
+            error_code: Some(e.code),
         },
         Err(e) => ChunkResult {
             provider: d.provider.into(),

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::SmsStore;
 use crate::clock::now_secs;
+use crate::redrive::{self, Redrive};
 use crate::sms::SmsStatus;
 use crate::sms::model::BatchRecord;
 use crate::store::{Item, StoreError, n, s};
@@ -18,6 +19,9 @@ const CHUNK_TTL: Duration = Duration::from_secs(7 * 86_400);
 pub const STATE_PENDING: &str = "pending";
 pub const STATE_CLAIMED: &str = "claimed";
 pub const STATE_DONE: &str = "done";
+/// A chunk whose batch was never committed (the request failed after writing some chunks
+/// and answered 503): nothing is sent.
+pub const STATE_ABANDONED: &str = "abandoned";
 
 /// One chunk's outcome per receptor, kept on the chunk once sent.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -64,7 +68,7 @@ pub struct ChunkItem {
 pub enum Claim {
     /// Ours now: send it.
     Claimed(ChunkItem),
-    /// Already sent (a redelivery).
+    /// Already sent (a redelivery), or abandoned.
     Done(ChunkItem),
     /// Another delivery holds it (maybe a dead worker: see `claimed_at`).
     Held(ChunkItem),
@@ -141,27 +145,84 @@ impl SmsStore {
         applied(res).map(|_| ())
     }
 
-    /// Stores a new batch and its chunks (BatchWriteItem, 25 items per call).
+    /// Stores a new batch durably: first its chunks, each carrying the redrive marker of its
+    /// queue message (`markers[i]` for `chunks[i]`, `shared::redrive`) so the sweeper sends
+    /// it if the enqueue never happens (BatchWriteItem, 25 items per call, several at once);
+    /// then the batch item, which commits the batch. A chunk whose batch item does not exist
+    /// was never accepted (the request answered 503), and the worker abandons it
+    /// ([`SmsStore::abandon_chunk`]).
+    ///
+    /// The batch item is written with `attribute_not_exists(pk)`: the id is fresh, so a
+    /// failed condition means an earlier attempt of this very write landed and only its
+    /// answer was lost (the SDK retried it), which is a success.
     pub async fn create_batch(
         &self,
         batch: &BatchRecord,
         chunks: &[ChunkItem],
+        markers: &[Redrive],
     ) -> Result<(), StoreError> {
-        let mut items = Vec::with_capacity(chunks.len() + 1);
-        let mut b: Item = serde_dynamo::to_item(batch)?;
-        b.insert("pk".into(), s(batch_pk(&batch.id)));
-        b.insert("sk".into(), s("BATCH"));
-        b.insert("expires_at".into(), n(self.message_expiry()));
-        items.push(b);
-        let chunk_expires = n(now_secs() + CHUNK_TTL.as_secs() as i64);
-        for c in chunks {
+        debug_assert_eq!(chunks.len(), markers.len());
+        let now = now_secs();
+        let chunk_expires = n(now + CHUNK_TTL.as_secs() as i64);
+        let mut items = Vec::with_capacity(chunks.len());
+        for (c, marker) in chunks.iter().zip(markers) {
             let mut item: Item = serde_dynamo::to_item(c)?;
             item.insert("pk".into(), s(batch_pk(&c.batch_id)));
             item.insert("sk".into(), s(chunk_sk(c.chunk)));
             item.insert("expires_at".into(), chunk_expires.clone());
+            marker.mark(&mut item, now);
             items.push(item);
         }
-        self.put_many(items).await
+        self.put_many(items).await?;
+        let mut b: Item = serde_dynamo::to_item(batch)?;
+        b.insert("pk".into(), s(batch_pk(&batch.id)));
+        b.insert("sk".into(), s("BATCH"));
+        b.insert("expires_at".into(), n(self.message_expiry()));
+        let put = self
+            .dynamo
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(b))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("PutItem", e));
+        applied(put).map(|_| ())
+    }
+
+    /// Whether the batch was committed (its item exists).
+    pub async fn batch_exists(&self, id: &str) -> Result<bool, StoreError> {
+        let out = self
+            .dynamo
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(batch_pk(id)))
+            .key("sk", s("BATCH"))
+            .projection_expression("pk")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("GetItem", e))?;
+        Ok(out.item.is_some())
+    }
+
+    /// Marks a still-pending chunk of a batch that was never committed `abandoned`: its texts
+    /// removed, out of the redrive index, never sent. Answers false when the chunk was not
+    /// pending (nothing changed).
+    pub async fn abandon_chunk(&self, batch_id: &str, chunk: u32) -> Result<bool, StoreError> {
+        let res = self
+            .chunk_update(batch_id, chunk)
+            .update_expression(format!(
+                "SET #state = :abandoned REMOVE message, messages, {}",
+                redrive::REMOVE_ATTRIBUTES
+            ))
+            .condition_expression("#state = :pending")
+            .expression_attribute_values(":abandoned", s(STATE_ABANDONED))
+            .expression_attribute_values(":pending", s(STATE_PENDING))
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("UpdateItem", e));
+        applied(res)
     }
 
     pub async fn get_batch(&self, id: &str) -> Result<Option<BatchRecord>, StoreError> {
@@ -191,8 +252,9 @@ impl SmsStore {
         Ok(out.item.map(serde_dynamo::from_item).transpose()?)
     }
 
-    /// Claims a pending chunk for `claimer` (the SQS message id) with one conditional write
-    /// that also returns the chunk's content.
+    /// Claims a pending chunk for `claimer` (a token per delivery attempt) with one
+    /// conditional write that also takes it out of the redrive index and returns the chunk's
+    /// content.
     pub async fn claim_chunk(
         &self,
         batch_id: &str,
@@ -201,7 +263,10 @@ impl SmsStore {
     ) -> Result<Claim, StoreError> {
         let res = self
             .chunk_update(batch_id, chunk)
-            .update_expression("SET #state = :claimed, claimed_by = :me, claimed_at = :now")
+            .update_expression(format!(
+                "SET #state = :claimed, claimed_by = :me, claimed_at = :now {}",
+                redrive::REMOVE_CLAUSE
+            ))
             .condition_expression("#state = :pending")
             .expression_attribute_values(":claimed", s(STATE_CLAIMED))
             .expression_attribute_values(":pending", s(STATE_PENDING))
@@ -217,23 +282,33 @@ impl SmsStore {
             )?)),
             Err(StoreError::ConditionFailed) => Ok(match self.get_chunk(batch_id, chunk).await? {
                 None => Claim::Missing,
-                Some(c) if c.state == STATE_DONE => Claim::Done(c),
+                Some(c) if c.state == STATE_DONE || c.state == STATE_ABANDONED => Claim::Done(c),
                 Some(c) => Claim::Held(c),
             }),
             Err(e) => Err(e),
         }
     }
 
-    /// Gives a claimed chunk back (nothing was sent), so a redelivery can try again.
+    /// Gives a claimed chunk back (nothing was sent), so a redelivery can try again. The
+    /// chunk goes back into the redrive index with `marker`: should SQS give up on the
+    /// message (dead-letter queue) while the cause lasts, the sweeper still brings it back.
     pub async fn release_chunk(
         &self,
         batch_id: &str,
         chunk: u32,
         claimer: &str,
+        marker: &Redrive,
     ) -> Result<(), StoreError> {
-        let res = self
-            .chunk_update(batch_id, chunk)
-            .update_expression("SET #state = :pending REMOVE claimed_by, claimed_at")
+        let mut set = String::from("SET #state = :pending");
+        let mut update = self.chunk_update(batch_id, chunk);
+        for (k, (name, value)) in marker.item_attributes(now_secs()).into_iter().enumerate() {
+            set.push_str(&format!(", #rd{k} = :rd{k}"));
+            update = update
+                .expression_attribute_names(format!("#rd{k}"), name)
+                .expression_attribute_values(format!(":rd{k}"), value);
+        }
+        let res = update
+            .update_expression(format!("{set} REMOVE claimed_by, claimed_at"))
             .condition_expression("#state = :claimed AND claimed_by = :me")
             .expression_attribute_values(":pending", s(STATE_PENDING))
             .expression_attribute_values(":claimed", s(STATE_CLAIMED))
@@ -289,18 +364,26 @@ impl SmsStore {
         chunk: u32,
         results: &[ChunkResult],
     ) -> Result<(), StoreError> {
-        let sent = results
-            .iter()
-            .filter(|r| !matches!(r.status, SmsStatus::Failed | SmsStatus::Unknown))
-            .count() as i64;
-        let failed = results.len() as i64 - sent;
+        let count =
+            |status: SmsStatus| results.iter().filter(|r| r.status == status).count() as i64;
+        let (failed, unknown, fallback) = (
+            count(SmsStatus::Failed),
+            count(SmsStatus::Unknown),
+            count(SmsStatus::Fallback),
+        );
+        let sent = results.len() as i64 - failed - unknown - fallback;
         let res = self
             .batch_update(batch_id)
-            .update_expression("ADD queued :q, sent :s, failed :f, counted_chunks :chunkset")
+            .update_expression(
+                "ADD queued :q, sent :s, failed :f, #unknown :u, fallback :fb, counted_chunks :chunkset",
+            )
+            .expression_attribute_names("#unknown", "unknown")
+            .expression_attribute_values(":fb", n(fallback))
             .condition_expression("attribute_exists(pk) AND NOT contains(counted_chunks, :chunk)")
             .expression_attribute_values(":q", n(-(results.len() as i64)))
             .expression_attribute_values(":s", n(sent))
             .expression_attribute_values(":f", n(failed))
+            .expression_attribute_values(":u", n(unknown))
             .expression_attribute_values(":chunkset", AttributeValue::Ns(vec![chunk.to_string()]))
             .expression_attribute_values(":chunk", n(chunk))
             .send()
