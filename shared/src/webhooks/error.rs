@@ -42,9 +42,16 @@ pub enum WebhookError {
     /// (503 `webhook_secret_missing`).
     #[error("this endpoint has no signing secret configured")]
     SecretMissing,
-    /// The event could not be enqueued (503 `queue_unavailable`); the cause is logged.
+    /// The event could not be enqueued (503 `queue_unavailable`); the cause is logged. Only
+    /// admin replays answer it: a received event is durable once stored (the sweeper
+    /// re-drives it), so its enqueue failure is not the provider's problem.
     #[error("could not enqueue the event; retry later")]
     QueueUnavailable,
+    /// Another provider's SMS delivery report posted to this endpoint (422
+    /// `report_provider_mismatch`): reports are applied only through an endpoint of their
+    /// own provider.
+    #[error("{0}")]
+    ReportRefused(super::delivery_report::ReportRefusal),
     /// Another capability (SMS, notifications) failed while processing an event.
     #[error("{detail}")]
     Downstream {
@@ -90,6 +97,7 @@ impl DomainError for WebhookError {
             WebhookError::EndpointExists(_) => ErrorKind::Conflict,
             WebhookError::BodyTooLarge(_) | WebhookError::NoBodiesBucket => ErrorKind::TooLarge,
             WebhookError::Rejected(_) => ErrorKind::Unauthenticated,
+            WebhookError::ReportRefused(_) => ErrorKind::Unprocessable,
             WebhookError::SecretMissing | WebhookError::QueueUnavailable => ErrorKind::Unavailable,
             WebhookError::Downstream { .. }
             | WebhookError::Store(_)
@@ -108,6 +116,7 @@ impl DomainError for WebhookError {
             WebhookError::Rejected(e) => e.code(),
             WebhookError::SecretMissing => "webhook_secret_missing",
             WebhookError::QueueUnavailable => "queue_unavailable",
+            WebhookError::ReportRefused(_) => "report_provider_mismatch",
             WebhookError::Downstream { code, .. } => code,
             WebhookError::Store(e) => e.code(),
             WebhookError::Internal(_) => "internal_error",

@@ -58,7 +58,9 @@ impl WebhookService {
     }
 
     /// Sends an accepted event's id to the worker's queue. The cause of a failure is logged
-    /// (it may name AWS internals); the provider sees `QueueUnavailable` and retries.
+    /// (it may name AWS internals); the receive path answers "accepted" anyway (the stored
+    /// event's redrive marker has the sweeper send it), admin replays answer
+    /// `QueueUnavailable`.
     pub(super) async fn enqueue(&self, event_id: &str) -> Result<(), WebhookError> {
         let message = EventMessage {
             event_id: event_id.to_string(),
