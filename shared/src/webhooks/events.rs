@@ -15,9 +15,6 @@ use crate::store::{Item, StoreError};
 
 pub const EVENT_SK: &str = "#EVENT";
 
-// TODO(i13): `shared::redrive::REMOVE_CLAUSE` once it is on main.
-const REDRIVE_REMOVE_CLAUSE: &str =
-    "REMOVE redrive_shard, redrive_due, redrive_queue, redrive_body, redrive_count";
 
 pub fn event_pk(event_id: &str) -> String {
     format!("WH#EV#{event_id}")
@@ -380,7 +377,7 @@ impl EventStore {
             .set_key(Some(Self::key(event_id)))
             .update_expression(format!(
                 "SET #s = :processing, claim_token = :token, claimed_at = :now ADD attempts :one {}",
-                REDRIVE_REMOVE_CLAUSE
+                crate::redrive::REMOVE_CLAUSE
             ))
             .condition_expression(
                 "attribute_exists(pk) AND (#s IN (:queued, :failed) OR (#s = :processing AND claimed_at < :stale))",
@@ -548,23 +545,36 @@ impl EventStore {
 
     /// Marks an event for reprocessing (replay): back to `queued`, replay count + 1, any
     /// claim dropped (a worker still on it finds its claim gone and leaves the outcome to the
-    /// replay).
-    pub async fn requeue(&self, event_id: &str) -> Result<(), StoreError> {
-        self.dynamo
+    /// replay), and the redrive marker `redrive` set again, so the replay happens even if its
+    /// message is never sent.
+    pub async fn requeue(&self, event_id: &str, redrive: Item) -> Result<(), StoreError> {
+        let mut req = self
+            .dynamo
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(event_id)))
-            .update_expression("SET #s = :q ADD replays :one REMOVE claim_token")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#s", "status")
             .expression_attribute_values(
                 ":q",
                 AttributeValue::S(EventStatus::Queued.as_str().into()),
             )
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .send()
-            .await
-            .map_err(|e| StoreError::from_sdk("UpdateItem", e))?;
+            .expression_attribute_values(":one", AttributeValue::N("1".into()));
+        let mut set = vec!["#s = :q".to_string()];
+        for (i, (name, value)) in redrive.into_iter().enumerate() {
+            set.push(format!("#m{i} = :m{i}"));
+            req = req
+                .expression_attribute_names(format!("#m{i}"), name)
+                .expression_attribute_values(format!(":m{i}"), value);
+        }
+        req.update_expression(format!(
+            "SET {} ADD replays :one REMOVE claim_token, {}",
+            set.join(", "),
+            crate::redrive::COUNT_ATTR
+        ))
+        .send()
+        .await
+        .map_err(|e| StoreError::from_sdk("UpdateItem", e))?;
         Ok(())
     }
 }

@@ -141,7 +141,7 @@ impl WebhookService {
                 now.unix_timestamp(),
                 replay_window_secs(&endpoint.verification),
                 if subscribed {
-                    redrive_marker(&id, now.unix_timestamp())
+                    self.redrive_marker(&id, now.unix_timestamp())
                 } else {
                     crate::store::Item::new()
                 },
@@ -182,6 +182,20 @@ impl WebhookService {
             event_type,
             detail,
         })
+    }
+
+    /// The redrive marker stored with a queued event (its queue message as the body), so the
+    /// sweeper sends the message if this process never does.
+    pub(super) fn redrive_marker(&self, event_id: &str, now: i64) -> crate::store::Item {
+        let message = super::model::EventMessage {
+            event_id: event_id.to_string(),
+        };
+        let body = serde_json::to_string(&message).unwrap_or_default();
+        crate::redrive::Redrive::new(super::QUEUE_ENV, body)
+            .after(self.config.redrive_after)
+            .item_attributes(now)
+            .into_iter()
+            .collect()
     }
 
     /// Verifies a delivery with the endpoint's keys. A signature that does not match with a
@@ -381,12 +395,12 @@ fn dedupe_key(
         }
         VerificationConfig::Twilio {} => DedupeKey {
             source: "twilio-signed-request",
+            // Not the body as such: its field order is not signed (a JSON body's hash is in the
+            // signed URL, `?bodySHA256=`).
             key: sha(&[
                 canonical_url(public_url).as_bytes(),
                 b"\n",
                 &sorted_params(),
-                b"\n",
-                body,
             ]),
         },
         VerificationConfig::HmacSha256 {
@@ -473,13 +487,6 @@ fn replay_window_secs(verification: &VerificationConfig) -> Option<i64> {
         } => Some(2 * tolerance_seconds),
         _ => None,
     }
-}
-
-/// The redrive marker stored with a queued event, so the sweeper sends its message if this
-/// process never does.
-// TODO(i13): `shared::redrive::Redrive` once it is on main.
-fn redrive_marker(_event_id: &str, _now: i64) -> crate::store::Item {
-    crate::store::Item::new()
 }
 
 fn kept_headers(
@@ -580,9 +587,12 @@ mod tests {
         let twilio = VerificationConfig::Twilio {};
         let p1 = params(&[("MessageSid", "SM1"), ("MessageStatus", "sent")]);
         let p2 = params(&[("MessageStatus", "sent"), ("MessageSid", "SM1")]);
-        let a = dedupe_key(&twilio, &none, url, &p1, b"");
+        let a = dedupe_key(&twilio, &none, url, &p1, b"MessageSid=SM1&MessageStatus=sent");
         assert_eq!(a.source, "twilio-signed-request");
-        assert_eq!(dedupe_key(&twilio, &with_fresh_id, url, &p2, b""), a);
+        assert_eq!(
+            dedupe_key(&twilio, &with_fresh_id, url, &p2, b"MessageStatus=sent&MessageSid=SM1"),
+            a
+        );
         assert_eq!(
             dedupe_key(
                 &twilio,

@@ -69,6 +69,10 @@ pub use error::WebhookError;
 pub use model::*;
 pub use service::WebhookService;
 
+/// The environment variable of the events queue's URL: where the sweeper re-drives a queued
+/// event's message.
+pub const QUEUE_ENV: &str = "WEBHOOK_EVENTS_QUEUE_URL";
+
 /// Webhook settings, read once at cold start.
 #[derive(Debug, Clone)]
 pub struct WebhookConfig {
@@ -98,12 +102,15 @@ pub struct WebhookConfig {
     /// `WEBHOOK_CLAIM_TIMEOUT_SECONDS` (default 180, the queue's visibility timeout): a
     /// worker's claim older than this is taken over by the next delivery (its worker died).
     pub claim_timeout_secs: i64,
+    /// `REDRIVE_AFTER_SECONDS` (default 60): how long after the store the sweeper sends a
+    /// queued event's message again if no worker has claimed it.
+    pub redrive_after: std::time::Duration,
 }
 
 impl WebhookConfig {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            queue_url: env.required("WEBHOOK_EVENTS_QUEUE_URL")?,
+            queue_url: env.required(QUEUE_ENV)?,
             bodies_bucket: env
                 .optional("WEBHOOK_BODIES_BUCKET")
                 .or_else(|| env.optional("UPLOADS_BUCKET")),
@@ -117,6 +124,7 @@ impl WebhookConfig {
             rotation_grace_secs: env.parse_or("WEBHOOK_ROTATION_GRACE_SECONDS", 86_400i64)?,
             max_attempts: env.parse_or("WEBHOOK_MAX_ATTEMPTS", 5u32)?,
             claim_timeout_secs: env.parse_or("WEBHOOK_CLAIM_TIMEOUT_SECONDS", 180i64)?,
+            redrive_after: crate::redrive::after_from_env(env),
         })
     }
 }
