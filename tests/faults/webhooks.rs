@@ -15,11 +15,11 @@ use hub_tests::{TestHub, TestResponse, create_queue, env_with, json_req, send};
 use serde_json::{Value, json};
 use shared::clock::{Clock, ManualClock};
 use shared::http::HubService;
-use shared::webhooks::{QUEUE_ENV, WebhookConfig};
 use shared::webhooks::process::EventProcessor;
 use shared::webhooks::signature::{
     decode_standard_secret, hmac_sha256_hex, standard_sign, twilio_signature,
 };
+use shared::webhooks::{QUEUE_ENV, WebhookConfig};
 
 /// The webhooks function (its context possibly faulty) and the worker, on a queue of the
 /// test's own.
@@ -81,7 +81,12 @@ impl Webhooks {
             ),
         )
         .await;
-        assert_eq!(res.status.as_u16(), 201, "{}", String::from_utf8_lossy(&res.body));
+        assert_eq!(
+            res.status.as_u16(),
+            201,
+            "{}",
+            String::from_utf8_lossy(&res.body)
+        );
         res.json()
     }
 
@@ -155,7 +160,10 @@ impl Webhooks {
 }
 
 fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
 }
 
 /// A Standard Webhooks endpoint that notifies `user` of each processed event.
@@ -170,7 +178,13 @@ async fn standard_endpoint(w: &Webhooks, user: &str) -> (String, String) {
     (slug, created["secret"].as_str().unwrap().to_string())
 }
 
-async fn post_standard(w: &Webhooks, slug: &str, secret: &str, id: &str, body: &str) -> TestResponse {
+async fn post_standard(
+    w: &Webhooks,
+    slug: &str,
+    secret: &str,
+    id: &str,
+    body: &str,
+) -> TestResponse {
     let key = decode_standard_secret(secret).unwrap();
     let ts = w.now();
     let sig = standard_sign(&key, id, ts, body.as_bytes());
@@ -195,6 +209,7 @@ async fn post_standard(w: &Webhooks, slug: &str, secret: &str, id: &str, body: &
 #[tokio::test]
 async fn a_webhook_stored_but_never_enqueued_is_processed_later_by_the_sweeper_once() {
     const EVENTS: usize = 3;
+    let _sweeps = crate::WEBHOOK_SWEEPS.lock().await;
     let faults = Faults::new();
     faults.inject(Fault::unavailable("SendMessage").times(1000));
     let w = Webhooks::with_env(&faults, &[("REDRIVE_AFTER_SECONDS", "1".into())]).await;
@@ -206,23 +221,32 @@ async fn a_webhook_stored_but_never_enqueued_is_processed_later_by_the_sweeper_o
         let id = format!("msg_stops_{i}");
         let body = format!(r#"{{"type":"payment.success","n":{i}}}"#);
         let res = post_standard(&w, &slug, &secret, &id, &body).await;
-        assert_eq!(res.status.as_u16(), 200, "{}", String::from_utf8_lossy(&res.body));
+        assert_eq!(
+            res.status.as_u16(),
+            200,
+            "{}",
+            String::from_utf8_lossy(&res.body)
+        );
         let answer = res.json();
-        wrong_answers += usize::from(answer["status"] != "accepted" || !answer["detail"].is_string());
+        wrong_answers +=
+            usize::from(answer["status"] != "accepted" || !answer["detail"].is_string());
         ids.push(answer["event_id"].as_str().unwrap().to_string());
         // The provider's retry: acknowledged as a duplicate, the stored event kept.
         let retry = post_standard(&w, &slug, &secret, &id, &body).await;
         wrong_answers += usize::from(retry.json()["status"] != "duplicate");
     }
-    assert!(faults.injected("SendMessage") as usize >= EVENTS, "the sends failed");
+    assert!(
+        faults.injected("SendMessage") as usize >= EVENTS,
+        "the sends failed"
+    );
     assert_eq!(w.drain().await, 0, "nothing reached the queue");
     for id in &ids {
         assert_eq!(w.event(&slug, id).await["status"], "queued");
     }
 
     // The sweeper's runs once the markers are due. (The index is shared by every test on the
-    // emulator: another test's sweep may take one of ours to its own queue and push its due
-    // time by the backoff, so run again past that until ours are done.)
+    // emulator: a sweep in another test binary may take one of ours to its own queue and push
+    // its due time by the backoff, so run again past that until ours are done.)
     let mut due = shared::clock::now_secs() + 2;
     for _ in 0..4 {
         w.sweep(due).await;
@@ -369,7 +393,10 @@ async fn replayed_hmac_and_twilio_deliveries_with_a_fresh_webhook_id_are_process
     let mut users = Vec::new();
     let mut wrong = 0;
     let mut check = |res: &TestResponse, expected: &str| {
-        let status = res.json()["status"].as_str().unwrap_or_default().to_string();
+        let status = res.json()["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         if status != expected {
             eprintln!("expected {expected}, got {}: {}", res.status, res.json());
             wrong += 1;
@@ -390,7 +417,10 @@ async fn replayed_hmac_and_twilio_deliveries_with_a_fresh_webhook_id_are_process
     let ts = w.now().to_string();
     let mut headers = vec![
         ("content-type", "application/json".to_string()),
-        ("x-signature", hmac_sha256_hex(secret.as_bytes(), Some(&ts), body.as_bytes())),
+        (
+            "x-signature",
+            hmac_sha256_hex(secret.as_bytes(), Some(&ts), body.as_bytes()),
+        ),
         ("x-timestamp", ts),
         ("webhook-id", "msg_original".to_string()),
     ];
@@ -416,7 +446,11 @@ async fn replayed_hmac_and_twilio_deliveries_with_a_fresh_webhook_id_are_process
     .await;
     let path = format!("/api/integrations/webhook/{slug}");
     let sig = hmac_sha256_hex(secret.as_bytes(), None, body.as_bytes());
-    for (id, expected) in [("msg_a", "accepted"), ("msg_b", "duplicate"), ("msg_c", "duplicate")] {
+    for (id, expected) in [
+        ("msg_a", "accepted"),
+        ("msg_b", "duplicate"),
+        ("msg_c", "duplicate"),
+    ] {
         let headers = vec![
             ("content-type", "application/json".to_string()),
             ("x-signature", sig.clone()),
@@ -451,7 +485,10 @@ async fn replayed_hmac_and_twilio_deliveries_with_a_fresh_webhook_id_are_process
         let headers = vec![
             ("host", "hooks.example.com".to_string()),
             ("x-forwarded-proto", "https".to_string()),
-            ("content-type", "application/x-www-form-urlencoded".to_string()),
+            (
+                "content-type",
+                "application/x-www-form-urlencoded".to_string(),
+            ),
             ("x-twilio-signature", sig.clone()),
             ("webhook-id", format!("msg_{i}")),
             ("i-twilio-idempotency-token", format!("idem-{i}")),
@@ -490,7 +527,10 @@ async fn a_kavenegar_report_posted_to_a_non_kavenegar_endpoint_is_refused() {
     let faults = Faults::new();
     let w = Webhooks::new(&faults).await;
     let store = w.hub.ctx.sms_store().unwrap();
-    let provider_id = format!("{}", 10_000_000 + (uuid::Uuid::new_v4().as_u128() % 80_000_000));
+    let provider_id = format!(
+        "{}",
+        10_000_000 + (uuid::Uuid::new_v4().as_u128() % 80_000_000)
+    );
     let sms_id = unique("sms");
     let now = shared::clock::now_rfc3339_millis();
     store
@@ -512,7 +552,10 @@ async fn a_kavenegar_report_posted_to_a_non_kavenegar_endpoint_is_refused() {
         .unwrap();
     // "undeliverable": a forged report would hide a delivered OTP, or fake a failure.
     let form = format!("messageid={provider_id}&status=11");
-    let form_type = ("content-type", "application/x-www-form-urlencoded".to_string());
+    let form_type = (
+        "content-type",
+        "application/x-www-form-urlencoded".to_string(),
+    );
     let mut refused = 0;
     let mut posted = 0;
 
@@ -524,11 +567,21 @@ async fn a_kavenegar_report_posted_to_a_non_kavenegar_endpoint_is_refused() {
     .await;
     let sig = hmac_sha256_hex(secret.as_bytes(), None, form.as_bytes());
     let res = w
-        .post(&format!("/api/integrations/webhook/{slug}"), &[form_type.clone(), ("x-signature", sig)], &form)
+        .post(
+            &format!("/api/integrations/webhook/{slug}"),
+            &[form_type.clone(), ("x-signature", sig)],
+            &form,
+        )
         .await;
     posted += 1;
     let problem = res.assert_problem(422, "report_provider_mismatch");
-    assert!(problem["detail"].as_str().unwrap().contains("payment-gateway"), "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("payment-gateway"),
+        "{problem}"
+    );
     refused += 1;
 
     // A Standard Webhooks endpoint.
@@ -545,7 +598,10 @@ async fn a_kavenegar_report_posted_to_a_non_kavenegar_endpoint_is_refused() {
                 form_type.clone(),
                 ("webhook-id", "msg_forged".into()),
                 ("webhook-timestamp", ts.to_string()),
-                ("webhook-signature", standard_sign(&key, "msg_forged", ts, form.as_bytes())),
+                (
+                    "webhook-signature",
+                    standard_sign(&key, "msg_forged", ts, form.as_bytes()),
+                ),
             ],
             &form,
         )
@@ -589,12 +645,18 @@ async fn a_kavenegar_report_posted_to_a_non_kavenegar_endpoint_is_refused() {
     // The Kavenegar endpoint's own report applies (the control).
     let slug = unique("kavenegar");
     let created = w
-        .register(json!({"provider_slug": "kavenegar", "name": "Kavenegar delivery", "endpoint_url": slug,
-            "verification": {"scheme": "path_token"}}))
+        .register(
+            json!({"provider_slug": "kavenegar", "name": "Kavenegar delivery", "endpoint_url": slug,
+            "verification": {"scheme": "path_token"}}),
+        )
         .await;
     let token = created["secret"].as_str().unwrap();
     let res = w
-        .post(&format!("/api/integrations/webhook/{slug}/{token}"), &[form_type], &form)
+        .post(
+            &format!("/api/integrations/webhook/{slug}/{token}"),
+            &[form_type],
+            &form,
+        )
         .await;
     posted += 1;
     assert_eq!(res.json()["status"], "accepted", "{}", res.json());

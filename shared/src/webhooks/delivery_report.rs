@@ -190,7 +190,10 @@ mod tests {
             DeliveryReport::kavenegar(&params(&[("messageid", " 77 ")])),
             Err("status")
         );
-        assert_eq!(DeliveryReport::looks_like(&params(&[("messageid", "77")])), None);
+        assert_eq!(
+            DeliveryReport::looks_like(&params(&[("messageid", "77")])),
+            None
+        );
     }
 
     #[test]
@@ -205,17 +208,29 @@ mod tests {
                 endpoint_provider: "payment-gateway".into()
             }
         );
-        assert!(refused.to_string().contains("provider_slug is \"kavenegar\""));
+        assert!(
+            refused
+                .to_string()
+                .contains("provider_slug is \"kavenegar\"")
+        );
         assert!(matches!(
             parse_delivery_report("twilio", kavenegar),
-            Err(ReportRefusal::ProviderMismatch { report_provider: "kavenegar", .. })
+            Err(ReportRefusal::ProviderMismatch {
+                report_provider: "kavenegar",
+                ..
+            })
         ));
         assert!(matches!(
             parse_delivery_report("kavenegar", b"MessageSid=SM1&MessageStatus=delivered"),
-            Err(ReportRefusal::ProviderMismatch { report_provider: "twilio", .. })
+            Err(ReportRefusal::ProviderMismatch {
+                report_provider: "twilio",
+                ..
+            })
         ));
         assert_eq!(
-            parse_delivery_report("kavenegar", kavenegar).unwrap().provider,
+            parse_delivery_report("kavenegar", kavenegar)
+                .unwrap()
+                .provider,
             "kavenegar"
         );
         assert_eq!(

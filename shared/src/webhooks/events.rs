@@ -15,7 +15,6 @@ use crate::store::{Item, StoreError};
 
 pub const EVENT_SK: &str = "#EVENT";
 
-
 pub fn event_pk(event_id: &str) -> String {
     format!("WH#EV#{event_id}")
 }
@@ -112,7 +111,7 @@ pub enum PutOutcome {
 #[derive(Debug)]
 pub enum Claim {
     /// This worker holds the event.
-    Claimed(Claimed),
+    Claimed(Box<Claimed>),
     /// Already finished (`processed`, `ignored`): a redelivered or re-driven message does
     /// nothing.
     Done(EventStatus),
@@ -419,12 +418,12 @@ impl EventStore {
                     .unwrap_or(1);
                 let event: WebhookEvent =
                     serde_dynamo::from_item(item).map_err(StoreError::from)?;
-                Ok(Claim::Claimed(Claimed {
+                Ok(Claim::Claimed(Box::new(Claimed {
                     event,
                     inline_body: inline,
                     token,
                     attempt,
-                }))
+                })))
             }
             // Why not: gone, finished, or someone else's fresh claim (a read on this rare path
             // only).

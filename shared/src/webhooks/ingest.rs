@@ -587,10 +587,22 @@ mod tests {
         let twilio = VerificationConfig::Twilio {};
         let p1 = params(&[("MessageSid", "SM1"), ("MessageStatus", "sent")]);
         let p2 = params(&[("MessageStatus", "sent"), ("MessageSid", "SM1")]);
-        let a = dedupe_key(&twilio, &none, url, &p1, b"MessageSid=SM1&MessageStatus=sent");
+        let a = dedupe_key(
+            &twilio,
+            &none,
+            url,
+            &p1,
+            b"MessageSid=SM1&MessageStatus=sent",
+        );
         assert_eq!(a.source, "twilio-signed-request");
         assert_eq!(
-            dedupe_key(&twilio, &with_fresh_id, url, &p2, b"MessageStatus=sent&MessageSid=SM1"),
+            dedupe_key(
+                &twilio,
+                &with_fresh_id,
+                url,
+                &p2,
+                b"MessageStatus=sent&MessageSid=SM1"
+            ),
             a
         );
         assert_eq!(
@@ -605,7 +617,10 @@ mod tests {
         );
         let delivered = params(&[("MessageSid", "SM1"), ("MessageStatus", "delivered")]);
         assert_ne!(dedupe_key(&twilio, &none, url, &delivered, b""), a);
-        assert_ne!(dedupe_key(&twilio, &none, &format!("{url}?x=1"), &p1, b""), a);
+        assert_ne!(
+            dedupe_key(&twilio, &none, &format!("{url}?x=1"), &p1, b""),
+            a
+        );
 
         // Path token: the parameters, so GET and POST forms of a report are one event.
         let token = VerificationConfig::PathToken {};
@@ -614,7 +629,10 @@ mod tests {
             dedupe_key(&token, &none, url, &k, b"messageid=77&status=10"),
             dedupe_key(&token, &with_fresh_id, url, &k, b"")
         );
-        assert_eq!(dedupe_key(&token, &none, url, &[], b"x").source, "body-sha256");
+        assert_eq!(
+            dedupe_key(&token, &none, url, &[], b"x").source,
+            "body-sha256"
+        );
     }
 
     #[test]
@@ -633,7 +651,11 @@ mod tests {
             "SM1:sent"
         );
         assert_eq!(
-            provider_event_id(&h, &params(&[("messageid", "77"), ("status", "10")]), &dedupe),
+            provider_event_id(
+                &h,
+                &params(&[("messageid", "77"), ("status", "10")]),
+                &dedupe
+            ),
             "77:10"
         );
         assert_eq!(provider_event_id(&h, &[], &dedupe), "k");
@@ -641,7 +663,10 @@ mod tests {
 
     #[test]
     fn replay_windows_and_canonical_urls() {
-        assert_eq!(replay_window_secs(&VerificationConfig::default()), Some(600));
+        assert_eq!(
+            replay_window_secs(&VerificationConfig::default()),
+            Some(600)
+        );
         assert_eq!(replay_window_secs(&hmac(Some("x-ts"))), Some(600));
         assert_eq!(replay_window_secs(&hmac(None)), None);
         assert_eq!(canonical_url("https://h:443/p?q"), "https://h/p?q");

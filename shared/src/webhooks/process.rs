@@ -148,6 +148,7 @@ impl EventProcessor {
             }
             Claim::Missing => return Err(ProcessError::UnknownEvent(event_id.to_string())),
         };
+        let claimed = *claimed;
         let (event, token, attempt) = (claimed.event, claimed.token, claimed.attempt);
         let started = Instant::now();
         // From here every failure (the body's S3 read included) counts as an attempt.
