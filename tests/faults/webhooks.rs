@@ -672,3 +672,57 @@ async fn a_kavenegar_report_posted_to_a_non_kavenegar_endpoint_is_refused() {
     }
     .report();
 }
+
+/// Secrets Manager or DynamoDB failing while a delivery is received: 503
+/// `dependency_unavailable` with `Retry-After` (never a 500, never "not configured"), nothing
+/// stored; the provider's retry is accepted and processed once.
+#[tokio::test]
+async fn a_dependency_error_while_receiving_is_a_503_and_the_retry_is_processed_once() {
+    let faults = Faults::new();
+    let w = Webhooks::new(&faults).await;
+    let user = unique("user");
+    let (slug, secret) = standard_endpoint(&w, &user).await;
+    let mut wrong = 0;
+    let mut ids = Vec::new();
+    for (i, (operation, unavailable)) in [("GetSecretValue", true), ("PutItem", false)]
+        .into_iter()
+        .enumerate()
+    {
+        // Every attempt (the SDK's retries included) of the next call fails.
+        let next = faults.calls(operation) + 1;
+        faults.clear();
+        faults.inject(if unavailable {
+            Fault::unavailable(operation).nth(next).times(3)
+        } else {
+            Fault::throttle(operation).nth(next).times(3)
+        });
+        let id = format!("msg_dependency_{i}");
+        let body = format!(r#"{{"type":"payment.success","n":{i}}}"#);
+        let res = post_standard(&w, &slug, &secret, &id, &body).await;
+        let problem = res.assert_problem(503, "dependency_unavailable");
+        assert!(res.headers.contains_key("retry-after"), "{problem}");
+        // The provider retries once the dependency is back.
+        let retry = post_standard(&w, &slug, &secret, &id, &body).await;
+        wrong += usize::from(retry.json()["status"] != "accepted");
+        ids.push(
+            retry.json()["event_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
+    }
+    assert!(faults.injected("PutItem") >= 3);
+    w.drain().await;
+    let processings = w.notifications(&user).await;
+    for id in &ids {
+        wrong += usize::from(w.event(&slug, id).await["status"] != "processed");
+    }
+    Row {
+        scenario: "Secrets Manager / DynamoDB error while receiving a webhook",
+        sends: processings,
+        lost: ids.len().saturating_sub(processings),
+        duplicates: processings.saturating_sub(ids.len()),
+        wrong_statuses: wrong,
+    }
+    .report();
+}
