@@ -93,6 +93,7 @@ async fn a_rule_selects_the_nth_call_only() {
 #[tokio::test]
 async fn a_unit_written_but_never_enqueued_is_redriven_once_due() {
     use shared::redrive::{self, Redrive};
+    let _sweeps = crate::WEBHOOK_SWEEPS.lock().await;
     let hub = TestHub::new().await;
     let queue = hub_tests::create_queue(&hub, "WEBHOOK_EVENTS_QUEUE_URL").await;
     let dynamo = &hub.ctx.aws.dynamo;

@@ -5,5 +5,11 @@
 
 mod bulk;
 mod harness;
-
 mod sms;
+mod webhooks;
+
+/// The hub table's redrive index is one shard shared by every test on the emulator, and a
+/// sweep sends every due item of a queue variable to the sweeping test's own queue (and pushes
+/// its due time). Tests that write webhook-queue items and sweep hold this for their whole run,
+/// so one does not take the other's items.
+pub static WEBHOOK_SWEEPS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

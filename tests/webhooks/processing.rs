@@ -542,3 +542,84 @@ async fn failing_events_are_retried_then_marked_failed() {
         .json();
     assert_eq!(e["status"], "processed", "{e}");
 }
+
+/// The worker applies a delivery report only for the provider stored with the event (its
+/// endpoint's `provider_slug`), never the one the body looks like: an event of another
+/// provider (stored before the receive path refused those, or replayed) is processed without
+/// touching the SMS message, and its result says why.
+#[tokio::test]
+async fn the_worker_applies_reports_only_for_the_events_own_provider() {
+    use shared::sms::SmsStatus;
+    use shared::sms::model::SmsRecord;
+    let f = Fixture::new().await;
+    let store = f.hub.ctx.sms_store().unwrap();
+    let provider_id = format!(
+        "{}",
+        10_000_000 + (uuid::Uuid::new_v4().as_u128() % 80_000_000)
+    );
+    let sms_id = format!("sms-{}", uuid::Uuid::new_v4().simple());
+    let now = shared::clock::now_rfc3339_millis();
+    store
+        .put_message(&SmsRecord {
+            id: sms_id.clone(),
+            receptor: "+989121234567".into(),
+            message_type: shared::sms::MessageType::Text,
+            provider: "kavenegar".into(),
+            provider_message_id: Some(provider_id.clone()),
+            status: SmsStatus::Sent,
+            provider_status: Some("4".into()),
+            error_code: None,
+            batch_id: None,
+            user_id: "u1".into(),
+            created_at: now.clone(),
+            updated_at: now,
+        })
+        .await
+        .unwrap();
+    let slug = slug("kavenegar-sms");
+    let created = f
+        .register(json!({"provider_slug": "kavenegar", "name": "Kavenegar delivery", "endpoint_url": slug, "verification": {"scheme": "path_token"}}))
+        .await;
+    let token = created["secret"].as_str().unwrap();
+    let res = f
+        .post(
+            &format!("/api/integrations/webhook/{slug}/{token}"),
+            &[("content-type", "application/x-www-form-urlencoded".into())],
+            format!("messageid={provider_id}&status=11"),
+        )
+        .await;
+    let event_id = res.json()["event_id"].as_str().unwrap().to_string();
+    // The event as an older deployment could have stored it: from another provider's endpoint.
+    f.hub
+        .ctx
+        .aws
+        .dynamo
+        .update_item()
+        .table_name(&f.hub.ctx.config.hub_table)
+        .key("pk", AttributeValue::S(format!("WH#EV#{event_id}")))
+        .key("sk", AttributeValue::S("#EVENT".into()))
+        .update_expression("SET provider_slug = :p")
+        .expression_attribute_values(":p", AttributeValue::S("payment-gateway".into()))
+        .send()
+        .await
+        .unwrap();
+    f.drain().await;
+
+    let message = store.get_message(&sms_id).await.unwrap().unwrap();
+    assert_eq!(message.status, SmsStatus::Sent, "no status change");
+    let e = f
+        .admin_get(&format!(
+            "/api/integrations/webhooks/{slug}/events/{event_id}"
+        ))
+        .await
+        .json();
+    assert_eq!(e["status"], "processed");
+    assert_eq!(e["result"]["sms_status_applied"], false);
+    assert!(
+        e["result"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("provider_slug is \"kavenegar\""),
+        "{e}"
+    );
+}

@@ -92,10 +92,11 @@ pub fn router(state: Arc<WebhooksState>) -> Router {
 #[utoipa::path(post, path = "/api/integrations/webhook/{endpoint_url}", tag = "webhooks",
     params(("endpoint_url" = String, Path, description = "The endpoint's slug")),
     request_body(content = String, description = "The provider's raw body (any content type); verified byte for byte"),
-    description = "Public, no JWT: authenticated by the endpoint's signature scheme (Standard Webhooks, Twilio, HMAC-SHA256 hex, path token). Verifies the raw bytes, stores the event once (deduplicated on the provider's id) and enqueues it; duplicates and unsubscribed event types answer 200 without processing.",
+    description = "Public, no JWT: authenticated by the endpoint's signature scheme (Standard Webhooks, Twilio, HMAC-SHA256 hex, path token). Verifies the raw bytes, stores the event once (deduplicated on signed material: the `webhook-id` under Standard Webhooks, else a hash of the signed bytes) and enqueues it; duplicates and unsubscribed event types answer 200 without processing. A stored event whose enqueue fails is still `accepted` (the sweeper re-drives it). SMS delivery reports are accepted only on an endpoint of their own provider (`kavenegar`, `twilio`).",
     responses((status = 200, body = ReceiveAnswer),
         (status = 401, description = "missing_signature, invalid_signature, stale_timestamp, future_timestamp", body = shared::http::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "unknown_endpoint", body = shared::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "report_provider_mismatch: another provider's SMS delivery report", body = shared::http::problem::Problem, content_type = "application/problem+json"),
         (status = 413, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn receive(
     State(s): St,
@@ -108,7 +109,8 @@ pub async fn receive(
 #[utoipa::path(post, path = "/api/integrations/webhook/{endpoint_url}/{token}", tag = "webhooks",
     params(("endpoint_url" = String, Path), ("token" = String, Path, description = "The endpoint's secret path token")),
     description = "Path-token endpoints (providers that do not sign, e.g. Kavenegar delivery callbacks, which may also use GET with the fields in the query).",
-    responses((status = 200, body = ReceiveAnswer), (status = 401, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ReceiveAnswer), (status = 401, body = shared::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "report_provider_mismatch: another provider's SMS delivery report", body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn receive_with_token(
     State(s): St,
     ApiPath((slug, token)): ApiPath<(String, String)>,

@@ -82,6 +82,7 @@ impl HubContext {
             Arc::new(InAppNotifier(notifications)),
             self.log.clone(),
             config.max_attempts,
+            config.claim_timeout_secs,
         )
     }
 

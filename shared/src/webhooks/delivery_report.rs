@@ -1,5 +1,7 @@
 //! SMS delivery reports (Kavenegar and Twilio status callbacks): the one parser, used by the
-//! webhook worker and the SMS callback routes.
+//! webhook worker and the SMS callback routes. Which provider a report belongs to is decided
+//! by where it arrived (the webhook endpoint's `provider_slug`, the SMS callback route),
+//! never by the body alone.
 
 use serde::{Deserialize, Serialize};
 
@@ -57,34 +59,84 @@ impl DeliveryReport {
         let status = param(params, "MessageStatus")
             .or_else(|| param(params, "SmsStatus"))
             .ok_or("MessageStatus")?;
-        Ok(Self::new("twilio", sid, status, param(params, "ErrorCode")))
+        Ok(Self::new(TWILIO, sid, status, param(params, "ErrorCode")))
     }
 
     /// Kavenegar's delivery callback: `messageid` and `status`. `Err` names the missing field.
     pub fn kavenegar(params: &[(String, String)]) -> Result<Self, &'static str> {
         let id = param(params, "messageid").ok_or("messageid")?;
         let status = param(params, "status").ok_or("status")?;
-        Ok(Self::new("kavenegar", id, status, None))
+        Ok(Self::new(KAVENEGAR, id, status, None))
     }
 
-    /// Either provider's report, recognised by its fields.
-    pub fn from_params(params: &[(String, String)]) -> Option<Self> {
-        Self::twilio(params)
-            .or_else(|_| Self::kavenegar(params))
-            .ok()
+    /// The provider whose report fields `params` carries (Twilio's `MessageSid` +
+    /// `MessageStatus`, or Kavenegar's `messageid` + `status`), if any. Says only what the
+    /// body looks like: which provider's report it IS is decided by the endpoint it came
+    /// through ([`DeliveryReport::for_endpoint`]).
+    pub fn looks_like(params: &[(String, String)]) -> Option<&'static str> {
+        if Self::twilio(params).is_ok() {
+            Some(TWILIO)
+        } else if Self::kavenegar(params).is_ok() {
+            Some(KAVENEGAR)
+        } else {
+            None
+        }
     }
 
-    /// Whether form fields look like a delivery report (the receive path's event type).
-    pub fn is_report(params: &[(String, String)]) -> bool {
-        (param(params, "MessageSid").is_some() && param(params, "MessageStatus").is_some())
-            || (param(params, "messageid").is_some() && param(params, "status").is_some())
+    /// The report of the endpoint's own provider: a Twilio report only through an endpoint
+    /// whose `provider_slug` is `twilio`, a Kavenegar one only through a `kavenegar` endpoint.
+    /// The provider is never inferred from the body alone, so an endpoint of another
+    /// provider cannot rewrite SMS statuses.
+    pub fn for_endpoint(
+        endpoint_provider: &str,
+        params: &[(String, String)],
+    ) -> Result<Self, ReportRefusal> {
+        let looks_like = Self::looks_like(params);
+        let parsed = match endpoint_provider {
+            TWILIO => Self::twilio(params),
+            KAVENEGAR => Self::kavenegar(params),
+            _ => Err(""),
+        };
+        match (parsed, looks_like) {
+            (Ok(report), _) => Ok(report),
+            (Err(_), Some(provider)) => Err(ReportRefusal::ProviderMismatch {
+                report_provider: provider,
+                endpoint_provider: endpoint_provider.to_string(),
+            }),
+            (Err(_), None) => Err(ReportRefusal::NotAReport),
+        }
     }
 }
 
-/// Parses a delivery report from a form body (POST) or query (GET, stored as the body).
-pub fn parse_delivery_report(body: &[u8]) -> Option<DeliveryReport> {
-    let params: Vec<(String, String)> = serde_urlencoded::from_bytes(body).ok()?;
-    DeliveryReport::from_params(&params)
+/// Why a body was not taken as a delivery report of the endpoint's provider.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReportRefusal {
+    /// Nothing in it looks like a delivery report.
+    #[error("not a delivery report")]
+    NotAReport,
+    /// It carries another provider's report fields.
+    #[error(
+        "a {report_provider} delivery report is applied only through an endpoint whose provider_slug is {report_provider:?}; this endpoint's is {endpoint_provider:?}"
+    )]
+    ProviderMismatch {
+        report_provider: &'static str,
+        endpoint_provider: String,
+    },
+}
+
+/// The provider slugs whose delivery reports the hub understands (the SMS capability's).
+pub const TWILIO: &str = "twilio";
+pub const KAVENEGAR: &str = "kavenegar";
+
+/// Parses the delivery report of the endpoint's provider from a form body (POST) or query
+/// (GET, stored as the body).
+pub fn parse_delivery_report(
+    endpoint_provider: &str,
+    body: &[u8],
+) -> Result<DeliveryReport, ReportRefusal> {
+    let params: Vec<(String, String)> =
+        serde_urlencoded::from_bytes(body).map_err(|_| ReportRefusal::NotAReport)?;
+    DeliveryReport::for_endpoint(endpoint_provider, &params)
 }
 
 #[cfg(test)]
@@ -94,6 +146,7 @@ mod tests {
     #[test]
     fn parses_twilio_and_kavenegar_reports() {
         let t = parse_delivery_report(
+            "twilio",
             b"MessageSid=SM123&MessageStatus=undelivered&ErrorCode=30003&To=%2B15551234567",
         )
         .unwrap();
@@ -101,12 +154,15 @@ mod tests {
         assert_eq!(t.status, "undelivered");
         assert_eq!(t.error_code.as_deref(), Some("30003"));
         assert!(!serde_json::to_string(&t).unwrap().contains("5551234567"));
-        let k = parse_delivery_report(b"messageid=8792343&status=10").unwrap();
+        let k = parse_delivery_report("kavenegar", b"messageid=8792343&status=10").unwrap();
         assert_eq!(
             (k.provider.as_str(), k.status.as_str()),
             ("kavenegar", "delivered")
         );
-        assert!(parse_delivery_report(b"{\"a\":1}").is_none());
+        assert_eq!(
+            parse_delivery_report("kavenegar", b"{\"a\":1}"),
+            Err(ReportRefusal::NotAReport)
+        );
         assert_eq!(normalize_status("kavenegar", "4"), "sent");
         assert_eq!(normalize_status("kavenegar", "14"), "filtered");
         assert_eq!(normalize_status("twilio", "queued"), "queued");
@@ -134,6 +190,52 @@ mod tests {
             DeliveryReport::kavenegar(&params(&[("messageid", " 77 ")])),
             Err("status")
         );
-        assert!(!DeliveryReport::is_report(&params(&[("messageid", "77")])));
+        assert_eq!(
+            DeliveryReport::looks_like(&params(&[("messageid", "77")])),
+            None
+        );
+    }
+
+    #[test]
+    fn a_report_is_applied_only_through_its_providers_endpoint() {
+        let kavenegar = b"messageid=8792343&status=10";
+        // Never inferred from the body: the endpoint's provider decides.
+        let refused = parse_delivery_report("payment-gateway", kavenegar).unwrap_err();
+        assert_eq!(
+            refused,
+            ReportRefusal::ProviderMismatch {
+                report_provider: "kavenegar",
+                endpoint_provider: "payment-gateway".into()
+            }
+        );
+        assert!(
+            refused
+                .to_string()
+                .contains("provider_slug is \"kavenegar\"")
+        );
+        assert!(matches!(
+            parse_delivery_report("twilio", kavenegar),
+            Err(ReportRefusal::ProviderMismatch {
+                report_provider: "kavenegar",
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse_delivery_report("kavenegar", b"MessageSid=SM1&MessageStatus=delivered"),
+            Err(ReportRefusal::ProviderMismatch {
+                report_provider: "twilio",
+                ..
+            })
+        ));
+        assert_eq!(
+            parse_delivery_report("kavenegar", kavenegar)
+                .unwrap()
+                .provider,
+            "kavenegar"
+        );
+        assert_eq!(
+            parse_delivery_report("payment-gateway", b"a=1"),
+            Err(ReportRefusal::NotAReport)
+        );
     }
 }

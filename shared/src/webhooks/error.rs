@@ -42,9 +42,16 @@ pub enum WebhookError {
     /// (503 `webhook_secret_missing`).
     #[error("this endpoint has no signing secret configured")]
     SecretMissing,
-    /// The event could not be enqueued (503 `queue_unavailable`); the cause is logged.
+    /// The event could not be enqueued (503 `queue_unavailable`); the cause is logged. Only
+    /// admin replays answer it: a received event is durable once stored (the sweeper
+    /// re-drives it), so its enqueue failure is not the provider's problem.
     #[error("could not enqueue the event; retry later")]
     QueueUnavailable,
+    /// Another provider's SMS delivery report posted to this endpoint (422
+    /// `report_provider_mismatch`): reports are applied only through an endpoint of their
+    /// own provider.
+    #[error("{0}")]
+    ReportRefused(super::delivery_report::ReportRefusal),
     /// Another capability (SMS, notifications) failed while processing an event.
     #[error("{detail}")]
     Downstream {
@@ -52,6 +59,13 @@ pub enum WebhookError {
         /// Public text (the other capability's detail).
         detail: String,
     },
+    /// A dependency the hub reads could not be read (Secrets Manager, the provider
+    /// credentials): never taken for "not configured"; 503 `dependency_unavailable` with
+    /// `Retry-After`, so the provider retries. The cause is logged where it happens.
+    #[error("{0} could not be read; retry later")]
+    DependencyUnavailable(&'static str),
+    /// DynamoDB failed; a transient failure (throttling, 5xx, timeout) is answered like
+    /// [`WebhookError::DependencyUnavailable`], any other as an internal error.
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The hub's own infrastructure (S3, Secrets Manager) or a stored value it cannot read;
@@ -60,9 +74,28 @@ pub enum WebhookError {
     Internal(String),
 }
 
+/// What a provider is told to wait before retrying after a dependency failure.
+const RETRY_AFTER_SECS: u64 = 5;
+
 impl WebhookError {
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         WebhookError::Internal(cause.to_string())
+    }
+
+    /// A read of `dependency` failed: the cause is logged, the caller told to retry.
+    pub fn unavailable(dependency: &'static str, cause: impl std::fmt::Display) -> Self {
+        tracing::error!(dependency, error = %cause, "reading a dependency failed");
+        WebhookError::DependencyUnavailable(dependency)
+    }
+
+    fn is_transient_store(&self) -> bool {
+        matches!(
+            self,
+            WebhookError::Store(StoreError::Dynamo {
+                transient: true,
+                ..
+            })
+        )
     }
 
     /// The text an admin may see (an event's `last_error`): internal causes are logged, not
@@ -90,7 +123,11 @@ impl DomainError for WebhookError {
             WebhookError::EndpointExists(_) => ErrorKind::Conflict,
             WebhookError::BodyTooLarge(_) | WebhookError::NoBodiesBucket => ErrorKind::TooLarge,
             WebhookError::Rejected(_) => ErrorKind::Unauthenticated,
-            WebhookError::SecretMissing | WebhookError::QueueUnavailable => ErrorKind::Unavailable,
+            WebhookError::ReportRefused(_) => ErrorKind::Unprocessable,
+            WebhookError::SecretMissing
+            | WebhookError::QueueUnavailable
+            | WebhookError::DependencyUnavailable(_) => ErrorKind::Unavailable,
+            _ if self.is_transient_store() => ErrorKind::Unavailable,
             WebhookError::Downstream { .. }
             | WebhookError::Store(_)
             | WebhookError::Internal(_) => ErrorKind::Internal,
@@ -108,10 +145,18 @@ impl DomainError for WebhookError {
             WebhookError::Rejected(e) => e.code(),
             WebhookError::SecretMissing => "webhook_secret_missing",
             WebhookError::QueueUnavailable => "queue_unavailable",
+            WebhookError::DependencyUnavailable(_) => "dependency_unavailable",
+            _ if self.is_transient_store() => "dependency_unavailable",
+            WebhookError::ReportRefused(_) => "report_provider_mismatch",
             WebhookError::Downstream { code, .. } => code,
             WebhookError::Store(e) => e.code(),
             WebhookError::Internal(_) => "internal_error",
         }
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        (matches!(self, WebhookError::DependencyUnavailable(_)) || self.is_transient_store())
+            .then_some(RETRY_AFTER_SECS)
     }
 
     fn fields(&self) -> Vec<FieldError> {
@@ -143,5 +188,34 @@ mod tests {
         );
         let e = WebhookError::EndpointExists("x".into());
         assert_eq!(e.fields()[0].field, "endpoint_url");
+    }
+
+    #[test]
+    fn dependency_failures_are_503_with_retry_after_never_500() {
+        let e = WebhookError::unavailable("Secrets Manager", "connection reset");
+        assert_eq!(
+            (e.kind(), e.code(), e.retry_after()),
+            (ErrorKind::Unavailable, "dependency_unavailable", Some(5))
+        );
+        assert!(
+            !e.to_string().contains("reset"),
+            "the cause is logged, not shown"
+        );
+        let transient = WebhookError::Store(StoreError::Dynamo {
+            operation: "PutItem",
+            message: "ThrottlingException".into(),
+            transient: true,
+        });
+        assert_eq!(
+            (transient.kind(), transient.code(), transient.retry_after()),
+            (ErrorKind::Unavailable, "dependency_unavailable", Some(5))
+        );
+        let permanent = WebhookError::Store(StoreError::Dynamo {
+            operation: "PutItem",
+            message: "ValidationException".into(),
+            transient: false,
+        });
+        assert_eq!(permanent.kind(), ErrorKind::Internal);
+        assert_eq!(permanent.retry_after(), None);
     }
 }

@@ -1,5 +1,7 @@
 //! Durable event records: one conditional write per accepted event (which is also the
-//! deduplication), raw bodies inline as a binary attribute or, above the inline limit, in S3.
+//! deduplication, and carries the redrive marker), raw bodies inline as a binary attribute
+//! or, above the inline limit, in S3. Workers claim an event with a conditional write and a
+//! claim token, so one delivery of its message processes it however many copies arrive.
 
 use std::collections::HashMap;
 
@@ -105,6 +107,31 @@ pub enum PutOutcome {
     Duplicate,
 }
 
+/// What a worker's claim of an event found.
+#[derive(Debug)]
+pub enum Claim {
+    /// This worker holds the event.
+    Claimed(Box<Claimed>),
+    /// Already finished (`processed`, `ignored`): a redelivered or re-driven message does
+    /// nothing.
+    Done(EventStatus),
+    /// Another worker holds a fresh claim.
+    Busy,
+    /// No such event (expired, or never stored).
+    Missing,
+}
+
+/// A claimed event, its inline body (else read it with [`EventStore::body_of`]) and the
+/// token its outcome write must carry.
+#[derive(Debug)]
+pub struct Claimed {
+    pub event: WebhookEvent,
+    pub inline_body: Option<Vec<u8>>,
+    pub token: String,
+    /// This attempt's number (1 on the first).
+    pub attempt: u32,
+}
+
 /// Filters for the admin listing.
 #[derive(Debug, Clone, Default)]
 pub struct EventQuery {
@@ -157,12 +184,17 @@ impl EventStore {
     }
 
     /// Stores a new event once. Large bodies go to S3 first (the key is the event id, so a
-    /// duplicate rewrites the same bytes), then the conditional write decides.
+    /// duplicate rewrites the same bytes), then the conditional write decides. `extra` (the
+    /// redrive marker) goes into the same item. The record, which is also the dedupe
+    /// record, lives the retention period and at least `replay_window_secs` (the time a
+    /// signed timestamp stays acceptable), so a replay inside the window is a duplicate.
     pub async fn put_new(
         &self,
         event: &mut WebhookEvent,
         body: &[u8],
         now: i64,
+        replay_window_secs: Option<i64>,
+        extra: Item,
     ) -> Result<PutOutcome, WebhookError> {
         let inline = body.len() <= self.inline_max;
         if !inline {
@@ -197,10 +229,12 @@ impl EventStore {
             "gsi1sk".into(),
             AttributeValue::S(format!("{}#{}", event.received_at, event.id)),
         );
+        let lifetime = self.retention_secs.max(replay_window_secs.unwrap_or(0));
         item.insert(
             "expires_at".into(),
-            AttributeValue::N((now + self.retention_secs).to_string()),
+            AttributeValue::N((now + lifetime).to_string()),
         );
+        item.extend(extra);
         if inline {
             item.insert(
                 "body".into(),
@@ -235,31 +269,7 @@ impl EventStore {
             .remove("body")
             .and_then(|b| b.as_b().ok().map(|b| b.as_ref().to_vec()));
         let event: WebhookEvent = serde_dynamo::from_item(item).map_err(StoreError::from)?;
-        let body = match (&event.body_s3_key, inline) {
-            (_, Some(b)) => b,
-            (Some(key), None) => {
-                let bucket = self.bucket.as_deref().ok_or_else(|| {
-                    WebhookError::internal("webhook body in S3 but no bucket configured")
-                })?;
-                let obj = self
-                    .s3
-                    .get_object()
-                    .bucket(bucket)
-                    .key(key)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        WebhookError::Internal(format!("S3 GetObject for a webhook body: {e:?}"))
-                    })?;
-                obj.body
-                    .collect()
-                    .await
-                    .map_err(WebhookError::internal)?
-                    .into_bytes()
-                    .to_vec()
-            }
-            (None, None) => Vec::new(),
-        };
+        let body = self.body_of(&event, inline).await?;
         Ok(Some((event, body)))
     }
 
@@ -347,41 +357,136 @@ impl EventStore {
         Ok(page(out)?)
     }
 
-    /// Counts one processing attempt; returns the attempt number.
-    pub async fn start_attempt(&self, event_id: &str) -> Result<u32, StoreError> {
-        let out = self
+    /// Claims an event for processing: `queued` (or `failed`: its message is back from the
+    /// dead-letter queue; or `processing` under a claim older than `takeover_after_secs`, a
+    /// worker that died) -> `processing` with a fresh claim token,
+    /// one attempt counted and the redrive marker removed, in one conditional `UpdateItem`
+    /// that also answers the item (body included), so a claim costs no read.
+    pub async fn claim(
+        &self,
+        event_id: &str,
+        now: i64,
+        takeover_after_secs: i64,
+    ) -> Result<Claim, StoreError> {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let res = self
             .dynamo
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(event_id)))
-            .update_expression("ADD attempts :one")
-            .condition_expression("attribute_exists(pk)")
+            .update_expression(format!(
+                "SET #s = :processing, claim_token = :token, claimed_at = :now ADD attempts :one {}",
+                crate::redrive::REMOVE_CLAUSE
+            ))
+            .condition_expression(
+                "attribute_exists(pk) AND (#s IN (:queued, :failed) OR (#s = :processing AND claimed_at < :stale))",
+            )
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(
+                ":processing",
+                AttributeValue::S(EventStatus::Processing.as_str().into()),
+            )
+            .expression_attribute_values(
+                ":queued",
+                AttributeValue::S(EventStatus::Queued.as_str().into()),
+            )
+            .expression_attribute_values(
+                ":failed",
+                AttributeValue::S(EventStatus::Failed.as_str().into()),
+            )
+            .expression_attribute_values(":token", AttributeValue::S(token.clone()))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .expression_attribute_values(
+                ":stale",
+                AttributeValue::N((now - takeover_after_secs).to_string()),
+            )
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await
-            .map_err(|e| StoreError::from_sdk("UpdateItem", e))?;
-        Ok(out
-            .attributes
-            .and_then(|a| {
-                a.get("attempts")
+            .map_err(|e| StoreError::from_sdk("UpdateItem", e));
+        match res {
+            Ok(out) => {
+                let mut item = out.attributes.unwrap_or_default();
+                let inline = item
+                    .remove("body")
+                    .and_then(|b| b.as_b().ok().map(|b| b.as_ref().to_vec()));
+                let attempt = item
+                    .get("attempts")
                     .and_then(|v| v.as_n().ok())
                     .and_then(|n| n.parse().ok())
-            })
-            .unwrap_or(1))
+                    .unwrap_or(1);
+                let event: WebhookEvent =
+                    serde_dynamo::from_item(item).map_err(StoreError::from)?;
+                Ok(Claim::Claimed(Box::new(Claimed {
+                    event,
+                    inline_body: inline,
+                    token,
+                    attempt,
+                })))
+            }
+            // Why not: gone, finished, or someone else's fresh claim (a read on this rare path
+            // only).
+            Err(StoreError::ConditionFailed) => Ok(match self.get(event_id).await? {
+                None => Claim::Missing,
+                Some(e) if e.status == EventStatus::Processing => Claim::Busy,
+                Some(e) => Claim::Done(e.status),
+            }),
+            Err(e) => Err(e),
+        }
     }
 
+    /// An event's raw body: the inline attribute, or the S3 object.
+    pub async fn body_of(
+        &self,
+        event: &WebhookEvent,
+        inline: Option<Vec<u8>>,
+    ) -> Result<Vec<u8>, WebhookError> {
+        Ok(match (&event.body_s3_key, inline) {
+            (_, Some(b)) => b,
+            (Some(key), None) => {
+                let bucket = self.bucket.as_deref().ok_or_else(|| {
+                    WebhookError::internal("webhook body in S3 but no bucket configured")
+                })?;
+                let obj = self
+                    .s3
+                    .get_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        WebhookError::Internal(format!("S3 GetObject for a webhook body: {e:?}"))
+                    })?;
+                obj.body
+                    .collect()
+                    .await
+                    .map_err(WebhookError::internal)?
+                    .into_bytes()
+                    .to_vec()
+            }
+            (None, None) => Vec::new(),
+        })
+    }
+
+    /// Marks a claimed event processed. `false` when the claim was taken over meanwhile (the
+    /// other worker's outcome stands).
     pub async fn mark_processed(
         &self,
         event_id: &str,
+        claim_token: &str,
         result: &serde_json::Value,
         processed_at: &str,
-    ) -> Result<(), StoreError> {
-        self.dynamo
+    ) -> Result<bool, StoreError> {
+        let res = self
+            .dynamo
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(event_id)))
-            .update_expression("SET #s = :s, #r = :r, processed_at = :t, last_error = :null")
+            .update_expression(
+                "SET #s = :s, #r = :r, processed_at = :t, last_error = :null REMOVE claim_token",
+            )
+            .condition_expression("claim_token = :token")
             .expression_attribute_names("#s", "status")
             .expression_attribute_names("#r", "result")
             .expression_attribute_values(
@@ -391,16 +496,24 @@ impl EventStore {
             .expression_attribute_values(":r", serde_dynamo::to_attribute_value(result)?)
             .expression_attribute_values(":t", AttributeValue::S(processed_at.into()))
             .expression_attribute_values(":null", AttributeValue::Null(true))
+            .expression_attribute_values(":token", AttributeValue::S(claim_token.into()))
             .send()
             .await
-            .map_err(|e| StoreError::from_sdk("UpdateItem", e))?;
-        Ok(())
+            .map_err(|e| StoreError::from_sdk("UpdateItem", e));
+        match res {
+            Ok(_) => Ok(true),
+            Err(StoreError::ConditionFailed) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
-    /// Records a failed attempt; `final_attempt` marks the event `failed`.
+    /// Records a failed attempt of a claimed event and releases the claim: back to `queued`
+    /// for the message's redelivery, or `failed` on the final attempt. Nothing happens when
+    /// the claim was taken over meanwhile.
     pub async fn mark_failure(
         &self,
         event_id: &str,
+        claim_token: &str,
         error: &str,
         final_attempt: bool,
     ) -> Result<(), StoreError> {
@@ -409,50 +522,58 @@ impl EventStore {
         } else {
             EventStatus::Queued
         };
-        self.dynamo
+        let res = self
+            .dynamo
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(event_id)))
-            .update_expression("SET #s = :s, last_error = :e")
+            .update_expression("SET #s = :s, last_error = :e REMOVE claim_token")
+            .condition_expression("claim_token = :token")
             .expression_attribute_names("#s", "status")
             .expression_attribute_values(":s", AttributeValue::S(status.as_str().into()))
             .expression_attribute_values(":e", AttributeValue::S(error.chars().take(500).collect()))
+            .expression_attribute_values(":token", AttributeValue::S(claim_token.into()))
             .send()
             .await
-            .map_err(|e| StoreError::from_sdk("UpdateItem", e))?;
-        Ok(())
+            .map_err(|e| StoreError::from_sdk("UpdateItem", e));
+        match res {
+            Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
-    /// Removes an event (used only when it could not be enqueued, so a provider retry is not
-    /// mistaken for a duplicate).
-    pub async fn delete(&self, event_id: &str) -> Result<(), StoreError> {
-        self.dynamo
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(event_id)))
-            .send()
-            .await
-            .map_err(|e| StoreError::from_sdk("DeleteItem", e))?;
-        Ok(())
-    }
-
-    /// Marks an event for reprocessing (replay): back to `queued`, replay count + 1.
-    pub async fn requeue(&self, event_id: &str) -> Result<(), StoreError> {
-        self.dynamo
+    /// Marks an event for reprocessing (replay): back to `queued`, replay count + 1, any
+    /// claim dropped (a worker still on it finds its claim gone and leaves the outcome to the
+    /// replay), and the redrive marker `redrive` set again, so the replay happens even if its
+    /// message is never sent.
+    pub async fn requeue(&self, event_id: &str, redrive: Item) -> Result<(), StoreError> {
+        let mut req = self
+            .dynamo
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(event_id)))
-            .update_expression("SET #s = :q ADD replays :one")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#s", "status")
             .expression_attribute_values(
                 ":q",
                 AttributeValue::S(EventStatus::Queued.as_str().into()),
             )
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .send()
-            .await
-            .map_err(|e| StoreError::from_sdk("UpdateItem", e))?;
+            .expression_attribute_values(":one", AttributeValue::N("1".into()));
+        let mut set = vec!["#s = :q".to_string()];
+        for (i, (name, value)) in redrive.into_iter().enumerate() {
+            set.push(format!("#m{i} = :m{i}"));
+            req = req
+                .expression_attribute_names(format!("#m{i}"), name)
+                .expression_attribute_values(format!(":m{i}"), value);
+        }
+        req.update_expression(format!(
+            "SET {} ADD replays :one REMOVE claim_token, {}",
+            set.join(", "),
+            crate::redrive::COUNT_ATTR
+        ))
+        .send()
+        .await
+        .map_err(|e| StoreError::from_sdk("UpdateItem", e))?;
         Ok(())
     }
 }

@@ -25,11 +25,19 @@
 //! An endpoint's slug is its `endpoint_url` in the API and the items (the seed contract's
 //! name); in the code it is called what it is, a slug.
 //!
-//! The event id is derived from the endpoint id and the provider's id for the event
+//! The event id is derived from the endpoint id and the event's dedupe key
 //! (`sha256(endpoint id, dedupe key)`), so deduplication is the event write itself
-//! (`attribute_not_exists(pk)`): one conditional `PutItem`, no separate dedupe record.
-//! Events expire through the table's TTL (`expires_at`) after the retention period; that is
-//! also the deduplication window.
+//! (`attribute_not_exists(pk)`): one conditional `PutItem`, no separate dedupe record. The
+//! dedupe key comes from signed material only (see `ingest::dedupe_key`): the `webhook-id`
+//! under Standard Webhooks, else a hash of the signed bytes, so a captured delivery replayed
+//! with a fresh unsigned id is still a duplicate. Events expire through the table's TTL
+//! (`expires_at`) after the retention period, and never before the scheme's replay window
+//! (twice the timestamp tolerance) has passed.
+//!
+//! The same `PutItem` carries the `shared::redrive` marker: if the process stops (or SQS
+//! fails) between the store and the enqueue, the sweeper sends the event's message later.
+//! The worker claims an event with a conditional write and a claim token, removing the
+//! marker in that write, so redelivered and re-driven copies of a message process it once.
 //!
 //! Signing secrets live in Secrets Manager at `{SECRETS_PREFIX}/webhooks/{endpoint id}` as
 //! JSON `{"current": "...", "previous": "...", "previous_expires_at": <unix secs>}`; they are
@@ -61,6 +69,10 @@ pub use error::WebhookError;
 pub use model::*;
 pub use service::WebhookService;
 
+/// The environment variable of the events queue's URL: where the sweeper re-drives a queued
+/// event's message.
+pub const QUEUE_ENV: &str = "WEBHOOK_EVENTS_QUEUE_URL";
+
 /// Webhook settings, read once at cold start.
 #[derive(Debug, Clone)]
 pub struct WebhookConfig {
@@ -79,19 +91,26 @@ pub struct WebhookConfig {
     /// the URLs the registry hands out and for Twilio's signed URL. Otherwise rebuilt from
     /// `Host`/`X-Forwarded-Proto`.
     pub public_base_url: Option<String>,
-    /// `WEBHOOK_EVENT_RETENTION_DAYS` (default 30): events (and the dedupe window) live this long.
+    /// `WEBHOOK_EVENT_RETENTION_DAYS` (default 30): events (and the dedupe window) live this
+    /// long, and at least the scheme's replay window.
     pub retention_days: u64,
     /// `WEBHOOK_ROTATION_GRACE_SECONDS` (default 86 400): how long a rotated-out secret verifies.
     pub rotation_grace_secs: i64,
     /// `WEBHOOK_MAX_ATTEMPTS` (default 5, the queue's maxReceiveCount): after this many failed
     /// deliveries the event is marked `failed` and the message goes to the dead-letter queue.
     pub max_attempts: u32,
+    /// `WEBHOOK_CLAIM_TIMEOUT_SECONDS` (default 180, the queue's visibility timeout): a
+    /// worker's claim older than this is taken over by the next delivery (its worker died).
+    pub claim_timeout_secs: i64,
+    /// `REDRIVE_AFTER_SECONDS` (default 60): how long after the store the sweeper sends a
+    /// queued event's message again if no worker has claimed it.
+    pub redrive_after: std::time::Duration,
 }
 
 impl WebhookConfig {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            queue_url: env.required("WEBHOOK_EVENTS_QUEUE_URL")?,
+            queue_url: env.required(QUEUE_ENV)?,
             bodies_bucket: env
                 .optional("WEBHOOK_BODIES_BUCKET")
                 .or_else(|| env.optional("UPLOADS_BUCKET")),
@@ -104,6 +123,8 @@ impl WebhookConfig {
             retention_days: env.parse_or("WEBHOOK_EVENT_RETENTION_DAYS", 30u64)?,
             rotation_grace_secs: env.parse_or("WEBHOOK_ROTATION_GRACE_SECONDS", 86_400i64)?,
             max_attempts: env.parse_or("WEBHOOK_MAX_ATTEMPTS", 5u32)?,
+            claim_timeout_secs: env.parse_or("WEBHOOK_CLAIM_TIMEOUT_SECONDS", 180i64)?,
+            redrive_after: crate::redrive::after_from_env(env),
         })
     }
 }

@@ -185,8 +185,11 @@ impl WebhookEndpoint {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventStatus {
-    /// Stored and enqueued; the worker has not finished it.
+    /// Stored and enqueued (or due for the sweeper); no worker has claimed it.
     Queued,
+    /// Claimed by one worker (`claim_token`, `claimed_at`); other deliveries of its message
+    /// leave it alone until the claim is older than the queue's visibility timeout.
+    Processing,
     Processed,
     /// Processing failed after the last attempt (the message is in the DLQ).
     Failed,
@@ -198,6 +201,7 @@ impl EventStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             EventStatus::Queued => "queued",
+            EventStatus::Processing => "processing",
             EventStatus::Processed => "processed",
             EventStatus::Failed => "failed",
             EventStatus::Ignored => "ignored",

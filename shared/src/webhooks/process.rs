@@ -1,7 +1,12 @@
 //! What the worker does with a stored event: SMS delivery reports update the SMS message's
 //! status, other events become an in-app notification when the endpoint asks for it.
-//! Processing is idempotent: a processed event is skipped on redelivery, delivery reports
-//! never move an SMS status backwards, and a replay reuses the notification it created.
+//! Processing happens once per event however many copies of its message arrive (SQS
+//! redelivery, the sweeper's re-drive, two workers at once): a worker claims the event with a
+//! conditional write and a claim token (`queued` -> `processing`) and writes the outcome
+//! under that token; a copy that finds the event finished does nothing, one that finds a
+//! fresh claim retries later. A claim older than `WEBHOOK_CLAIM_TIMEOUT_SECONDS` (the
+//! queue's visibility timeout: its worker died) is taken over. Delivery reports never move
+//! an SMS status backwards, and a replay reuses the notification it created.
 //!
 //! The other capabilities are reached through two small traits ([`DeliveryReportSink`],
 //! [`Notifier`]) wired in `context/webhooks.rs`, so this module names none of their types.
@@ -13,7 +18,7 @@ use futures::future::BoxFuture;
 
 use super::delivery_report::{DeliveryReport, SMS_DELIVERY_REPORT, parse_delivery_report};
 use super::error::WebhookError;
-use super::events::EventStore;
+use super::events::{Claim, EventStore};
 use super::model::*;
 use super::registry::EndpointStore;
 use crate::integration_log::{CallRecord, IntegrationLog, Outcome};
@@ -92,6 +97,8 @@ pub struct EventProcessor {
     log: IntegrationLog,
     /// `WEBHOOK_MAX_ATTEMPTS`: the attempt that marks the event `failed`.
     max_attempts: u32,
+    /// `WEBHOOK_CLAIM_TIMEOUT_SECONDS`: a claim older than this is taken over.
+    claim_timeout_secs: i64,
 }
 
 impl EventProcessor {
@@ -102,6 +109,7 @@ impl EventProcessor {
         notifier: Arc<dyn Notifier>,
         log: IntegrationLog,
         max_attempts: u32,
+        claim_timeout_secs: i64,
     ) -> Self {
         Self {
             events,
@@ -110,33 +118,42 @@ impl EventProcessor {
             notifier,
             log,
             max_attempts,
+            claim_timeout_secs,
         }
     }
 
-    /// Processes one delivery of an event once: skipped when already handled, else counted
-    /// as an attempt and marked `processed`, or on failure `queued` again (`failed` after the
-    /// last attempt).
+    /// Processes one delivery of an event's message: claims the event, processes it and
+    /// marks it `processed`, or on failure `queued` again (`failed` after the last attempt).
+    /// A delivery for a finished event does nothing; one for an event another worker holds
+    /// is retried later.
     pub async fn process(&self, delivery: Delivery<'_>) -> Result<(), ProcessError> {
         let event_id = delivery.event_id;
-        let event = self
+        let now = (crate::clock::now_ms() / 1000) as i64;
+        let claimed = match self
             .events
-            .get(event_id)
+            .claim(event_id, now, self.claim_timeout_secs)
             .await?
-            .ok_or_else(|| ProcessError::UnknownEvent(event_id.to_string()))?;
-        if matches!(event.status, EventStatus::Processed | EventStatus::Ignored) {
-            tracing::info!(%event_id, status = event.status.as_str(), "event already handled; skipping redelivery");
-            return Ok(());
-        }
+        {
+            Claim::Claimed(claimed) => claimed,
+            Claim::Done(status) => {
+                tracing::info!(%event_id, status = status.as_str(), "event already handled; skipping this delivery");
+                return Ok(());
+            }
+            Claim::Busy => {
+                tracing::info!(%event_id, "event claimed by another worker; retrying later");
+                return Err(ProcessError::Retry {
+                    code: "in_progress",
+                    detail: "another worker is processing this event".into(),
+                });
+            }
+            Claim::Missing => return Err(ProcessError::UnknownEvent(event_id.to_string())),
+        };
+        let claimed = *claimed;
+        let (event, token, attempt) = (claimed.event, claimed.token, claimed.attempt);
         let started = Instant::now();
-        let attempt = self.events.start_attempt(event_id).await?;
         // From here every failure (the body's S3 read included) counts as an attempt.
-        let outcome = match self.events.get_with_body(event_id).await {
-            Ok(Some((event, body))) => self.apply(&event, &body).await,
-            // The event disappeared while being processed.
-            Ok(None) => Err(WebhookError::UnknownEvent {
-                endpoint_slug: event.endpoint_slug.clone(),
-                event_id: event_id.to_string(),
-            }),
+        let outcome = match self.events.body_of(&event, claimed.inline_body).await {
+            Ok(body) => self.apply(&event, &body).await,
             Err(e) => Err(e),
         };
         let mut record =
@@ -146,9 +163,13 @@ impl EventProcessor {
         match outcome {
             Ok(result) => {
                 let processed_at = crate::clock::now_rfc3339_millis();
-                self.events
-                    .mark_processed(event_id, &result, &processed_at)
-                    .await?;
+                if !self
+                    .events
+                    .mark_processed(event_id, &token, &result, &processed_at)
+                    .await?
+                {
+                    tracing::warn!(%event_id, "claim taken over (or replayed) while processing; the other outcome stands");
+                }
                 self.log.record(&record).await;
                 tracing::info!(%event_id, event_type = %event.event_type, attempt, "webhook event processed");
                 Ok(())
@@ -159,7 +180,7 @@ impl EventProcessor {
                 let detail = e.public_detail();
                 let _ = self
                     .events
-                    .mark_failure(event_id, &detail, final_attempt)
+                    .mark_failure(event_id, &token, &detail, final_attempt)
                     .await;
                 record.outcome = Outcome::Failure;
                 record.error_code = Some(code.to_string());
@@ -179,7 +200,8 @@ impl EventProcessor {
     ) -> Result<serde_json::Value, WebhookError> {
         let mut result = serde_json::Map::new();
         if event.event_type == SMS_DELIVERY_REPORT {
-            self.apply_report(body, &mut result).await?;
+            self.apply_report(&event.provider_slug, body, &mut result)
+                .await?;
         }
         let endpoint = self.endpoints.cached(&event.endpoint_slug).await?;
         if let Some(endpoint) = endpoint.as_deref()
@@ -191,14 +213,27 @@ impl EventProcessor {
         Ok(serde_json::Value::Object(result))
     }
 
+    /// Applies the delivery report of the endpoint's provider (`provider_slug`, stored with
+    /// the event from its endpoint). Another provider's report is not applied, with the
+    /// reason in the result (the receive path refuses those; this covers events stored
+    /// before it did, and replays).
     async fn apply_report(
         &self,
+        provider_slug: &str,
         body: &[u8],
         result: &mut serde_json::Map<String, serde_json::Value>,
     ) -> Result<(), WebhookError> {
-        let Some(report) = parse_delivery_report(body) else {
-            result.insert("delivery_report".into(), serde_json::Value::Null);
-            return Ok(());
+        let report = match parse_delivery_report(provider_slug, body) {
+            Ok(report) => report,
+            Err(refusal) => {
+                result.insert("delivery_report".into(), serde_json::Value::Null);
+                result.insert("sms_status_applied".into(), serde_json::Value::Bool(false));
+                result.insert(
+                    "reason".into(),
+                    serde_json::Value::String(refusal.to_string()),
+                );
+                return Ok(());
+            }
         };
         let applied = self.reports.apply(&report).await?;
         result.insert(

@@ -58,7 +58,9 @@ impl WebhookService {
     }
 
     /// Sends an accepted event's id to the worker's queue. The cause of a failure is logged
-    /// (it may name AWS internals); the provider sees `QueueUnavailable` and retries.
+    /// (it may name AWS internals); the receive path answers "accepted" anyway (the stored
+    /// event's redrive marker has the sweeper send it), admin replays answer
+    /// `QueueUnavailable`.
     pub(super) async fn enqueue(&self, event_id: &str) -> Result<(), WebhookError> {
         let message = EventMessage {
             event_id: event_id.to_string(),
@@ -71,18 +73,28 @@ impl WebhookService {
             })
     }
 
-    /// Re-enqueues events (admin replay): each goes back to `queued` and its id to the queue.
+    /// Re-enqueues events (admin replay): each goes back to `queued` with its redrive marker,
+    /// and its id to the queue. A send that fails is logged, not answered: the sweeper sends
+    /// it.
     pub async fn replay(&self, event_ids: &[String]) -> Result<usize, WebhookError> {
-        futures::future::try_join_all(event_ids.iter().map(|id| self.events.requeue(id))).await?;
+        let now = self.now();
+        futures::future::try_join_all(
+            event_ids
+                .iter()
+                .map(|id| self.events.requeue(id, self.redrive_marker(id, now))),
+        )
+        .await?;
         let messages: Vec<EventMessage> = event_ids
             .iter()
             .map(|id| EventMessage {
                 event_id: id.clone(),
             })
             .collect();
-        crate::queue::send_json_batch(&self.sqs, &self.config.queue_url, &messages)
-            .await
-            .map_err(|e| WebhookError::Internal(format!("SendMessageBatch: {e}")))?;
+        if let Err(e) =
+            crate::queue::send_json_batch(&self.sqs, &self.config.queue_url, &messages).await
+        {
+            tracing::error!(error = %e, events = event_ids.len(), "enqueueing replayed webhook events failed; the sweeper will send them");
+        }
         Ok(event_ids.len())
     }
 }

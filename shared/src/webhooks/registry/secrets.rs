@@ -116,7 +116,7 @@ impl SecretStore {
             .source
             .get(&self.secret_id(endpoint_id))
             .await
-            .map_err(WebhookError::internal)?;
+            .map_err(|e| WebhookError::unavailable("the endpoint's signing secret", e))?;
         match raw {
             None => Ok(None),
             Some(raw) => serde_json::from_str(&raw).map(Some).map_err(|_| {

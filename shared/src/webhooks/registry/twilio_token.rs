@@ -43,7 +43,7 @@ impl TwilioAuthToken {
             .credentials
             .get(TWILIO)
             .await
-            .map_err(WebhookError::internal)?;
+            .map_err(|e| WebhookError::unavailable("the twilio credentials", e))?;
         Ok(auth_token(creds))
     }
 
@@ -58,7 +58,7 @@ impl TwilioAuthToken {
         self.credentials
             .refresh(TWILIO)
             .await
-            .map_err(WebhookError::internal)?;
+            .map_err(|e| WebhookError::unavailable("the twilio credentials", e))?;
         Ok(true)
     }
 
