@@ -112,6 +112,35 @@ pub struct AiConfig {
     /// Clinic details the rule-based assistant gives out (`CLINIC_PHONE`, `CLINIC_HOURS`,
     /// `CLINIC_EMAIL`).
     pub clinic: rules::ClinicInfo,
+    /// Whether the rules may answer `generate` and the chat when NO provider is configured
+    /// (`AI_FALLBACK=rules`; `none` forbids it; unset: only on the local stage). A fallback is
+    /// configuration, never an error path: failing providers or an unreadable credential or
+    /// catalog are answered as errors, not by the rules.
+    pub rules_fallback: bool,
+    /// Delay before the sweeper re-sends a job whose queue message may be lost
+    /// (`REDRIVE_AFTER_SECONDS`, default 60).
+    pub redrive_after: Duration,
+    /// A `running` claim older than this belongs to a worker that stopped
+    /// (`AI_JOB_CLAIM_STALE_SECONDS`, default 330: the worker's 300 s timeout plus a margin).
+    /// Its job is then marked failed with an unknown outcome, never run a second time.
+    pub claim_stale_after: Duration,
+}
+
+/// `{NAME}_FALLBACK`: `allowed` (e.g. `rules`) enables the fallback, `none`/`off` disables
+/// it, unset enables it only on the local stage (`STAGE` unset or `local`); AWS stages set
+/// `STAGE` and no fallback.
+pub fn fallback_allowed(env: &Env, name: &str, allowed: &str) -> Result<bool, ConfigError> {
+    match env.optional(name).map(|v| v.to_ascii_lowercase()) {
+        Some(v) if v == allowed => Ok(true),
+        Some(v) if v == "none" || v == "off" => Ok(false),
+        Some(other) => Err(ConfigError::Invalid {
+            name: name.into(),
+            reason: format!("expected {allowed} or none (got {other:?})"),
+        }),
+        None => Ok(env
+            .optional("STAGE")
+            .is_none_or(|stage| stage == "local")),
+    }
 }
 
 fn list(raw: Option<String>) -> Option<Vec<String>> {
@@ -192,6 +221,9 @@ impl AiConfig {
                 hours: env.optional("CLINIC_HOURS"),
                 email: env.optional("CLINIC_EMAIL"),
             },
+            rules_fallback: fallback_allowed(env, "AI_FALLBACK", "rules")?,
+            redrive_after: crate::redrive::after_from_env(env),
+            claim_stale_after: secs("AI_JOB_CLAIM_STALE_SECONDS", 330)?,
         })
     }
 }
@@ -224,5 +256,17 @@ mod model_setting_tests {
         assert_eq!(c.models.get("openai").map(String::as_str), Some("gpt-4o"));
         let c = config(&[]);
         assert_eq!(c.models.get("openai"), None);
+    }
+
+    #[test]
+    fn the_rules_fallback_is_configuration_and_off_on_aws_stages() {
+        assert!(config(&[]).rules_fallback, "local stage");
+        assert!(config(&[("STAGE", "local")]).rules_fallback);
+        assert!(!config(&[("STAGE", "prod")]).rules_fallback);
+        assert!(config(&[("STAGE", "prod"), ("AI_FALLBACK", "rules")]).rules_fallback);
+        assert!(!config(&[("AI_FALLBACK", "none")]).rules_fallback);
+        let env = Env::from_pairs([("AI_FALLBACK".to_string(), "console".to_string())]);
+        let err = AiConfig::from_env(&env).unwrap_err().to_string();
+        assert!(err.contains("AI_FALLBACK"), "{err}");
     }
 }
