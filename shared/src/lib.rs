@@ -14,6 +14,7 @@ pub mod context;
 pub mod cursor;
 pub mod email;
 pub mod error;
+pub mod fallback;
 pub mod http;
 pub mod idempotency;
 pub mod integration_log;

@@ -126,23 +126,6 @@ pub struct AiConfig {
     pub claim_stale_after: Duration,
 }
 
-/// `{NAME}_FALLBACK`: `allowed` (e.g. `rules`) enables the fallback, `none`/`off` disables
-/// it, unset enables it only on the local stage (`STAGE` unset or `local`); AWS stages set
-/// `STAGE` and no fallback.
-pub fn fallback_allowed(env: &Env, name: &str, allowed: &str) -> Result<bool, ConfigError> {
-    match env.optional(name).map(|v| v.to_ascii_lowercase()) {
-        Some(v) if v == allowed => Ok(true),
-        Some(v) if v == "none" || v == "off" => Ok(false),
-        Some(other) => Err(ConfigError::Invalid {
-            name: name.into(),
-            reason: format!("expected {allowed} or none (got {other:?})"),
-        }),
-        None => Ok(env
-            .optional("STAGE")
-            .is_none_or(|stage| stage == "local")),
-    }
-}
-
 fn list(raw: Option<String>) -> Option<Vec<String>> {
     raw.map(|s| {
         s.split(',')
@@ -221,7 +204,7 @@ impl AiConfig {
                 hours: env.optional("CLINIC_HOURS"),
                 email: env.optional("CLINIC_EMAIL"),
             },
-            rules_fallback: fallback_allowed(env, "AI_FALLBACK", "rules")?,
+            rules_fallback: crate::fallback::allowed(env, "AI_FALLBACK", &["rules"])?,
             redrive_after: crate::redrive::after_from_env(env),
             claim_stale_after: secs("AI_JOB_CLAIM_STALE_SECONDS", 330)?,
         })
