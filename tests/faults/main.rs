@@ -3,4 +3,11 @@
 //! with a `Row::report()` asserting nothing lost, nothing sent twice, no false status; the rows
 //! make the matrix in docs/reliability.md (`make reliability`).
 
+mod ai;
+mod email;
 mod harness;
+mod notifications;
+/// The real SMTP sink of the email tests (`scripts/smtp_sink.py`).
+#[path = "../email/sink.rs"]
+#[allow(dead_code)]
+mod sink;
