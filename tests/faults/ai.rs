@@ -279,10 +279,26 @@ async fn an_ai_job_delivered_twice_and_run_by_two_workers_at_once_calls_the_prov
     .report();
 }
 
+/// Counts requests carrying a marker as they arrive (wiremock does not record a request whose
+/// delayed answer the client gave up on).
+struct Arrivals(String, Arc<std::sync::atomic::AtomicUsize>);
+
+impl wiremock::Match for Arrivals {
+    fn matches(&self, request: &Request) -> bool {
+        if String::from_utf8_lossy(&request.body).contains(&self.0) {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        true
+    }
+}
+
 #[tokio::test]
 async fn a_provider_answering_after_the_worker_timeout_is_one_call_and_an_honest_failure() {
     let (openai, hf) = (MockServer::start().await, MockServer::start().await);
+    let m = marker();
+    let arrived = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     Mock::given(path("/v1/chat/completions"))
+        .and(Arrivals(m.clone(), arrived.clone()))
         .respond_with(completion("too late").set_delay(Duration::from_secs(3)))
         .mount(&openai)
         .await;
@@ -300,7 +316,6 @@ async fn a_provider_answering_after_the_worker_timeout_is_one_call_and_an_honest
     .await;
     let svc = s.api(s.hub.ctx_of("ai"));
     let owner = format!("owner-{}", marker());
-    let m = marker();
     let res = submit(&svc, &s.hub.token(&owner, Role::User), &m).await;
     let id = res.json()["id"].as_str().expect("job id").to_string();
     let runner = s.worker().await;
@@ -312,7 +327,7 @@ async fn a_provider_answering_after_the_worker_timeout_is_one_call_and_an_honest
     s.drain(&runner).await;
 
     let job = s.job(&svc, &owner, &id).await;
-    let sends = calls_with(&openai, &m).await + calls_with(&hf, &m).await;
+    let sends = arrived.load(std::sync::atomic::Ordering::SeqCst) + calls_with(&hf, &m).await;
     assert_eq!(calls_with(&hf, &m).await, 0, "no failover after a timeout");
     let wrong = usize::from(res.status != 202)
         + usize::from(job["status"] != "failed" || job["error"]["code"] != "provider_timeout");
@@ -344,9 +359,19 @@ async fn secrets_manager_failing_during_an_ai_call_is_a_503_never_the_rules() {
     let faults = Faults::new();
     let ctx = s.hub.faulty_ctx_with("ai", &faults, &s.env).await;
     let svc = s.api(ctx);
-    faults.inject(Fault::unavailable("GetSecretValue").times(1000));
     let user = format!("u-{}", marker());
     let token = s.hub.token(&user, Role::User);
+    // A first request reads the JWT signing key (cached); then Secrets Manager fails.
+    let warm = send(
+        &svc,
+        get(
+            &format!("/api/integrations/ai/jobs/{}", uuid::Uuid::new_v4()),
+            Some(&token),
+        ),
+    )
+    .await;
+    assert_eq!(warm.status, 404);
+    faults.inject(Fault::unavailable("GetSecretValue").times(1000));
     let m = marker();
     let mut wrong = 0;
     for (route, body) in [
@@ -373,7 +398,8 @@ async fn secrets_manager_failing_during_an_ai_call_is_a_503_never_the_rules() {
         .faulty_ctx_with("ai-worker", &worker_faults, &s.env)
         .await;
     let runner = Arc::new(worker_ctx.ai_job_runner().unwrap());
-    worker_faults.inject(Fault::unavailable("GetSecretValue").times(1000));
+    worker_faults
+        .inject(Fault::unavailable("GetSecretValue").times(1000));
     let first = runner
         .run(QueueMessage {
             message_id: "secrets-down".into(),

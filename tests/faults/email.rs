@@ -23,8 +23,15 @@ async fn secrets_manager_failing_during_an_email_send_is_a_503_and_nothing_is_se
     let faults = Faults::new();
     let ctx = hub.faulty_ctx_with("email", &faults, &env).await;
     let svc = shared::http::app(email::router(email::EmailState::new(ctx).unwrap()));
-    faults.inject(Fault::unavailable("GetSecretValue").times(1000));
     let token = hub.token("scheduler", Role::Service);
+    // A first request reads the JWT signing key (cached); then Secrets Manager fails.
+    let warm = hub_tests::send(
+        &svc,
+        hub_tests::get("/api/integrations/email/templates", Some(&token)),
+    )
+    .await;
+    assert_eq!(warm.status, 200);
+    faults.inject(Fault::unavailable("GetSecretValue").times(1000));
     let subject = format!("Results ready {}", uuid::Uuid::new_v4().simple());
     let body = json!({"to": "patient@example.com", "subject": subject, "body": "Your results are ready."});
     let send = || {
