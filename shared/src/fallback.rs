@@ -33,7 +33,8 @@ mod tests {
 
     #[test]
     fn allowed_by_setting_or_on_the_local_stage_only() {
-        let on = |pairs: &[(&str, &str)]| allowed(&env(pairs), "EMAIL_FALLBACK", &["log", "console"]);
+        let on =
+            |pairs: &[(&str, &str)]| allowed(&env(pairs), "EMAIL_FALLBACK", &["log", "console"]);
         assert!(on(&[]).unwrap());
         assert!(on(&[("STAGE", "local")]).unwrap());
         assert!(!on(&[("STAGE", "prod")]).unwrap());

@@ -63,20 +63,51 @@ async fn the_rules_fallback_is_off_on_aws_stages_unless_configured() {
     let hub = hub_with(&[], &[("STAGE", "prod".into())]).await;
     let (_, svc) = ai_service(&hub);
     let token = hub.token("u-no-fallback", Role::User);
-    post(&svc, GENERATE, &token, &request_id(), &json!({"prompt": "How do I book an appointment?"}))
-        .await
-        .assert_problem(503, "ai_not_configured");
-    post(&svc, crate::chat::CHAT, &token, &request_id(), &json!({"message": "How do I book an appointment?"}))
-        .await
-        .assert_problem(503, "ai_not_configured");
+    post(
+        &svc,
+        GENERATE,
+        &token,
+        &request_id(),
+        &json!({"prompt": "How do I book an appointment?"}),
+    )
+    .await
+    .assert_problem(503, "ai_not_configured");
+    post(
+        &svc,
+        crate::chat::CHAT,
+        &token,
+        &request_id(),
+        &json!({"message": "How do I book an appointment?"}),
+    )
+    .await
+    .assert_problem(503, "ai_not_configured");
     // An emergency is answered by the rules by design, fallback or not.
-    let res = post(&svc, crate::chat::CHAT, &token, &request_id(), &json!({"message": "My father has chest pain, I want to cancel his appointment"})).await;
+    let res = post(
+        &svc,
+        crate::chat::CHAT,
+        &token,
+        &request_id(),
+        &json!({"message": "My father has chest pain, I want to cancel his appointment"}),
+    )
+    .await;
     assert_eq!(res.status, 200, "{}", String::from_utf8_lossy(&res.body));
     assert_eq!(res.json()["status"], "answered");
 
-    let hub = hub_with(&[], &[("STAGE", "prod".into()), ("AI_FALLBACK", "rules".into())]).await;
+    let hub = hub_with(
+        &[],
+        &[("STAGE", "prod".into()), ("AI_FALLBACK", "rules".into())],
+    )
+    .await;
     let (_, svc) = ai_service(&hub);
-    let res = post(&svc, GENERATE, &token, &request_id(), &json!({"prompt": "How do I book an appointment?"})).await;
+    let token = hub.token("u-no-fallback", Role::User);
+    let res = post(
+        &svc,
+        GENERATE,
+        &token,
+        &request_id(),
+        &json!({"prompt": "How do I book an appointment?"}),
+    )
+    .await;
     assert_eq!(res.status, 200, "{}", String::from_utf8_lossy(&res.body));
     assert_eq!(res.json()["status"], "fallback");
 }

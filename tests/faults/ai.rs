@@ -181,7 +181,11 @@ async fn an_ai_job_stored_but_never_queued_is_redriven_and_run_once() {
         .respond_with(completion("a care plan"))
         .mount(&openai)
         .await;
-    let s = AiSetup::new(&[("openai", &openai)], &[("REDRIVE_AFTER_SECONDS", "1".into())]).await;
+    let s = AiSetup::new(
+        &[("openai", &openai)],
+        &[("REDRIVE_AFTER_SECONDS", "1".into())],
+    )
+    .await;
     // The process "stops" after the durable write: SendMessage never succeeds.
     let faults = Faults::new();
     let api_ctx = s.hub.faulty_ctx_with("ai", &faults, &s.env).await;
@@ -208,13 +212,9 @@ async fn an_ai_job_stored_but_never_queued_is_redriven_and_run_once() {
     // stray copy of the message changes nothing.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     s.sweep().await;
-    shared::queue::send_json(
-        &s.hub.ctx.aws.sqs,
-        &s.queue,
-        &json!({"job_id": id}),
-    )
-    .await
-    .unwrap();
+    shared::queue::send_json(&s.hub.ctx.aws.sqs, &s.queue, &json!({"job_id": id}))
+        .await
+        .unwrap();
     s.drain(&runner).await;
 
     let job = s.job(&svc, &owner, &id).await;
@@ -376,14 +376,21 @@ async fn secrets_manager_failing_during_an_ai_call_is_a_503_never_the_rules() {
     let mut wrong = 0;
     for (route, body) in [
         (GENERATE, json!({"prompt": m})),
-        (CHAT, json!({"message": format!("How do I book an appointment? {m}")})),
+        (
+            CHAT,
+            json!({"message": format!("How do I book an appointment? {m}")}),
+        ),
     ] {
         let res = send(&svc, json_req("POST", route, Some(&token), &body)).await;
         let ok = res.status == 503
             && res.json()["code"] == "dependency_unavailable"
             && res.headers.contains_key("retry-after");
         if !ok {
-            eprintln!("{route}: {} {}", res.status, String::from_utf8_lossy(&res.body));
+            eprintln!(
+                "{route}: {} {}",
+                res.status,
+                String::from_utf8_lossy(&res.body)
+            );
         }
         wrong += usize::from(!ok);
     }
@@ -398,8 +405,7 @@ async fn secrets_manager_failing_during_an_ai_call_is_a_503_never_the_rules() {
         .faulty_ctx_with("ai-worker", &worker_faults, &s.env)
         .await;
     let runner = Arc::new(worker_ctx.ai_job_runner().unwrap());
-    worker_faults
-        .inject(Fault::unavailable("GetSecretValue").times(1000));
+    worker_faults.inject(Fault::unavailable("GetSecretValue").times(1000));
     let first = runner
         .run(QueueMessage {
             message_id: "secrets-down".into(),

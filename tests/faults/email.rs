@@ -33,7 +33,8 @@ async fn secrets_manager_failing_during_an_email_send_is_a_503_and_nothing_is_se
     assert_eq!(warm.status, 200);
     faults.inject(Fault::unavailable("GetSecretValue").times(1000));
     let subject = format!("Results ready {}", uuid::Uuid::new_v4().simple());
-    let body = json!({"to": "patient@example.com", "subject": subject, "body": "Your results are ready."});
+    let body =
+        json!({"to": "patient@example.com", "subject": subject, "body": "Your results are ready."});
     let send = || {
         hub_tests::send(
             &svc,

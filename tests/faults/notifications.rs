@@ -180,8 +180,7 @@ impl NotifySetup {
                 let form: Vec<(String, String)> =
                     serde_urlencoded::from_bytes(&r.body).unwrap_or_default();
                 let query = r.url.query().unwrap_or("").to_string();
-                form.iter().any(|(_, v)| v.contains(&self.marker))
-                    || query.contains(&self.marker)
+                form.iter().any(|(_, v)| v.contains(&self.marker)) || query.contains(&self.marker)
             })
             .count()
     }
@@ -249,7 +248,11 @@ async fn a_notification_stored_but_never_queued_is_redriven_and_each_channel_sen
 
     let worker = s.dispatcher(&s.hub.ctx_of("notifications-worker"));
     s.drain(&worker).await;
-    assert_eq!((s.emails(), s.sms().await), (0, 0), "nothing was queued yet");
+    assert_eq!(
+        (s.emails(), s.sms().await),
+        (0, 0),
+        "nothing was queued yet"
+    );
 
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let report = s.sweep().await;

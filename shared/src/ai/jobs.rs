@@ -174,8 +174,8 @@ impl JobStore {
         ]);
         let (name, value) = self.store_payload(&id, "request", json).await?;
         item.insert(name.into(), value);
-        let message = serde_json::to_string(&JobMessage { job_id: id.clone() })
-            .map_err(AiError::internal)?;
+        let message =
+            serde_json::to_string(&JobMessage { job_id: id.clone() }).map_err(AiError::internal)?;
         Redrive::new("AI_JOBS_QUEUE_URL", message)
             .after(self.redrive_after)
             .mark(&mut item, now_secs());
@@ -521,25 +521,28 @@ impl JobRunner {
             request_id: msg.message_id.clone(),
             reference: Some(job_id.clone()),
         };
-        let (status, result, error) =
-            match self.service.execute(&work, CallMode::Async, &meta).await {
-                Ok(result) => (JobStatus::Succeeded, Some(result), None),
-                Err(f) => {
-                    let status = if f.is_retryable() && msg.receive_count < MAX_DELIVERIES {
-                        JobStatus::Retrying
-                    } else {
-                        JobStatus::Failed
-                    };
-                    let message = if f.is_ambiguous() {
-                        format!(
-                            "{f}; the request was sent and may have run (and been billed), so it is not retried"
-                        )
-                    } else {
-                        f.to_string()
-                    };
-                    (status, None, Some((f.job_code(), message)))
-                }
-            };
+        let (status, result, error) = match self
+            .service
+            .execute(&work, CallMode::Async, &meta)
+            .await
+        {
+            Ok(result) => (JobStatus::Succeeded, Some(result), None),
+            Err(f) => {
+                let status = if f.is_retryable() && msg.receive_count < MAX_DELIVERIES {
+                    JobStatus::Retrying
+                } else {
+                    JobStatus::Failed
+                };
+                let message = if f.is_ambiguous() {
+                    format!(
+                        "{f}; the request was sent and may have run (and been billed), so it is not retried"
+                    )
+                } else {
+                    f.to_string()
+                };
+                (status, None, Some((f.job_code(), message)))
+            }
+        };
         store
             .finish(
                 &job_id,

@@ -29,7 +29,9 @@
 //!   `chat`, `transcribe`), `status` (`queued`, `running`, `retrying`, `succeeded`, `failed`),
 //!   `request` (JSON string) or `request_s3` (S3 key), `result` (JSON string) or `result_s3`,
 //!   `error_code`, `error`, `provider`, `attempts`, `created_at`, `updated_at`,
-//!   `expires_at` (TTL, `AI_JOB_TTL_DAYS`).
+//!   `expires_at` (TTL, `AI_JOB_TTL_DAYS`), the worker's claim (`claim_token`, `claimed_at`)
+//!   and, from the write until the first claim, the redrive marker (`redrive_*`, the
+//!   `redrive` index: `crate::redrive`).
 //! - S3 (`UPLOADS_BUCKET`): `ai-jobs/{id}/request.json`, `ai-jobs/{id}/result.json` when the
 //!   JSON is larger than `AI_JOB_INLINE_MAX_BYTES` (DynamoDB items stop at 400 KB);
 //!   `ai-audio/{user}/{uuid}/{file}` for audio uploaded through a presigned URL.

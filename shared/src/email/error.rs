@@ -62,9 +62,7 @@ impl DomainError for EmailError {
             | EmailError::MissingData { .. }
             | EmailError::InvalidData { .. } => ErrorKind::Unprocessable,
             EmailError::Provider(e) => e.error_kind(),
-            EmailError::NotConfigured | EmailError::DependencyUnavailable => {
-                ErrorKind::Unavailable
-            }
+            EmailError::NotConfigured | EmailError::DependencyUnavailable => ErrorKind::Unavailable,
             EmailError::Render(_) => ErrorKind::Internal,
         }
     }
