@@ -16,6 +16,7 @@ pub mod cursor;
 pub mod deferred;
 pub mod email;
 pub mod error;
+pub mod fallback;
 pub mod http;
 pub mod idempotency;
 pub mod integration_log;

@@ -33,6 +33,7 @@ async fn generate_without_a_provider_answers_from_the_rules() {
         assert_eq!(res.status, 200, "{}", String::from_utf8_lossy(&res.body));
         let v = res.json();
         assert_eq!(v["provider"], "rules", "{v}");
+        assert_eq!(v["status"], "fallback", "{v}");
         assert_eq!(v["fallback_reason"], "not_configured", "{v}");
         assert_eq!(v["language"], language, "{v}");
         let text = v["text"].as_str().expect("text").to_lowercase();
@@ -53,4 +54,60 @@ async fn generate_without_a_provider_answers_from_the_rules() {
     .await
     .assert_problem(503, "ai_not_configured");
     assert!(p["detail"].as_str().is_some(), "{p}");
+}
+
+/// Issue 13: the fallback is configuration. On an AWS stage (`STAGE` set, no `AI_FALLBACK`)
+/// nothing answers from the rules: 503 `ai_not_configured`; `AI_FALLBACK=rules` allows it there.
+#[tokio::test]
+async fn the_rules_fallback_is_off_on_aws_stages_unless_configured() {
+    let hub = hub_with(&[], &[("STAGE", "prod".into())]).await;
+    let (_, svc) = ai_service(&hub);
+    let token = hub.token("u-no-fallback", Role::User);
+    post(
+        &svc,
+        GENERATE,
+        &token,
+        &request_id(),
+        &json!({"prompt": "How do I book an appointment?"}),
+    )
+    .await
+    .assert_problem(503, "ai_not_configured");
+    post(
+        &svc,
+        crate::chat::CHAT,
+        &token,
+        &request_id(),
+        &json!({"message": "How do I book an appointment?"}),
+    )
+    .await
+    .assert_problem(503, "ai_not_configured");
+    // An emergency is answered by the rules by design, fallback or not.
+    let res = post(
+        &svc,
+        crate::chat::CHAT,
+        &token,
+        &request_id(),
+        &json!({"message": "My father has chest pain, I want to cancel his appointment"}),
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", String::from_utf8_lossy(&res.body));
+    assert_eq!(res.json()["status"], "answered");
+
+    let hub = hub_with(
+        &[],
+        &[("STAGE", "prod".into()), ("AI_FALLBACK", "rules".into())],
+    )
+    .await;
+    let (_, svc) = ai_service(&hub);
+    let token = hub.token("u-no-fallback", Role::User);
+    let res = post(
+        &svc,
+        GENERATE,
+        &token,
+        &request_id(),
+        &json!({"prompt": "How do I book an appointment?"}),
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", String::from_utf8_lossy(&res.body));
+    assert_eq!(res.json()["status"], "fallback");
 }

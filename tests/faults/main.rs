@@ -3,10 +3,17 @@
 //! with a `Row::report()` asserting nothing lost, nothing sent twice, no false status; the rows
 //! make the matrix in docs/reliability.md (`make reliability`).
 
+mod ai;
 mod bulk;
+mod email;
 mod harness;
+mod notifications;
 mod sms;
 mod webhooks;
+/// The real SMTP sink of the email tests (`scripts/smtp_sink.py`).
+#[path = "../email/sink.rs"]
+#[allow(dead_code)]
+mod sink;
 
 /// The hub table's redrive index is one shard shared by every test on the emulator, and a
 /// sweep sends every due item of a queue variable to the sweeping test's own queue (and pushes

@@ -109,7 +109,7 @@ async fn limit(state: &AiState, user: &str) -> Result<RateLimitDecision, ApiErro
         (status = 422, description = "Invalid field", body = shared::http::problem::Problem, content_type = "application/problem+json"),
         (status = 429, description = "The caller's AI limit is used up", body = shared::http::problem::Problem, content_type = "application/problem+json"),
         (status = 502, description = "Every provider failed", body = shared::http::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "No provider configured, or providers throttling", body = shared::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No provider configured (and no rules fallback allowed), providers throttling, or credentials / catalog unreadable (`dependency_unavailable`, `Retry-After`)", body = shared::http::problem::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn generate(
     State(state): State<AiState>,
@@ -211,8 +211,10 @@ fn job_location(id: &str) -> Result<HeaderValue, ApiError> {
 /// `POST /api/integrations/ai/chat`.
 #[utoipa::path(post, path = "/api/integrations/ai/chat", tag = "ai", security(("bearerAuth" = [])),
     request_body = ChatBody,
-    description = "The clinic assistant. Answered by the first configured provider; by rules (scheduling, cancelling, rescheduling, hours, contact, prices, results, emergencies) in en, pt-BR or fa when no provider is configured or all fail. Emergencies are always answered by the rules: call emergency services.",
-    responses((status = 200, body = ChatReply), (status = 422, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
+    description = "The clinic assistant. Answered by the first configured provider; by rules (scheduling, cancelling, rescheduling, hours, contact, prices, results, emergencies) in en, pt-BR or fa, with `status: fallback`, only when no provider is configured and the deployment allows it (`AI_FALLBACK=rules`, or the local stage). Emergencies are always answered by the rules: call emergency services. Failing providers answer a problem; credentials or the provider catalog that cannot be read answer 503 `dependency_unavailable` with `Retry-After`.",
+    responses((status = 200, body = ChatReply), (status = 422, body = shared::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 502, description = "Every provider failed", body = shared::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No provider configured (and no fallback allowed), or credentials / catalog unreadable (`dependency_unavailable`, `Retry-After`)", body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn chat(
     State(state): State<AiState>,
     caller: Caller,
@@ -229,7 +231,7 @@ pub async fn chat(
     let reply = state
         .service
         .chat(&body.message, context.as_deref(), language, &meta)
-        .await;
+        .await?;
     Ok((decision, Json(reply)).into_response())
 }
 
@@ -286,7 +288,7 @@ pub async fn job_status(
 #[derive(OpenApi)]
 #[openapi(
     paths(generate, chat, transcriptions, job_status),
-    components(schemas(GenerateBody, ChatBody, ChatReply, TranscriptionBody, UploadRequest, UploadTicket, JobView, AnalysisType, PatientContext, Language)),
+    components(schemas(GenerateBody, ChatBody, ChatReply, shared::ai::model::ReplyStatus, TranscriptionBody, UploadRequest, UploadTicket, JobView, AnalysisType, PatientContext, Language)),
     tags((name = "ai", description = "Text generation, medical analysis, chat assistant, transcription and AI jobs"))
 )]
 struct AiApi;

@@ -56,7 +56,8 @@ pub fn router(state: Arc<EmailState>) -> Router {
     request_body = SendEmailBody,
     params(("Idempotency-Key" = Option<String>, Header, description = "Repeats with the same key return the first answer instead of sending again (24 h)")),
     description = "Sends one email now: a template (`template`, `language`, `data`) or a plain message (`subject`, `body`). \
-Roles service and admin. Without SMTP configured the email is logged (address masked) and `delivery` is `console`. \
+Roles service and admin. `status` is `sent` only when the SMTP server accepted the message. Without SMTP configured, where the deployment allows it (`EMAIL_FALLBACK=log`, or the local stage), the email is logged (address masked), `delivery` is `console` and `status` is `fallback`; otherwise 503 `email_not_configured`. \
+SMTP credentials that cannot be read answer 503 `dependency_unavailable` with `Retry-After` (nothing sent). \
 Temporary SMTP failures are retried; permanent ones answer 422 `email_rejected`. Limit: 100 emails/hour per user (`RateLimit-*` headers).",
     responses(
         (status = 200, body = EmailReceipt, description = "Accepted by the SMTP server (or logged by the console fallback)"),
@@ -64,7 +65,8 @@ Temporary SMTP failures are retried; permanent ones answer 422 `email_rejected`.
         (status = 403, body = shared::http::problem::Problem, content_type = "application/problem+json"),
         (status = 422, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "Unknown template or language, missing template data, or refused by the mail server"),
         (status = 429, body = shared::http::problem::Problem, content_type = "application/problem+json"),
-        (status = 502, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "The SMTP server failed (after retries)")))]
+        (status = 502, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "The SMTP server failed (after retries)"),
+        (status = 503, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "`email_not_configured`, or `dependency_unavailable` (credentials unreadable; `Retry-After`)")))]
 pub async fn send_email(
     State(state): AppState,
     ServiceCaller(caller): ServiceCaller,

@@ -14,6 +14,11 @@ pub enum AiError {
     /// Every configured provider failed; the errors in the order tried (never empty).
     #[error("{}", providers_failed_detail(.0))]
     ProvidersFailed(Vec<ProviderError>),
+    /// Reading the providers' configuration or credentials failed (the provider catalog in
+    /// DynamoDB, a secret in Secrets Manager): NOT "not configured", so never the rules
+    /// fallback. 503 `dependency_unavailable` with `Retry-After`; a job is retried.
+    #[error("{0} could not be read; try again shortly")]
+    DependencyUnavailable(&'static str),
     /// Async work was asked for but `AI_JOBS_QUEUE_URL` is not set.
     #[error("async AI jobs are not configured (AI_JOBS_QUEUE_URL)")]
     JobsUnavailable,
@@ -80,19 +85,31 @@ impl AiError {
     }
 
     /// Worth another delivery of a job later (providers down or throttling, S3 or DynamoDB
-    /// hiccups).
+    /// hiccups, credentials or catalog unreadable). Never after an ambiguous outcome: a
+    /// provider that timed out may have run (and billed) the request.
     pub fn is_retryable(&self) -> bool {
         match self {
-            AiError::ProvidersFailed(_) => !self.is_permanent(),
-            AiError::ObjectStore { .. } | AiError::Store(_) => true,
+            AiError::ProvidersFailed(_) => !self.is_permanent() && !self.is_ambiguous(),
+            AiError::ObjectStore { .. } | AiError::Store(_) | AiError::DependencyUnavailable(_) => {
+                true
+            }
             _ => false,
         }
+    }
+
+    /// The request was written to a provider and its answer was lost (timeout): it may have
+    /// run. The worker records the job `failed` (`provider_timeout`) instead of paying for a
+    /// second run.
+    pub fn is_ambiguous(&self) -> bool {
+        matches!(self, AiError::ProvidersFailed(errors)
+            if errors.last().is_some_and(|e| e.kind == ProviderErrorKind::Timeout))
     }
 
     /// The code a failed job records: the last provider's own code (`openai_insufficient_quota`)
     /// when providers failed, else what went wrong with the job's input.
     pub fn job_code(&self) -> String {
         match self {
+            AiError::ProvidersFailed(_) if self.is_ambiguous() => "provider_timeout".into(),
             AiError::ProvidersFailed(errors) => {
                 errors.last().map(|e| e.code.clone()).unwrap_or_default()
             }
@@ -107,9 +124,10 @@ impl AiError {
 impl DomainError for AiError {
     fn kind(&self) -> ErrorKind {
         match self {
-            AiError::NotConfigured | AiError::JobsUnavailable | AiError::UploadsUnavailable => {
-                ErrorKind::Unavailable
-            }
+            AiError::NotConfigured
+            | AiError::JobsUnavailable
+            | AiError::UploadsUnavailable
+            | AiError::DependencyUnavailable(_) => ErrorKind::Unavailable,
             AiError::ProvidersFailed(errors) => errors
                 .last()
                 .map_or(ErrorKind::ProviderFailed, ProviderError::error_kind),
@@ -129,6 +147,7 @@ impl DomainError for AiError {
             AiError::ProvidersFailed(errors) => errors
                 .last()
                 .map_or("provider_failed", ProviderError::public_code),
+            AiError::DependencyUnavailable(_) => "dependency_unavailable",
             AiError::JobsUnavailable => "ai_jobs_unavailable",
             AiError::UploadsUnavailable => "uploads_unavailable",
             AiError::JobNotFound(_) => "job_not_found",
@@ -154,10 +173,15 @@ impl DomainError for AiError {
             AiError::ProvidersFailed(errors) => {
                 errors.last().and_then(ProviderError::public_retry_after)
             }
+            AiError::DependencyUnavailable(_) => Some(DEPENDENCY_RETRY_AFTER_SECS),
             _ => None,
         }
     }
 }
+
+/// `Retry-After` of a 503 `dependency_unavailable`: long enough for the SDK's own retries
+/// and a throttled secret read to settle.
+pub const DEPENDENCY_RETRY_AFTER_SECS: u64 = 5;
 
 #[cfg(test)]
 mod tests {
@@ -185,6 +209,28 @@ mod tests {
             e.to_string(),
             "huggingface is throttling requests; providers tried: openai (openai_500), huggingface (huggingface_429)"
         );
+    }
+
+    #[test]
+    fn an_unreadable_dependency_is_a_503_with_retry_after_and_retried_by_jobs() {
+        let e = AiError::DependencyUnavailable("AI provider credentials");
+        assert_eq!(e.kind(), ErrorKind::Unavailable);
+        assert_eq!(e.code(), "dependency_unavailable");
+        assert_eq!(e.retry_after(), Some(DEPENDENCY_RETRY_AFTER_SECS));
+        assert!(e.is_retryable());
+    }
+
+    #[test]
+    fn a_timeout_is_ambiguous_and_never_retried() {
+        let e = AiError::ProvidersFailed(vec![ProviderError::new(
+            "openai",
+            ProviderErrorKind::Timeout,
+            "openai_timeout",
+            "late",
+        )]);
+        assert!(e.is_ambiguous());
+        assert!(!e.is_retryable());
+        assert_eq!(e.job_code(), "provider_timeout");
     }
 
     #[test]

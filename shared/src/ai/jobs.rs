@@ -2,8 +2,20 @@
 //! JSON inline or, past `AI_JOB_INLINE_MAX_BYTES`, in S3; the queue message carries only
 //! `{"job_id"}`, so no prompt or medical text ever sits in SQS or its dead-letter queue.
 //!
-//! The worker is idempotent: a job already `succeeded` or `failed` is skipped when its
-//! message comes again, so a redelivery never calls a provider twice for finished work.
+//! Delivery guarantees (docs/ai.md):
+//! - Stored, then enqueued: the `PutItem` that stores a job also puts it in the hub table's
+//!   `redrive` index (`shared::redrive`). If the process stops or `SendMessage` fails after
+//!   the write, the sweeper sends the message again; the client still gets its 202 (the job
+//!   is durable) and the job is never deleted.
+//! - At most one paid run: a worker claims the job with a conditional `UpdateItem`
+//!   (`queued`/`retrying` -> `running`, a fresh claim token, the redrive marker removed in the
+//!   same update). A second delivery of the same message (SQS at-least-once, or the sweeper)
+//!   finds the job running or finished and does nothing. A claim older than
+//!   `AI_JOB_CLAIM_STALE_SECONDS` belongs to a worker that stopped mid-call: its job is marked
+//!   `failed` / `provider_outcome_unknown`, never run again.
+//! - A provider timeout in the worker is ambiguous (the request was written; the provider may
+//!   have run and billed it): the job ends `failed` / `provider_timeout`, without a retry or a
+//!   failover.
 
 use std::collections::HashMap;
 
@@ -16,7 +28,24 @@ use super::service::AiService;
 use super::{AiConfig, AiError};
 use crate::clock::{now_rfc3339, now_secs};
 use crate::queue::{QueueMessage, WorkError};
+use crate::redrive::{self, Redrive};
 use crate::store::{StoreError, n, s};
+
+/// What a worker's claim on a job found.
+#[derive(Debug)]
+pub enum JobClaim {
+    /// The job is this worker's to run, under `token`.
+    Claimed { job: Box<JobRecord>, token: String },
+    /// Already `succeeded` or `failed` (a redelivered message): nothing to do.
+    Finished(JobStatus),
+    /// Another worker is running it now.
+    InFlight,
+    /// The worker that claimed it stopped without an outcome (claim older than the stale
+    /// limit); the job is now `failed` / `provider_outcome_unknown`.
+    TakenOverUnknown,
+    /// No such job (expired or never stored).
+    Missing,
+}
 
 /// Deliveries after which a job that keeps failing for a retryable reason is marked failed
 /// (the queue's maxReceiveCount is 5, so the message never reaches the DLQ unfinished).
@@ -52,10 +81,44 @@ pub struct JobStore {
     queue_url: Option<String>,
     ttl_secs: u64,
     inline_max: usize,
+    redrive_after: std::time::Duration,
+    claim_stale_after: std::time::Duration,
 }
 
 fn pk(id: &str) -> AttributeValue {
     AttributeValue::S(format!("AIJOB#{id}"))
+}
+
+/// The error code of a job whose worker stopped mid-run (see [`JobClaim::TakenOverUnknown`]).
+pub const OUTCOME_UNKNOWN: &str = "provider_outcome_unknown";
+
+/// A stored job item as a record.
+fn record(id: &str, item: &HashMap<String, AttributeValue>) -> JobRecord {
+    let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+    let payload = |inline: &str, s3: &str| {
+        text(inline)
+            .map(Payload::Inline)
+            .or_else(|| text(s3).map(Payload::S3))
+    };
+    JobRecord {
+        id: id.to_string(),
+        owner: text("owner").unwrap_or_default(),
+        kind: text("kind").unwrap_or_default(),
+        status: JobStatus::parse(&text("status").unwrap_or_default()),
+        created_at: text("created_at").unwrap_or_default(),
+        updated_at: text("updated_at").unwrap_or_default(),
+        attempts: item
+            .get("attempts")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0),
+        request: payload("request", "request_s3").unwrap_or(Payload::Inline("null".into())),
+        result: payload("result", "result_s3"),
+        error: text("error_code").map(|code| JobError {
+            code,
+            message: text("error").unwrap_or_default(),
+        }),
+    }
 }
 
 fn object_store(operation: &'static str) -> impl Fn(String) -> AiError {
@@ -81,10 +144,14 @@ impl JobStore {
             queue_url: config.jobs_queue_url.clone(),
             ttl_secs: config.job_ttl.as_secs(),
             inline_max: config.inline_max_bytes,
+            redrive_after: config.redrive_after,
+            claim_stale_after: config.claim_stale_after,
         }
     }
 
-    /// Stores the job (the payload in S3 first when it is big) and queues its id.
+    /// Stores the job (the payload in S3 first when it is big) with its redrive marker, and
+    /// queues its id. Once the job is stored the answer is the job: a queue failure is logged
+    /// and left to the sweeper, which re-sends the message.
     pub async fn submit(&self, owner: &str, work: &Work) -> Result<JobView, AiError> {
         let Some(queue_url) = &self.queue_url else {
             return Err(AiError::JobsUnavailable);
@@ -107,6 +174,11 @@ impl JobStore {
         ]);
         let (name, value) = self.store_payload(&id, "request", json).await?;
         item.insert(name.into(), value);
+        let message =
+            serde_json::to_string(&JobMessage { job_id: id.clone() }).map_err(AiError::internal)?;
+        Redrive::new("AI_JOBS_QUEUE_URL", message)
+            .after(self.redrive_after)
+            .mark(&mut item, now_secs());
         self.dynamo
             .put_item()
             .table_name(&self.table)
@@ -115,9 +187,12 @@ impl JobStore {
             .send()
             .await
             .map_err(|e| StoreError::from_sdk("PutItem", e))?;
-        crate::queue::send_json(&self.sqs, queue_url, &JobMessage { job_id: id.clone() })
-            .await
-            .map_err(|e| AiError::internal(format!("queueing job {id}: {e}")))?;
+        if let Err(e) =
+            crate::queue::send_json(&self.sqs, queue_url, &JobMessage { job_id: id.clone() }).await
+        {
+            // The job is durable and in the redrive index: the sweeper queues it.
+            tracing::error!(job_id = %id, error = %e, "could not queue the AI job; the sweeper will re-drive it");
+        }
         Ok(JobView {
             id,
             kind: work.kind().into(),
@@ -197,7 +272,7 @@ impl JobStore {
         }
     }
 
-    pub async fn get(&self, id: &str) -> Result<Option<JobRecord>, AiError> {
+    async fn item(&self, id: &str) -> Result<Option<HashMap<String, AttributeValue>>, AiError> {
         let out = self
             .dynamo
             .get_item()
@@ -208,34 +283,11 @@ impl JobStore {
             .send()
             .await
             .map_err(|e| StoreError::from_sdk("GetItem", e))?;
-        let Some(item) = out.item else {
-            return Ok(None);
-        };
-        let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
-        let payload = |inline: &str, s3: &str| {
-            text(inline)
-                .map(Payload::Inline)
-                .or_else(|| text(s3).map(Payload::S3))
-        };
-        Ok(Some(JobRecord {
-            id: id.to_string(),
-            owner: text("owner").unwrap_or_default(),
-            kind: text("kind").unwrap_or_default(),
-            status: JobStatus::parse(&text("status").unwrap_or_default()),
-            created_at: text("created_at").unwrap_or_default(),
-            updated_at: text("updated_at").unwrap_or_default(),
-            attempts: item
-                .get("attempts")
-                .and_then(|v| v.as_n().ok())
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0),
-            request: payload("request", "request_s3").unwrap_or(Payload::Inline("null".into())),
-            result: payload("result", "result_s3"),
-            error: text("error_code").map(|code| JobError {
-                code,
-                message: text("error").unwrap_or_default(),
-            }),
-        }))
+        Ok(out.item)
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<JobRecord>, AiError> {
+        Ok(self.item(id).await?.map(|item| record(id, &item)))
     }
 
     /// The API view, with the result read back (from S3 if it went there).
@@ -262,35 +314,107 @@ impl JobStore {
         serde_json::from_str(&self.load_payload(&job.request).await?).map_err(AiError::internal)
     }
 
-    /// Marks the job running unless it is already finished; false when it is.
-    async fn start(&self, id: &str) -> Result<bool, StoreError> {
+    /// Claims the job for one run: a conditional `UpdateItem` (`queued`/`retrying` ->
+    /// `running`, a new claim token, the redrive marker removed) that returns the job. When the
+    /// condition fails, one read says why (finished, in flight, stale, missing).
+    pub async fn claim(&self, id: &str) -> Result<JobClaim, AiError> {
+        let token = uuid::Uuid::new_v4().to_string();
         let res = self
             .dynamo
             .update_item()
             .table_name(&self.table)
             .key("pk", pk(id))
             .key("sk", s("JOB"))
-            .update_expression("SET #st = :running, updated_at = :now ADD attempts :one")
-            .condition_expression("attribute_exists(pk) AND NOT #st IN (:ok, :failed)")
+            .update_expression(format!(
+                "SET #st = :running, claim_token = :token, claimed_at = :now_secs, updated_at = :now \
+                 ADD attempts :one REMOVE {}",
+                redrive::REMOVE_ATTRIBUTES
+            ))
+            .condition_expression("attribute_exists(pk) AND #st IN (:queued, :retrying)")
             .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":running", s("running"))
-            .expression_attribute_values(":ok", s("succeeded"))
-            .expression_attribute_values(":failed", s("failed"))
+            .expression_attribute_values(":running", s(JobStatus::Running.as_str()))
+            .expression_attribute_values(":queued", s(JobStatus::Queued.as_str()))
+            .expression_attribute_values(":retrying", s(JobStatus::Retrying.as_str()))
+            .expression_attribute_values(":token", s(&token))
+            .expression_attribute_values(":now_secs", n(now_secs()))
             .expression_attribute_values(":now", s(now_rfc3339()))
             .expression_attribute_values(":one", n(1))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await
             .map_err(|e| StoreError::from_sdk("UpdateItem", e));
         match res {
-            Ok(_) => Ok(true),
-            Err(StoreError::ConditionFailed) => Ok(false),
-            Err(e) => Err(e),
+            Ok(out) => Ok(JobClaim::Claimed {
+                job: Box::new(record(id, &out.attributes.unwrap_or_default())),
+                token,
+            }),
+            Err(StoreError::ConditionFailed) => {
+                let Some(job) = self.item(id).await? else {
+                    return Ok(JobClaim::Missing);
+                };
+                let record = record(id, &job);
+                if record.status.is_final() {
+                    return Ok(JobClaim::Finished(record.status));
+                }
+                let claimed_at = job
+                    .get("claimed_at")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .unwrap_or(0);
+                let stale = claimed_at + (self.claim_stale_after.as_secs() as i64) < now_secs();
+                if record.status != JobStatus::Running || !stale {
+                    return Ok(JobClaim::InFlight);
+                }
+                let old = job
+                    .get("claim_token")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default();
+                self.take_over(id, &old).await
+            }
+            Err(e) => Err(e.into()),
         }
     }
 
+    /// A worker claimed the job and stopped without recording what happened: the provider may
+    /// have run it. The job ends `failed` with an unknown outcome instead of a second run. The
+    /// claim token is kept, so that worker's late result (if it is alive after all) still lands.
+    async fn take_over(&self, id: &str, old_token: &str) -> Result<JobClaim, AiError> {
+        let res = self
+            .dynamo
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", pk(id))
+            .key("sk", s("JOB"))
+            .update_expression("SET #st = :failed, error_code = :code, #err = :msg, updated_at = :now")
+            .condition_expression("#st = :running AND claim_token = :old")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#err", "error")
+            .expression_attribute_values(":failed", s(JobStatus::Failed.as_str()))
+            .expression_attribute_values(":running", s(JobStatus::Running.as_str()))
+            .expression_attribute_values(":old", s(old_token))
+            .expression_attribute_values(":code", s(OUTCOME_UNKNOWN))
+            .expression_attribute_values(
+                ":msg",
+                s("the worker running this job stopped before recording its outcome; the provider may have run it, so it is not run again"),
+            )
+            .expression_attribute_values(":now", s(now_rfc3339()))
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("UpdateItem", e));
+        match res {
+            Ok(_) => Ok(JobClaim::TakenOverUnknown),
+            // Finished (or taken over) meanwhile.
+            Err(StoreError::ConditionFailed) => Ok(JobClaim::InFlight),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Records the run's outcome, if the claim is still this worker's (`claim_token`).
     async fn finish(
         &self,
         id: &str,
+        token: &str,
         status: JobStatus,
         result: Option<&Value>,
         error: Option<(&str, &str)>,
@@ -332,6 +456,8 @@ impl JobStore {
         }
         update
             .update_expression(expr)
+            .condition_expression("claim_token = :token")
+            .expression_attribute_values(":token", s(token))
             .send()
             .await
             .map_err(|e| StoreError::from_sdk("UpdateItem", e))?;
@@ -350,59 +476,77 @@ impl JobRunner {
         Self { service, store }
     }
 
-    /// Runs one queue message's job: skips a finished one, runs it with the async budget,
-    /// and stores its result, its retryable failure (the message comes back) or its final
-    /// failure.
+    /// Runs one queue message's job: claims it (a finished, running or missing job is left
+    /// alone), runs it with the async budget, and stores its result, its retryable failure
+    /// (the message comes back) or its final failure.
     pub async fn run(&self, msg: QueueMessage) -> Result<(), WorkError> {
         let store = &self.store;
         let JobMessage { job_id } = msg.json()?;
-        let job = store
-            .get(&job_id)
+        let claim = store
+            .claim(&job_id)
             .await
-            .map_err(|e| WorkError::Retry(format!("reading job {job_id}: {e}")))?
-            .ok_or_else(|| {
-                WorkError::Poison(format!(
+            .map_err(|e| WorkError::Retry(format!("claiming job {job_id}: {e}")))?;
+        let (job, token) = match claim {
+            JobClaim::Claimed { job, token } => (job, token),
+            JobClaim::Missing => {
+                return Err(WorkError::Poison(format!(
                     "job {job_id} does not exist (expired or never stored)"
-                ))
-            })?;
-        if job.status.is_final() {
-            tracing::info!(
-                job_id,
-                status = job.status.as_str(),
-                "job already finished; skipping the redelivery"
-            );
-            return Ok(());
-        }
-        if !store
-            .start(&job_id)
-            .await
-            .map_err(|e| WorkError::Retry(e.to_string()))?
-        {
-            return Ok(());
-        }
-        let work = store
-            .request(&job)
-            .await
-            .map_err(|e| WorkError::Retry(format!("reading job {job_id}'s request: {e}")))?;
+                )));
+            }
+            // Another worker runs it: come back later (it finishes, or its claim goes stale
+            // and the job is recorded as an unknown outcome); never run it alongside.
+            JobClaim::InFlight => {
+                return Err(WorkError::Retry(format!(
+                    "job {job_id} is being run by another worker"
+                )));
+            }
+            other => {
+                tracing::info!(job_id, claim = ?other, "job already handled; delivery ignored");
+                return Ok(());
+            }
+        };
+        let work = match store.request(&job).await {
+            Ok(work) => work,
+            Err(e) => {
+                // Nothing was sent: hand the job back for the next delivery.
+                let _ = store
+                    .finish(&job_id, &token, JobStatus::Retrying, None, None)
+                    .await;
+                return Err(WorkError::Retry(format!(
+                    "reading job {job_id}'s request: {e}"
+                )));
+            }
+        };
         let meta = CallMeta {
             request_id: msg.message_id.clone(),
             reference: Some(job_id.clone()),
         };
-        let (status, result, error) =
-            match self.service.execute(&work, CallMode::Async, &meta).await {
-                Ok(result) => (JobStatus::Succeeded, Some(result), None),
-                Err(f) => {
-                    let status = if f.is_retryable() && msg.receive_count < MAX_DELIVERIES {
-                        JobStatus::Retrying
-                    } else {
-                        JobStatus::Failed
-                    };
-                    (status, None, Some((f.job_code(), f.to_string())))
-                }
-            };
+        let (status, result, error) = match self
+            .service
+            .execute(&work, CallMode::Async, &meta)
+            .await
+        {
+            Ok(result) => (JobStatus::Succeeded, Some(result), None),
+            Err(f) => {
+                let status = if f.is_retryable() && msg.receive_count < MAX_DELIVERIES {
+                    JobStatus::Retrying
+                } else {
+                    JobStatus::Failed
+                };
+                let message = if f.is_ambiguous() {
+                    format!(
+                        "{f}; the request was sent and may have run (and been billed), so it is not retried"
+                    )
+                } else {
+                    f.to_string()
+                };
+                (status, None, Some((f.job_code(), message)))
+            }
+        };
         store
             .finish(
                 &job_id,
+                &token,
                 status,
                 result.as_ref(),
                 error.as_ref().map(|(c, m)| (c.as_str(), m.as_str())),

@@ -29,7 +29,9 @@
 //!   `chat`, `transcribe`), `status` (`queued`, `running`, `retrying`, `succeeded`, `failed`),
 //!   `request` (JSON string) or `request_s3` (S3 key), `result` (JSON string) or `result_s3`,
 //!   `error_code`, `error`, `provider`, `attempts`, `created_at`, `updated_at`,
-//!   `expires_at` (TTL, `AI_JOB_TTL_DAYS`).
+//!   `expires_at` (TTL, `AI_JOB_TTL_DAYS`), the worker's claim (`claim_token`, `claimed_at`)
+//!   and, from the write until the first claim, the redrive marker (`redrive_*`, the
+//!   `redrive` index: `crate::redrive`).
 //! - S3 (`UPLOADS_BUCKET`): `ai-jobs/{id}/request.json`, `ai-jobs/{id}/result.json` when the
 //!   JSON is larger than `AI_JOB_INLINE_MAX_BYTES` (DynamoDB items stop at 400 KB);
 //!   `ai-audio/{user}/{uuid}/{file}` for audio uploaded through a presigned URL.
@@ -112,6 +114,18 @@ pub struct AiConfig {
     /// Clinic details the rule-based assistant gives out (`CLINIC_PHONE`, `CLINIC_HOURS`,
     /// `CLINIC_EMAIL`).
     pub clinic: rules::ClinicInfo,
+    /// Whether the rules may answer `generate` and the chat when NO provider is configured
+    /// (`AI_FALLBACK=rules`; `none` forbids it; unset: only on the local stage). A fallback is
+    /// configuration, never an error path: failing providers or an unreadable credential or
+    /// catalog are answered as errors, not by the rules.
+    pub rules_fallback: bool,
+    /// Delay before the sweeper re-sends a job whose queue message may be lost
+    /// (`REDRIVE_AFTER_SECONDS`, default 60).
+    pub redrive_after: Duration,
+    /// A `running` claim older than this belongs to a worker that stopped
+    /// (`AI_JOB_CLAIM_STALE_SECONDS`, default 330: the worker's 300 s timeout plus a margin).
+    /// Its job is then marked failed with an unknown outcome, never run a second time.
+    pub claim_stale_after: Duration,
 }
 
 fn list(raw: Option<String>) -> Option<Vec<String>> {
@@ -192,6 +206,9 @@ impl AiConfig {
                 hours: env.optional("CLINIC_HOURS"),
                 email: env.optional("CLINIC_EMAIL"),
             },
+            rules_fallback: crate::fallback::allowed(env, "AI_FALLBACK", &["rules"])?,
+            redrive_after: crate::redrive::after_from_env(env),
+            claim_stale_after: secs("AI_JOB_CLAIM_STALE_SECONDS", 330)?,
         })
     }
 }
@@ -224,5 +241,17 @@ mod model_setting_tests {
         assert_eq!(c.models.get("openai").map(String::as_str), Some("gpt-4o"));
         let c = config(&[]);
         assert_eq!(c.models.get("openai"), None);
+    }
+
+    #[test]
+    fn the_rules_fallback_is_configuration_and_off_on_aws_stages() {
+        assert!(config(&[]).rules_fallback, "local stage");
+        assert!(config(&[("STAGE", "local")]).rules_fallback);
+        assert!(!config(&[("STAGE", "prod")]).rules_fallback);
+        assert!(config(&[("STAGE", "prod"), ("AI_FALLBACK", "rules")]).rules_fallback);
+        assert!(!config(&[("AI_FALLBACK", "none")]).rules_fallback);
+        let env = Env::from_pairs([("AI_FALLBACK".to_string(), "console".to_string())]);
+        let err = AiConfig::from_env(&env).unwrap_err().to_string();
+        assert!(err.contains("AI_FALLBACK"), "{err}");
     }
 }

@@ -46,9 +46,20 @@ impl Work {
     }
 }
 
+/// Who wrote an answer: a provider (or the rules, by design, for an emergency), or the
+/// rules standing in because no provider is configured (`fallback`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyStatus {
+    Answered,
+    Fallback,
+}
+
 /// A chat answer: from a provider, or from the rules (`provider = "rules"`).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ChatReply {
+    /// `answered`, or `fallback` when the rules stood in for an unconfigured provider.
+    pub status: ReplyStatus,
     pub reply: String,
     /// `openai`, `huggingface`, `talkbot`, ... or `rules`.
     pub provider: String,
@@ -57,7 +68,7 @@ pub struct ChatReply {
     pub language: Language,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tokens: Option<u64>,
-    /// Why the rules answered: `not_configured`, `providers_failed` or `emergency`.
+    /// Why the rules answered: `not_configured` or `emergency`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fallback_reason: Option<String>,
 }

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::provider::{AiProvider, ChatCompletions, TextGeneration};
 use super::{AiConfig, AiError, default_model};
-use crate::providers::{Protocol, ProviderCatalog, ProviderError, ProviderErrorKind, ProviderKind};
+use crate::providers::{Protocol, ProviderCatalog, ProviderKind};
 
 /// Builds the provider list for each call (cheap: strings and a pooled client clone).
 pub struct Roster {
@@ -19,20 +19,16 @@ impl Roster {
         Self { catalog, http }
     }
 
-    /// The providers to try, in order. A catalog that cannot be read counts as a failed
-    /// provider (`catalog_unavailable`), so callers answer as when every provider failed.
+    /// The providers to try, in order. A catalog that cannot be read is
+    /// [`AiError::DependencyUnavailable`] (503 / a job retry), never "not configured".
     pub async fn providers(&self, config: &AiConfig) -> Result<Vec<Box<dyn AiProvider>>, AiError> {
         let mut infos: Vec<_> = self
             .catalog
             .of_kind(ProviderKind::Ai)
             .await
-            .map_err(|_| {
-                AiError::ProvidersFailed(vec![ProviderError::new(
-                    "catalog",
-                    ProviderErrorKind::Unavailable,
-                    "catalog_unavailable",
-                    "the provider catalog could not be read",
-                )])
+            .map_err(|e| {
+                tracing::error!(error = %e, "could not read the provider catalog");
+                AiError::DependencyUnavailable("the provider catalog")
             })?
             .into_iter()
             .filter(|p| p.protocol == Protocol::OpenaiCompatible)

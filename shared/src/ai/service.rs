@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::engine::{AiEngine, CallMeta, CallMode};
 use super::medical::{self, AnalysisType};
-use super::model::{ChatReply, Work};
+use super::model::{ChatReply, ReplyStatus, Work};
 use super::provider::{AudioInput, CompletionRequest, Message};
 use super::redact::redact;
 use super::rules::{self, Language};
@@ -94,14 +94,16 @@ impl AiService {
                     .await
                 {
                     Ok(s) => s,
-                    // Every integration is optional: without a provider, the rules answer
-                    // (as the chat does), marked so the client knows no model wrote it.
-                    Err(AiError::NotConfigured) => {
+                    // Every integration is optional: without a provider, and where the
+                    // deployment allows it (`AI_FALLBACK`), the rules answer (as the chat
+                    // does), marked `fallback` so the client knows no model wrote it.
+                    Err(AiError::NotConfigured) if self.config().rules_fallback => {
                         return Ok(self.rules_generate(prompt, *language, meta).await);
                     }
                     Err(e) => return Err(e),
                 };
                 Ok(json!({
+                    "status": "answered",
                     "text": s.value.completion.text,
                     "provider": s.provider,
                     "model": s.value.completion.model,
@@ -237,20 +239,22 @@ impl AiService {
 
     /// The chat assistant. Emergencies are answered by the rules without asking a model (a
     /// fixed, tested answer beats a generated one there); otherwise the providers in order,
-    /// then the rules when none is configured or all failed.
+    /// then the rules only when none is configured and the deployment allows the fallback
+    /// (`AI_FALLBACK`). Failing providers, or credentials or a catalog that cannot be read,
+    /// are errors: a fallback is configuration, not an error path.
     pub async fn chat(
         &self,
         message: &str,
         context: Option<&str>,
         language: Option<Language>,
         meta: &CallMeta,
-    ) -> ChatReply {
+    ) -> Result<ChatReply, AiError> {
         let language = language.unwrap_or_else(|| rules::detect_language(message));
         let clinic = &self.config().clinic;
         if rules::classify(message) == rules::Intent::Emergency {
-            return self
+            return Ok(self
                 .rules_reply("chat", message, context, language, "emergency", meta)
-                .await;
+                .await);
         }
         let (msg, _) = self.outbound(message);
         let ctx_text = context.map(|c| self.outbound(c).0);
@@ -282,22 +286,19 @@ impl AiService {
             .complete("chat", &req, None, CallMode::Sync, meta)
             .await
         {
-            Ok(s) => ChatReply {
+            Ok(s) => Ok(ChatReply {
+                status: ReplyStatus::Answered,
                 reply: s.value.completion.text,
                 provider: s.provider,
                 model: Some(s.value.completion.model),
                 language,
                 tokens: s.tokens,
                 fallback_reason: None,
-            },
-            Err(AiError::NotConfigured) => {
-                self.rules_reply("chat", message, context, language, "not_configured", meta)
-                    .await
-            }
-            Err(_) => {
-                self.rules_reply("chat", message, context, language, "providers_failed", meta)
-                    .await
-            }
+            }),
+            Err(AiError::NotConfigured) if self.config().rules_fallback => Ok(self
+                .rules_reply("chat", message, context, language, "not_configured", meta)
+                .await),
+            Err(e) => Err(e),
         }
     }
 
@@ -309,6 +310,7 @@ impl AiService {
             .rules_reply("generate", prompt, None, language, "not_configured", meta)
             .await;
         json!({
+            "status": reply.status,
             "text": reply.reply,
             "provider": reply.provider,
             "language": reply.language,
@@ -333,6 +335,12 @@ impl AiService {
         rec.error_code = Some(reason.to_string());
         self.log.record(&rec).await;
         ChatReply {
+            // An emergency is the rules' answer by design, every other rules answer a fallback.
+            status: if reason == "emergency" {
+                ReplyStatus::Answered
+            } else {
+                ReplyStatus::Fallback
+            },
             reply: a.reply,
             provider: "rules".into(),
             model: None,

@@ -34,6 +34,7 @@ impl HubContext {
             self.config.hub_table.clone(),
             config.ttl,
         )
+        .with_redrive_after(config.redrive_after)
     }
 
     /// The sending side (the notifications function); needs `NOTIFICATIONS_QUEUE_URL`.
@@ -62,7 +63,8 @@ impl HubContext {
     /// the cold start, so the other channels keep working.
     pub fn notification_dispatcher(self: &Arc<Self>, config: &NotificationsConfig) -> Dispatcher {
         let limiter: Arc<dyn ChannelLimit> = self.rate_limiter.clone();
-        let mut d = Dispatcher::new(self.notification_store(config), config.max_attempts);
+        let mut d = Dispatcher::new(self.notification_store(config), config.max_attempts)
+            .with_stale_claim(config.claim_stale_after);
         d = match &config.management_endpoint {
             Some(endpoint) => {
                 let gateway = Arc::new(ManagementApi::new(&self.aws.sdk_config, endpoint));
@@ -181,6 +183,7 @@ impl EmailChannel for EmailService {
                         match receipt.delivery {
                             Delivery::Smtp => "smtp",
                             Delivery::Console => "console",
+                            Delivery::NotConfigured => "none",
                         }
                         .into(),
                     ),

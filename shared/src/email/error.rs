@@ -21,6 +21,13 @@ pub enum EmailError {
     },
     #[error("data.{field}: {reason}")]
     InvalidData { field: String, reason: String },
+    /// SMTP is not configured and no fallback is allowed (`EMAIL_FALLBACK`).
+    #[error("email is not configured: set SMTP_HOST and FROM_EMAIL")]
+    NotConfigured,
+    /// The SMTP credentials could not be read (Secrets Manager failed): nothing was sent;
+    /// 503 `dependency_unavailable` with `Retry-After`, a retry for workers.
+    #[error("the SMTP credentials could not be read; try again shortly")]
+    DependencyUnavailable,
     /// The mail server (or reaching it) failed, after the retries.
     #[error("{}", provider_detail(.0))]
     Provider(ProviderError),
@@ -42,6 +49,7 @@ impl EmailError {
     /// queue for these; everything else is final).
     pub fn is_retryable(&self) -> bool {
         matches!(self, EmailError::Provider(e) if e.is_retryable())
+            || matches!(self, EmailError::DependencyUnavailable)
     }
 }
 
@@ -54,6 +62,7 @@ impl DomainError for EmailError {
             | EmailError::MissingData { .. }
             | EmailError::InvalidData { .. } => ErrorKind::Unprocessable,
             EmailError::Provider(e) => e.error_kind(),
+            EmailError::NotConfigured | EmailError::DependencyUnavailable => ErrorKind::Unavailable,
             EmailError::Render(_) => ErrorKind::Internal,
         }
     }
@@ -69,6 +78,8 @@ impl DomainError for EmailError {
                 "email_rejected"
             }
             EmailError::Provider(e) => e.public_code(),
+            EmailError::NotConfigured => "email_not_configured",
+            EmailError::DependencyUnavailable => "dependency_unavailable",
             EmailError::Render(_) => "internal_error",
         }
     }
@@ -92,7 +103,10 @@ impl DomainError for EmailError {
             EmailError::InvalidData { field, reason } => {
                 vec![FieldError::new(format!("data.{field}"), reason.clone())]
             }
-            EmailError::Provider(_) | EmailError::Render(_) => Vec::new(),
+            EmailError::Provider(_)
+            | EmailError::Render(_)
+            | EmailError::NotConfigured
+            | EmailError::DependencyUnavailable => Vec::new(),
         }
     }
 
@@ -101,14 +115,29 @@ impl DomainError for EmailError {
             EmailError::Provider(e) if e.kind != ProviderErrorKind::InvalidRequest => {
                 e.public_retry_after()
             }
+            EmailError::DependencyUnavailable => Some(DEPENDENCY_RETRY_AFTER_SECS),
             _ => None,
         }
     }
 }
 
+/// `Retry-After` of a 503 `dependency_unavailable`.
+pub const DEPENDENCY_RETRY_AFTER_SECS: u64 = 5;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unreadable_credentials_are_a_503_with_retry_after_and_retried_by_workers() {
+        let e = EmailError::DependencyUnavailable;
+        assert_eq!(e.kind(), ErrorKind::Unavailable);
+        assert_eq!(e.code(), "dependency_unavailable");
+        assert_eq!(e.retry_after(), Some(DEPENDENCY_RETRY_AFTER_SECS));
+        assert!(e.is_retryable());
+        assert_eq!(EmailError::NotConfigured.code(), "email_not_configured");
+        assert!(!EmailError::NotConfigured.is_retryable());
+    }
 
     #[test]
     fn a_refused_message_is_422_email_rejected_and_a_down_server_502() {

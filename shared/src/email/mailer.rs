@@ -26,9 +26,17 @@ use crate::secrets::{CredentialStore, Credentials};
 pub enum Delivery {
     /// Accepted by the SMTP server.
     Smtp,
-    /// SMTP is not configured: logged (address masked, no content) instead of sent.
+    /// SMTP is not configured and the deployment allows the fallback (`EMAIL_FALLBACK`, or
+    /// the local stage): logged (address masked, no content) instead of sent.
     Console,
+    /// SMTP is not configured and no fallback is allowed: sends answer 503
+    /// `email_not_configured`.
+    NotConfigured,
 }
+
+/// The code of a mailer error that means the SMTP credentials could not be READ (Secrets
+/// Manager failed): nothing was sent; the service answers it as `dependency_unavailable`.
+pub const SECRET_UNAVAILABLE: &str = "smtp_secret_unavailable";
 
 /// A message ready to go: validated recipient, rendered parts.
 #[derive(Debug, Clone)]
@@ -253,7 +261,7 @@ impl Mailer for SmtpMailer {
                     Err(ProviderError::new(
                         SLUG,
                         ProviderErrorKind::Unavailable,
-                        "smtp_secret_unavailable",
+                        SECRET_UNAVAILABLE,
                         "the SMTP credentials could not be read",
                     ))
                 }

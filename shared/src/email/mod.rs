@@ -9,7 +9,11 @@
 //! reference = our `Message-ID`).
 //!
 //! - Mailer: [`SmtpMailer`] when `SMTP_HOST` is set (lettre, pooled, kept across warm
-//!   invocations), else [`ConsoleMailer`] (logged, address masked, outcome `fallback`).
+//!   invocations); else, where the deployment allows it (`EMAIL_FALLBACK=log`, or the local
+//!   stage when unset), [`ConsoleMailer`] (logged, address masked, receipt status `fallback`,
+//!   never `sent`); else no mailer: sends answer 503 `email_not_configured`.
+//! - SMTP credentials that cannot be READ (Secrets Manager failing) are not "no password":
+//!   the send stops before SMTP and answers 503 `dependency_unavailable` with `Retry-After`.
 //! - Retries: temporary failures (4xx replies, connection errors, timeouts) are tried again
 //!   with exponential backoff, up to `EMAIL_MAX_ATTEMPTS` (default 3) and never past a time
 //!   budget that keeps the whole send under the API's 29 s; permanent ones (5xx) are reported
@@ -35,7 +39,8 @@ use lettre::message::Mailbox;
 pub use error::EmailError;
 pub use mailer::{ConsoleMailer, Delivery, Mailer, OutgoingEmail, SmtpMailer, parse_address};
 pub use model::{
-    EmailContent, EmailReceipt, EmailRequest, SendEmailBody, TemplateInfo, TemplateList,
+    EmailContent, EmailReceipt, EmailRequest, EmailStatus, SendEmailBody, TemplateInfo,
+    TemplateList,
 };
 pub use templates::{Language, RenderedEmail, TemplateCatalog, TemplateName};
 
@@ -76,6 +81,9 @@ pub struct EmailConfig {
     /// No new attempt starts after this much time has passed since the first: with the 10 s
     /// SMTP timeout per attempt, starting none after 15 s keeps a send under the API's 29 s.
     pub budget: Duration,
+    /// Without SMTP, whether emails may be logged instead (`EMAIL_FALLBACK=log`; unset: the
+    /// local stage only). See [`crate::fallback`].
+    pub console_fallback: bool,
 }
 
 impl EmailConfig {
@@ -112,13 +120,15 @@ impl EmailConfig {
             id_domain,
             retry,
             budget,
+            console_fallback: crate::fallback::allowed(env, "EMAIL_FALLBACK", &["log", "console"])?,
         })
     }
 }
 
 /// Sends email. Built once per cold start and shared.
 pub struct EmailService {
-    mailer: Arc<dyn Mailer>,
+    /// `None`: SMTP is not configured and no fallback is allowed.
+    mailer: Option<Arc<dyn Mailer>>,
     templates: Arc<TemplateCatalog>,
     log: IntegrationLog,
     retry: RetryPolicy,
@@ -130,7 +140,7 @@ pub struct EmailService {
 impl std::fmt::Debug for EmailService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EmailService")
-            .field("delivery", &self.mailer.delivery())
+            .field("delivery", &self.delivery())
             .field("retry", &self.retry)
             .finish_non_exhaustive()
     }
@@ -148,13 +158,21 @@ impl EmailService {
             TemplateCatalog::new()
                 .map_err(|e| anyhow::anyhow!("compiling the email templates: {e}"))?,
         );
-        let mailer: Arc<dyn Mailer> = match (config.smtp, config.from) {
-            (Some(settings), Some(from)) => Arc::new(SmtpMailer::new(settings, from, credentials)),
-            _ => {
+        let mailer: Option<Arc<dyn Mailer>> = match (config.smtp, config.from) {
+            (Some(settings), Some(from)) => {
+                Some(Arc::new(SmtpMailer::new(settings, from, credentials)))
+            }
+            _ if config.console_fallback => {
                 tracing::info!(
                     "SMTP_HOST is not set: emails are logged to the console (address masked) instead of sent"
                 );
-                Arc::new(ConsoleMailer)
+                Some(Arc::new(ConsoleMailer))
+            }
+            _ => {
+                tracing::warn!(
+                    "SMTP_HOST is not set and EMAIL_FALLBACK does not allow the console: sends answer 503"
+                );
+                None
             }
         };
         Ok(Self {
@@ -168,7 +186,9 @@ impl EmailService {
     }
 
     pub fn delivery(&self) -> Delivery {
-        self.mailer.delivery()
+        self.mailer
+            .as_ref()
+            .map_or(Delivery::NotConfigured, |m| m.delivery())
     }
 
     /// Every template with its fields and languages, and how mail leaves.
@@ -275,13 +295,16 @@ impl EmailService {
             "send_plain"
         };
         let target = mask_email(email.to.as_ref());
-        let delivery = self.mailer.delivery();
+        let Some(mailer) = &self.mailer else {
+            return Err(EmailError::NotConfigured);
+        };
+        let delivery = mailer.delivery();
         let first_started = Instant::now();
         let mut attempt = 0;
         loop {
             attempt += 1;
             let started = Instant::now();
-            let result = self.mailer.send(email).await;
+            let result = mailer.send(email).await;
             let mut record = CallRecord::new(SLUG, operation, request_id);
             record.latency = started.elapsed();
             record.target = Some(target.clone());
@@ -295,6 +318,11 @@ impl EmailService {
                     };
                     self.log.record(&record).await;
                     return Ok(EmailReceipt {
+                        status: if delivery == Delivery::Console {
+                            EmailStatus::Fallback
+                        } else {
+                            EmailStatus::Sent
+                        },
                         message_id: email.message_id.clone(),
                         delivery,
                         to: target,
@@ -308,6 +336,10 @@ impl EmailService {
                     record.outcome = Outcome::Failure;
                     record.error_code = Some(e.code.clone());
                     self.log.record(&record).await;
+                    if e.code == mailer::SECRET_UNAVAILABLE {
+                        // Nothing reached the server: not a mail failure, and not "no password".
+                        return Err(EmailError::DependencyUnavailable);
+                    }
                     let pause = self.retry.delay(attempt);
                     let in_budget = first_started.elapsed() + pause < self.budget;
                     if !e.is_retryable() || attempt >= self.retry.max_attempts || !in_budget {

@@ -32,9 +32,20 @@ pub struct EmailRequest {
     pub request_id: String,
 }
 
+/// What happened to an email: `sent` (the SMTP server accepted it) or `fallback` (SMTP is not
+/// configured and the deployment allows the console log: nothing left the hub).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailStatus {
+    Sent,
+    Fallback,
+}
+
 /// What happened to a sent email. Safe to return and to store: the address is masked.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EmailReceipt {
+    /// `sent` only when the SMTP server accepted the message; `fallback` when it was logged.
+    pub status: EmailStatus,
     /// Our `Message-ID` (without angle brackets); also the integration log's `reference`.
     pub message_id: String,
     pub delivery: Delivery,
@@ -135,6 +146,7 @@ pub struct TemplateInfo {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TemplateList {
     pub items: Vec<TemplateInfo>,
-    /// `smtp`, or `console` when SMTP is not configured.
+    /// `smtp`; `console` when SMTP is not configured and the fallback is allowed;
+    /// `not_configured` when neither.
     pub delivery: Delivery,
 }

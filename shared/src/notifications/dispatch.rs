@@ -1,10 +1,15 @@
-//! The worker side: one queue message = one channel of one notification.
+//! The worker side: one queue message = the queued channels of one notification (or, as
+//! before, one channel), each handled concurrently:
 //!
 //! 1. Claim the channel with a conditional `UpdateItem` that returns the notification
-//!    ([`NotificationStore::claim`]): a redelivered message for a channel already `sent` stops
-//!    here, so nothing is sent twice.
+//!    ([`NotificationStore::claim`]): a redelivered or concurrent message for a channel
+//!    already `sending`, `sent` or `unknown` stops here, so nothing is sent twice. The claim
+//!    also takes the notification out of the redrive index.
 //! 2. Send through the channel's [`ChannelSender`].
-//! 3. Record the outcome on the notification's `channels` map.
+//! 3. Record the outcome on the notification's `channels` map. A failed write is tried
+//!    again a few times with backoff; if it still fails the message goes back to the queue,
+//!    whose redeliveries find the claim and never send again (the channel ends `unknown` once
+//!    the claim is stale, or `sent` if a later write succeeds).
 //!
 //! A retryable failure (provider down, timeout) is recorded as `failed` and the message is
 //! redelivered by SQS until `max_attempts` deliveries; the last failure stays recorded and the
@@ -97,6 +102,13 @@ impl Dispatcher {
         }
     }
 
+    /// How old a `sending` claim must be to count as its worker's death
+    /// (`NOTIFICATION_CLAIM_STALE_SECONDS`).
+    pub fn with_stale_claim(mut self, stale: Duration) -> Self {
+        self.stale_claim = stale;
+        self
+    }
+
     pub fn with_sender(mut self, channel: Channel, sender: Arc<dyn ChannelSender>) -> Self {
         self.senders.insert(channel, sender);
         self
@@ -108,22 +120,50 @@ impl Dispatcher {
         self
     }
 
-    /// One queue message: claim the channel, send, record the outcome.
+    /// One queue message: each of its channels claimed, sent and recorded, concurrently. Any
+    /// channel that must be tried again hands the whole message back (the others, done, are
+    /// skipped by their claims next time).
     pub async fn dispatch(&self, message: QueueMessage) -> Result<(), WorkError> {
-        let job: ChannelJob = message.json()?;
+        let jobs: Vec<ChannelJob> = match message.json::<QueueBody>()? {
+            QueueBody::Notification(job) => job.channel_jobs().collect(),
+            QueueBody::Channel(job) => vec![job],
+        };
+        let results =
+            futures::future::join_all(jobs.iter().map(|job| self.dispatch_channel(job, &message)))
+                .await;
+        let mut poison = None;
+        for result in results {
+            match result {
+                Ok(()) => {}
+                Err(retry @ WorkError::Retry(_)) => return Err(retry),
+                Err(p @ WorkError::Poison(_)) => poison = Some(p),
+            }
+        }
+        poison.map_or(Ok(()), Err)
+    }
+
+    /// One channel: claim, send, record the outcome.
+    async fn dispatch_channel(
+        &self,
+        job: &ChannelJob,
+        message: &QueueMessage,
+    ) -> Result<(), WorkError> {
         if job.channel == Channel::InApp {
             return Err(WorkError::Poison(
                 "in_app is written at send time, never queued".into(),
             ));
         }
-        let Some(record) = self.claim(&job).await? else {
+        let Some((record, token)) = self.claim(job).await? else {
             return Ok(());
         };
         let attempts = record.outcome(job.channel).map(|o| o.attempts).unwrap_or(1);
+        let claimed_at = record.outcome(job.channel).and_then(|o| o.claimed_at);
         let result = self.send(job.channel, &record, &message.message_id).await;
         let (outcome, give_back) = self.outcome(result, message.receive_count);
         let outcome = ChannelOutcome {
             attempts,
+            claimed_at,
+            claim_token: Some(token),
             ..outcome
         };
         tracing::info!(
@@ -133,26 +173,61 @@ impl Dispatcher {
             code = outcome.code.as_deref().unwrap_or(""),
             "channel outcome"
         );
-        self.store
-            .record(&job.user_id, &job.notification_id, job.channel, &outcome)
-            .await
-            .map_err(retry_later)?;
+        self.record_with_retries(job, &outcome).await?;
         match give_back {
             Some(e) => Err(e),
             None => Ok(()),
         }
     }
 
-    /// The notification if the channel is ours to send; `None` when a redelivery finds it
-    /// already handled.
-    async fn claim(&self, job: &ChannelJob) -> Result<Option<Box<NotificationRecord>>, WorkError> {
+    /// The outcome write after a send, tried again on a passing store failure (throttling):
+    /// the send already happened, and giving the message back costs a delivery that will only
+    /// find the claim. Still failing, the message goes back (it never sends again).
+    async fn record_with_retries(
+        &self,
+        job: &ChannelJob,
+        outcome: &ChannelOutcome,
+    ) -> Result<(), WorkError> {
+        let mut pause = Duration::from_millis(100);
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self
+                .store
+                .record(&job.user_id, &job.notification_id, job.channel, outcome)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(e) if tries < OUTCOME_WRITE_TRIES && e.kind() != ErrorKind::NotFound => {
+                    tracing::warn!(notification_id = %job.notification_id, channel = job.channel.as_str(), error = %e, "outcome write failed; trying again");
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+                Err(e) => {
+                    tracing::error!(notification_id = %job.notification_id, channel = job.channel.as_str(), status = outcome.status.as_str(), error = %e, "outcome not recorded; the claim keeps the channel from being sent again");
+                    return Err(retry_later(e));
+                }
+            }
+        }
+    }
+
+    /// The notification and the claim token if the channel is ours to send; `None` when a
+    /// redelivery finds it already handled.
+    async fn claim(
+        &self,
+        job: &ChannelJob,
+    ) -> Result<Option<(Box<NotificationRecord>, String)>, WorkError> {
         match self
             .store
             .claim(job, self.stale_claim)
             .await
             .map_err(retry_later)?
         {
-            Claim::Claimed(r) => Ok(Some(r)),
+            Claim::Claimed { record, token } => Ok(Some((record, token))),
+            Claim::TakenOverUnknown => {
+                tracing::warn!(notification_id = %job.notification_id, channel = job.channel.as_str(), "stale claim: channel recorded unknown, not sent again");
+                Ok(None)
+            }
             Claim::AlreadyDone(status) => {
                 tracing::info!(notification_id = %job.notification_id, channel = job.channel.as_str(), status = status.as_str(), "channel already handled; redelivery ignored");
                 Ok(None)
@@ -222,6 +297,9 @@ impl Dispatcher {
         }
     }
 }
+
+/// Outcome writes tried before the message is handed back (each with the SDK's own retries).
+const OUTCOME_WRITE_TRIES: u32 = 4;
 
 /// A store failure: the message goes back to the queue.
 fn retry_later(e: NotificationError) -> WorkError {

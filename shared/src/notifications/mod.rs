@@ -1,11 +1,20 @@
 //! Notifications across channels (BluRosiere's `notification_service`): in-app always, then
 //! email, SMS and WebSocket where configured and allowed by the user's preferences.
 //!
-//! Flow: the notifications function writes the in-app notification (one `PutItem`), then
-//! queues one SQS message per further channel (`{notification_id, user_id, channel}`: ids
-//! only, never the title, message or contact details). The notifications worker handles one
-//! channel per message and records that channel's outcome on the notification, so a slow or
-//! failing channel neither holds the request nor stops the others.
+//! Flow: the notifications function writes the in-app notification (one `PutItem`, which
+//! also stores the queue message as its redrive marker), then queues one SQS message for its
+//! further channels (`{notification_id, user_id, channels}`: ids only, never the title,
+//! message or contact details). The notifications worker handles the channels concurrently,
+//! each claimed on its own, and records each channel's outcome on the notification, so a
+//! slow or failing channel neither holds the request nor stops the others.
+//!
+//! # Delivery guarantees (docs/notifications.md)
+//! - Nothing lost between store and enqueue: if the message never reaches the queue, the
+//!   sweeper sends the stored one (`shared::redrive`); the first channel claim removes it.
+//! - One send per channel: a channel is claimed (`queued`/`failed` -> `sending`, claim
+//!   token) before it is sent; a redelivered or concurrent message that finds it `sending`
+//!   or `sent` does not send. A failed outcome write after a send is retried; if it keeps
+//!   failing, the claim stays and the channel ends `unknown` once stale, never re-sent.
 //!
 //! # Layout in `HUB_TABLE`
 //! | item | `pk` | `sk` | notes |
@@ -69,6 +78,13 @@ pub struct NotificationsConfig {
     /// `NOTIFICATION_MAX_ATTEMPTS` (default 3): deliveries of a channel message that may end
     /// in a retryable failure before the failure is final (recorded, message acknowledged).
     pub max_attempts: u32,
+    /// `REDRIVE_AFTER_SECONDS` (default 60): when the sweeper sends a notification's message
+    /// again if no worker has claimed any of its channels.
+    pub redrive_after: Duration,
+    /// `NOTIFICATION_CLAIM_STALE_SECONDS` (default 120, four times the worker's 30 s timeout):
+    /// a channel `sending` for longer belongs to a worker that stopped between the send and
+    /// the outcome write; it becomes `unknown`, never sent again.
+    pub claim_stale_after: Duration,
 }
 
 impl NotificationsConfig {
@@ -89,6 +105,10 @@ impl NotificationsConfig {
                 env.parse_or("WEBSOCKET_CONNECTION_TTL_SECONDS", 7200u64)?,
             ),
             max_attempts,
+            redrive_after: crate::redrive::after_from_env(env),
+            claim_stale_after: Duration::from_secs(
+                env.parse_or("NOTIFICATION_CLAIM_STALE_SECONDS", 120u64)?,
+            ),
         })
     }
 

@@ -71,6 +71,9 @@ pub enum ChannelStatus {
     Failed,
     /// Not sent on purpose: the user turned the channel off, no address, nobody connected.
     Skipped,
+    /// A worker claimed the channel and stopped before recording whether it sent: it may
+    /// have gone out. Never sent again (a second copy is worse than an honest unknown).
+    Unknown,
 }
 
 impl ChannelStatus {
@@ -81,12 +84,16 @@ impl ChannelStatus {
             ChannelStatus::Sent => "sent",
             ChannelStatus::Failed => "failed",
             ChannelStatus::Skipped => "skipped",
+            ChannelStatus::Unknown => "unknown",
         }
     }
 
     /// No further work will change this outcome.
     pub fn is_final(self) -> bool {
-        matches!(self, ChannelStatus::Sent | ChannelStatus::Skipped)
+        matches!(
+            self,
+            ChannelStatus::Sent | ChannelStatus::Skipped | ChannelStatus::Unknown
+        )
     }
 }
 
@@ -117,6 +124,10 @@ pub struct ChannelOutcome {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(ignore)]
     pub claimed_at: Option<i64>,
+    /// The claim's token: only the worker holding it records this channel's outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
+    pub claim_token: Option<String>,
 }
 
 impl ChannelOutcome {
@@ -131,6 +142,7 @@ impl ChannelOutcome {
             reference: None,
             delivered: None,
             claimed_at: None,
+            claim_token: None,
         }
     }
 
@@ -307,12 +319,42 @@ impl Profile {
         }
     }
 }
-/// One queue message: one channel of one notification. Ids only.
+/// One channel of one notification: what a worker claims and sends. Ids only.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChannelJob {
     pub notification_id: String,
     pub user_id: String,
     pub channel: Channel,
+}
+
+/// The queue message of a notification: its queued channels, ids only. The same body is
+/// stored on the notification as its redrive marker, so the sweeper can send it again if it
+/// never reached the queue. One message per notification (one `SendMessage`, nothing
+/// partially queued); the worker handles its channels concurrently, each claimed on its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationJob {
+    pub notification_id: String,
+    pub user_id: String,
+    pub channels: Vec<Channel>,
+}
+
+impl NotificationJob {
+    pub fn channel_jobs(&self) -> impl Iterator<Item = ChannelJob> + '_ {
+        self.channels.iter().map(|c| ChannelJob {
+            notification_id: self.notification_id.clone(),
+            user_id: self.user_id.clone(),
+            channel: *c,
+        })
+    }
+}
+
+/// What the worker accepts: a notification's message, or (as queued before, and by tools) one
+/// channel's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum QueueBody {
+    Notification(NotificationJob),
+    Channel(ChannelJob),
 }
 
 #[cfg(test)]

@@ -22,30 +22,18 @@ impl NotificationService {
         }
     }
 
-    /// Writes the notification and queues its channels. A queue failure does not lose the
-    /// notification: the inbox has it, and the channels it could not queue are recorded
-    /// `failed` / `queue_unavailable`.
+    /// Writes the notification (with its queue message as a redrive marker) and queues its
+    /// channels in one message. Once written, the notification is accepted: a queue failure is
+    /// logged and left to the sweeper, which sends the stored message again; the channels stay
+    /// `queued` (never recorded failed for it, never deleted).
     pub async fn deliver(&self, new: NewNotification) -> Result<SendAccepted, NotificationError> {
         let profile = self.store.profile(&new.user_id).await?;
-        let (mut record, queued) = self.store.create(new, &profile).await?;
-        let jobs: Vec<ChannelJob> = queued
-            .iter()
-            .map(|c| ChannelJob {
-                notification_id: record.id.clone(),
-                user_id: record.user_id.clone(),
-                channel: *c,
-            })
-            .collect();
-        let mut channels_queued = queued.clone();
-        if !jobs.is_empty()
-            && let Err(e) = crate::queue::send_json_batch(&self.sqs, &self.queue_url, &jobs).await
+        let (record, job) = self.store.create(new, &profile).await?;
+        let channels_queued = job.as_ref().map(|j| j.channels.clone()).unwrap_or_default();
+        if let Some(job) = &job
+            && let Err(e) = crate::queue::send_json(&self.sqs, &self.queue_url, job).await
         {
-            tracing::error!(error = %e, notification_id = %record.id, "could not queue notification channels");
-            channels_queued.clear();
-            for c in &queued {
-                let outcome = self.record_queue_failure(&record, *c).await;
-                record.channels.insert(c.as_str().to_string(), outcome);
-            }
+            tracing::error!(error = %e, notification_id = %record.id, "could not queue the notification; the sweeper will re-drive it");
         }
         tracing::info!(notification_id = %record.id, queued = channels_queued.len(), "notification accepted");
         Ok(SendAccepted {
@@ -55,24 +43,5 @@ impl NotificationService {
             channels: record.channels,
             created_at: record.created_at,
         })
-    }
-
-    async fn record_queue_failure(
-        &self,
-        record: &NotificationRecord,
-        channel: Channel,
-    ) -> ChannelOutcome {
-        let outcome = ChannelOutcome::new(ChannelStatus::Failed).with_code(
-            "queue_unavailable",
-            "the channel could not be queued; the in-app notification was kept",
-        );
-        if let Err(e) = self
-            .store
-            .record(&record.user_id, &record.id, channel, &outcome)
-            .await
-        {
-            tracing::error!(error = %e, "could not record a queue failure");
-        }
-        outcome
     }
 }

@@ -11,6 +11,7 @@ use super::error::NotificationError;
 use super::model::*;
 use crate::clock::{now_rfc3339, now_secs};
 use crate::error::InvalidInput;
+use crate::redrive::{self, Redrive};
 use crate::store::{StoreError, n, s};
 
 const PROFILE_SK: &str = "PROFILE";
@@ -31,13 +32,22 @@ fn profile_pk(user: &str) -> String {
     format!("PREFS#{user}")
 }
 
+/// The code of a channel whose worker stopped between its send and its outcome write.
+pub const OUTCOME_NOT_RECORDED: &str = "outcome_not_recorded";
+
 /// What a worker's claim on a channel found.
 #[derive(Debug)]
 pub enum Claim {
-    /// The channel is ours to send; the notification as it is now.
-    Claimed(Box<NotificationRecord>),
-    /// Already sent or skipped (a redelivered message): nothing to do.
+    /// The channel is ours to send under `token`; the notification as it is now.
+    Claimed {
+        record: Box<NotificationRecord>,
+        token: String,
+    },
+    /// Already sent, skipped or unknown (a redelivered message): nothing to do.
     AlreadyDone(ChannelStatus),
+    /// A worker claimed it longer ago than the stale limit and never recorded an outcome: the
+    /// channel is now `unknown` (it may have been sent) and is not sent again.
+    TakenOverUnknown,
     /// Another worker is sending it right now.
     InFlight,
     /// No such notification, or the channel was never requested.
@@ -49,6 +59,8 @@ pub struct NotificationStore {
     dynamo: aws_sdk_dynamodb::Client,
     table: String,
     ttl: Duration,
+    /// When the sweeper sends a stored message that may not have been queued.
+    redrive_after: Duration,
 }
 
 impl NotificationStore {
@@ -57,7 +69,14 @@ impl NotificationStore {
             dynamo,
             table: table.into(),
             ttl,
+            redrive_after: redrive::DEFAULT_AFTER,
         }
+    }
+
+    /// `REDRIVE_AFTER_SECONDS` instead of the default 60 s.
+    pub fn with_redrive_after(mut self, after: Duration) -> Self {
+        self.redrive_after = after;
+        self
     }
 
     // ---------------------------------------------------------------- profile
@@ -99,15 +118,30 @@ impl NotificationStore {
     // ------------------------------------------------------------------ create
 
     /// Decides every requested channel's initial outcome from the profile, and writes the
-    /// notification (in-app: `sent`). Returns the record and the channels to queue.
+    /// notification (in-app: `sent`). Returns the record and its queue message, if any
+    /// channel is to be queued. That message is written on the item as its redrive marker in
+    /// the same `PutItem`: if it never reaches the queue, the sweeper sends it.
     pub async fn create(
         &self,
         new: NewNotification,
         profile: &Profile,
-    ) -> Result<(NotificationRecord, Vec<Channel>)> {
+    ) -> Result<(NotificationRecord, Option<NotificationJob>)> {
         let (record, queued) = self.plan(new, profile);
-        self.put(serde_dynamo::to_item(&record)?).await?;
-        Ok((record, queued))
+        let mut item = serde_dynamo::to_item(&record)?;
+        let job = (!queued.is_empty()).then(|| NotificationJob {
+            notification_id: record.id.clone(),
+            user_id: record.user_id.clone(),
+            channels: queued,
+        });
+        if let Some(job) = &job {
+            let body = serde_json::to_string(job)
+                .map_err(|e| NotificationError::Internal(e.to_string()))?;
+            Redrive::new("NOTIFICATIONS_QUEUE_URL", body)
+                .after(self.redrive_after)
+                .mark(&mut item, now_secs());
+        }
+        self.put(item).await?;
+        Ok((record, job))
     }
 
     fn plan(&self, new: NewNotification, profile: &Profile) -> (NotificationRecord, Vec<Channel>) {
@@ -318,24 +352,28 @@ impl NotificationStore {
     // -------------------------------------------------------- channel outcomes
 
     /// Claims a queued channel for sending, in one conditional `UpdateItem` that also returns
-    /// the notification: the channel must be `queued` or `failed` (a retry), or `sending`
-    /// with a claim older than `stale_after` (a worker that died mid-send). A redelivered
-    /// message for a channel already `sent` therefore never sends twice.
+    /// the notification and takes it out of the redrive index: the channel must be `queued`
+    /// or `failed` (a retry after a definite failure). The claim (`sending`, a claim token,
+    /// `claimed_at`) is the record a redelivered message reads: a channel found `sending` is
+    /// never sent again. When it is older than `stale_after` its worker stopped between the
+    /// send and the outcome write, so it becomes `unknown`.
     pub async fn claim(&self, job: &ChannelJob, stale_after: Duration) -> Result<Claim> {
         let now = now_secs();
+        let token = uuid::Uuid::new_v4().to_string();
         let out = self
             .dynamo
             .update_item()
             .table_name(&self.table)
             .key("pk", s(inbox_pk(&job.user_id)))
             .key("sk", s(&job.notification_id))
-            .update_expression(
-                "SET channels.#c.#st = :sending, channels.#c.claimed_at = :now, channels.#c.updated_at = :at, \
-                 channels.#c.attempts = channels.#c.attempts + :one",
-            )
+            .update_expression(format!(
+                "SET channels.#c.#st = :sending, channels.#c.claimed_at = :now, channels.#c.claim_token = :token, \
+                 channels.#c.updated_at = :at, channels.#c.attempts = channels.#c.attempts + :one \
+                 REMOVE {}",
+                redrive::REMOVE_ATTRIBUTES
+            ))
             .condition_expression(
-                "attribute_exists(channels.#c) AND (channels.#c.#st = :queued OR channels.#c.#st = :failed \
-                 OR (channels.#c.#st = :sending AND channels.#c.claimed_at < :stale))",
+                "attribute_exists(channels.#c) AND (channels.#c.#st = :queued OR channels.#c.#st = :failed)",
             )
             .expression_attribute_names("#c", job.channel.as_str())
             .expression_attribute_names("#st", "status")
@@ -343,7 +381,7 @@ impl NotificationStore {
             .expression_attribute_values(":queued", s("queued"))
             .expression_attribute_values(":failed", s("failed"))
             .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":stale", n(now - stale_after.as_secs() as i64))
+            .expression_attribute_values(":token", s(&token))
             .expression_attribute_values(":at", s(now_rfc3339()))
             .expression_attribute_values(":one", n(1))
             .return_values(ReturnValue::AllNew)
@@ -351,20 +389,62 @@ impl NotificationStore {
             .await
             .map_err(|e| StoreError::from_sdk("UpdateItem", e));
         match out {
-            Ok(o) => Ok(Claim::Claimed(Box::new(serde_dynamo::from_item(
-                o.attributes.unwrap_or_default(),
-            )?))),
+            Ok(o) => Ok(Claim::Claimed {
+                record: Box::new(serde_dynamo::from_item(o.attributes.unwrap_or_default())?),
+                token,
+            }),
             Err(StoreError::ConditionFailed) => {
                 // Why it failed decides what the worker does; one read tells.
                 let Some(record) = self.get(&job.user_id, &job.notification_id).await? else {
                     return Ok(Claim::Missing);
                 };
-                Ok(match record.outcome(job.channel).map(|o| o.status) {
-                    None => Claim::Missing,
-                    Some(ChannelStatus::Sending) => Claim::InFlight,
-                    Some(status) => Claim::AlreadyDone(status),
-                })
+                let Some(outcome) = record.outcome(job.channel) else {
+                    return Ok(Claim::Missing);
+                };
+                if outcome.status != ChannelStatus::Sending {
+                    return Ok(Claim::AlreadyDone(outcome.status));
+                }
+                let claimed_at = outcome.claimed_at.unwrap_or(0);
+                if claimed_at + (stale_after.as_secs() as i64) >= now {
+                    return Ok(Claim::InFlight);
+                }
+                self.mark_unknown(job, claimed_at).await
             }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The stale claim becomes `unknown` (conditional on it being the same claim).
+    async fn mark_unknown(&self, job: &ChannelJob, claimed_at: i64) -> Result<Claim> {
+        let out = self
+            .dynamo
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(inbox_pk(&job.user_id)))
+            .key("sk", s(&job.notification_id))
+            .update_expression(
+                "SET channels.#c.#st = :unknown, channels.#c.code = :code, channels.#c.detail = :detail, \
+                 channels.#c.updated_at = :at",
+            )
+            .condition_expression("channels.#c.#st = :sending AND channels.#c.claimed_at = :claimed")
+            .expression_attribute_names("#c", job.channel.as_str())
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":unknown", s(ChannelStatus::Unknown.as_str()))
+            .expression_attribute_values(":sending", s(ChannelStatus::Sending.as_str()))
+            .expression_attribute_values(":claimed", n(claimed_at))
+            .expression_attribute_values(":code", s(OUTCOME_NOT_RECORDED))
+            .expression_attribute_values(
+                ":detail",
+                s("a worker claimed this channel and stopped before recording whether it sent; not sent again"),
+            )
+            .expression_attribute_values(":at", s(now_rfc3339()))
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("UpdateItem", e));
+        match out {
+            Ok(_) => Ok(Claim::TakenOverUnknown),
+            // Recorded (or taken over) meanwhile.
+            Err(StoreError::ConditionFailed) => Ok(Claim::InFlight),
             Err(e) => Err(e.into()),
         }
     }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{AiEngine, CallMeta};
+use super::{AiEngine, CallMeta, CallMode};
 use crate::ai::medical;
 use crate::ai::provider::{AiProvider, AudioInput, Completion, CompletionRequest};
 use crate::integration_log::{CallRecord, Outcome};
@@ -73,6 +73,7 @@ impl AiEngine {
         key: &str,
         task: &Task<'_>,
         scope: &CallScope<'_>,
+        mode: CallMode,
     ) -> Result<(Output, Option<u64>), ProviderError> {
         let slug = provider.slug();
         let mut attempt = 0u32;
@@ -100,6 +101,11 @@ impl AiEngine {
                 }
             };
             if !e.is_retryable() || attempt >= self.retry.max_attempts {
+                return Err(e);
+            }
+            if mode == CallMode::Async && e.kind == ProviderErrorKind::Timeout {
+                // The request was written and its answer lost: the provider may have run it.
+                // A job is not paid for twice (docs/ai.md, "Delivery guarantees").
                 return Err(e);
             }
             if e.retry_after.is_some_and(|ra| ra > scope.max_retry_after) {

@@ -193,13 +193,15 @@ impl AiEngine {
             records: Default::default(),
         };
         let mut errors: Vec<ProviderError> = Vec::new();
+        // Providers whose credentials could not be read: unknown, not "not configured".
+        let mut unreadable = 0usize;
         let mut result = None;
         for provider in providers {
             if scope.remaining() < Duration::from_millis(500) {
                 break;
             }
             let slug = provider.slug().to_string();
-            match self.with_key(provider.as_ref(), &task, &scope).await {
+            match self.with_key(provider.as_ref(), &task, &scope, mode).await {
                 Ok(None) => continue, // not configured
                 Ok(Some(Ok((output, tokens)))) => {
                     result = Some(Served {
@@ -218,7 +220,10 @@ impl AiEngine {
                     break;
                 }
                 Ok(Some(Err(e))) => {
-                    let stop = !e.should_fail_over();
+                    // A job never fails over after a timeout: the provider may have run the
+                    // request, and a second provider would be a second paid run.
+                    let stop = !e.should_fail_over()
+                        || (mode == CallMode::Async && e.kind == ProviderErrorKind::Timeout);
                     tracing::warn!(provider = %slug, operation, code = %e.code, "AI provider failed; trying the next one");
                     errors.push(e);
                     if stop {
@@ -227,12 +232,7 @@ impl AiEngine {
                 }
                 Err(secret_error) => {
                     tracing::error!(provider = %slug, error = %secret_error, "could not read AI provider credentials");
-                    errors.push(ProviderError::new(
-                        &slug,
-                        ProviderErrorKind::Unavailable,
-                        format!("{slug}_credentials_unreadable"),
-                        "credentials could not be read",
-                    ));
+                    unreadable += 1;
                 }
             }
         }
@@ -241,6 +241,12 @@ impl AiEngine {
         futures::future::join_all(records.iter().map(|r| self.log.record(r))).await;
         match result {
             Some(served) => Ok(served),
+            // Nothing answered and a provider's credentials could not be read: whether it is
+            // configured is unknown, so neither "not configured" (the rules) nor a provider
+            // failure; a retry may succeed.
+            None if unreadable > 0 => Err(AiError::DependencyUnavailable(
+                "AI provider credentials (Secrets Manager)",
+            )),
             None if errors.is_empty() => Err(AiError::NotConfigured),
             None => Err(AiError::ProvidersFailed(errors)),
         }
@@ -254,6 +260,7 @@ impl AiEngine {
         provider: &dyn AiProvider,
         task: &Task<'_>,
         scope: &CallScope<'_>,
+        mode: CallMode,
     ) -> Result<Option<Result<(Output, Option<u64>), ProviderError>>, crate::secrets::SecretError>
     {
         self.credentials
@@ -266,7 +273,7 @@ impl AiEngine {
                         "the stored credentials have no api_key",
                     ));
                 };
-                self.attempts(provider, &key, task, scope).await
+                self.attempts(provider, &key, task, scope, mode).await
             })
             .await
     }
