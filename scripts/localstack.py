@@ -1440,7 +1440,8 @@ def run_schedule(source: dict, args: argparse.Namespace, stop: threading.Event) 
     if not interval:
         log(f"{label}: only rate(...) expressions run locally; not scheduled")
         return
-    log(f"{label}: every {interval}s")
+    log(f"{label}: every {interval}s (answers logged when they change)")
+    last_answer = None
     while not stop.is_set():
         if not port_open(args.invoke):
             stop.wait(2)
@@ -1453,10 +1454,12 @@ def run_schedule(source: dict, args: argparse.Namespace, stop: threading.Event) 
         else:
             lowered = {k.lower() for k in headers}
             failed = status >= 300 or "x-amz-function-error" in lowered
-            log(
-                f"{label}: {'FAILED' if failed else 'ok'} in {time.monotonic() - started:.2f}s"
-                + (f" (HTTP {status}: {body[:300]!r})" if failed else f": {body[:200].decode(errors='replace')}")
-            )
+            if failed or body != last_answer:
+                log(
+                    f"{label}: {'FAILED' if failed else 'ok'} in {time.monotonic() - started:.2f}s"
+                    + (f" (HTTP {status}: {body[:300]!r})" if failed else f": {body[:200].decode(errors='replace')}")
+                )
+            last_answer = None if failed else body
         stop.wait(max(0.0, interval - (time.monotonic() - started)))
 
 
