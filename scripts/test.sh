@@ -66,7 +66,9 @@ export SMTP_TEST_PORT="$SMTP_PORT"
 export MOTO_ENDPOINT="$ENDPOINT"
 
 # --no-fail-fast: one failing capability must not hide the state of the others.
-step "cargo test --workspace" cargo test --workspace --no-fail-fast
+# TEST_CARGO_ARGS narrows the run (e.g. "-p hub-tests --test faults" for `make reliability`).
+# shellcheck disable=SC2086
+step "cargo test ${TEST_CARGO_ARGS:---workspace}" cargo test ${TEST_CARGO_ARGS:---workspace} --no-fail-fast
 
 # README.md's five-minute walkthrough, executed against a stack of its own
 # (scripts/walkthrough.sh; ports WALKTHROUGH_MOTO_PORT, WALKTHROUGH_SMTP_PORT,

@@ -23,6 +23,7 @@ pub mod otp;
 pub mod providers;
 pub mod queue;
 pub mod rate_limit;
+pub mod redrive;
 pub mod retry;
 pub mod secrets;
 pub mod sms;

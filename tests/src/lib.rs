@@ -22,6 +22,8 @@ use shared::config::Env;
 use shared::http::HubService;
 use tower::ServiceExt;
 
+pub mod faults;
+
 pub struct TestHub {
     /// Signed as the local admin: for setting tests up and checking what functions did.
     pub ctx: Arc<HubContext>,
@@ -156,6 +158,39 @@ impl TestHub {
         HubContext::build(env, aws)
             .await
             .unwrap_or_else(|e| panic!("{function}: second context: {e}"))
+    }
+
+    /// Another cold start of `function` (its own role, this hub's environment plus
+    /// `overrides`) whose AWS calls go through `faults` (see [`faults`]).
+    pub async fn faulty_ctx_with(
+        &self,
+        function: &str,
+        faults: &faults::Faults,
+        overrides: &[(&str, String)],
+    ) -> Arc<HubContext> {
+        let mut all: Vec<(&str, String)> = vec![("SECRETS_PREFIX", self.prefix.clone())];
+        all.extend(overrides.iter().cloned());
+        let env = env_with(&all);
+        let credentials = role_credentials()
+            .get(function)
+            .unwrap_or_else(|| panic!("{function}: no role credentials"));
+        let admin = AwsClients::from_env(&env).await;
+        let sdk_config = admin
+            .sdk_config
+            .to_builder()
+            .credentials_provider(aws_sdk_sqs::config::SharedCredentialsProvider::new(
+                credentials.clone(),
+            ))
+            .http_client(faults::FaultyHttpClient::new(faults.clone()).shared())
+            .build();
+        HubContext::build(env, AwsClients::from_sdk_config(sdk_config, true))
+            .await
+            .unwrap_or_else(|e| panic!("{function}: faulty context: {e}"))
+    }
+
+    /// [`Self::faulty_ctx_with`] with no overrides.
+    pub async fn faulty_ctx_of(&self, function: &str, faults: &faults::Faults) -> Arc<HubContext> {
+        self.faulty_ctx_with(function, faults, &[]).await
     }
 
     pub fn token(&self, user: &str, role: Role) -> String {
