@@ -4,3 +4,4 @@
 //! make the matrix in docs/reliability.md (`make reliability`).
 
 mod harness;
+mod redrive;

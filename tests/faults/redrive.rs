@@ -14,11 +14,14 @@ use aws_sdk_dynamodb::types::{
 use hub_tests::TestHub;
 use hub_tests::faults::{Fault, Faults, Row};
 use shared::redrive::{self, Redrive};
-use shared::store::{n, s};
+use shared::store::s;
 
 /// A copy of the stack's hub table (`<HUB_TABLE>-<suffix>`, which the roles reach in test
-/// mode) with the same keys and global secondary indexes.
-async fn hub_table_copy(hub: &TestHub) -> String {
+/// mode) with the same keys and global secondary indexes, `redrive` included. A scenario that
+/// runs a sweep should give its functions this table (`HUB_TABLE` override): a sweep of the
+/// shared table would re-send, and push back by a minute, the pending units of every other
+/// test running at the same time.
+pub(crate) async fn hub_table_copy(hub: &TestHub) -> String {
     let dynamo = &hub.ctx.aws.dynamo;
     let stack_table = &hub.ctx.config.hub_table;
     let name = format!(
@@ -50,13 +53,11 @@ async fn hub_table_copy(hub: &TestHub) -> String {
         })
         .collect();
     assert!(
-        indexes
-            .iter()
-            .any(|i| i.index_name() == redrive::INDEX
-                && i.key_schema().iter().map(KeySchemaElement::attribute_name).eq([
-                    redrive::SHARD_ATTR,
-                    redrive::DUE_ATTR
-                ])),
+        indexes.iter().any(|i| i.index_name() == redrive::INDEX
+            && i.key_schema()
+                .iter()
+                .map(KeySchemaElement::attribute_name)
+                .eq([redrive::SHARD_ATTR, redrive::DUE_ATTR])),
         "template.yaml's hub table has no `{}` index on ({}, {})",
         redrive::INDEX,
         redrive::SHARD_ATTR,
@@ -175,7 +176,12 @@ impl Stage {
     }
 
     fn queue(&self, var: &str) -> &str {
-        &self.queues.iter().find(|(v, _)| *v == var).expect("a queue").1
+        &self
+            .queues
+            .iter()
+            .find(|(v, _)| *v == var)
+            .expect("a queue")
+            .1
     }
 }
 
@@ -193,7 +199,14 @@ async fn the_sweeper_re_drives_due_units_to_their_queue_and_pushes_them_back() {
     for var in redrive::QUEUES {
         let unit_pk = pk(var);
         let body = format!(r#"{{"id":"{unit_pk}"}}"#);
-        store_unit(&st.hub, &st.table, &unit_pk, &Redrive::new(var, body.clone()), now - 120).await;
+        store_unit(
+            &st.hub,
+            &st.table,
+            &unit_pk,
+            &Redrive::new(var, body.clone()),
+            now - 120,
+        )
+        .await;
         stranded.push((var, unit_pk, body));
     }
     // Written just now: its own SendMessage may still be on its way; not due yet.
@@ -218,7 +231,7 @@ async fn the_sweeper_re_drives_due_units_to_their_queue_and_pushes_them_back() {
     for (var, unit_pk, body) in &stranded {
         assert_eq!(
             take_messages(&st.hub, st.queue(var)).await,
-            [body.clone()],
+            std::slice::from_ref(body),
             "{var}"
         );
         // Pushed back by REDRIVE_AFTER_SECONDS, counted, still in the index.
@@ -364,7 +377,10 @@ async fn a_sweep_whose_send_fails_leaves_the_unit_due_and_the_next_sweep_re_driv
     );
     // A unit whose message was not re-sent keeps its due time (pushing it back would delay it
     // for nothing, or forever if the sweeper kept failing after the push).
-    let kept = number(&unit(&st.hub, &st.table, &stranded).await, redrive::DUE_ATTR);
+    let kept = number(
+        &unit(&st.hub, &st.table, &stranded).await,
+        redrive::DUE_ATTR,
+    );
 
     // SQS is back: the next sweep re-sends it, once.
     let report = sweeper::sweep(&ctx).await.expect("sweep after the outage");

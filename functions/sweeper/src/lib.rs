@@ -159,7 +159,12 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["RedriveDue", "RedriveSent", "RedriveStuck", "RedriveUnroutable"]
+            [
+                "RedriveDue",
+                "RedriveSent",
+                "RedriveStuck",
+                "RedriveUnroutable"
+            ]
         );
         for (name, value) in names.iter().zip([3, 2, 1, 1]) {
             assert_eq!(line[*name], value, "{name}");
