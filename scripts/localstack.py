@@ -1101,6 +1101,7 @@ def check_router(tpl: Template) -> list[str]:
                     "remove it, the router is generated from template.yaml into .local/CargoLambda.toml"
                 )
     problems.extend(check_sqs_sources(tpl))
+    problems.extend(check_schedules(tpl))
     problems.extend(check_request_collection(tpl))
     bins = workspace_function_binaries()
     if bins is not None:
@@ -1161,6 +1162,25 @@ def check_sqs_sources(tpl: Template) -> list[str]:
                 problems.append(
                     f"{target}: VisibilityTimeout {visibility}s is below 6 x {logical}'s Timeout ({timeout}s)"
                 )
+    return problems
+
+
+def check_schedules(tpl: Template) -> list[str]:
+    """A scheduled function finishes before its next run, and its schedule runs locally."""
+    problems = []
+    globals_fn = (tpl.doc.get("Globals") or {}).get("Function") or {}
+    for source in schedule_sources(tpl):
+        origin = f"{source['function']}.Events.{source['event']}"
+        if source["seconds"] is None:
+            problems.append(f"{origin}: {source['expression']!r}: only rate(...) schedules run in the local stack")
+            continue
+        props = tpl.props(source["function"])
+        timeout = int(tpl.resolve(props.get("Timeout", globals_fn.get("Timeout", 3))))
+        if timeout >= source["seconds"]:
+            problems.append(
+                f"{source['function']}: Timeout {timeout}s is not below its schedule "
+                f"({source['expression']}): runs would overlap"
+            )
     return problems
 
 
