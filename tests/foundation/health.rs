@@ -155,3 +155,139 @@ async fn deep_check_saves_each_probe_result() {
     .json();
     assert_eq!(one["last_check"]["reachable"], true, "{one}");
 }
+
+/// The seed's "status of all integrations" covers the real-time channel and the queues: each
+/// work queue's backlog and dead letters, and the WebSocket management API (reachable when it
+/// answers for a connection that does not exist).
+#[tokio::test]
+async fn reports_queue_backlogs_and_the_websocket_management_api() {
+    let hub = TestHub::new().await;
+    // A local WebSocket gateway (the same one `make dev` runs) for its management API.
+    let client = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let management = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let management_url = format!("http://{}", management.local_addr().unwrap());
+    let gw = ws_gateway::Gateway::new(
+        Arc::new(ws_gateway::HttpInvoker::new(
+            "http://127.0.0.1:9",
+            "websocket",
+        )),
+        "127.0.0.1",
+    );
+    tokio::spawn(ws_gateway::serve(gw, client, management));
+    let ctx = hub
+        .another_ctx_of(
+            "health",
+            &[("WEBSOCKET_MANAGEMENT_ENDPOINT", management_url.clone())],
+        )
+        .await;
+    // A message parked in the bulk queue's dead-letter queue shows up as a dead letter.
+    let dlq = std::env::var("SMS_BULK_DLQ_URL").expect("SMS_BULK_DLQ_URL in the test env");
+    let before = {
+        let svc = shared::http::app(health::router(Arc::new(health::HealthState::new(
+            ctx.clone(),
+        ))));
+        send(&svc, get("/health", None)).await.json()
+    };
+    let dead_before = before["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["name"] == "sms_bulk")
+        .expect("sms_bulk queue reported")["dead_letters"]
+        .as_u64()
+        .expect("dead_letters");
+    hub.ctx
+        .aws
+        .sqs
+        .send_message()
+        .queue_url(&dlq)
+        .message_body("{\"probe\":\"health\"}")
+        .send()
+        .await
+        .expect("park a dead letter");
+
+    let svc = shared::http::app(health::router(Arc::new(health::HealthState::new(ctx))));
+    let res = send(&svc, get("/health", None)).await;
+    assert_eq!(res.status, 200, "{}", String::from_utf8_lossy(&res.body));
+    let v = res.json();
+    let names: Vec<&str> = v["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["sms_bulk", "ai_jobs", "webhook_events", "notifications"]
+    );
+    for q in v["queues"].as_array().unwrap() {
+        assert_eq!(q["ok"], true, "{q}");
+        assert!(q["waiting"].is_u64() && q["in_flight"].is_u64(), "{q}");
+    }
+    let bulk = v["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["name"] == "sms_bulk")
+        .unwrap();
+    assert!(
+        bulk["dead_letters"].as_u64().unwrap() > dead_before,
+        "{bulk}"
+    );
+    assert_eq!(v["aws"]["sqs"]["ok"], true);
+    assert_eq!(v["realtime"]["configured"], true);
+    assert_eq!(v["realtime"]["websocket"]["ok"], true, "{}", v["realtime"]);
+
+    // The management API down: reported, and /health still answers 200 (email and SMS
+    // notifications do not need it).
+    let down = hub
+        .another_ctx_of(
+            "health",
+            &[(
+                "WEBSOCKET_MANAGEMENT_ENDPOINT",
+                "http://127.0.0.1:9".to_string(),
+            )],
+        )
+        .await;
+    let svc = shared::http::app(health::router(Arc::new(health::HealthState::new(down))));
+    let res = send(&svc, get("/health", None)).await;
+    assert_eq!(res.status, 200);
+    let v = res.json();
+    assert_eq!(v["status"], "ok");
+    assert_eq!(v["realtime"]["websocket"]["ok"], false, "{}", v["realtime"]);
+    // Drain our probe so other runs start from the same count.
+    let _ = purge_probe(&hub, &dlq).await;
+}
+
+async fn purge_probe(hub: &TestHub, dlq: &str) -> usize {
+    let got = hub
+        .ctx
+        .aws
+        .sqs
+        .receive_message()
+        .queue_url(dlq)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .expect("receive");
+    let mut n = 0;
+    for m in got.messages() {
+        if m.body()
+            .unwrap_or_default()
+            .contains("\"probe\":\"health\"")
+            && let Some(h) = m.receipt_handle()
+        {
+            let _ = hub
+                .ctx
+                .aws
+                .sqs
+                .delete_message()
+                .queue_url(dlq)
+                .receipt_handle(h)
+                .send()
+                .await;
+            n += 1;
+        }
+    }
+    n
+}

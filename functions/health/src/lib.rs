@@ -1,10 +1,11 @@
 //! `GET /health`: the status of every integration (configured, fallback in use, reachable at
 //! the last check) and of the AWS services the hub stands on.
 //!
-//! The plain check makes four cheap AWS calls concurrently and reads provider configuration
-//! from the credential cache; it never calls a provider, so load balancers and uptime
-//! monitors can poll it freely. `?deep=true` (admin token) also runs every configured
-//! provider's live probe.
+//! The plain check makes its cheap AWS calls in one concurrent phase (DynamoDB, S3, Secrets
+//! Manager, each queue's and dead-letter queue's backlog, the WebSocket management API) and
+//! reads provider configuration from the credential cache; it never calls a provider, so load
+//! balancers and uptime monitors can poll it freely. `?deep=true` (admin token) also runs every
+//! configured provider's live probe.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,6 +36,35 @@ pub struct AwsChecks {
     pub s3: ServiceCheck,
     pub sqs: ServiceCheck,
     pub secrets_manager: ServiceCheck,
+}
+
+/// One work queue's backlog (SQS approximate counts) and its dead-letter queue's depth.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct QueueBacklog {
+    /// `sms_bulk`, `ai_jobs`, `webhook_events`, `notifications`.
+    pub name: String,
+    pub ok: bool,
+    /// Messages waiting for a worker.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<u64>,
+    /// Messages a worker holds right now (or waiting out a retry delay).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_flight: Option<u64>,
+    /// Messages that failed every attempt and wait in the dead-letter queue for an operator.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dead_letters: Option<u64>,
+    pub latency_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The WebSocket API's management endpoint (what pushes notifications to connected clients).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RealtimeStatus {
+    /// `WEBSOCKET_MANAGEMENT_ENDPOINT` is set.
+    pub configured: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub websocket: Option<ServiceCheck>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -69,6 +99,9 @@ pub struct HealthReport {
     pub version: String,
     pub stage: String,
     pub aws: AwsChecks,
+    /// Each work queue's backlog; empty when the function has no queue configured.
+    pub queues: Vec<QueueBacklog>,
+    pub realtime: RealtimeStatus,
     pub channels: Vec<ChannelStatus>,
     pub integrations: Vec<IntegrationStatus>,
 }
@@ -86,7 +119,32 @@ pub struct HealthState {
     /// `UPLOADS_BUCKET`; absent means uploads use the local directory.
     pub uploads_bucket: Option<String>,
     pub storage_local: bool,
+    /// The work queues configured in this deployment: (name, queue URL, dead-letter queue URL).
+    pub queues: Vec<(&'static str, String, Option<String>)>,
+    /// The WebSocket management API client, built once.
+    pub websocket: Option<aws_sdk_apigatewaymanagement::Client>,
 }
+
+/// The work queues /health reports on: name, queue URL variable, dead-letter queue URL variable.
+pub const QUEUES: [(&str, &str, &str); 4] = [
+    ("sms_bulk", "SMS_BULK_QUEUE_URL", "SMS_BULK_DLQ_URL"),
+    ("ai_jobs", "AI_JOBS_QUEUE_URL", "AI_JOBS_DLQ_URL"),
+    (
+        "webhook_events",
+        "WEBHOOK_EVENTS_QUEUE_URL",
+        "WEBHOOK_EVENTS_DLQ_URL",
+    ),
+    (
+        "notifications",
+        "NOTIFICATIONS_QUEUE_URL",
+        "NOTIFICATIONS_DLQ_URL",
+    ),
+];
+
+/// The connection id the WebSocket probe asks about: no such connection exists, so a working
+/// management API answers 410 Gone (or 404), which proves it is reachable and authorised
+/// without touching a real client.
+const PROBE_CONNECTION: &str = "health-probe";
 
 impl HubState for HealthState {
     fn hub(&self) -> &HubContext {
@@ -99,11 +157,140 @@ impl HealthState {
         let uploads_bucket = ctx.env.optional("UPLOADS_BUCKET");
         let storage_local = ctx.env.optional("STORAGE_TYPE").as_deref() == Some("local")
             || uploads_bucket.is_none();
+        let queues = QUEUES
+            .iter()
+            .filter_map(|(name, url, dlq)| {
+                Some((*name, ctx.env.optional(url)?, ctx.env.optional(dlq)))
+            })
+            .collect();
+        let websocket = ctx
+            .env
+            .optional("WEBSOCKET_MANAGEMENT_ENDPOINT")
+            .map(|endpoint| {
+                let conf = aws_sdk_apigatewaymanagement::config::Builder::from(&ctx.aws.sdk_config)
+                    .endpoint_url(endpoint)
+                    .build();
+                aws_sdk_apigatewaymanagement::Client::from_conf(conf)
+            });
         Self {
             ctx,
             uploads_bucket,
             storage_local,
+            queues,
+            websocket,
         }
+    }
+}
+
+/// `ApproximateNumberOfMessages` and `...NotVisible` of one queue.
+async fn queue_depth(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+) -> Result<
+    (u64, u64),
+    aws_sdk_sqs::error::SdkError<
+        aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesError,
+    >,
+> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .attribute_names(A::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await?;
+    let count = |a: A| {
+        out.attributes()
+            .and_then(|m| m.get(&a))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Ok((
+        count(A::ApproximateNumberOfMessages),
+        count(A::ApproximateNumberOfMessagesNotVisible)
+            + count(A::ApproximateNumberOfMessagesDelayed),
+    ))
+}
+
+async fn queue_backlog(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    url: &str,
+    dlq: Option<&str>,
+) -> QueueBacklog {
+    let started = Instant::now();
+    let dead = async {
+        match dlq {
+            Some(dlq) => Some(queue_depth(sqs, dlq).await),
+            None => None,
+        }
+    };
+    let both = tokio::time::timeout(CHECK_TIMEOUT, async {
+        tokio::join!(queue_depth(sqs, url), dead)
+    })
+    .await;
+    let latency_ms = started.elapsed().as_millis() as u64;
+    let failed = |error: &str| QueueBacklog {
+        name: name.to_string(),
+        ok: false,
+        waiting: None,
+        in_flight: None,
+        dead_letters: None,
+        latency_ms,
+        error: Some(error.to_string()),
+    };
+    match both {
+        Err(_) => failed("timed out"),
+        Ok((Err(e), _)) | Ok((_, Some(Err(e)))) => {
+            tracing::warn!(queue = name, error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "queue backlog check failed");
+            failed("the call failed; see the function log")
+        }
+        Ok((Ok((waiting, in_flight)), dead)) => QueueBacklog {
+            name: name.to_string(),
+            ok: true,
+            waiting: Some(waiting),
+            in_flight: Some(in_flight),
+            dead_letters: dead.and_then(|d| d.ok()).map(|(w, f)| w + f),
+            latency_ms,
+            error: None,
+        },
+    }
+}
+
+/// Asks the management API about a connection that does not exist: 410/404 means it works.
+async fn websocket_check(client: &aws_sdk_apigatewaymanagement::Client) -> ServiceCheck {
+    let started = Instant::now();
+    let res = tokio::time::timeout(
+        CHECK_TIMEOUT,
+        client
+            .get_connection()
+            .connection_id(PROBE_CONNECTION)
+            .send(),
+    )
+    .await;
+    let latency_ms = started.elapsed().as_millis() as u64;
+    let (ok, error) = match res {
+        Err(_) => (false, Some("timed out".to_string())),
+        Ok(Ok(_)) => (true, None),
+        Ok(Err(e)) => {
+            let status = e.raw_response().map(|r| r.status().as_u16());
+            if matches!(status, Some(404 | 410)) {
+                (true, None)
+            } else {
+                tracing::warn!(error = %aws_sdk_apigatewaymanagement::error::DisplayErrorContext(&e), "WebSocket management API check failed");
+                (
+                    false,
+                    Some("the call failed; see the function log".to_string()),
+                )
+            }
+        }
+    };
+    ServiceCheck {
+        ok,
+        latency_ms,
+        error,
     }
 }
 
@@ -195,7 +382,19 @@ pub async fn health(
             },
         }
     };
-    let sqs = timed(aws.sqs.list_queues().max_results(1).send());
+    // The queues' backlog is the SQS reachability check.
+    let queues = futures::future::join_all(
+        state
+            .queues
+            .iter()
+            .map(|(name, url, dlq)| queue_backlog(&aws.sqs, name, url, dlq.as_deref())),
+    );
+    let websocket = async {
+        match &state.websocket {
+            Some(client) => Some(websocket_check(client).await),
+            None => None,
+        }
+    };
     let secrets = timed(
         aws.secrets
             .describe_secret()
@@ -203,9 +402,28 @@ pub async fn health(
             .send(),
     );
     let catalog = ctx.catalog.list();
-    let (dynamodb, s3, sqs, secrets_manager, catalog) =
-        tokio::join!(dynamo, s3, sqs, secrets, catalog);
+    let (dynamodb, s3, queues, websocket, secrets_manager, catalog) =
+        tokio::join!(dynamo, s3, queues, websocket, secrets, catalog);
     let catalog = catalog?;
+    let sqs = if queues.is_empty() {
+        ServiceCheck {
+            ok: true,
+            latency_ms: 0,
+            error: Some("not used: no queue configured for this function".into()),
+        }
+    } else {
+        ServiceCheck {
+            ok: queues.iter().all(|q| q.ok),
+            latency_ms: queues.iter().map(|q| q.latency_ms).max().unwrap_or(0),
+            error: queues.iter().find(|q| !q.ok).map(|q| {
+                format!(
+                    "queue {}: {}",
+                    q.name,
+                    q.error.as_deref().unwrap_or("failed")
+                )
+            }),
+        }
+    };
 
     let prober = ctx.prober();
     let prober = &prober;
@@ -274,6 +492,8 @@ pub async fn health(
         fallback: state.storage_local,
     });
 
+    // The WebSocket API is reported, not part of `status`: notifications still reach email
+    // and SMS without it, and /health's 503 means "the hub's own storage is failing".
     let ok = dynamodb.ok && s3.ok && sqs.ok && secrets_manager.ok;
     let report = HealthReport {
         status: if ok { "ok" } else { "degraded" }.into(),
@@ -284,6 +504,11 @@ pub async fn health(
             s3,
             sqs,
             secrets_manager,
+        },
+        queues,
+        realtime: RealtimeStatus {
+            configured: state.websocket.is_some(),
+            websocket,
         },
         channels,
         integrations,
