@@ -1070,6 +1070,30 @@ def workspace_function_binaries() -> dict[str, str] | None:
     return bins
 
 
+def check_function_routes(tpl: Template) -> list[str]:
+    """Every path a function's axum router serves (`.route("/path", ...)` in functions/<crate>/src)
+    has an HttpApi event on that function in template.yaml: a route added in Rust alone works in
+    `make dev` and the tests but answers 404 from API Gateway once deployed."""
+    declared: dict[str, set[str]] = {}
+    for path, _method, binary, _origin in http_routes(tpl):
+        declared.setdefault(binary, set()).add(path.rstrip("/") or "/")
+    problems = []
+    for src_dir in sorted((ROOT / "functions").glob("*/src")):
+        binary = src_dir.parent.name
+        if binary not in declared:
+            continue  # not an HTTP function (workers, the WebSocket handler)
+        for source in sorted(src_dir.rglob("*.rs")):
+            text = source.read_text(encoding="utf-8")
+            for match in re.finditer(r'\.route\(\s*"(/[^"]*)"', text):
+                path = match.group(1).rstrip("/") or "/"
+                if path not in declared[binary]:
+                    problems.append(
+                        f"{source.relative_to(ROOT)} serves {path} but template.yaml has no HttpApi event "
+                        f"for it on the {binary} function (it would answer 404 on AWS)"
+                    )
+    return problems
+
+
 def check_router(tpl: Template) -> list[str]:
     problems: list[str] = []
     try:
@@ -1103,6 +1127,7 @@ def check_router(tpl: Template) -> list[str]:
     problems.extend(check_sqs_sources(tpl))
     problems.extend(check_schedules(tpl))
     problems.extend(check_request_collection(tpl))
+    problems.extend(check_function_routes(tpl))
     bins = workspace_function_binaries()
     if bins is not None:
         declared = {tpl.binary(f): f for f in tpl.functions()}

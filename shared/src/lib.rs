@@ -6,6 +6,7 @@
 //! and [`worker`] (SQS events), use axum, `http` or Lambda types.
 
 pub mod ai;
+pub mod audit;
 pub mod auth;
 pub mod aws;
 pub mod clock;

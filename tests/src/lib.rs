@@ -231,6 +231,17 @@ impl TestResponse {
             .unwrap_or("")
     }
 
+    /// Asserts the status (showing the body when it differs); returns the JSON body.
+    pub fn assert_status(&self, status: u16) -> Value {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
     /// Asserts a problem+json answer with this status and code; returns the body.
     pub fn assert_problem(&self, status: u16, code: &str) -> Value {
         assert_eq!(

@@ -12,6 +12,7 @@ use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use shared::audit::{AuditEntry, AuditPage, AuditQuery};
 use shared::auth::Caller;
 use shared::http::{AdminCaller, ServiceCaller};
 use shared::http::{ApiJson, ApiPath, ApiQuery, RequestId};
@@ -75,6 +76,7 @@ pub fn router(ctx: Arc<HubContext>) -> Router {
             put(put_credentials),
         )
         .route("/api/integrations/logs", get(list_logs))
+        .route("/api/integrations/audit", get(list_audit))
         .with_state(ctx.clone())
         .merge(rate_limits::router(ctx))
 }
@@ -155,10 +157,41 @@ pub async fn statistics(
         (status = 403, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn create_provider(
     State(ctx): Ctx,
-    _admin: AdminCaller,
+    AdminCaller(caller): AdminCaller,
+    RequestId(request_id): RequestId,
     ApiJson(new): ApiJson<NewProvider>,
 ) -> ApiResult<(StatusCode, Json<ProviderInfo>)> {
-    Ok((StatusCode::CREATED, Json(ctx.catalog.create(new).await?)))
+    let fields = set_fields(&new);
+    let info = ctx.catalog.create(new).await?;
+    audit(
+        &ctx,
+        AuditEntry::new(
+            &caller,
+            "provider.created",
+            format!("provider:{}", info.slug),
+        )
+        .fields(fields)
+        .request_id(request_id),
+    )
+    .await;
+    Ok((StatusCode::CREATED, Json(info)))
+}
+
+/// The names of the fields a request body sets (values never reach the audit trail).
+pub(crate) fn set_fields<T: Serialize>(body: &T) -> Vec<String> {
+    match serde_json::to_value(body) {
+        Ok(Value::Object(map)) => map
+            .into_iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, _)| k)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Records an admin change; a failed write is logged by the trail and the change stands.
+async fn audit(ctx: &HubContext, entry: AuditEntry) {
+    let _ = ctx.audit.record(entry).await;
 }
 
 #[utoipa::path(patch, path = "/api/integrations/providers/{slug}", tag = "providers", security(("bearerAuth" = [])),
@@ -166,11 +199,21 @@ pub async fn create_provider(
     responses((status = 200, body = ProviderInfo), (status = 404, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn update_provider(
     State(ctx): Ctx,
-    _admin: AdminCaller,
+    AdminCaller(caller): AdminCaller,
+    RequestId(request_id): RequestId,
     ApiPath(slug): ApiPath<String>,
     ApiJson(patch): ApiJson<ProviderPatch>,
 ) -> ApiResult<Json<ProviderInfo>> {
-    Ok(Json(ctx.catalog.update(&slug, patch).await?))
+    let fields = set_fields(&patch);
+    let info = ctx.catalog.update(&slug, patch).await?;
+    audit(
+        &ctx,
+        AuditEntry::new(&caller, "provider.updated", format!("provider:{slug}"))
+            .fields(fields)
+            .request_id(request_id),
+    )
+    .await;
+    Ok(Json(info))
 }
 
 #[utoipa::path(delete, path = "/api/integrations/providers/{slug}", tag = "providers", security(("bearerAuth" = [])),
@@ -183,10 +226,17 @@ pub async fn update_provider(
 pub async fn delete_provider(
     State(ctx): Ctx,
     AdminCaller(caller): AdminCaller,
+    RequestId(request_id): RequestId,
     ApiPath(slug): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     ctx.catalog.delete(&slug).await?;
     tracing::info!(provider = %slug, admin = %caller.user_id, "provider deleted");
+    audit(
+        &ctx,
+        AuditEntry::new(&caller, "provider.deleted", format!("provider:{slug}"))
+            .request_id(request_id),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -196,7 +246,8 @@ pub async fn delete_provider(
     responses((status = 200, body = CredentialsStored), (status = 400, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn put_credentials(
     State(ctx): Ctx,
-    _admin: AdminCaller,
+    AdminCaller(caller): AdminCaller,
+    RequestId(request_id): RequestId,
     ApiPath(slug): ApiPath<String>,
     ApiJson(body): ApiJson<Map<String, Value>>,
 ) -> ApiResult<Json<CredentialsStored>> {
@@ -232,6 +283,13 @@ pub async fn put_credentials(
     }
     ctx.credentials.put(&slug, &body).await?;
     tracing::info!(provider = %slug, fields = body.len(), "provider credentials replaced");
+    audit(
+        &ctx,
+        AuditEntry::new(&caller, "credentials.put", format!("provider:{slug}"))
+            .fields(body.keys().cloned())
+            .request_id(request_id),
+    )
+    .await;
     Ok(Json(CredentialsStored {
         provider: slug,
         configured: true,
@@ -251,8 +309,23 @@ pub async fn list_logs(
     Ok(Json(ctx.log.list(&q).await?))
 }
 
+#[utoipa::path(get, path = "/api/integrations/audit", tag = "providers", security(("bearerAuth" = [])),
+    params(AuditQuery),
+    description = "The admin audit trail, newest first: who changed a provider, credentials, a rate-limit rule or a webhook endpoint, and when. Entries name the fields set, never their values. Admin only.",
+    responses((status = 200, body = AuditPage),
+        (status = 400, body = shared::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
+pub async fn list_audit(
+    State(ctx): Ctx,
+    _admin: AdminCaller,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> ApiResult<Json<AuditPage>> {
+    Ok(Json(ctx.audit.list(&q).await?))
+}
+
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(
+    list_audit,
     list_providers,
     get_provider,
     health_check,

@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
+use shared::audit::AuditEntry;
 use shared::http::AdminCaller;
 use shared::http::{ApiJson, ApiPath};
 use shared::rate_limit::{NewRateLimitRule, RateLimitRule, RateLimitRulePatch};
@@ -70,8 +71,20 @@ pub async fn create_rule(
     AdminCaller(caller): AdminCaller,
     ApiJson(new): ApiJson<NewRateLimitRule>,
 ) -> ApiResult<(StatusCode, Json<RateLimitRule>)> {
+    let fields = crate::set_fields(&new);
     let rule = ctx.rate_limiter.rules().create(new).await?;
     tracing::info!(rule = %rule.id, admin = %caller.user_id, "rate-limit rule created");
+    let _ = ctx
+        .audit
+        .record(
+            AuditEntry::new(
+                &caller,
+                "rate_limit.created",
+                format!("rate_limit:{}", rule.id),
+            )
+            .fields(fields),
+        )
+        .await;
     Ok((StatusCode::CREATED, Json(rule)))
 }
 
@@ -86,8 +99,20 @@ pub async fn update_rule(
     ApiPath(id): ApiPath<String>,
     ApiJson(patch): ApiJson<RateLimitRulePatch>,
 ) -> ApiResult<Json<RateLimitRule>> {
+    let fields = crate::set_fields(&patch);
     let rule = ctx.rate_limiter.rules().update(&id, patch).await?;
     tracing::info!(rule = %rule.id, admin = %caller.user_id, "rate-limit rule updated");
+    let _ = ctx
+        .audit
+        .record(
+            AuditEntry::new(
+                &caller,
+                "rate_limit.updated",
+                format!("rate_limit:{}", rule.id),
+            )
+            .fields(fields),
+        )
+        .await;
     Ok(Json(rule))
 }
 
@@ -102,6 +127,14 @@ pub async fn delete_rule(
 ) -> ApiResult<StatusCode> {
     ctx.rate_limiter.rules().delete(&id).await?;
     tracing::info!(rule = %id, admin = %caller.user_id, "rate-limit rule deleted");
+    let _ = ctx
+        .audit
+        .record(AuditEntry::new(
+            &caller,
+            "rate_limit.deleted",
+            format!("rate_limit:{id}"),
+        ))
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 

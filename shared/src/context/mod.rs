@@ -42,6 +42,8 @@ pub struct HubContext {
     pub http: reqwest::Client,
     /// Rate-limit rules and counters (`RATE_LIMIT_TABLE`); see `rate_limit`.
     pub rate_limiter: Arc<RateLimiter>,
+    /// Admin changes: who, what, when (`LOGS_TABLE`, partition `AUDIT`); see `audit`.
+    pub audit: crate::audit::AuditTrail,
 }
 
 impl std::fmt::Debug for HubContext {
@@ -80,6 +82,14 @@ impl HubContext {
         );
         let idempotency =
             crate::idempotency::IdempotencyStore::new(aws.dynamo.clone(), config.hub_table.clone());
+        let audit = crate::audit::AuditTrail::new(
+            aws.dynamo.clone(),
+            config.logs_table.clone(),
+            env.optional("AUDIT_RETENTION_DAYS")
+                .and_then(|d| d.parse::<u64>().ok())
+                .map(|d| std::time::Duration::from_secs(d * 24 * 3600))
+                .unwrap_or(crate::audit::DEFAULT_RETENTION),
+        );
         let catalog = ProviderCatalog::new(aws.dynamo.clone(), config.hub_table.clone(), &env)?;
         let rate_limiter = Arc::new(RateLimiter::from_env(&env, &config, aws.dynamo.clone())?);
         let http = reqwest::Client::builder()
@@ -100,6 +110,7 @@ impl HubContext {
             idempotency,
             http,
             rate_limiter,
+            audit,
         }))
     }
 }

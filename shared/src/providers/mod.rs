@@ -229,7 +229,7 @@ pub fn default_base_url(slug: &str) -> Option<&'static str> {
 }
 
 /// A new provider, as an admin creates it.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProvider {
     pub slug: String,
@@ -251,7 +251,7 @@ pub struct NewProvider {
 }
 
 /// A partial update; absent fields stay as they are.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderPatch {
     pub name: Option<String>,

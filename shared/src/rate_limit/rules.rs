@@ -302,7 +302,7 @@ pub fn default_rules() -> Vec<RateLimitRule> {
 }
 
 /// Body of `POST /api/integrations/rate-limits`.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRateLimitRule {
     /// Optional id (`[a-z0-9-]`, 1..64); generated when absent. Using a built-in id
@@ -325,7 +325,7 @@ fn yes() -> bool {
 }
 
 /// Body of `PATCH /api/integrations/rate-limits/{id}`: only the fields present change.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitRulePatch {
     pub scope: Option<Scope>,
