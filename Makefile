@@ -3,6 +3,7 @@
 #
 #   make dev                        run the hub locally (moto + cargo lambda watch on :9000)
 #   make test                       template checks + all tests against a fresh emulator
+#   make reliability                the fault-injection suite, its matrix into docs/reliability.md
 #   make token USER=alice ROLE=admin   a JWT the local stack accepts
 #   make bench                      benchmarks + cold start (release build)
 #   make lint / make fmt            clippy + cfn-lint / rustfmt
@@ -22,10 +23,10 @@ ROLE      ?= user
 TTL       ?= 3600
 MOTO_PORT ?= 4566
 
-.PHONY: help venv dev test bench token lint fmt fmt-check package validate sam-build deploy clean-local
+.PHONY: help venv dev test reliability bench token lint fmt fmt-check package validate sam-build deploy clean-local
 
 help:
-	@sed -n '3,12p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
 
 venv: $(STAMP)
 
@@ -37,6 +38,11 @@ dev: venv
 
 test: venv
 	@scripts/test.sh
+
+# The fault-injection suite (tests/faults) on a fresh emulator, then the matrix of
+# docs/reliability.md regenerated from the rows it wrote. ARGS: a test-name filter.
+reliability: venv
+	@scripts/reliability.sh $(ARGS)
 
 # Benchmarks and the cold-start measurement (figures quoted in README and docs/).
 bench: venv

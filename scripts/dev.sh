@@ -5,7 +5,9 @@
 #                                     enforced: each function signs as its own role (.local/roles.json)
 #   SMTP sink        127.0.0.1:1025   mail kept in .local/mail/ (.eml + decoded .json),
 #                                     one line per message in .local/smtp.log
-#   SQS poller                        feeds SQS-triggered functions (.local/poller.log)
+#   SQS poller                        feeds SQS-triggered functions (.local/poller.log), and
+#                                     runs the re-drive sweeper every SWEEP_INTERVAL_SECONDS
+#                                     (default 10; on AWS a Schedule rate(1 minute))
 #   cargo lambda     127.0.0.1:9000   every function, at /lambda-url/<function>/<path>
 #                                     and at its production path (generated router)
 #   WebSocket gateway 127.0.0.1:8000  ws://127.0.0.1:8000/ws/{token} -> the websocket function
@@ -27,6 +29,7 @@ SMTP_PORT=${SMTP_PORT:-1025}
 INVOKE_PORT=${INVOKE_PORT:-9000}
 WS_PORT=${WS_PORT:-8000}
 WS_MANAGEMENT_PORT=${WS_MANAGEMENT_PORT:-8001}
+SWEEP_INTERVAL_SECONDS=${SWEEP_INTERVAL_SECONDS:-10}
 PY=.venv/bin/python
 export PATH="$PWD/.venv/bin:$PATH"
 ENDPOINT="http://127.0.0.1:$MOTO_PORT"
@@ -62,7 +65,7 @@ log "environment: .local/hub.env; router: .local/CargoLambda.toml"
 # Each message is kept as .eml plus a decoded .json in .local/mail/ (scripts/smtp_sink.py).
 start_bg smtp .local/smtp.log "$PY" -u scripts/smtp_sink.py --port "$SMTP_PORT" --maildir .local/mail
 start_bg poller .local/poller.log "$PY" -u scripts/localstack.py poll --endpoint "$ENDPOINT" --invoke "$INVOKE" \
-  --roles .local/roles.json
+  --roles .local/roles.json --schedule-interval "$SWEEP_INTERVAL_SECONDS"
 
 # cargo lambda watch in its own session too, so that the EXIT trap can stop its
 # function processes as a group; `wait` keeps this script responsive to signals.
@@ -101,7 +104,7 @@ cat >&2 <<EOF
     token                    make token USER=alice ROLE=admin
     AWS emulator (moto)      $ENDPOINT        log .local/moto.log
     mail sink                127.0.0.1:$SMTP_PORT   messages .local/mail/   log .local/smtp.log
-    SQS poller               log .local/poller.log
+    SQS poller + sweeper     log .local/poller.log (sweeper every $SWEEP_INTERVAL_SECONDS s)
     WebSocket (seed form)    ws://127.0.0.1:$WS_PORT/ws/<token>   or ws://127.0.0.1:$WS_PORT/?token=<token>
   Ready in $((SECONDS - started)) s (every function built, none compiles on its first request).
   Ctrl-C stops everything.

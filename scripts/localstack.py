@@ -15,7 +15,9 @@ Everything here is derived from the SAM template, never from a second list:
           `cargo lambda watch --global .local/CargoLambda.toml`); --check
           verifies that template and workspace agree.
   poll    generic SQS poller: for every function with an SQS event, long-poll
-          its queue and invoke the function through cargo-lambda watch.
+          its queue and invoke the function through cargo-lambda watch; and
+          invoke every function with a Schedule event (rate(...)) on that
+          schedule, or every --schedule-interval seconds.
   token   print an HS256 JWT signed with the local JWT secret.
   wait    wait until an HTTP endpoint (the emulator) answers.
 
@@ -787,6 +789,11 @@ def local_policy_document(tpl: Template, document: dict, secret_arns: dict[str, 
             elif re.match(rf"arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT}:table/{re.escape(tpl.stack)}-[A-Za-z0-9]+$", arn):
                 extra.append(arn + "-*")
                 extra.append(arn + "-*/index/*")
+            elif match := re.match(
+                rf"(arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT}:table/{re.escape(tpl.stack)}-[A-Za-z0-9]+)(/index/.+)$", arn
+            ):
+                # One index of a table (the sweeper's `redrive`): the same index of the copies.
+                extra.append(match.group(1) + "-*" + match.group(2))
         if extra:
             statement["Resource"] = listed + extra
     return resolved
@@ -1118,6 +1125,7 @@ def check_router(tpl: Template) -> list[str]:
                     "remove it, the router is generated from template.yaml into .local/CargoLambda.toml"
                 )
     problems.extend(check_sqs_sources(tpl))
+    problems.extend(check_schedules(tpl))
     problems.extend(check_request_collection(tpl))
     problems.extend(check_function_routes(tpl))
     bins = workspace_function_binaries()
@@ -1179,6 +1187,25 @@ def check_sqs_sources(tpl: Template) -> list[str]:
                 problems.append(
                     f"{target}: VisibilityTimeout {visibility}s is below 6 x {logical}'s Timeout ({timeout}s)"
                 )
+    return problems
+
+
+def check_schedules(tpl: Template) -> list[str]:
+    """A scheduled function finishes before its next run, and its schedule runs locally."""
+    problems = []
+    globals_fn = (tpl.doc.get("Globals") or {}).get("Function") or {}
+    for source in schedule_sources(tpl):
+        origin = f"{source['function']}.Events.{source['event']}"
+        if source["seconds"] is None:
+            problems.append(f"{origin}: {source['expression']!r}: only rate(...) schedules run in the local stack")
+            continue
+        props = tpl.props(source["function"])
+        timeout = int(tpl.resolve(props.get("Timeout", globals_fn.get("Timeout", 3))))
+        if timeout >= source["seconds"]:
+            problems.append(
+                f"{source['function']}: Timeout {timeout}s is not below its schedule "
+                f"({source['expression']}): runs would overlap"
+            )
     return problems
 
 
@@ -1388,9 +1415,103 @@ def poll_source(source: dict, args: argparse.Namespace, stop: threading.Event) -
         )
 
 
+# ------------------------------------------------------------- schedules
+#
+# EventBridge rules of the functions' `Schedule` events (the re-drive sweeper's
+# `rate(1 minute)`): `poll` also invokes each such function with a real scheduled event, every
+# `rate(...)`, or every --schedule-interval seconds (SWEEP_INTERVAL_SECONDS in `make dev`) so a
+# developer does not wait a minute to see a stranded unit of work re-driven.
+
+_RATE = re.compile(r"^rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)$")
+_RATE_UNITS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def rate_seconds(expression: str) -> int | None:
+    """`rate(1 minute)` -> 60; None for `cron(...)` (not run locally)."""
+    match = _RATE.match(expression.strip())
+    if not match:
+        return None
+    return int(match.group(1)) * _RATE_UNITS[match.group(2).rstrip("s")]
+
+
+def schedule_sources(tpl: Template) -> list[dict]:
+    sources = []
+    for logical in tpl.functions():
+        for event_name, etype, props in tpl.events(logical):
+            if etype != "Schedule":
+                continue
+            if tpl.resolve(props.get("Enabled", True)) in (False, "false"):
+                continue
+            if str(tpl.resolve(props.get("State", "ENABLED"))).upper() == "DISABLED":
+                continue
+            expression = str(tpl.resolve(props["Schedule"]))
+            sources.append(
+                {
+                    "function": logical,
+                    "event": event_name,
+                    "binary": tpl.binary(logical),
+                    "expression": expression,
+                    "seconds": rate_seconds(expression),
+                    # SAM names the rule <Function><Event>; CloudFormation prefixes the stack.
+                    "rule_arn": f"arn:{PARTITION}:events:{REGION}:{ACCOUNT}:rule/{tpl.stack}-{logical}{event_name}",
+                    "input": tpl.resolve(props.get("Input")),
+                }
+            )
+    return sources
+
+
+def scheduled_event(source: dict) -> dict:
+    """What EventBridge sends a function for a scheduled rule (or the event's `Input`)."""
+    if source.get("input") is not None:
+        return json.loads(source["input"]) if isinstance(source["input"], str) else source["input"]
+    import uuid
+
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "region": REGION,
+        "resources": [source["rule_arn"]],
+        "detail": {},
+    }
+
+
+def run_schedule(source: dict, args: argparse.Namespace, stop: threading.Event) -> None:
+    interval = args.schedule_interval or source["seconds"]
+    label = f"schedule {source['expression']} -> {source['binary']}"
+    if not interval:
+        log(f"{label}: only rate(...) expressions run locally; not scheduled")
+        return
+    log(f"{label}: every {interval}s (answers logged when they change)")
+    last_answer = None
+    while not stop.is_set():
+        if not port_open(args.invoke):
+            stop.wait(2)
+            continue
+        started = time.monotonic()
+        try:
+            status, headers, body = invoke_function(args.invoke, source["binary"], scheduled_event(source), args.timeout)
+        except Exception as exc:
+            log(f"{label}: invoke failed ({exc})")
+        else:
+            lowered = {k.lower() for k in headers}
+            failed = status >= 300 or "x-amz-function-error" in lowered
+            if failed or body != last_answer:
+                log(
+                    f"{label}: {'FAILED' if failed else 'ok'} in {time.monotonic() - started:.2f}s"
+                    + (f" (HTTP {status}: {body[:300]!r})" if failed else f": {body[:200].decode(errors='replace')}")
+                )
+            last_answer = None if failed else body
+        stop.wait(max(0.0, interval - (time.monotonic() - started)))
+
+
 def cmd_poll(args: argparse.Namespace) -> int:
     tpl = Template(Path(args.template), args.stack, port_of(args.endpoint))
     sources = sqs_sources(tpl)
+    schedules = schedule_sources(tpl)
     stop = threading.Event()
 
     def on_signal(signum, _frame):
@@ -1398,11 +1519,14 @@ def cmd_poll(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    if not sources:
-        log("poll: no function has an SQS event in template.yaml; idling")
+    if not sources and not schedules:
+        log("poll: no function has an SQS or Schedule event in template.yaml; idling")
     threads = [
         threading.Thread(target=poll_source, args=(s, args, stop), name=s["queue_name"], daemon=True)
         for s in sources
+    ] + [
+        threading.Thread(target=run_schedule, args=(s, args, stop), name=s["binary"], daemon=True)
+        for s in schedules
     ]
     for t in threads:
         t.start()
@@ -1508,12 +1632,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--check", action="store_true", help="verify template, router and workspace agree")
     p.set_defaults(func=cmd_router)
 
-    p = sub.add_parser("poll", help="feed SQS-triggered functions through cargo lambda watch")
+    p = sub.add_parser("poll", help="feed SQS- and Schedule-triggered functions through cargo lambda watch")
     p.add_argument("--endpoint", default=DEFAULT_ENDPOINT)
     p.add_argument("--invoke", default=DEFAULT_INVOKE, help="cargo lambda watch address")
     p.add_argument("--wait", type=int, default=10, help="long-poll seconds")
     p.add_argument("--timeout", type=float, default=900, help="invoke timeout (first call compiles)")
     p.add_argument("--roles", help="role credentials from `create`: poll as each worker's role")
+    p.add_argument(
+        "--schedule-interval",
+        type=float,
+        default=float(os.environ.get("SWEEP_INTERVAL_SECONDS") or 0) or None,
+        help="invoke Schedule-triggered functions every N seconds instead of their rate(...) "
+        "(default: $SWEEP_INTERVAL_SECONDS, else the template's rate)",
+    )
     p.set_defaults(func=cmd_poll)
 
     p = sub.add_parser("token", help="print a JWT the local stack accepts")

@@ -8,6 +8,7 @@ mod bulk;
 mod email;
 mod harness;
 mod notifications;
+mod redrive;
 mod sms;
 mod webhooks;
 /// The real SMTP sink of the email tests (`scripts/smtp_sink.py`).
