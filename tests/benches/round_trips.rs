@@ -23,18 +23,15 @@ async fn main() {
     if let Ok(path) = std::env::var("ROUND_TRIPS_MARKDOWN") {
         std::fs::write(&path, measure::markdown(&rt.rows)).expect("write markdown");
     }
-    let out = std::env::var("BENCH_SUMMARY_DIR").ok();
-    if let Some(dir) = out {
+    if let Ok(dir) = std::env::var("BENCH_SUMMARY_DIR") {
         let total_warm: u32 = rt.rows.iter().map(|(_, c)| c.warm).sum();
-        let max = rt.rows.iter().max_by_key(|(_, c)| c.warm).expect("rows");
         let _ = std::fs::create_dir_all(&dir);
         std::fs::write(
             format!("{dir}/round_trips.txt"),
             format!(
-                "routes measured: {}; warm AWS calls total {total_warm}; most: {} ({} warm)\n",
+                "{} routes; warm AWS calls {total_warm} in all\n{}",
                 rt.rows.len(),
-                max.0,
-                max.1.warm
+                measure::table(&rt.rows)
             ),
         )
         .expect("summary");
