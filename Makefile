@@ -4,7 +4,7 @@
 #   make dev                        run the hub locally (moto + cargo lambda watch on :9000)
 #   make test                       template checks + all tests against a fresh emulator
 #   make token USER=alice ROLE=admin   a JWT the local stack accepts
-#   make bench                      benchmarks + cold start (release build)
+#   make bench                      benchmarks, side by side with LiteLLM and a Python peer
 #   make lint / make fmt            clippy + cfn-lint / rustfmt
 #   make package                   cargo lambda build --release --arm64 of every function, zip sizes
 #   make validate                   sam validate --lint (needs the SAM CLI)
@@ -38,7 +38,9 @@ dev: venv
 test: venv
 	@scripts/test.sh
 
-# Benchmarks and the cold-start measurement (figures quoted in README and docs/).
+# Benchmarks, round trips per route, the cold start and AI overhead side by side with a
+# Python peer and LiteLLM (bench-only venv in .local/bench-venv), binary sizes; one table at
+# the end (docs/performance.md).
 bench: venv
 	@scripts/bench.sh
 
