@@ -5,7 +5,7 @@
 #   make test                       template checks + all tests against a fresh emulator
 #   make reliability                the fault-injection suite, its matrix into docs/reliability.md
 #   make token USER=alice ROLE=admin   a JWT the local stack accepts
-#   make bench                      benchmarks + cold start (release build)
+#   make bench                      benchmarks, side by side with LiteLLM and a Python peer
 #   make lint / make fmt            clippy + cfn-lint / rustfmt
 #   make package                   cargo lambda build --release --arm64 of every function, zip sizes
 #   make validate                   sam validate --lint (needs the SAM CLI)
@@ -44,7 +44,9 @@ test: venv
 reliability: venv
 	@scripts/reliability.sh $(ARGS)
 
-# Benchmarks and the cold-start measurement (figures quoted in README and docs/).
+# Benchmarks, round trips per route, the cold start and AI overhead side by side with a
+# Python peer and LiteLLM (bench-only venv in .local/bench-venv), binary sizes; one table at
+# the end (docs/performance.md).
 bench: venv
 	@scripts/bench.sh
 

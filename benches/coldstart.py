@@ -9,13 +9,20 @@ stack's environment), hands it one API Gateway v2 event, and measures:
   warm answers:      next-invocation handed out -> response arrives, over N more invocations
   peak RSS:          the child's maximum resident set size (getrusage)
 
+With --peer-command, a second function (any command that speaks the Runtime API, e.g. the
+Python peer benches/python_peer/bootstrap.py) is measured in the same run, its runs interleaved
+with the binary's so both see the same load, and the ratios are printed.
+
 Usage (the local stack must be up, e.g. `make dev` or the moto server from `make test`):
   python3 benches/coldstart.py --binary target/release/health --path /health [--warm 50] [--runs 5]
+  python3 benches/coldstart.py --binary target/release/health --path /health \
+      --peer-command ".local/bench-venv/bin/python benches/python_peer/bootstrap.py" --peer-name "python peer"
 """
 import argparse
 import json
 import os
-import resource
+import shlex
+import tempfile
 import statistics
 import subprocess
 import sys
@@ -127,7 +134,9 @@ def make_handler(h):
     return Handler
 
 
-def run_once(args):
+def run_once(args, command):
+    """One cold start of `command` and `args.warm` warm calls: (init+first ms, warm ms list,
+    statuses, peak RSS MiB of this child alone)."""
     h = Harness(args.path, 1 + args.warm)
     server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(h))
     server.handle_error = lambda *a: None  # the function's connection drops when it is stopped
@@ -141,17 +150,50 @@ def run_once(args):
         "AWS_LAMBDA_LOG_STREAM_NAME": "bench",
         "AWS_LAMBDA_LOG_GROUP_NAME": "bench",
         "RUST_LOG": "warn",
+        "PYTHONDONTWRITEBYTECODE": "1",
     })
+    err = tempfile.TemporaryFile()
     started = time.perf_counter()
-    proc = subprocess.Popen([args.binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    ok = h.done.wait(timeout=60)
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=err)
+    ok = h.done.wait(timeout=120)
     proc.terminate()
-    _, err = proc.communicate(timeout=10)
+    # wait4: this child's own peak RSS (RUSAGE_CHILDREN would mix in the other function's).
+    try:
+        _, _, usage = os.wait4(proc.pid, 0)
+        rss_mib = usage.ru_maxrss / 1024
+    except ChildProcessError:
+        rss_mib = float("nan")
+    proc.returncode = 0
     server.shutdown()
     if not ok or h.first_answer_at is None:
-        sys.exit(f"no answer from {args.binary}: {err.decode(errors='replace')[-2000:]}")
-    rss_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        err.seek(0)
+        sys.exit(f"no answer from {command}: {err.read().decode(errors='replace')[-2000:]}")
     return (h.first_answer_at - started) * 1000, [x * 1000 for x in h.latencies], h.statuses, rss_mib
+
+
+class Figures:
+    def __init__(self, name):
+        self.name = name
+        self.colds, self.warms, self.statuses, self.rss = [], [], [], 0.0
+
+    def add(self, run):
+        cold, warm, st, rss = run
+        self.colds.append(cold)
+        self.warms.extend(warm)
+        self.statuses.extend(st)
+        self.rss = max(self.rss, rss)
+
+    def pct(self, q):
+        w = sorted(self.warms)
+        return w[min(len(w) - 1, int(q * len(w)))] if w else float("nan")
+
+    def report(self, args):
+        print(f"{self.name}  path: {args.path}  runs: {args.runs}  warm calls/run: {args.warm}")
+        print(f"  statuses: {sorted(set(self.statuses), key=str)}")
+        print(f"  exec -> first answer (init + first call): median {statistics.median(self.colds):.1f} ms, "
+              f"min {min(self.colds):.1f}, max {max(self.colds):.1f}")
+        print(f"  warm answer: p50 {self.pct(0.5):.2f} ms, p99 {self.pct(0.99):.2f} ms")
+        print(f"  peak RSS: {self.rss:.1f} MiB")
 
 
 def main():
@@ -160,21 +202,32 @@ def main():
     ap.add_argument("--path", default="/health")
     ap.add_argument("--warm", type=int, default=50)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--peer-command", help="a second function to measure side by side (a command line)")
+    ap.add_argument("--peer-name", default="peer")
+    ap.add_argument("--summary", help="append the side-by-side lines to this file")
     args = ap.parse_args()
-    colds, warms, statuses, rss = [], [], [], 0.0
+    hub = Figures(f"hub ({args.binary})")
+    peer = Figures(args.peer_name) if args.peer_command else None
     for _ in range(args.runs):
-        cold, warm, st, r = run_once(args)
-        colds.append(cold)
-        warms.extend(warm)
-        statuses.extend(st)
-        rss = max(rss, r)
-    warms.sort()
-    pct = lambda q: warms[min(len(warms) - 1, int(q * len(warms)))] if warms else float("nan")
-    print(f"binary: {args.binary}  path: {args.path}  runs: {args.runs}  warm calls/run: {args.warm}")
-    print(f"statuses: {sorted(set(statuses))}")
-    print(f"exec -> first answer (init + first call): median {statistics.median(colds):.1f} ms, min {min(colds):.1f}, max {max(colds):.1f}")
-    print(f"warm answer: p50 {pct(0.5):.2f} ms, p99 {pct(0.99):.2f} ms")
-    print(f"peak RSS: {rss:.1f} MiB")
+        hub.add(run_once(args, [args.binary]))
+        if peer:
+            peer.add(run_once(args, shlex.split(args.peer_command)))
+    hub.report(args)
+    if not peer:
+        return
+    peer.report(args)
+    hub_cold, peer_cold = statistics.median(hub.colds), statistics.median(peer.colds)
+    lines = [
+        f"cold start {args.path} (median exec -> first answer): hub {hub_cold:.1f} ms, {peer.name} {peer_cold:.1f} ms, "
+        f"hub/peer = 1/{peer_cold / hub_cold:.1f}",
+        f"warm {args.path} p50: hub {hub.pct(0.5):.2f} ms, {peer.name} {peer.pct(0.5):.2f} ms; "
+        f"p99: hub {hub.pct(0.99):.2f} ms, {peer.name} {peer.pct(0.99):.2f} ms",
+        f"peak RSS: hub {hub.rss:.1f} MiB, {peer.name} {peer.rss:.1f} MiB",
+    ]
+    print("\n".join(lines))
+    if args.summary:
+        with open(args.summary, "a") as f:
+            f.write("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,10 @@
 //! put by an admin in one function then reach every other function within seconds, while a
 //! configured provider's secret is read once per `ttl`.
 //!
+//! Several providers' credentials are read in one `BatchGetSecretValue` call
+//! ([`CredentialStore::get_many`]: `/health` and the provider list check every provider at once)
+//! instead of one `GetSecretValue` each.
+//!
 //! Credentials never leave this module in a loggable form: [`Credentials`]' `Debug` prints
 //! only the key names, and no route returns them.
 
@@ -56,7 +60,21 @@ pub trait SecretSource: Send + Sync {
     fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<String>, SecretError>>;
     /// Creates or overwrites the secret's value.
     fn put<'a>(&'a self, id: &'a str, value: &'a str) -> BoxFuture<'a, Result<(), SecretError>>;
+    /// Several secrets at once (id -> value, `None` for an absent one). By default one
+    /// [`Self::get`] each, concurrently; [`SecretsManagerSource`] makes one batch call.
+    fn get_many<'a>(
+        &'a self,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, Result<HashMap<String, Option<String>>, SecretError>> {
+        Box::pin(async move {
+            let values = futures::future::try_join_all(ids.iter().map(|id| self.get(id))).await?;
+            Ok(ids.iter().cloned().zip(values).collect())
+        })
+    }
 }
+
+/// `BatchGetSecretValue` takes at most 20 ids per call.
+const BATCH_GET_MAX_IDS: usize = 20;
 
 pub struct SecretsManagerSource {
     client: aws_sdk_secretsmanager::Client,
@@ -89,6 +107,30 @@ impl SecretSource for SecretsManagerSource {
         })
     }
 
+    fn get_many<'a>(
+        &'a self,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, Result<HashMap<String, Option<String>>, SecretError>> {
+        Box::pin(async move {
+            let mut values = HashMap::with_capacity(ids.len());
+            for chunk in ids.chunks(BATCH_GET_MAX_IDS) {
+                match self.batch_get(chunk).await {
+                    Ok(found) => values.extend(found),
+                    // A role without `secretsmanager:BatchGetSecretValue` (an older template)
+                    // still works, one `GetSecretValue` per secret.
+                    Err(BatchError::Denied(e)) => {
+                        tracing::warn!(error = %e, "BatchGetSecretValue denied; reading the secrets one by one");
+                        for id in chunk {
+                            values.insert(id.clone(), self.get(id).await?);
+                        }
+                    }
+                    Err(BatchError::Other(e)) => return Err(e),
+                }
+            }
+            Ok(values)
+        })
+    }
+
     fn put<'a>(&'a self, id: &'a str, value: &'a str) -> BoxFuture<'a, Result<(), SecretError>> {
         Box::pin(async move {
             let res = self
@@ -116,6 +158,77 @@ impl SecretSource for SecretsManagerSource {
                 Err(e) => Err(SecretError::Unavailable(format!("{e:?}"))),
             }
         })
+    }
+}
+
+enum BatchError {
+    Denied(String),
+    Other(SecretError),
+}
+
+impl SecretsManagerSource {
+    /// One `BatchGetSecretValue` call for at most 20 ids: every id gets a value or `None`
+    /// (not found, or no value); any other per-secret error fails the whole read.
+    async fn batch_get(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, Option<String>>, BatchError> {
+        let mut values: HashMap<String, Option<String>> =
+            ids.iter().map(|id| (id.clone(), None)).collect();
+        let mut next_token = None;
+        loop {
+            let out = self
+                .client
+                .batch_get_secret_value()
+                .set_secret_id_list(Some(ids.to_vec()))
+                .set_next_token(next_token)
+                .send()
+                .await
+                .map_err(|e| {
+                    // AccessDeniedException, or a bare 403 (the local emulator's IAM check
+                    // answers one in another protocol's format).
+                    let denied = e
+                        .as_service_error()
+                        .and_then(|s| aws_sdk_secretsmanager::error::ProvideErrorMetadata::code(s))
+                        .is_some_and(|c| c.contains("AccessDenied"))
+                        || e.raw_response().is_some_and(|r| r.status().as_u16() == 403);
+                    if denied {
+                        BatchError::Denied(format!("{e:?}"))
+                    } else {
+                        BatchError::Other(SecretError::Unavailable(format!("{e:?}")))
+                    }
+                })?;
+            for entry in out.secret_values.unwrap_or_default() {
+                // Entries name the secret by name (our ids are names) and by ARN.
+                let id = ids
+                    .iter()
+                    .find(|id| entry.name.as_deref() == Some(id.as_str()))
+                    .or_else(|| {
+                        ids.iter()
+                            .find(|id| entry.arn.as_deref() == Some(id.as_str()))
+                    });
+                if let Some(id) = id {
+                    values.insert(id.clone(), entry.secret_string);
+                }
+            }
+            for error in out.errors.unwrap_or_default() {
+                let absent = matches!(
+                    error.error_code.as_deref(),
+                    Some("ResourceNotFoundException" | "InvalidRequestException")
+                );
+                if !absent {
+                    return Err(BatchError::Other(SecretError::Unavailable(format!(
+                        "BatchGetSecretValue: {} for {}",
+                        error.error_code.unwrap_or_default(),
+                        error.secret_id.unwrap_or_default()
+                    ))));
+                }
+            }
+            next_token = out.next_token;
+            if next_token.is_none() {
+                return Ok(values);
+            }
+        }
     }
 }
 
@@ -218,16 +331,67 @@ impl CredentialStore {
         self.load(slug).await
     }
 
+    /// Several providers' credentials: the fresh cached ones from the cache, all the others
+    /// in one read of the source (one `BatchGetSecretValue` call for up to 20 providers).
+    pub async fn get_many(
+        &self,
+        slugs: &[&str],
+    ) -> Result<HashMap<String, Option<Arc<Credentials>>>, SecretError> {
+        let mut found = HashMap::with_capacity(slugs.len());
+        let mut stale = Vec::new();
+        {
+            let cache = self.cache.read().await;
+            for slug in slugs {
+                match cache.get(*slug) {
+                    Some(c) if c.at.elapsed() < self.ttl_of(c) => {
+                        found.insert(slug.to_string(), c.value.clone());
+                    }
+                    _ if !stale.contains(slug) => stale.push(*slug),
+                    _ => {}
+                }
+            }
+        }
+        if stale.is_empty() {
+            return Ok(found);
+        }
+        let ids: Vec<String> = stale.iter().map(|slug| self.secret_id(slug)).collect();
+        let mut raw = self.source.get_many(&ids).await?;
+        let mut parsed = Vec::with_capacity(stale.len());
+        for (slug, id) in stale.iter().zip(ids) {
+            let value = Self::parse(id.clone(), raw.remove(&id).flatten())?;
+            parsed.push((slug.to_string(), value));
+        }
+        let now = Instant::now();
+        let mut cache = self.cache.write().await;
+        for (slug, value) in parsed {
+            cache.insert(
+                slug.clone(),
+                Cached {
+                    at: now,
+                    value: value.clone(),
+                },
+            );
+            found.insert(slug, value);
+        }
+        Ok(found)
+    }
+
+    /// A secret's value as credentials: `None` when absent or an empty object.
+    fn parse(id: String, raw: Option<String>) -> Result<Option<Arc<Credentials>>, SecretError> {
+        match raw {
+            None => Ok(None),
+            Some(raw) => match serde_json::from_str::<Value>(&raw) {
+                Ok(Value::Object(map)) if !map.is_empty() => Ok(Some(Arc::new(Credentials(map)))),
+                Ok(Value::Object(_)) => Ok(None),
+                _ => Err(SecretError::NotJson(id)),
+            },
+        }
+    }
+
     async fn load(&self, slug: &str) -> Result<Option<Arc<Credentials>>, SecretError> {
         let id = self.secret_id(slug);
-        let value = match self.source.get(&id).await? {
-            None => None,
-            Some(raw) => match serde_json::from_str::<Value>(&raw) {
-                Ok(Value::Object(map)) if !map.is_empty() => Some(Arc::new(Credentials(map))),
-                Ok(Value::Object(_)) => None,
-                _ => return Err(SecretError::NotJson(id)),
-            },
-        };
+        let raw = self.source.get(&id).await?;
+        let value = Self::parse(id, raw)?;
         self.cache.write().await.insert(
             slug.to_string(),
             Cached {

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hub_tests::TestHub;
+use hub_tests::faults::Faults;
 use serde_json::json;
 use shared::providers::{ProviderError, ProviderErrorKind};
 use shared::secrets::{CredentialStore, SecretsManagerSource};
@@ -188,4 +189,72 @@ async fn put_credentials_answers_field_names_only_and_validates() {
         fields.contains(&"auth_token") && fields.contains(&"from_number"),
         "{p}"
     );
+}
+
+/// Several providers' credentials in one `BatchGetSecretValue` call, signed with the health
+/// function's role (its template grant): present ones parsed, a missing secret and an empty
+/// object both "not configured", and everything served from the cache afterwards.
+#[tokio::test]
+async fn get_many_reads_several_providers_in_one_batch_call() {
+    let hub = TestHub::new().await;
+    set_raw(
+        &hub,
+        "kavenegar",
+        r#"{"api_key":"k-1","sender":"10004346"}"#,
+    )
+    .await;
+    set_raw(&hub, "openai", r#"{"api_key":"sk-1"}"#).await;
+    set_raw(&hub, "huggingface", "{}").await;
+    let faults = Faults::new();
+    let ctx = hub.faulty_ctx_of("health", &faults).await;
+    let got = ctx
+        .credentials
+        .get_many(&["kavenegar", "openai", "twilio", "huggingface"])
+        .await
+        .expect("batch read");
+    assert_eq!(faults.log(), ["BatchGetSecretValue"]);
+    let field = |slug: &str, key: &str| {
+        got[slug]
+            .as_ref()
+            .and_then(|c| c.get(key).map(str::to_string))
+    };
+    assert_eq!(field("kavenegar", "api_key").as_deref(), Some("k-1"));
+    assert_eq!(field("kavenegar", "sender").as_deref(), Some("10004346"));
+    assert_eq!(field("openai", "api_key").as_deref(), Some("sk-1"));
+    assert!(got["twilio"].is_none(), "no secret: not configured");
+    assert!(got["huggingface"].is_none(), "empty object: not configured");
+
+    // The cache answers single and batch reads now, with no further call.
+    let openai = ctx.credentials.get("openai").await.unwrap().unwrap();
+    assert_eq!(openai.get("api_key"), Some("sk-1"));
+    assert!(ctx.credentials.get("twilio").await.unwrap().is_none());
+    let again = ctx
+        .credentials
+        .get_many(&["kavenegar", "openai"])
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 2);
+    assert_eq!(faults.log(), ["BatchGetSecretValue"]);
+}
+
+/// A role without `secretsmanager:BatchGetSecretValue` still reads its providers'
+/// credentials, one `GetSecretValue` each.
+#[tokio::test]
+async fn get_many_falls_back_to_single_reads_when_the_batch_is_denied() {
+    let hub = TestHub::new().await;
+    set_raw(&hub, "openai", r#"{"api_key":"sk-2"}"#).await;
+    let faults = Faults::new();
+    let ctx = hub.faulty_ctx_of("ai", &faults).await;
+    let got = ctx
+        .credentials
+        .get_many(&["openai", "huggingface"])
+        .await
+        .expect("read one by one");
+    assert_eq!(faults.calls("BatchGetSecretValue"), 1);
+    assert_eq!(faults.calls("GetSecretValue"), 2);
+    assert_eq!(
+        got["openai"].as_ref().and_then(|c| c.get("api_key")),
+        Some("sk-2")
+    );
+    assert!(got["huggingface"].is_none());
 }

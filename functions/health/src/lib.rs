@@ -427,6 +427,7 @@ pub async fn health(
 
     let prober = ctx.prober();
     let prober = &prober;
+    prober.preload(&catalog).await;
     let integrations: Vec<IntegrationStatus> =
         futures::future::join_all(catalog.iter().map(|info| {
             let request_id = request_id.clone();

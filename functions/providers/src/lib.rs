@@ -90,6 +90,7 @@ async fn view(ctx: &HubContext, info: ProviderInfo) -> ProviderView {
     responses((status = 200, body = ProviderList), (status = 401, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn list_providers(State(ctx): Ctx, _caller: Caller) -> ApiResult<Json<ProviderList>> {
     let list = ctx.catalog.list().await?;
+    ctx.prober().preload(&list).await;
     let items = futures::future::join_all(list.iter().cloned().map(|info| view(&ctx, info))).await;
     Ok(Json(ProviderList { items }))
 }

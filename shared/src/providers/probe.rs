@@ -46,6 +46,20 @@ fn missing_field(info: &ProviderInfo, field: &str) -> ProviderError {
 }
 
 impl Prober<'_> {
+    /// Reads the credentials of every provider in `providers` that has some, in one batch
+    /// (`BatchGetSecretValue`), so the [`Self::is_configured`] checks that follow are
+    /// answered from the cache. A failed read is left to those checks (each reads alone).
+    pub async fn preload(&self, providers: &[ProviderInfo]) {
+        let slugs: Vec<&str> = providers
+            .iter()
+            .filter(|info| !matches!(info.protocol, Protocol::Smtp | Protocol::None))
+            .map(|info| info.slug.as_str())
+            .collect();
+        if let Err(e) = self.credentials.get_many(&slugs).await {
+            tracing::warn!(error = %e, "batch read of provider credentials failed");
+        }
+    }
+
     /// Whether the provider has what it needs to be called.
     pub async fn is_configured(&self, info: &ProviderInfo) -> bool {
         match info.protocol {
