@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::guard::{GuardedResolver, RefusedAddress, validate_url};
+use super::guard::{GuardedResolver, RefusedAddress, check_before_send};
 use super::signing::{HEADER_WEBHOOK_ID, HEADER_WEBHOOK_SIGNATURE, HEADER_WEBHOOK_TIMESTAMP};
 
 /// How much of an answer body is read and recorded.
@@ -78,7 +78,7 @@ impl Sender {
         let started = Instant::now();
         // Again at send time: the URL was checked when stored, but the rules may be stricter
         // here (a subscription created on a laxer stage, a changed setting).
-        if let Err(reason) = validate_url(d.url, self.allow_loopback) {
+        if let Err(reason) = check_before_send(d.url, self.allow_loopback) {
             return SendOutcome::error(started, format!("refused URL: {reason}"));
         }
         let result = self

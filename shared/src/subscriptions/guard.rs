@@ -72,8 +72,21 @@ fn v6_refused(ip: Ipv6Addr, allow_loopback: bool) -> bool {
         || seg[..6] == [0, 0, 0, 0, 0, 0] // IPv4-compatible (deprecated)
 }
 
-/// Checks a subscription URL; the message says what is wrong (it becomes the 422's detail).
+/// Checks a subscription URL when it is stored; the message says what is wrong (it becomes
+/// the 422's detail). Besides [`check_before_send`], refuses `localhost` by name where
+/// loopback is not allowed (the resolver would refuse it anyway; this says so at once).
 pub fn validate_url(raw: &str, allow_loopback: bool) -> Result<Url, String> {
+    let url = check_before_send(raw, allow_loopback)?;
+    let host = url.host_str().unwrap_or_default();
+    if !allow_loopback && (host.eq_ignore_ascii_case("localhost") || host.ends_with(".localhost")) {
+        return Err("points at localhost".into());
+    }
+    Ok(url)
+}
+
+/// The checks the resolver cannot make, before each send: the scheme, and IP-literal hosts
+/// (reqwest connects to those without resolving). Names are left to [`GuardedResolver`].
+pub fn check_before_send(raw: &str, allow_loopback: bool) -> Result<Url, String> {
     if raw.len() > MAX_URL_LEN {
         return Err(format!("is longer than {MAX_URL_LEN} characters"));
     }
@@ -104,9 +117,6 @@ pub fn validate_url(raw: &str, allow_loopback: bool) -> Result<Url, String> {
         return Err(format!(
             "points at {ip}, a private, loopback, link-local or otherwise internal address"
         ));
-    }
-    if !allow_loopback && loopback_host {
-        return Err("points at localhost".into());
     }
     Ok(url)
 }

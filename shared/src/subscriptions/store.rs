@@ -121,15 +121,6 @@ impl SubscriptionStore {
         self.subscriptions.reload().await
     }
 
-    /// One subscription from the cache, re-reading once when it is not there (created
-    /// after the cache was filled).
-    pub async fn find(&self, id: &str) -> Result<Option<Subscription>, StoreError> {
-        if let Some(s) = self.cached().await?.iter().find(|s| s.id == id) {
-            return Ok(Some(s.clone()));
-        }
-        Ok(self.fresh().await?.iter().find(|s| s.id == id).cloned())
-    }
-
     /// One subscription, read now.
     pub async fn get(&self, id: &str) -> Result<Option<Subscription>, StoreError> {
         let out = self

@@ -149,7 +149,9 @@ impl DeliveryWorker {
         round: &str,
         trigger: Trigger,
     ) -> Result<(), WorkError> {
-        let Some(sub) = self.store.find(subscription_id).await.map_err(retry)? else {
+        // Read now, not from the cache: a rotation, a disable or a new URL applies to the
+        // very next delivery.
+        let Some(sub) = self.store.get(subscription_id).await.map_err(retry)? else {
             return Ok(()); // deleted
         };
         if sub.disabled {
