@@ -44,7 +44,13 @@ async fn main() {
             .unwrap()
             .expect("subscribed");
         let publish_done = started.elapsed();
-        support::pump(&kit.worker, &kit.hub.ctx.aws.sqs, &kit.queue_url, Duration::from_millis(1500)).await;
+        support::pump(
+            &kit.worker,
+            &kit.hub.ctx.aws.sqs,
+            &kit.queue_url,
+            Duration::from_millis(1500),
+        )
+        .await;
         let got = receiver.received();
         let this_run = &got[before..];
         assert_eq!(this_run.len(), n, "every subscription got the event once");

@@ -23,8 +23,15 @@ async fn a_published_event_is_delivered_signed_once_and_recorded() {
     receiver.know(&[&secret]);
 
     // Nobody wants sms.failed: nothing is stored or queued.
-    assert_eq!(kit.publisher.publish("sms.failed", json!({})).await.unwrap(), None);
-    let data = json!({"message_id": "msg_1", "receptor": shared::mask::mask_phone("+989123456789")});
+    assert_eq!(
+        kit.publisher
+            .publish("sms.failed", json!({}))
+            .await
+            .unwrap(),
+        None
+    );
+    let data =
+        json!({"message_id": "msg_1", "receptor": shared::mask::mask_phone("+989123456789")});
     let event_id = kit
         .publisher
         .publish("sms.delivered", data.clone())
@@ -41,7 +48,11 @@ async fn a_published_event_is_delivered_signed_once_and_recorded() {
     assert_eq!(got[0].body["data"], data);
     assert!(got[0].body["timestamp"].as_str().unwrap().ends_with('Z'));
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    assert!((now - got[0].timestamp).abs() < 30, "webhook-timestamp {}", got[0].timestamp);
+    assert!(
+        (now - got[0].timestamp).abs() < 30,
+        "webhook-timestamp {}",
+        got[0].timestamp
+    );
 
     let messages = kit.get(&format!("{BASE}/{id}/messages")).await;
     assert_eq!(messages["items"].as_array().unwrap().len(), 1, "{messages}");
@@ -68,7 +79,8 @@ async fn a_published_event_is_delivered_signed_once_and_recorded() {
 
 #[tokio::test]
 async fn a_500_is_retried_after_the_schedule_delay_with_the_same_id() {
-    let kit = kit(|c| c.schedule = RetrySchedule(vec![Duration::ZERO, Duration::from_secs(3)])).await;
+    let kit =
+        kit(|c| c.schedule = RetrySchedule(vec![Duration::ZERO, Duration::from_secs(3)])).await;
     let receiver = Receiver::start().await;
     receiver.answer(&[500, 200]);
     let (id, secret) = kit.subscribe(&receiver.url, &["*"]).await;
@@ -83,9 +95,15 @@ async fn a_500_is_retried_after_the_schedule_delay_with_the_same_id() {
 
     let got = receiver.received();
     assert_eq!(got.len(), 2, "{got:?}");
-    assert!(got.iter().all(|r| r.webhook_id == event_id && r.verified == vec![true]));
+    assert!(
+        got.iter()
+            .all(|r| r.webhook_id == event_id && r.verified == vec![true])
+    );
     let gap = got[1].at - got[0].at;
-    assert!(gap >= Duration::from_millis(2500), "retried after {gap:?}, scheduled 3 s");
+    assert!(
+        gap >= Duration::from_millis(2500),
+        "retried after {gap:?}, scheduled 3 s"
+    );
     let attempts = kit.attempts(&id, &event_id).await;
     assert_eq!(attempts["status"], "succeeded");
     let codes: Vec<_> = attempts["items"]
@@ -130,7 +148,11 @@ async fn failing_past_the_limit_disables_and_stops_retrying() {
     // "5 days" is 0 s here: the second failure is past the limit.
     let kit = kit(|c| {
         c.disable_after = Duration::ZERO;
-        c.schedule = RetrySchedule(vec![Duration::ZERO, Duration::from_secs(1), Duration::from_secs(1)]);
+        c.schedule = RetrySchedule(vec![
+            Duration::ZERO,
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        ]);
     })
     .await;
     let receiver = Receiver::start().await;
@@ -143,7 +165,11 @@ async fn failing_past_the_limit_disables_and_stops_retrying() {
         .unwrap()
         .unwrap();
     kit.pump(Duration::from_secs(4)).await;
-    assert_eq!(receiver.received().len(), 2, "disabled after the second failure");
+    assert_eq!(
+        receiver.received().len(),
+        2,
+        "disabled after the second failure"
+    );
     let sub = kit.get(&format!("{BASE}/{id}")).await;
     assert_eq!(sub["disabled_reason"], "failing", "{sub}");
     assert_eq!(kit.attempts(&id, &event_id).await["status"], "failed");
@@ -155,7 +181,10 @@ async fn during_a_rotation_grace_deliveries_verify_under_both_secrets() {
     let receiver = Receiver::start().await;
     let (id, old) = kit.subscribe(&receiver.url, &["notification.read"]).await;
     let res = kit
-        .post(&format!("{BASE}/{id}/rotate"), &json!({"grace_seconds": 3600}))
+        .post(
+            &format!("{BASE}/{id}/rotate"),
+            &json!({"grace_seconds": 3600}),
+        )
         .await;
     assert_eq!(res.status, 200, "{}", String::from_utf8_lossy(&res.body));
     let new = res.json()["secret"].as_str().unwrap().to_string();
@@ -211,18 +240,35 @@ async fn internal_targets_are_refused_at_create_and_at_send() {
         assert_eq!(problem["errors"][0]["field"], "url", "{url}: {problem}");
     }
     let bad_type = kit
-        .post(BASE, &json!({"url": "https://hooks.example.com/x", "event_types": ["sms.exploded"]}))
+        .post(
+            BASE,
+            &json!({"url": "https://hooks.example.com/x", "event_types": ["sms.exploded"]}),
+        )
         .await;
-    assert_eq!(bad_type.assert_problem(422, "invalid_field")["errors"][0]["field"], "event_types");
+    assert_eq!(
+        bad_type.assert_problem(422, "invalid_field")["errors"][0]["field"],
+        "event_types"
+    );
     let user = kit.hub.token("u1", Role::User);
-    send(&kit.svc, json_req("POST", BASE, Some(&user), &json!({"url": "https://a.example/", "event_types": ["*"]})))
-        .await
-        .assert_problem(403, "forbidden");
+    send(
+        &kit.svc,
+        json_req(
+            "POST",
+            BASE,
+            Some(&user),
+            &json!({"url": "https://a.example/", "event_types": ["*"]}),
+        ),
+    )
+    .await
+    .assert_problem(403, "forbidden");
 
     // A name that resolved publicly when stored and resolves to loopback now (DNS
     // rebinding): the guarded resolver refuses it at connection time.
     let receiver = Receiver::start().await;
-    let store = kit.hub.ctx_of("subscriptions").subscription_store(&kit.config);
+    let store = kit
+        .hub
+        .ctx_of("subscriptions")
+        .subscription_store(&kit.config);
     let sub = Subscription {
         id: shared::subscriptions::new_subscription_id(),
         url: format!("https://localhost:{}/hook", receiver.port()),
@@ -305,9 +351,12 @@ async fn a_failed_message_is_retried_by_hand_and_a_time_range_replayed() {
     assert_eq!(replayed, expected);
     assert!(got.iter().all(|r| r.verified == vec![true]));
     // A range that ends before it starts names the field.
-    kit.post(&format!("{BASE}/{id}/replay"), &json!({"since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00Z"}))
-        .await
-        .assert_problem(422, "invalid_field");
+    kit.post(
+        &format!("{BASE}/{id}/replay"),
+        &json!({"since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00Z"}),
+    )
+    .await
+    .assert_problem(422, "invalid_field");
     // Unknown message.
     kit.post(&format!("{BASE}/{id}/messages/evt_nope/retry"), &json!({}))
         .await
@@ -317,9 +366,16 @@ async fn a_failed_message_is_retried_by_hand_and_a_time_range_replayed() {
 #[tokio::test]
 async fn one_event_reaches_every_matching_subscription_once() {
     let kit = kit(|_| {}).await;
-    let receivers = [Receiver::start().await, Receiver::start().await, Receiver::start().await];
+    let receivers = [
+        Receiver::start().await,
+        Receiver::start().await,
+        Receiver::start().await,
+    ];
     let mut ids = Vec::new();
-    for (r, types) in receivers.iter().zip([&["*"][..], &["sms.failed"], &["email.failed"]]) {
+    for (r, types) in receivers
+        .iter()
+        .zip([&["*"][..], &["sms.failed"], &["email.failed"]])
+    {
         let (id, secret) = kit.subscribe(&r.url, types).await;
         r.know(&[&secret]);
         ids.push(id);
@@ -327,12 +383,23 @@ async fn one_event_reaches_every_matching_subscription_once() {
     // Patch the third to want the event too, then delete it: it gets nothing.
     let res = send(
         &kit.svc,
-        json_req("PATCH", &format!("{BASE}/{}", ids[2]), Some(&kit.admin), &json!({"event_types": ["sms.failed"]})),
+        json_req(
+            "PATCH",
+            &format!("{BASE}/{}", ids[2]),
+            Some(&kit.admin),
+            &json!({"event_types": ["sms.failed"]}),
+        ),
     )
     .await;
     assert_eq!(res.status, 200);
     assert_eq!(res.json()["event_types"], json!(["sms.failed"]));
-    let del = send(&kit.svc, hub_tests::req("DELETE", &format!("{BASE}/{}", ids[2]), Some(&kit.admin)).body(axum::body::Body::empty()).unwrap()).await;
+    let del = send(
+        &kit.svc,
+        hub_tests::req("DELETE", &format!("{BASE}/{}", ids[2]), Some(&kit.admin))
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(del.status, 204);
     kit.publisher
         .publish("sms.failed", json!({"message_id": "m9"}))
@@ -343,5 +410,9 @@ async fn one_event_reaches_every_matching_subscription_once() {
     assert_eq!(receivers[0].received().len(), 1);
     assert_eq!(receivers[1].received().len(), 1);
     assert_eq!(receivers[2].received().len(), 0);
-    assert!(receivers[..2].iter().all(|r| r.received()[0].verified == vec![true]));
+    assert!(
+        receivers[..2]
+            .iter()
+            .all(|r| r.received()[0].verified == vec![true])
+    );
 }

@@ -85,7 +85,11 @@ impl Receiver {
                     .unwrap_or_default()
                     .to_string()
             };
-            let (id, ts, sig) = (h("webhook-id"), h("webhook-timestamp"), h("webhook-signature"));
+            let (id, ts, sig) = (
+                h("webhook-id"),
+                h("webhook-timestamp"),
+                h("webhook-signature"),
+            );
             let mut st = state.lock().unwrap();
             let verified = st
                 .secrets
@@ -190,7 +194,12 @@ impl Kit {
     pub async fn subscribe(&self, url: &str, types: &[&str]) -> (String, String) {
         let res = send(
             &self.svc,
-            json_req("POST", BASE, Some(&self.admin), &json!({"url": url, "event_types": types})),
+            json_req(
+                "POST",
+                BASE,
+                Some(&self.admin),
+                &json!({"url": url, "event_types": types}),
+            ),
         )
         .await;
         assert_eq!(res.status, 201, "{}", String::from_utf8_lossy(&res.body));
@@ -203,7 +212,12 @@ impl Kit {
 
     pub async fn get(&self, path: &str) -> Value {
         let res = send(&self.svc, get(path, Some(&self.admin))).await;
-        assert_eq!(res.status, 200, "{path}: {}", String::from_utf8_lossy(&res.body));
+        assert_eq!(
+            res.status,
+            200,
+            "{path}: {}",
+            String::from_utf8_lossy(&res.body)
+        );
         res.json()
     }
 
@@ -233,17 +247,21 @@ pub async fn pump(
     use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
     let mut handled = 0;
     let mut quiet_since = Instant::now();
+    let mut busy = false;
     loop {
+        // Long-poll only when the queue looked empty: the emulator's long poll waits for a
+        // full batch of ten before answering.
         let out = sqs
             .receive_message()
             .queue_url(queue_url)
             .max_number_of_messages(10)
-            .wait_time_seconds(1)
+            .wait_time_seconds(if busy { 0 } else { 1 })
             .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
             .send()
             .await
             .expect("receive");
         let messages = out.messages.unwrap_or_default();
+        busy = !messages.is_empty();
         if messages.is_empty() {
             if quiet_since.elapsed() >= idle {
                 return handled;

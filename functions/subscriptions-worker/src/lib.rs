@@ -14,6 +14,10 @@ pub async fn handle_event(worker: &DeliveryWorker, event: SqsEvent) -> SqsBatchR
         sqs: worker.sqs(),
         queue_url: worker.queue_url(),
     };
-    process_batch_with_visibility(event, visibility, |m| async move { worker.handle(&m).await })
-        .await
+    process_batch_with_visibility(
+        event,
+        visibility,
+        |m| async move { worker.handle(&m).await },
+    )
+    .await
 }

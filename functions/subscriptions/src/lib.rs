@@ -213,7 +213,10 @@ pub async fn retry(
     _admin: AdminCaller,
     ApiPath((id, event_id)): ApiPath<(String, String)>,
 ) -> ApiResult<(StatusCode, Json<DeliveryQueued>)> {
-    Ok((StatusCode::ACCEPTED, Json(s.service.retry(&id, &event_id).await?)))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(s.service.retry(&id, &event_id).await?),
+    ))
 }
 
 #[utoipa::path(post, path = "/api/integrations/subscriptions/{id}/replay", tag = "subscriptions", security(("bearerAuth" = [])),
@@ -226,7 +229,10 @@ pub async fn replay(
     ApiPath(id): ApiPath<String>,
     ApiJson(range): ApiJson<ReplayRange>,
 ) -> ApiResult<(StatusCode, Json<ReplayAccepted>)> {
-    Ok((StatusCode::ACCEPTED, Json(s.service.replay(&id, range).await?)))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(s.service.replay(&id, range).await?),
+    ))
 }
 
 #[derive(utoipa::OpenApi)]

@@ -5,7 +5,9 @@ use super::HubContext;
 use crate::config::ConfigError;
 use crate::subscriptions::delivery::Sender;
 use crate::subscriptions::store::SubscriptionStore;
-use crate::subscriptions::{DeliveryWorker, EventPublisher, SubscriptionService, SubscriptionsConfig};
+use crate::subscriptions::{
+    DeliveryWorker, EventPublisher, SubscriptionService, SubscriptionsConfig,
+};
 
 impl HubContext {
     pub fn subscriptions_config(&self) -> Result<SubscriptionsConfig, ConfigError> {
@@ -51,7 +53,11 @@ impl HubContext {
     }
 
     pub fn subscription_service(&self, config: &SubscriptionsConfig) -> SubscriptionService {
-        SubscriptionService::new(self.subscription_store(config), self.aws.sqs.clone(), config)
+        SubscriptionService::new(
+            self.subscription_store(config),
+            self.aws.sqs.clone(),
+            config,
+        )
     }
 
     /// The delivery worker; needs `SUBSCRIPTIONS_QUEUE_URL` (it sends the fan-out's deliveries

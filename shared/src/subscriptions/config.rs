@@ -32,9 +32,7 @@ impl RetrySchedule {
     /// The delay before attempt `done + 1` after `done` failed attempts of this round, or
     /// `None` when the round is over.
     pub fn next_delay(&self, done: u32) -> Option<Duration> {
-        self.0
-            .get(done as usize)
-            .map(|d| (*d).min(MAX_VISIBILITY))
+        self.0.get(done as usize).map(|d| (*d).min(MAX_VISIBILITY))
     }
 
     /// `0,5,300,...` seconds (`SUBSCRIPTIONS_RETRY_SCHEDULE`).

@@ -65,7 +65,10 @@ impl Sender {
             // A proxy would resolve the name itself, past the guard.
             .no_proxy()
             .dns_resolver(GuardedResolver { allow_loopback })
-            .user_agent(concat!("integrations-hub-webhooks/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!(
+                "integrations-hub-webhooks/",
+                env!("CARGO_PKG_VERSION")
+            ))
             .build()?;
         Ok(Self {
             client,

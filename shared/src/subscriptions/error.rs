@@ -8,7 +8,10 @@ use crate::store::StoreError;
 pub enum SubscriptionError {
     /// A field of the request is unacceptable (the URL, an event type...): 422 naming it.
     #[error("{field}: {message}")]
-    Invalid { field: &'static str, message: String },
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     #[error("subscription {0} not found")]
     NotFound(String),
     #[error("no message for event {0} on this subscription")]

@@ -91,7 +91,10 @@ pub fn check_before_send(raw: &str, allow_loopback: bool) -> Result<Url, String>
         return Err(format!("is longer than {MAX_URL_LEN} characters"));
     }
     let url = Url::parse(raw).map_err(|e| format!("is not an absolute URL ({e})"))?;
-    let host = url.host_str().filter(|h| !h.is_empty()).ok_or("has no host")?;
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or("has no host")?;
     // The URL parser has already normalised IP literals (`0x7f.1` is `127.0.0.1`).
     let literal: Option<IpAddr> = host
         .trim_start_matches('[')
@@ -106,7 +109,9 @@ pub fn check_before_send(raw: &str, allow_loopback: bool) -> Result<Url, String>
         "https" => {}
         "http" if allow_loopback && loopback_host => {}
         "http" if allow_loopback => {
-            return Err("must use https (http only to a loopback address on the local stack)".into());
+            return Err(
+                "must use https (http only to a loopback address on the local stack)".into(),
+            );
         }
         "http" => return Err("must use https".into()),
         other => return Err(format!("must use https (not {other})")),
@@ -143,8 +148,9 @@ impl reqwest::dns::Resolve for GuardedResolver {
                 .filter(|a| !ip_refused(a.ip(), allow_loopback))
                 .collect();
             if allowed.is_empty() {
-                return Err(Box::new(RefusedAddress(host))
-                    as Box<dyn std::error::Error + Send + Sync>);
+                return Err(
+                    Box::new(RefusedAddress(host)) as Box<dyn std::error::Error + Send + Sync>
+                );
             }
             Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
         })
@@ -187,7 +193,12 @@ mod tests {
         ] {
             assert!(refused(ip), "{ip}");
         }
-        for ip in ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111", "100.128.0.1"] {
+        for ip in [
+            "93.184.216.34",
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "100.128.0.1",
+        ] {
             assert!(!refused(ip), "{ip}");
         }
         assert!(!ip_refused("127.0.0.1".parse().unwrap(), true));

@@ -26,7 +26,11 @@ pub struct SubscriptionService {
 }
 
 impl SubscriptionService {
-    pub fn new(store: SubscriptionStore, sqs: aws_sdk_sqs::Client, config: &SubscriptionsConfig) -> Self {
+    pub fn new(
+        store: SubscriptionStore,
+        sqs: aws_sdk_sqs::Client,
+        config: &SubscriptionsConfig,
+    ) -> Self {
         Self {
             store,
             sqs,
@@ -58,7 +62,10 @@ impl SubscriptionService {
         {
             return Err(SubscriptionError::invalid(
                 "event_types",
-                format!("unknown event type {bad:?} (known: {}, or \"*\")", EVENT_TYPES.join(", ")),
+                format!(
+                    "unknown event type {bad:?} (known: {}, or \"*\")",
+                    EVENT_TYPES.join(", ")
+                ),
             ));
         }
         Ok(())
@@ -74,7 +81,10 @@ impl SubscriptionService {
         Ok(())
     }
 
-    pub async fn create(&self, new: NewSubscription) -> Result<SubscriptionCreated, SubscriptionError> {
+    pub async fn create(
+        &self,
+        new: NewSubscription,
+    ) -> Result<SubscriptionCreated, SubscriptionError> {
         self.check_url(&new.url)?;
         Self::check_types(&new.event_types)?;
         Self::check_description(&new.description)?;
@@ -105,7 +115,13 @@ impl SubscriptionService {
 
     pub async fn list(&self) -> Result<SubscriptionList, SubscriptionError> {
         Ok(SubscriptionList {
-            items: self.store.fresh().await?.iter().map(Subscription::view).collect(),
+            items: self
+                .store
+                .fresh()
+                .await?
+                .iter()
+                .map(Subscription::view)
+                .collect(),
         })
     }
 
@@ -120,7 +136,11 @@ impl SubscriptionService {
         Ok(self.load(id).await?.view())
     }
 
-    pub async fn update(&self, id: &str, patch: SubscriptionPatch) -> Result<SubscriptionView, SubscriptionError> {
+    pub async fn update(
+        &self,
+        id: &str,
+        patch: SubscriptionPatch,
+    ) -> Result<SubscriptionView, SubscriptionError> {
         let mut sub = self.load(id).await?;
         if let Some(url) = patch.url {
             self.check_url(&url)?;
@@ -156,7 +176,11 @@ impl SubscriptionService {
         }
     }
 
-    pub async fn rotate(&self, id: &str, request: RotateSecret) -> Result<SecretRotated, SubscriptionError> {
+    pub async fn rotate(
+        &self,
+        id: &str,
+        request: RotateSecret,
+    ) -> Result<SecretRotated, SubscriptionError> {
         let grace = request
             .grace_seconds
             .map(Duration::from_secs)
@@ -181,7 +205,9 @@ impl SubscriptionService {
     }
 
     fn queue_url(&self) -> Result<&str, SubscriptionError> {
-        self.queue_url.as_deref().ok_or(SubscriptionError::NotConfigured)
+        self.queue_url
+            .as_deref()
+            .ok_or(SubscriptionError::NotConfigured)
     }
 
     async fn enabled(&self, id: &str) -> Result<Subscription, SubscriptionError> {
@@ -202,7 +228,9 @@ impl SubscriptionService {
             timestamp: crate::clock::now_rfc3339_millis(),
             data: serde_json::json!({ "subscription_id": sub.id }),
         };
-        self.store.put_event(&event, None, crate::clock::now_secs()).await?;
+        self.store
+            .put_event(&event, None, crate::clock::now_secs())
+            .await?;
         let body = QueueBody::Deliver {
             subscription_id: sub.id.clone(),
             event_id: event.id.clone(),
@@ -227,8 +255,14 @@ impl SubscriptionService {
             None => None,
             Some(c) => {
                 let key: std::collections::HashMap<String, String> = crate::cursor::decode(c)
-                    .map_err(|_| SubscriptionError::invalid("cursor", "is not a cursor this API returned"))?;
-                Some(key.into_iter().map(|(k, v)| (k, crate::store::s(v))).collect())
+                    .map_err(|_| {
+                        SubscriptionError::invalid("cursor", "is not a cursor this API returned")
+                    })?;
+                Some(
+                    key.into_iter()
+                        .map(|(k, v)| (k, crate::store::s(v)))
+                        .collect(),
+                )
             }
         };
         let limit = limit.unwrap_or(50).clamp(1, 100);
@@ -243,7 +277,11 @@ impl SubscriptionService {
         Ok(MessagePage { items, next_cursor })
     }
 
-    pub async fn attempts(&self, id: &str, event_id: &str) -> Result<AttemptList, SubscriptionError> {
+    pub async fn attempts(
+        &self,
+        id: &str,
+        event_id: &str,
+    ) -> Result<AttemptList, SubscriptionError> {
         let (message, mut attempts) = self
             .store
             .message(id, event_id)
@@ -260,7 +298,11 @@ impl SubscriptionService {
     }
 
     /// One more attempt of one message, now (outside the schedule; no automatic retries).
-    pub async fn retry(&self, id: &str, event_id: &str) -> Result<DeliveryQueued, SubscriptionError> {
+    pub async fn retry(
+        &self,
+        id: &str,
+        event_id: &str,
+    ) -> Result<DeliveryQueued, SubscriptionError> {
         let queue_url = self.queue_url()?;
         let sub = self.enabled(id).await?;
         self.store
@@ -300,7 +342,11 @@ impl SubscriptionService {
 
     /// Delivers again, on the full schedule, every event of the subscription's types
     /// published in `[since, until)`.
-    pub async fn replay(&self, id: &str, range: ReplayRange) -> Result<ReplayAccepted, SubscriptionError> {
+    pub async fn replay(
+        &self,
+        id: &str,
+        range: ReplayRange,
+    ) -> Result<ReplayAccepted, SubscriptionError> {
         let queue_url = self.queue_url()?;
         let parse = |field: &'static str, v: &str| {
             crate::clock::parse_rfc3339(v)
@@ -316,12 +362,20 @@ impl SubscriptionService {
             return Err(SubscriptionError::invalid("until", "must be after since"));
         }
         let sub = self.enabled(id).await?;
-        let events = self.store.events_between(&since, &until, MAX_REPLAY).await?;
+        let events = self
+            .store
+            .events_between(&since, &until, MAX_REPLAY)
+            .await?;
         let mut bodies = Vec::new();
-        for event in events.iter().filter(|e| e.event_type != PING && sub.wants(&e.event_type)) {
+        for event in events
+            .iter()
+            .filter(|e| e.event_type != PING && sub.wants(&e.event_type))
+        {
             bodies.push(self.new_round(&sub, event, Trigger::Replay).await?);
         }
         crate::queue::send_json_batch(&self.sqs, queue_url, &bodies).await?;
-        Ok(ReplayAccepted { queued: bodies.len() })
+        Ok(ReplayAccepted {
+            queued: bodies.len(),
+        })
     }
 }

@@ -176,7 +176,11 @@ impl SubscriptionStore {
             id,
             "SET disabled = :t, disabled_reason = :r, updated_at = :now",
             Some("attribute_exists(pk)"),
-            vec![(":t", AttributeValue::Bool(true)), (":r", s(reason)), (":now", s(now))],
+            vec![
+                (":t", AttributeValue::Bool(true)),
+                (":r", s(reason)),
+                (":now", s(now)),
+            ],
         )
         .await
     }
@@ -410,7 +414,10 @@ impl SubscriptionStore {
             .expression_attribute_values(":st", s(status))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":empty", AttributeValue::L(vec![]))
-            .expression_attribute_values(":att", AttributeValue::L(vec![AttributeValue::M(attempt_item)]))
+            .expression_attribute_values(
+                ":att",
+                AttributeValue::L(vec![AttributeValue::M(attempt_item)]),
+            )
             .expression_attribute_values(":now", s(&attempt.at))
             .expression_attribute_values(":round", s(round));
         match attempt.status_code {
@@ -533,7 +540,8 @@ impl SubscriptionStore {
 }
 
 fn event_of(item: &Item) -> Result<(Event, bool), StoreError> {
-    let field = |k: &str| text(item, k).ok_or_else(|| StoreError::Malformed(format!("event without {k}")));
+    let field =
+        |k: &str| text(item, k).ok_or_else(|| StoreError::Malformed(format!("event without {k}")));
     let data = serde_json::from_str(&field("data")?)
         .map_err(|e| StoreError::Malformed(format!("event data: {e}")))?;
     Ok((

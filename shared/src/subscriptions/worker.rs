@@ -112,8 +112,7 @@ impl DeliveryWorker {
     }
 
     async fn fan_out(&self, event_id: &str) -> Result<(), WorkError> {
-        let Some((event, fanned_out)) = self.store.get_event(event_id).await.map_err(retry)?
-        else {
+        let Some((event, fanned_out)) = self.store.get_event(event_id).await.map_err(retry)? else {
             return Err(WorkError::Poison(format!("unknown event {event_id}")));
         };
         if fanned_out {
@@ -169,7 +168,9 @@ impl DeliveryWorker {
         else {
             return Ok(()); // delivered, given up, a stale round, or another worker on it
         };
-        let outcome = self.send(&sub.signing_secrets(now), &sub.url, &event, now).await;
+        let outcome = self
+            .send(&sub.signing_secrets(now), &sub.url, &event, now)
+            .await;
         let attempt = Attempt {
             number: 0, // numbered from the stored count when listed
             at: crate::clock::now_rfc3339_millis(),
@@ -277,7 +278,10 @@ mod tests {
             event_id: "evt_1".into(),
         })
         .unwrap();
-        assert_eq!(fanout, serde_json::json!({"kind": "fanout", "event_id": "evt_1"}));
+        assert_eq!(
+            fanout,
+            serde_json::json!({"kind": "fanout", "event_id": "evt_1"})
+        );
         let d: QueueBody = serde_json::from_str(
             r#"{"kind":"deliver","subscription_id":"sub_1","event_id":"evt_1"}"#,
         )
