@@ -31,6 +31,7 @@ pub mod retry;
 pub mod secrets;
 pub mod sms;
 pub mod store;
+pub mod subscriptions;
 pub mod telemetry;
 pub mod uploads;
 pub mod webhooks;

@@ -129,6 +129,11 @@ pub enum WorkError {
     /// `maxReceiveCount` deliveries it goes to the dead-letter queue).
     #[error("retryable: {0}")]
     Retry(String),
+    /// Try again after this delay: the worker edge hides the message for the delay with
+    /// `ChangeMessageVisibility` (at most 12 h), then reports it failed so SQS redelivers it
+    /// then. Edges without a queue to talk to treat it as [`WorkError::Retry`].
+    #[error("retry after {0:?}: {1}")]
+    RetryAfter(std::time::Duration, String),
     /// The message can never succeed (unreadable, refers to nothing): logged and dropped,
     /// since redelivering it would only delay its trip to the DLQ.
     #[error("poison: {0}")]

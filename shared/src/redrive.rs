@@ -49,12 +49,13 @@ pub const REMOVE_CLAUSE: &str =
 pub const DEFAULT_AFTER: Duration = Duration::from_secs(60);
 
 /// The queues a unit of work may belong to, by the environment variable holding their URL.
-/// The sweeper only sends to these (its policy in template.yaml names the same four).
-pub const QUEUES: [&str; 4] = [
+/// The sweeper only sends to these (its policy in template.yaml names the same queues).
+pub const QUEUES: [&str; 5] = [
     "WEBHOOK_EVENTS_QUEUE_URL",
     "SMS_BULK_QUEUE_URL",
     "AI_JOBS_QUEUE_URL",
     "NOTIFICATIONS_QUEUE_URL",
+    "SUBSCRIPTIONS_QUEUE_URL",
 ];
 
 /// A queue message that must reach its queue even if the process stops right after the write.

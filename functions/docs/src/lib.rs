@@ -53,6 +53,7 @@ fn function_docs() -> Vec<(&'static str, OpenApi)> {
         ("sms", sms::openapi()),
         ("webhooks", webhooks::openapi()),
         ("notifications", notifications::openapi()),
+        ("subscriptions", subscriptions::openapi()),
         ("docs", DocsApi::openapi()),
     ]
 }

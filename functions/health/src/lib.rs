@@ -41,7 +41,7 @@ pub struct AwsChecks {
 /// One work queue's backlog (SQS approximate counts) and its dead-letter queue's depth.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct QueueBacklog {
-    /// `sms_bulk`, `ai_jobs`, `webhook_events`, `notifications`.
+    /// `sms_bulk`, `ai_jobs`, `webhook_events`, `notifications`, `subscriptions`.
     pub name: String,
     pub ok: bool,
     /// Messages waiting for a worker.
@@ -126,7 +126,7 @@ pub struct HealthState {
 }
 
 /// The work queues /health reports on: name, queue URL variable, dead-letter queue URL variable.
-pub const QUEUES: [(&str, &str, &str); 4] = [
+pub const QUEUES: [(&str, &str, &str); 5] = [
     ("sms_bulk", "SMS_BULK_QUEUE_URL", "SMS_BULK_DLQ_URL"),
     ("ai_jobs", "AI_JOBS_QUEUE_URL", "AI_JOBS_DLQ_URL"),
     (

@@ -10,6 +10,7 @@ mod notifications;
 mod otp;
 mod sms;
 mod storage;
+mod subscriptions;
 mod webhooks;
 
 use std::sync::Arc;
