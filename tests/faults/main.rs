@@ -9,12 +9,12 @@ mod email;
 mod harness;
 mod notifications;
 mod redrive;
-mod sms;
-mod webhooks;
 /// The real SMTP sink of the email tests (`scripts/smtp_sink.py`).
 #[path = "../email/sink.rs"]
 #[allow(dead_code)]
 mod sink;
+mod sms;
+mod webhooks;
 
 /// The hub table's redrive index is one shard shared by every test on the emulator, and a
 /// sweep sends every due item of a queue variable to the sweeping test's own queue (and pushes

@@ -139,6 +139,11 @@ pub const QUEUES: [(&str, &str, &str); 5] = [
         "NOTIFICATIONS_QUEUE_URL",
         "NOTIFICATIONS_DLQ_URL",
     ),
+    (
+        "subscriptions",
+        "SUBSCRIPTIONS_QUEUE_URL",
+        "SUBSCRIPTIONS_DLQ_URL",
+    ),
 ];
 
 /// The connection id the WebSocket probe asks about: no such connection exists, so a working

@@ -135,7 +135,9 @@ impl Dispatcher {
         for result in results {
             match result {
                 Ok(()) => {}
-                Err(retry @ WorkError::Retry(_)) => return Err(retry),
+                Err(retry @ (WorkError::Retry(_) | WorkError::RetryAfter(..))) => {
+                    return Err(retry);
+                }
                 Err(p @ WorkError::Poison(_)) => poison = Some(p),
             }
         }
