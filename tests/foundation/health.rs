@@ -218,7 +218,13 @@ async fn reports_queue_backlogs_and_the_websocket_management_api() {
         .collect();
     assert_eq!(
         names,
-        ["sms_bulk", "ai_jobs", "webhook_events", "notifications"]
+        [
+            "sms_bulk",
+            "ai_jobs",
+            "webhook_events",
+            "notifications",
+            "subscriptions"
+        ]
     );
     for q in v["queues"].as_array().unwrap() {
         assert_eq!(q["ok"], true, "{q}");
