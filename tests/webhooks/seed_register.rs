@@ -69,3 +69,78 @@ async fn a_user_registering_a_malformed_webhook_gets_403() {
     .assert_problem(422, "invalid_body");
     assert_eq!(p["errors"][0]["field"], "name", "{p}");
 }
+
+/// Helsa's "log all activities": registering, changing and rotating an endpoint are in the admin
+/// audit trail under the admin who did it, with field names and never the secret.
+#[tokio::test]
+async fn endpoint_changes_are_in_the_audit_trail_without_secrets() {
+    let f = Fixture::new().await;
+    let actor = format!("webhook-admin-{}", uuid::Uuid::new_v4().simple());
+    let admin = f.hub.token(&actor, Role::Admin);
+    let endpoint_url = slug("audited");
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    send(
+        &f.svc,
+        json_req(
+            "POST",
+            "/api/integrations/webhooks/",
+            Some(&admin),
+            &json!({"provider_slug": "payment-gateway", "name": "Audited",
+                    "endpoint_url": endpoint_url, "secret": secret}),
+        ),
+    )
+    .await
+    .assert_status(201);
+    send(
+        &f.svc,
+        json_req(
+            "PATCH",
+            &format!("/api/integrations/webhooks/{endpoint_url}"),
+            Some(&admin),
+            &json!({"name": "Audited again"}),
+        ),
+    )
+    .await
+    .assert_status(200);
+    send(
+        &f.svc,
+        json_req(
+            "POST",
+            &format!("/api/integrations/webhooks/{endpoint_url}/rotate-secret"),
+            Some(&admin),
+            &json!({}),
+        ),
+    )
+    .await
+    .assert_status(200);
+
+    let page = f
+        .hub
+        .ctx
+        .audit
+        .list(&shared::audit::AuditQuery {
+            action: Some("webhook_endpoint.".into()),
+            limit: Some(100),
+            ..Default::default()
+        })
+        .await
+        .expect("audit listing");
+    let mine: Vec<_> = page.items.iter().filter(|e| e.actor == actor).collect();
+    let actions: Vec<&str> = mine.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "webhook_endpoint.rotated",
+            "webhook_endpoint.updated",
+            "webhook_endpoint.registered"
+        ]
+    );
+    assert!(
+        mine.iter()
+            .all(|e| e.target == format!("webhook_endpoint:{endpoint_url}"))
+    );
+    assert!(mine[2].fields.contains(&"secret".to_string()));
+    assert_eq!(mine[1].fields, ["name"]);
+    let text = serde_json::to_string(&page.items).unwrap();
+    assert!(!text.contains(secret), "a secret reached the audit trail");
+}

@@ -197,12 +197,41 @@ async fn receive_inner(
         (status = 403, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn register(
     State(s): St,
-    _admin: AdminCaller,
+    AdminCaller(caller): AdminCaller,
     headers: HeaderMap,
     ApiJson(new): ApiJson<NewEndpoint>,
 ) -> ApiResult<(StatusCode, Json<EndpointCreated>)> {
+    let slug = new.slug.clone();
+    let mut fields = vec!["provider_slug", "name", "endpoint_url", "verification"];
+    for (set, name) in [
+        (!new.events.is_empty(), "events"),
+        (new.secret.is_some(), "secret"),
+        (new.event_type_field.is_some(), "event_type_field"),
+        (new.notify_user_id.is_some(), "notify_user_id"),
+        (new.notification_title.is_some(), "notification_title"),
+    ] {
+        if set {
+            fields.push(name);
+        }
+    }
     let created = s.service.register(new, &header_view(&headers)).await?;
+    audit(&s, &caller, "webhook_endpoint.registered", &slug, fields).await;
     Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Records an admin change to an endpoint (field names only; a failed write is logged by the
+/// trail and the change stands).
+async fn audit(
+    s: &WebhooksState,
+    caller: &shared::auth::Caller,
+    action: &str,
+    slug: &str,
+    fields: Vec<&str>,
+) {
+    use shared::context::HubState;
+    let entry = shared::audit::AuditEntry::new(caller, action, format!("webhook_endpoint:{slug}"))
+        .fields(fields);
+    let _ = s.hub().audit.record(entry).await;
 }
 
 #[utoipa::path(get, path = "/api/integrations/webhooks", tag = "webhooks", security(("bearerAuth" = [])), params(PageQuery),
@@ -238,12 +267,27 @@ pub async fn get_endpoint(
     responses((status = 200, body = EndpointView), (status = 422, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn update_endpoint(
     State(s): St,
-    _admin: AdminCaller,
+    AdminCaller(caller): AdminCaller,
     headers: HeaderMap,
     ApiPath(slug): ApiPath<String>,
     ApiJson(patch): ApiJson<EndpointPatch>,
 ) -> ApiResult<Json<EndpointView>> {
+    let mut fields = Vec::new();
+    for (set, name) in [
+        (patch.name.is_some(), "name"),
+        (patch.events.is_some(), "events"),
+        (patch.verification.is_some(), "verification"),
+        (patch.event_type_field.is_some(), "event_type_field"),
+        (patch.notify_user_id.is_some(), "notify_user_id"),
+        (patch.notification_title.is_some(), "notification_title"),
+        (patch.enabled.is_some(), "enabled"),
+    ] {
+        if set {
+            fields.push(name);
+        }
+    }
     let endpoint = s.service.registry.update(&slug, patch).await?;
+    audit(&s, &caller, "webhook_endpoint.updated", &slug, fields).await;
     Ok(Json(s.service.view(endpoint, &header_view(&headers))))
 }
 
@@ -270,7 +314,7 @@ pub async fn disable_endpoint(
     responses((status = 200, body = EndpointCreated)))]
 pub async fn rotate_secret(
     State(s): St,
-    _admin: AdminCaller,
+    AdminCaller(caller): AdminCaller,
     headers: HeaderMap,
     ApiPath(slug): ApiPath<String>,
     body: axum::body::Bytes,
@@ -290,6 +334,14 @@ pub async fn rotate_secret(
         .service
         .rotate_secret(&slug, req, &header_view(&headers))
         .await?;
+    audit(
+        &s,
+        &caller,
+        "webhook_endpoint.rotated",
+        &slug,
+        vec!["secret"],
+    )
+    .await;
     Ok(Json(created))
 }
 
