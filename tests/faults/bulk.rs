@@ -14,9 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{
-    BillingMode, GlobalSecondaryIndex, KeysAndAttributes, Projection, ProjectionType,
-};
+use aws_sdk_dynamodb::types::KeysAndAttributes;
 use hub_tests::faults::{Fault, Faults, Row};
 use hub_tests::{TestHub, TestResponse, create_queue, drain_queue, get, json_req, send};
 use serde_json::{Value, json};
@@ -108,7 +106,7 @@ impl Stack {
             json!({"api_key": KEY, "sender": "10004346", "callback_token": "cb-token-0123456789"}),
         )
         .await;
-        let table = hub_table_copy(&hub).await;
+        let table = crate::redrive::hub_table_copy(&hub).await;
         let queue = create_queue(&hub, "SMS_BULK_QUEUE_URL").await;
         env.push(("HUB_TABLE", table.clone()));
         env.push(("SMS_BULK_QUEUE_URL", queue.clone()));
@@ -289,56 +287,6 @@ impl Stack {
             .expect("scan batches");
         out.items().len()
     }
-}
-
-/// A copy of the stack's hub table (`<HUB_TABLE>-<suffix>`, which the roles reach in test
-/// mode) with the same keys and global secondary indexes (`redrive` among them).
-async fn hub_table_copy(hub: &TestHub) -> String {
-    let dynamo = &hub.ctx.aws.dynamo;
-    let stack_table = &hub.ctx.config.hub_table;
-    let name = format!(
-        "{stack_table}-bk{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..10]
-    );
-    let described = dynamo
-        .describe_table()
-        .table_name(stack_table)
-        .send()
-        .await
-        .expect("describe the stack's hub table");
-    let table = described.table().expect("table description");
-    let indexes: Vec<GlobalSecondaryIndex> = table
-        .global_secondary_indexes()
-        .iter()
-        .map(|gsi| {
-            GlobalSecondaryIndex::builder()
-                .index_name(gsi.index_name().unwrap_or_default())
-                .set_key_schema(Some(gsi.key_schema().to_vec()))
-                .projection(gsi.projection().cloned().unwrap_or_else(|| {
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build()
-                }))
-                .build()
-                .expect("index")
-        })
-        .collect();
-    assert!(
-        indexes.iter().any(|i| i.index_name() == redrive::INDEX),
-        "the stack's hub table has no `{}` index",
-        redrive::INDEX
-    );
-    dynamo
-        .create_table()
-        .table_name(&name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .set_attribute_definitions(Some(table.attribute_definitions().to_vec()))
-        .set_key_schema(Some(table.key_schema().to_vec()))
-        .set_global_secondary_indexes(Some(indexes))
-        .send()
-        .await
-        .expect("create the hub table copy");
-    name
 }
 
 /// What a message's stored status may say, given whether Kavenegar received it.
