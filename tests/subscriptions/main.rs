@@ -4,6 +4,7 @@
 //! verify every delivery with a Standard Webhooks verifier written from the spec.
 //! Run through `make test` (or with `.local/test.env` loaded).
 
+mod capabilities;
 mod support;
 
 use std::time::Duration;

@@ -215,9 +215,7 @@ pub async fn read_one(
     if uuid::Uuid::parse_str(&id).is_err() {
         return Err(NotificationError::NotFound(id).into());
     }
-    Ok(Json(
-        state.service.store.mark_read(&user, &id).await?.view(),
-    ))
+    Ok(Json(state.service.mark_read(&user, &id).await?.view()))
 }
 
 #[utoipa::path(post, path = "/api/v1/notifications/read-all", operation_id = "mark_all_notifications_read", tag = "notifications", security(("bearerAuth" = [])),
@@ -228,7 +226,7 @@ pub async fn read_all(
     ApiQuery(q): ApiQuery<UserQuery>,
 ) -> ApiResult<Json<ReadAll>> {
     let user = subject(&caller, q.user_id.as_deref())?;
-    let marked = state.service.store.mark_all_read(&user).await?;
+    let marked = state.service.mark_all_read(&user).await?;
     Ok(Json(ReadAll {
         user_id: user,
         marked,

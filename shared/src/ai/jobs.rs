@@ -30,19 +30,22 @@ use crate::clock::{now_rfc3339, now_secs};
 use crate::queue::{QueueMessage, WorkError};
 use crate::redrive::{self, Redrive};
 use crate::store::{StoreError, n, s};
+use crate::subscriptions::EventPublisher;
 
 /// What a worker's claim on a job found.
 #[derive(Debug)]
 pub enum JobClaim {
     /// The job is this worker's to run, under `token`.
     Claimed { job: Box<JobRecord>, token: String },
-    /// Already `succeeded` or `failed` (a redelivered message): nothing to do.
-    Finished(JobStatus),
+    /// Already `succeeded` or `failed` (a redelivered message): nothing to run (its outcome
+    /// is announced again, under the same event id, in case the first delivery stopped
+    /// before announcing).
+    Finished(Box<JobRecord>),
     /// Another worker is running it now.
     InFlight,
     /// The worker that claimed it stopped without an outcome (claim older than the stale
     /// limit); the job is now `failed` / `provider_outcome_unknown`.
-    TakenOverUnknown,
+    TakenOverUnknown(Box<JobRecord>),
     /// No such job (expired or never stored).
     Missing,
 }
@@ -354,7 +357,7 @@ impl JobStore {
                 };
                 let record = record(id, &job);
                 if record.status.is_final() {
-                    return Ok(JobClaim::Finished(record.status));
+                    return Ok(JobClaim::Finished(Box::new(record)));
                 }
                 let claimed_at = job
                     .get("claimed_at")
@@ -370,7 +373,7 @@ impl JobStore {
                     .and_then(|v| v.as_s().ok())
                     .cloned()
                     .unwrap_or_default();
-                self.take_over(id, &old).await
+                self.take_over(record, &old).await
             }
             Err(e) => Err(e.into()),
         }
@@ -379,7 +382,8 @@ impl JobStore {
     /// A worker claimed the job and stopped without recording what happened: the provider may
     /// have run it. The job ends `failed` with an unknown outcome instead of a second run. The
     /// claim token is kept, so that worker's late result (if it is alive after all) still lands.
-    async fn take_over(&self, id: &str, old_token: &str) -> Result<JobClaim, AiError> {
+    async fn take_over(&self, record: JobRecord, old_token: &str) -> Result<JobClaim, AiError> {
+        let id = record.id.as_str();
         let res = self
             .dynamo
             .update_item()
@@ -403,7 +407,14 @@ impl JobStore {
             .await
             .map_err(|e| StoreError::from_sdk("UpdateItem", e));
         match res {
-            Ok(_) => Ok(JobClaim::TakenOverUnknown),
+            Ok(_) => Ok(JobClaim::TakenOverUnknown(Box::new(JobRecord {
+                status: JobStatus::Failed,
+                error: Some(JobError {
+                    code: OUTCOME_UNKNOWN.into(),
+                    message: String::new(),
+                }),
+                ..record
+            }))),
             // Finished (or taken over) meanwhile.
             Err(StoreError::ConditionFailed) => Ok(JobClaim::InFlight),
             Err(e) => Err(e.into()),
@@ -465,15 +476,80 @@ impl JobStore {
     }
 }
 
+/// Announced when a job succeeded; a transcription job also announces
+/// [`EVENT_TRANSCRIPTION_COMPLETED`].
+pub const EVENT_JOB_SUCCEEDED: &str = "ai.job.succeeded";
+/// Announced when a job failed for good (not while it waits for a retry).
+pub const EVENT_JOB_FAILED: &str = "ai.job.failed";
+pub const EVENT_TRANSCRIPTION_COMPLETED: &str = "transcription.completed";
+
 /// The worker's state: the service that runs the work and the store that holds the jobs.
 pub struct JobRunner {
     pub service: AiService,
     pub store: JobStore,
+    /// Where finished jobs are announced; `None`: nowhere.
+    events: Option<EventPublisher>,
 }
 
 impl JobRunner {
     pub fn new(service: AiService, store: JobStore) -> Self {
-        Self { service, store }
+        Self {
+            service,
+            store,
+            events: None,
+        }
+    }
+
+    pub fn with_events(mut self, events: EventPublisher) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    /// Announces a finished job (ids, kind, status, error code: never the prompt or the
+    /// answer, which the owner reads from `GET /ai/jobs/{id}`). Keyed by the job id: a
+    /// redelivery announces the same events. A failure sends the message back, and the
+    /// redelivery (finding the job finished) announces again.
+    async fn announce(
+        &self,
+        job_id: &str,
+        kind: &str,
+        owner: &str,
+        status: JobStatus,
+        error_code: Option<&str>,
+    ) -> Result<(), WorkError> {
+        let Some(events) = &self.events else {
+            return Ok(());
+        };
+        let mut data = serde_json::json!({
+            "job_id": job_id,
+            "kind": kind,
+            "status": status.as_str(),
+            "user_id": owner,
+        });
+        if let Some(code) = error_code {
+            data["error_code"] = serde_json::json!(code);
+        }
+        let mut types = match status {
+            JobStatus::Succeeded => vec![EVENT_JOB_SUCCEEDED],
+            JobStatus::Failed => vec![EVENT_JOB_FAILED],
+            _ => return Ok(()),
+        };
+        if status == JobStatus::Succeeded && kind == "transcribe" {
+            types.push(EVENT_TRANSCRIPTION_COMPLETED);
+        }
+        for event in types {
+            events
+                .publish_once(event, job_id, data.clone())
+                .await
+                .map_err(|e| WorkError::Retry(format!("announcing job {job_id}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    async fn announce_record(&self, job: &JobRecord) -> Result<(), WorkError> {
+        let code = job.error.as_ref().map(|e| e.code.as_str());
+        self.announce(&job.id, &job.kind, &job.owner, job.status, code)
+            .await
     }
 
     /// Runs one queue message's job: claims it (a finished, running or missing job is left
@@ -500,9 +576,13 @@ impl JobRunner {
                     "job {job_id} is being run by another worker"
                 )));
             }
-            other => {
-                tracing::info!(job_id, claim = ?other, "job already handled; delivery ignored");
-                return Ok(());
+            JobClaim::Finished(job) | JobClaim::TakenOverUnknown(job) => {
+                tracing::info!(
+                    job_id,
+                    status = job.status.as_str(),
+                    "job already handled; delivery ignored"
+                );
+                return self.announce_record(&job).await;
             }
         };
         let work = match store.request(&job).await {
@@ -553,6 +633,14 @@ impl JobRunner {
             )
             .await
             .map_err(|e| WorkError::Retry(e.to_string()))?;
+        self.announce(
+            &job_id,
+            &job.kind,
+            &job.owner,
+            status,
+            error.as_ref().map(|(c, _)| c.as_str()),
+        )
+        .await?;
         match (status, error) {
             (JobStatus::Retrying, Some((code, _))) => {
                 Err(WorkError::Retry(format!("job {job_id}: {code}")))

@@ -47,6 +47,6 @@ impl HubContext {
     pub fn ai_job_runner(&self) -> Result<JobRunner, ConfigError> {
         let config = self.ai_config()?;
         let store = self.ai_jobs(&config);
-        Ok(JobRunner::new(self.ai_service(config), store))
+        Ok(JobRunner::new(self.ai_service(config), store).with_events(self.event_publisher()))
     }
 }

@@ -8,10 +8,11 @@ impl HubContext {
     /// The email service: SMTP from `SMTP_*`/`FROM_EMAIL` (password through the credential
     /// store) or the console fallback, the integration log, `EMAIL_*` retry settings.
     pub fn email_service(&self) -> anyhow::Result<EmailService> {
-        EmailService::from_config(
+        Ok(EmailService::from_config(
             EmailConfig::from_env(&self.env)?,
             self.credentials.clone(),
             self.log.clone(),
-        )
+        )?
+        .with_events(self.event_publisher()))
     }
 }

@@ -45,6 +45,9 @@ pub struct HubContext {
     pub rate_limiter: Arc<RateLimiter>,
     /// Admin changes: who, what, when (`LOGS_TABLE`, partition `AUDIT`); see `audit`.
     pub audit: crate::audit::AuditTrail,
+    /// The one event publisher every capability of this function announces through (one
+    /// cached subscription list per instance), built on first use: `event_publisher`.
+    events: std::sync::OnceLock<crate::subscriptions::EventPublisher>,
 }
 
 impl std::fmt::Debug for HubContext {
@@ -112,6 +115,7 @@ impl HubContext {
             http,
             rate_limiter,
             audit,
+            events: std::sync::OnceLock::new(),
         }))
     }
 }

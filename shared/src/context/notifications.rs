@@ -46,7 +46,8 @@ impl HubContext {
             self.notification_store(config),
             self.aws.sqs.clone(),
             config.require_queue_url()?,
-        ))
+        )
+        .with_events(self.event_publisher()))
     }
 
     /// Users' WebSocket connections.

@@ -36,11 +36,14 @@ impl HubContext {
         Ok(self.sms_store_with(config::message_ttl_from_env(&self.env)?))
     }
 
+    /// Status changes, sends and batch completions are announced through the function's
+    /// event publisher (a no-op where `SUBSCRIPTIONS_QUEUE_URL` is not set).
     pub(super) fn sms_store_with(&self, message_ttl: std::time::Duration) -> SmsStore {
         SmsStore::new(
             self.aws.dynamo.clone(),
             self.config.hub_table.clone(),
             message_ttl,
         )
+        .with_events(self.event_publisher())
     }
 }

@@ -24,6 +24,6 @@ impl HubContext {
             BackendConfig::Local { dir } => Arc::new(LocalStorage::new(dir.clone())),
         };
         let files = FileStore::new(self.aws.dynamo.clone(), self.config.hub_table.clone());
-        Ok(Uploads::new(storage, files, config))
+        Ok(Uploads::new(storage, files, config).with_events(self.event_publisher()))
     }
 }

@@ -24,23 +24,26 @@ impl HubContext {
         )
     }
 
-    /// The publisher, built once per cold start. Without `SUBSCRIPTIONS_QUEUE_URL` it is a
-    /// no-op (a function not wired to the subscriptions queue yet), so calling it is always safe.
+    /// The publisher, built once per cold start and shared by every capability of the
+    /// function (one cached subscription list). Without `SUBSCRIPTIONS_QUEUE_URL` it is a
+    /// no-op (a function not wired to the subscriptions queue), so calling it is always safe.
     /// An unreadable setting also gives a no-op publisher (logged): a capability's cold start
     /// must not fail over another capability's variable.
     pub fn event_publisher(&self) -> EventPublisher {
-        match self.subscriptions_config() {
-            Ok(config) => self.event_publisher_with(&config),
-            Err(e) => {
-                tracing::error!(error = %e, "subscriptions settings unreadable; events are not published");
-                let mut config = SubscriptionsConfig::from_env(&crate::config::Env::from_pairs(
-                    std::iter::empty::<(String, String)>(),
-                ))
-                .expect("defaults parse");
-                config.queue_url = None;
-                self.event_publisher_with(&config)
-            }
-        }
+        self.events
+            .get_or_init(|| match self.subscriptions_config() {
+                Ok(config) => self.event_publisher_with(&config),
+                Err(e) => {
+                    tracing::error!(error = %e, "subscriptions settings unreadable; events are not published");
+                    let mut config = SubscriptionsConfig::from_env(
+                        &crate::config::Env::from_pairs(std::iter::empty::<(String, String)>()),
+                    )
+                    .expect("defaults parse");
+                    config.queue_url = None;
+                    self.event_publisher_with(&config)
+                }
+            })
+            .clone()
     }
 
     pub fn event_publisher_with(&self, config: &SubscriptionsConfig) -> EventPublisher {

@@ -84,6 +84,7 @@ impl HubContext {
             config.max_attempts,
             config.claim_timeout_secs,
         )
+        .with_events(self.event_publisher())
     }
 
     fn webhook_endpoints(&self, config: &WebhookConfig) -> EndpointStore {

@@ -52,6 +52,12 @@ use crate::mask::mask_email;
 use crate::providers::smtp::{SLUG, SmtpSettings};
 use crate::retry::RetryPolicy;
 use crate::secrets::CredentialStore;
+use crate::subscriptions::EventPublisher;
+
+/// Announced when the SMTP server accepted a message (never for the console fallback).
+pub const EVENT_SENT: &str = "email.sent";
+/// Announced when a message was refused for good (permanent reply, or retries spent).
+pub const EVENT_FAILED: &str = "email.failed";
 
 /// Longest plain subject, in characters.
 pub const MAX_SUBJECT_CHARS: usize = 255;
@@ -135,6 +141,8 @@ pub struct EmailService {
     budget: Duration,
     /// Domain of our `Message-ID`s (the sender's domain).
     id_domain: String,
+    /// Where `email.sent` / `email.failed` are announced; `None`: nowhere.
+    events: Option<EventPublisher>,
 }
 
 impl std::fmt::Debug for EmailService {
@@ -182,7 +190,35 @@ impl EmailService {
             retry: config.retry,
             budget: config.budget,
             id_domain: config.id_domain,
+            events: None,
         })
+    }
+
+    /// Announces `email.sent` (SMTP accepted it) and `email.failed` (refused for good)
+    /// through `events`, keyed by the `Message-ID`.
+    pub fn with_events(mut self, events: EventPublisher) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    /// The mail is sent (or definitely not): an announcement that fails is logged, never
+    /// turned into an error that would have the caller send it again.
+    async fn announce(&self, event: &str, prepared: &PreparedEmail, data: serde_json::Value) {
+        let Some(events) = &self.events else {
+            return;
+        };
+        let mut data = data;
+        data["message_id"] = serde_json::json!(prepared.email.message_id);
+        data["to"] = serde_json::json!(mask_email(prepared.email.to.as_ref()));
+        if let Some(t) = prepared.template {
+            data["template"] = serde_json::json!(t);
+        }
+        if let Some(l) = prepared.language {
+            data["language"] = serde_json::json!(l);
+        }
+        events
+            .announce_once(event, &prepared.email.message_id, data)
+            .await;
     }
 
     pub fn delivery(&self) -> Delivery {
@@ -317,6 +353,14 @@ impl EmailService {
                         Outcome::Success
                     };
                     self.log.record(&record).await;
+                    if delivery != Delivery::Console {
+                        self.announce(
+                            EVENT_SENT,
+                            prepared,
+                            serde_json::json!({"attempts": attempt}),
+                        )
+                        .await;
+                    }
                     return Ok(EmailReceipt {
                         status: if delivery == Delivery::Console {
                             EmailStatus::Fallback
@@ -344,6 +388,12 @@ impl EmailService {
                     let in_budget = first_started.elapsed() + pause < self.budget;
                     if !e.is_retryable() || attempt >= self.retry.max_attempts || !in_budget {
                         tracing::warn!(to = %target, attempts = attempt, code = %e.code, "email not sent");
+                        self.announce(
+                            EVENT_FAILED,
+                            prepared,
+                            serde_json::json!({"attempts": attempt, "error_code": e.code}),
+                        )
+                        .await;
                         return Err(EmailError::Provider(e));
                     }
                     tracing::info!(to = %target, attempt, code = %e.code, pause_ms = pause.as_millis() as u64, "temporary SMTP failure; retrying");

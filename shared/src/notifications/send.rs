@@ -4,6 +4,7 @@ use super::api::SendAccepted;
 use super::error::NotificationError;
 use super::model::*;
 use super::store::NotificationStore;
+use crate::subscriptions::EventPublisher;
 
 /// What the notifications function sends with. Built once per cold start.
 #[derive(Clone)]
@@ -11,7 +12,12 @@ pub struct NotificationService {
     pub store: NotificationStore,
     sqs: aws_sdk_sqs::Client,
     queue_url: String,
+    /// Where `notification.read` is announced; `None`: nowhere.
+    events: Option<EventPublisher>,
 }
+
+/// Announced once per notification, when it is first marked read (alone or by read-all).
+pub const EVENT_NOTIFICATION_READ: &str = "notification.read";
 
 impl NotificationService {
     pub fn new(store: NotificationStore, sqs: aws_sdk_sqs::Client, queue_url: String) -> Self {
@@ -19,7 +25,51 @@ impl NotificationService {
             store,
             sqs,
             queue_url,
+            events: None,
         }
+    }
+
+    pub fn with_events(mut self, events: EventPublisher) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    /// Marks one notification read and announces it.
+    pub async fn mark_read(
+        &self,
+        user: &str,
+        id: &str,
+    ) -> Result<NotificationRecord, NotificationError> {
+        let record = self.store.mark_read(user, id).await?;
+        self.announce_read(&record).await;
+        Ok(record)
+    }
+
+    /// Marks every unread notification of `user` read and announces each; answers how many.
+    pub async fn mark_all_read(&self, user: &str) -> Result<u32, NotificationError> {
+        use futures::StreamExt;
+        let marked = self.store.mark_all_read(user).await?;
+        futures::stream::iter(&marked)
+            .for_each_concurrent(16, |r| self.announce_read(r))
+            .await;
+        Ok(marked.len() as u32)
+    }
+
+    /// Keyed by the notification id: marking it read again announces nothing new. The
+    /// notification is read either way: a failure is logged, not answered.
+    async fn announce_read(&self, record: &NotificationRecord) {
+        let Some(events) = &self.events else {
+            return;
+        };
+        let data = serde_json::json!({
+            "notification_id": record.id,
+            "user_id": record.user_id,
+            "type": record.kind,
+            "read_at": record.read_at,
+        });
+        events
+            .announce_once(EVENT_NOTIFICATION_READ, &record.id, data)
+            .await;
     }
 
     /// Writes the notification (with its queue message as a redrive marker) and queues its

@@ -303,11 +303,11 @@ impl NotificationStore {
         }
     }
 
-    /// Marks every unread notification read; returns how many. Pages through the unread
+    /// Marks every unread notification read; returns them. Pages through the unread
     /// index and updates up to 16 items concurrently (DynamoDB has no batch update, and a
     /// batch put would race with workers recording outcomes).
-    pub async fn mark_all_read(&self, user: &str) -> Result<u32> {
-        let mut marked = 0u32;
+    pub async fn mark_all_read(&self, user: &str) -> Result<Vec<NotificationRecord>> {
+        let mut marked = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
             let out = self
@@ -335,7 +335,7 @@ impl NotificationStore {
                 .await;
             for r in results {
                 match r {
-                    Ok(_) => marked += 1,
+                    Ok(record) => marked.push(record),
                     // Expired or deleted meanwhile: nothing to mark.
                     Err(NotificationError::NotFound(_)) => {}
                     Err(e) => return Err(e),

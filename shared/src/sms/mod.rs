@@ -67,6 +67,7 @@
 
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod model;
 pub mod phone;
 pub mod provider;

@@ -28,6 +28,16 @@ pub enum SubscriptionError {
 }
 
 impl SubscriptionError {
+    /// A publishing failure as the store error of the capability that published: it is
+    /// one (the event's `PutItem` or the subscription list's `Query`), or a body that did not
+    /// serialise.
+    pub fn into_store_error(self) -> StoreError {
+        match self {
+            Self::Store(e) => e,
+            other => StoreError::Malformed(other.to_string()),
+        }
+    }
+
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
         Self::Invalid {
             field,

@@ -34,6 +34,6 @@ pub mod worker;
 pub use config::{RetrySchedule, SubscriptionsConfig};
 pub use error::SubscriptionError;
 pub use model::*;
-pub use publisher::EventPublisher;
+pub use publisher::{EventPublisher, keyed_event_id};
 pub use service::SubscriptionService;
 pub use worker::{DeliveryWorker, QueueBody};

@@ -12,6 +12,12 @@ use crate::redrive::Redrive;
 pub const QUEUE_ENV: &str = "SUBSCRIPTIONS_QUEUE_URL";
 
 /// Built once per cold start (`HubContext::event_publisher`); cheap to clone.
+///
+/// Capabilities announce with [`Self::announce_once`] (or [`Self::publish_once`] where a
+/// failure must make the caller retry): the event id is derived from the fact (`sms.delivered`
+/// of message `m`), so a capability that runs again after a crash, a redelivered queue
+/// message or a duplicate provider callback announces the same event, stored once and
+/// delivered once, with the id receivers deduplicate on.
 #[derive(Clone)]
 pub struct EventPublisher {
     inner: Arc<Inner>,
@@ -56,14 +62,7 @@ impl EventPublisher {
         let Some(queue_url) = &self.inner.queue_url else {
             return Ok(None);
         };
-        let wanted = self
-            .inner
-            .store
-            .cached()
-            .await?
-            .iter()
-            .any(|s| s.wants(event_type));
-        if !wanted {
+        if !self.wanted(event_type).await? {
             return Ok(None);
         }
         let event = Event {
@@ -72,27 +71,12 @@ impl EventPublisher {
             timestamp: crate::clock::now_rfc3339_millis(),
             data,
         };
-        let body = serde_json::to_string(&QueueBody::Fanout {
-            event_id: event.id.clone(),
-        })
-        .map_err(|e| crate::queue::QueueError::Message(e.to_string()))?;
-        let redrive = Redrive::new(QUEUE_ENV, body.clone()).after(self.inner.redrive_after);
+        let (body, redrive) = self.fanout(&event.id)?;
         self.inner
             .store
             .put_event(&event, Some(&redrive), crate::clock::now_secs())
             .await?;
-        if let Err(e) = self
-            .inner
-            .sqs
-            .send_message()
-            .queue_url(queue_url)
-            .message_body(body)
-            .send()
-            .await
-        {
-            tracing::warn!(event_id = %event.id, error = %aws_sdk_sqs::error::DisplayErrorContext(&e),
-                "event stored but its fan-out not queued; the sweeper will re-drive it");
-        }
+        self.queue_fanout(queue_url, &event.id, body).await;
         Ok(Some(event.id))
     }
 
@@ -102,5 +86,125 @@ impl EventPublisher {
         if let Err(e) = self.publish(event_type, data).await {
             tracing::error!(event_type, error = %e, "event not published");
         }
+    }
+
+    /// Announces the fact `(event_type, key)` once, however often it is announced: the
+    /// event id is [`keyed_event_id`], and the event is stored only if no event has that id
+    /// (a conditional `PutItem`). A repeat does nothing more (the first announcement's
+    /// fan-out, or the sweeper re-driving its marker, delivers it) and answers the same id.
+    /// Same costs as [`Self::publish`]: nothing when nobody wants the type.
+    pub async fn publish_once(
+        &self,
+        event_type: &str,
+        key: &str,
+        data: serde_json::Value,
+    ) -> Result<Option<String>, SubscriptionError> {
+        let Some(queue_url) = &self.inner.queue_url else {
+            return Ok(None);
+        };
+        if !self.wanted(event_type).await? {
+            return Ok(None);
+        }
+        let event = Event {
+            id: keyed_event_id(self.inner.store.namespace(), event_type, key),
+            event_type: event_type.to_string(),
+            timestamp: crate::clock::now_rfc3339_millis(),
+            data,
+        };
+        let (body, redrive) = self.fanout(&event.id)?;
+        if !self
+            .inner
+            .store
+            .put_new_event(&event, Some(&redrive), crate::clock::now_secs())
+            .await?
+        {
+            tracing::debug!(event_id = %event.id, event_type, "event already announced");
+            return Ok(Some(event.id));
+        }
+        self.queue_fanout(queue_url, &event.id, body).await;
+        Ok(Some(event.id))
+    }
+
+    /// [`Self::publish_once`] for a capability whose own work is done and must stand: a
+    /// synchronous route that already sent the email or stored the file (failing the request
+    /// would invite the client to do it again). A failure is logged with the event type and
+    /// key (ids only), not returned.
+    pub async fn announce_once(&self, event_type: &str, key: &str, data: serde_json::Value) {
+        if let Err(e) = self.publish_once(event_type, key, data).await {
+            tracing::error!(event_type, key, error = %e, "event not published");
+        }
+    }
+
+    async fn wanted(&self, event_type: &str) -> Result<bool, SubscriptionError> {
+        Ok(self
+            .inner
+            .store
+            .cached()
+            .await?
+            .iter()
+            .any(|s| s.wants(event_type)))
+    }
+
+    fn fanout(&self, event_id: &str) -> Result<(String, Redrive), SubscriptionError> {
+        let body = serde_json::to_string(&QueueBody::Fanout {
+            event_id: event_id.to_string(),
+        })
+        .map_err(|e| crate::queue::QueueError::Message(e.to_string()))?;
+        let redrive = Redrive::new(QUEUE_ENV, body.clone()).after(self.inner.redrive_after);
+        Ok((body, redrive))
+    }
+
+    async fn queue_fanout(&self, queue_url: &str, event_id: &str, body: String) {
+        if let Err(e) = self
+            .inner
+            .sqs
+            .send_message()
+            .queue_url(queue_url)
+            .message_body(body)
+            .send()
+            .await
+        {
+            tracing::warn!(event_id, error = %aws_sdk_sqs::error::DisplayErrorContext(&e),
+                "event stored but its fan-out not queued; the sweeper will re-drive it");
+        }
+    }
+}
+
+impl std::fmt::Debug for EventPublisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventPublisher")
+            .field("queue_url", &self.inner.queue_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The id of the event announcing `(event_type, key)` in a namespace: `evt_` and 32 hex
+/// digits of SHA-256, the same on every announcement of the same fact.
+pub fn keyed_event_id(namespace: &str, event_type: &str, key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(namespace.as_bytes())
+        .chain_update([0u8])
+        .chain_update(event_type.as_bytes())
+        .chain_update([0u8])
+        .chain_update(key.as_bytes())
+        .finalize();
+    format!("evt_{}", &hex::encode(digest)[..32])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keyed_event_id;
+
+    #[test]
+    fn keyed_ids_are_stable_and_separate_facts() {
+        let a = keyed_event_id("", "sms.delivered", "m1");
+        assert_eq!(a, keyed_event_id("", "sms.delivered", "m1"));
+        assert!(a.starts_with("evt_") && a.len() == 36, "{a}");
+        assert_ne!(a, keyed_event_id("", "sms.failed", "m1"));
+        assert_ne!(a, keyed_event_id("", "sms.delivered", "m2"));
+        assert_ne!(a, keyed_event_id("#t1", "sms.delivered", "m1"));
+        // The separator keeps ("a.b", "c") and ("a", "b.c") apart.
+        assert_ne!(keyed_event_id("", "ab", "c"), keyed_event_id("", "a", "bc"));
     }
 }

@@ -220,6 +220,29 @@ impl SubscriptionStore {
         redrive: Option<&Redrive>,
         now_secs: i64,
     ) -> Result<(), StoreError> {
+        self.put_event_item(event, redrive, now_secs, false)
+            .await
+            .map(|_| ())
+    }
+
+    /// Stores an event only if no event has its id yet (a keyed event announced again by a
+    /// retried capability). Answers whether it was stored.
+    pub async fn put_new_event(
+        &self,
+        event: &Event,
+        redrive: Option<&Redrive>,
+        now_secs: i64,
+    ) -> Result<bool, StoreError> {
+        self.put_event_item(event, redrive, now_secs, true).await
+    }
+
+    async fn put_event_item(
+        &self,
+        event: &Event,
+        redrive: Option<&Redrive>,
+        now_secs: i64,
+        only_new: bool,
+    ) -> Result<bool, StoreError> {
         let mut item: Item = HashMap::from([
             ("pk".to_string(), s(event_pk(&event.id))),
             ("sk".to_string(), s("EVENT")),
@@ -237,14 +260,32 @@ impl SubscriptionStore {
         if let Some(r) = redrive {
             r.mark(&mut item, now_secs);
         }
-        self.dynamo
+        let put = self
+            .dynamo
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item))
+            .set_item(Some(item));
+        let put = if only_new {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put
+        };
+        match put
             .send()
             .await
-            .map_err(|e| StoreError::from_sdk("PutItem", e))?;
-        Ok(())
+            .map_err(|e| StoreError::from_sdk("PutItem", e))
+        {
+            Ok(_) => Ok(true),
+            Err(StoreError::ConditionFailed) if only_new => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The namespace this store's partitions carry (empty in deployments).
+    pub fn namespace(&self) -> &str {
+        self.events_gsi_pk
+            .strip_prefix(EVENTS_GSI_PK)
+            .unwrap_or_default()
     }
 
     pub async fn get_event(&self, id: &str) -> Result<Option<(Event, bool)>, StoreError> {

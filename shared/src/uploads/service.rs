@@ -16,6 +16,7 @@ use super::validate::{self, UploadKind, UploadLimits};
 use crate::auth::Caller;
 use crate::clock::{now_rfc3339, now_utc, rfc3339};
 use crate::error::InvalidInput;
+use crate::subscriptions::EventPublisher;
 
 type Result<T, E = UploadError> = std::result::Result<T, E>;
 
@@ -37,7 +38,13 @@ pub struct Uploads {
     pub storage: Arc<dyn Storage>,
     pub files: FileStore,
     pub config: StorageConfig,
+    /// Where `upload.completed` is announced; `None`: nowhere.
+    events: Option<EventPublisher>,
 }
+
+/// Announced when a file is stored and usable: a direct upload, or a presigned upload's
+/// completion step.
+pub const EVENT_UPLOAD_COMPLETED: &str = "upload.completed";
 
 impl Uploads {
     pub fn new(storage: Arc<dyn Storage>, files: FileStore, config: StorageConfig) -> Self {
@@ -45,7 +52,32 @@ impl Uploads {
             storage,
             files,
             config,
+            events: None,
         }
+    }
+
+    pub fn with_events(mut self, events: EventPublisher) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    /// Announces a stored file (ids, kind, size, detected type; never its name), keyed by
+    /// the file id. The file is stored either way: a failure is logged, not answered.
+    async fn announce(&self, record: &FileRecord) {
+        let Some(events) = &self.events else {
+            return;
+        };
+        let data = serde_json::json!({
+            "file_id": record.id,
+            "kind": record.kind.as_str(),
+            "size": record.size,
+            "content_type": record.content_type,
+            "sha256": record.sha256,
+            "user_id": record.owner,
+        });
+        events
+            .announce_once(EVENT_UPLOAD_COMPLETED, &record.id, data)
+            .await;
     }
 
     pub fn limits(&self) -> &UploadLimits {
@@ -121,6 +153,7 @@ impl Uploads {
             return Err(e);
         }
         tracing::info!(file = %record.id, kind = kind.as_str(), size = record.size, content_type = %record.content_type, "file stored");
+        self.announce(&record).await;
         Ok(record)
     }
 
@@ -159,6 +192,7 @@ impl Uploads {
                 )));
             }
         }
+        futures::future::join_all(results.iter().flatten().map(|r| self.announce(r))).await;
         results
     }
 
@@ -223,6 +257,8 @@ impl Uploads {
     pub async fn complete(&self, caller: &Caller, id: &str) -> Result<FileRecord> {
         let record = self.authorized(caller, id).await?;
         if record.status == FileStatus::Uploaded {
+            // A repeat (or a completion that stopped before announcing): the same event id.
+            self.announce(&record).await;
             return Ok(record);
         }
         let max = self.limits().max_bytes(record.kind);
@@ -270,7 +306,10 @@ impl Uploads {
         // record whose object the lifecycle rule later expires.
         self.storage.mark_complete(&record.storage_key).await?;
         match self.files.mark_uploaded(id, &done).await? {
-            Some(updated) => Ok(updated),
+            Some(updated) => {
+                self.announce(&updated).await;
+                Ok(updated)
+            }
             // A concurrent completion won the race; answer what it stored.
             None => self
                 .files

@@ -22,6 +22,7 @@ use super::events::{Claim, EventStore};
 use super::model::*;
 use super::registry::EndpointStore;
 use crate::integration_log::{CallRecord, IntegrationLog, Outcome};
+use crate::subscriptions::EventPublisher;
 
 /// A delivery report applied to a stored SMS message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,7 +100,12 @@ pub struct EventProcessor {
     max_attempts: u32,
     /// `WEBHOOK_CLAIM_TIMEOUT_SECONDS`: a claim older than this is taken over.
     claim_timeout_secs: i64,
+    /// Where `webhook.received` is announced; `None`: nowhere.
+    publisher: Option<EventPublisher>,
 }
+
+/// Announced once per verified provider event, when the worker processes it.
+pub const EVENT_WEBHOOK_RECEIVED: &str = "webhook.received";
 
 impl EventProcessor {
     pub fn new(
@@ -119,7 +125,35 @@ impl EventProcessor {
             log,
             max_attempts,
             claim_timeout_secs,
+            publisher: None,
         }
+    }
+
+    pub fn with_events(mut self, publisher: EventPublisher) -> Self {
+        self.publisher = Some(publisher);
+        self
+    }
+
+    /// Forwards a verified provider event to the subscribers who ask for `webhook.received`:
+    /// its ids and types, never its payload (it may hold personal or medical data; admins read
+    /// it through the events API). Keyed by the event id, so a retried or replayed processing
+    /// announces it once; a failure fails this processing attempt, which is retried.
+    async fn announce(&self, event: &WebhookEvent) -> Result<(), WebhookError> {
+        let Some(publisher) = &self.publisher else {
+            return Ok(());
+        };
+        let data = serde_json::json!({
+            "webhook_event_id": event.id,
+            "provider": event.provider_slug,
+            "endpoint": event.endpoint_slug,
+            "event_type": event.event_type,
+            "provider_event_id": event.provider_event_id,
+        });
+        publisher
+            .publish_once(EVENT_WEBHOOK_RECEIVED, &event.id, data)
+            .await
+            .map(|_| ())
+            .map_err(|e| WebhookError::from(e.into_store_error()))
     }
 
     /// Processes one delivery of an event's message: claims the event, processes it and
@@ -210,6 +244,7 @@ impl EventProcessor {
             let id = self.notify(endpoint, user_id, event).await?;
             result.insert("notification_id".into(), serde_json::Value::String(id));
         }
+        self.announce(event).await?;
         Ok(serde_json::Value::Object(result))
     }
 

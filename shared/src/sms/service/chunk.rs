@@ -13,7 +13,8 @@ use super::{Delivery, SmsService};
 use crate::clock::{now_rfc3339, now_secs};
 use crate::providers::ProviderErrorKind;
 use crate::queue::WorkError;
-use crate::sms::model::{ChunkMessage, MessageType, SmsRecord};
+use crate::sms::events;
+use crate::sms::model::{BatchRecord, ChunkMessage, MessageType, SmsRecord};
 use crate::sms::provider::Outgoing;
 use crate::sms::store::{ChunkItem, ChunkResult, Claim};
 use crate::sms::{Phone, SmsContent, SmsStatus};
@@ -90,13 +91,24 @@ impl SmsService {
     /// are idempotent, so complete them (nothing is sent).
     async fn complete_done(&self, chunk: &ChunkItem) -> Result<ChunkOutcome, WorkError> {
         if let Some(results) = &chunk.results {
-            self.store
+            let counted = self
+                .store
                 .count_chunk(&chunk.batch_id, chunk.chunk, results)
                 .await
                 .map_err(retry)?;
             if !chunk.records_written {
                 self.write_records(chunk, results).await?;
             }
+            // Counted before (the usual redelivery), maybe by a delivery that stopped before
+            // announcing the batch's completion: look once.
+            let batch = match counted {
+                Some(batch) => Some(batch),
+                None if self.store.announces() => {
+                    self.store.get_batch(&chunk.batch_id).await.map_err(retry)?
+                }
+                None => None,
+            };
+            self.announce_if_complete(batch.as_ref()).await?;
         }
         Ok(ChunkOutcome::AlreadyDone)
     }
@@ -198,11 +210,30 @@ impl SmsService {
         chunk: &ChunkItem,
         results: &[ChunkResult],
     ) -> Result<(), WorkError> {
-        self.store
+        let counted = self
+            .store
             .count_chunk(&chunk.batch_id, chunk.chunk, results)
             .await
             .map_err(retry)?;
-        self.write_records(chunk, results).await
+        self.write_records(chunk, results).await?;
+        self.announce_if_complete(counted.as_ref()).await
+    }
+
+    /// `sms.batch.completed` once every chunk of the batch is counted. A failure sends the
+    /// chunk's message back: its redelivery finds the chunk done and announces again, under
+    /// the same event id.
+    async fn announce_if_complete(&self, batch: Option<&BatchRecord>) -> Result<(), WorkError> {
+        let Some(batch) = batch.filter(|b| b.queued <= 0) else {
+            return Ok(());
+        };
+        self.store
+            .announce(
+                events::BATCH_COMPLETED,
+                &batch.id,
+                events::batch_data(batch),
+            )
+            .await
+            .map_err(retry)
     }
 
     async fn write_records(

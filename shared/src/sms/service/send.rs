@@ -11,7 +11,7 @@ use crate::clock::now_rfc3339;
 use crate::retry::RetryPolicy;
 use crate::sms::model::{BatchView, SendResult, SmsRecord};
 use crate::sms::provider::{Accepted, CONSOLE_SLUG, Outgoing};
-use crate::sms::{Phone, SmsContent, SmsError, SmsStatus};
+use crate::sms::{Phone, SmsContent, SmsError, SmsStatus, events};
 use crate::store::StoreError;
 
 /// Writes of a message record after its send: DynamoDB throttling is waited out for a few
@@ -88,6 +88,7 @@ impl SmsService {
                 if let Err(e) = self.store.put_message(&record).await {
                     tracing::error!(message_id = %id, error = %e, "the failed message's record could not be written");
                 }
+                self.announce_logged(events::FAILED, &record).await;
                 return Err(SmsError::SendFailed {
                     error,
                     message_id: id,
@@ -101,6 +102,10 @@ impl SmsService {
             record.error_code = None;
         }
         let stored = self.record_after_send(&record).await;
+        // A provider took it: `unknown` may not have gone out and the console sent nothing.
+        if !matches!(record.status, SmsStatus::Unknown | SmsStatus::Fallback) {
+            self.announce_logged(events::SENT, &record).await;
+        }
         Ok(SendResult {
             message_ids: vec![id.clone()],
             message_id: id,
@@ -114,6 +119,16 @@ impl SmsService {
                 .flatten(),
             stored,
         })
+    }
+
+    /// Announces a single send's outcome. The message already went (or definitely did not):
+    /// failing the request over the announcement would invite the caller to send it again,
+    /// so a failure is logged.
+    async fn announce_logged(&self, event: &str, record: &SmsRecord) {
+        let data = events::message_data(record, record.status, None);
+        if let Err(e) = self.store.announce(event, &record.id, data).await {
+            tracing::error!(message_id = %record.id, event, error = %e, "SMS event not published");
+        }
     }
 
     /// The provider's answer to a send was lost: ask it by our own reference (Kavenegar

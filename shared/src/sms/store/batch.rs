@@ -358,12 +358,14 @@ impl SmsStore {
     /// Moves the batch counters for a finished chunk, once: the chunk's number joins the
     /// batch's `counted_chunks` set in the same conditional `UpdateItem`, so a redelivery
     /// (or a retry after a crash between finishing and counting) cannot count it twice.
+    /// Counts a finished chunk's results on its batch, once per chunk. Answers the batch
+    /// after counting, or `None` when this chunk was already counted.
     pub async fn count_chunk(
         &self,
         batch_id: &str,
         chunk: u32,
         results: &[ChunkResult],
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<BatchRecord>, StoreError> {
         let count =
             |status: SmsStatus| results.iter().filter(|r| r.status == status).count() as i64;
         let (failed, unknown, fallback) = (
@@ -386,10 +388,15 @@ impl SmsStore {
             .expression_attribute_values(":u", n(unknown))
             .expression_attribute_values(":chunkset", AttributeValue::Ns(vec![chunk.to_string()]))
             .expression_attribute_values(":chunk", n(chunk))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await
             .map_err(|e| StoreError::from_sdk("UpdateItem", e));
-        applied(res).map(|_| ())
+        match res {
+            Ok(out) => Ok(out.attributes.map(serde_dynamo::from_item).transpose()?),
+            Err(StoreError::ConditionFailed) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     pub async fn mark_records_written(&self, batch_id: &str, chunk: u32) -> Result<(), StoreError> {

@@ -13,6 +13,7 @@ use super::model::SmsRecord;
 use crate::clock::{now_rfc3339, now_secs};
 use crate::retry::RetryPolicy;
 use crate::store::{Item, StoreError, n, s};
+use crate::subscriptions::EventPublisher;
 
 pub use batch::{ChunkItem, ChunkResult, Claim, STATE_PENDING};
 
@@ -40,6 +41,8 @@ pub struct SmsStore {
     table: String,
     /// `SMS_MESSAGE_TTL_DAYS`: how long message and batch records are kept.
     message_ttl: Duration,
+    /// Where status changes are announced (`super::events`); `None`: nowhere.
+    events: Option<EventPublisher>,
 }
 
 impl SmsStore {
@@ -52,6 +55,56 @@ impl SmsStore {
             dynamo,
             table: table.into(),
             message_ttl,
+            events: None,
+        }
+    }
+
+    /// Announces status changes (and sends, batches) through `events`.
+    pub fn with_events(mut self, events: EventPublisher) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    /// Whether this store announces anything (a repeat's extra read is skipped otherwise).
+    pub fn announces(&self) -> bool {
+        self.events.is_some()
+    }
+
+    /// Announces one SMS fact, keyed so a repeat is the same event (`super::events`).
+    /// Errors are the caller's to handle: workers retry, synchronous routes log.
+    pub async fn announce(
+        &self,
+        event_type: &str,
+        key: &str,
+        data: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let Some(events) = &self.events else {
+            return Ok(());
+        };
+        events
+            .publish_once(event_type, key, data)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.into_store_error())
+    }
+
+    /// Announces a message's final status (`sms.delivered`, `sms.failed`).
+    async fn announce_final(
+        &self,
+        rec: &SmsRecord,
+        status: SmsStatus,
+        error_code: Option<&str>,
+    ) -> Result<(), StoreError> {
+        match super::events::final_status_event(status) {
+            Some(event) => {
+                self.announce(
+                    event,
+                    &rec.id,
+                    super::events::message_data(rec, status, error_code),
+                )
+                .await
+            }
+            None => Ok(()),
         }
     }
 
@@ -261,6 +314,16 @@ impl SmsStore {
             .advance_status(id, status, provider_status, error_code)
             .await?
         else {
+            // Nothing changed. A repeat of the report that did change it (a duplicate
+            // callback, or this report's first processing stopped before announcing) still
+            // announces, under the same event id: one read, only for repeats.
+            if self.events.is_some()
+                && super::events::final_status_event(status).is_some()
+                && let Some(current) = self.get_message(id).await?
+                && current.status == status
+            {
+                self.announce_final(&current, status, error_code).await?;
+            }
             return Ok(false);
         };
         if let Some(batch) = &before.batch_id
@@ -269,6 +332,7 @@ impl SmsStore {
         {
             self.count_delivery(batch, status).await?;
         }
+        self.announce_final(&before, status, error_code).await?;
         Ok(true)
     }
 
