@@ -42,7 +42,9 @@ pub struct AuditEntry {
     /// What happened: `provider.created`, `provider.updated`, `provider.deleted`,
     /// `credentials.put`, `rate_limit.created`, `rate_limit.updated`, `rate_limit.deleted`,
     /// `webhook_endpoint.registered`, `webhook_endpoint.updated`, `webhook_endpoint.rotated`,
-    /// `webhook_endpoint.deleted`.
+    /// `webhook_endpoint.deleted`, `subscription.created`, `subscription.updated`,
+    /// `subscription.deleted`, `subscription.rotated`, `subscription.message_retried`,
+    /// `subscription.replayed`.
     pub action: String,
     /// What it happened to: `provider:kavenegar`, `rate_limit:sms-per-user`, `webhook_endpoint:ep_...`.
     pub target: String,

@@ -245,3 +245,295 @@ async fn finished_ai_jobs_arrive_as_events_and_a_redelivered_job_announces_nothi
         shared::subscriptions::keyed_event_id(&kit.config.namespace, "ai.job.succeeded", &job_id)
     );
 }
+
+/// One multipart part named `file`.
+fn multipart_file(filename: &str, content_type: &str, data: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "----subscriptions-test-boundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(data);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[tokio::test]
+async fn an_email_an_upload_and_a_read_notification_arrive_as_events() {
+    let kit = kit(|_| {}).await;
+    let receiver = Receiver::start().await;
+    let (_, secret) = kit
+        .subscribe(
+            &receiver.url,
+            &["email.sent", "upload.completed", "notification.read"],
+        )
+        .await;
+    receiver.know(&[&secret]);
+    let service = kit.hub.token("clinic-backend", Role::Service);
+
+    // email: the shared test SMTP sink accepts it.
+    let smtp_port = std::env::var("SMTP_TEST_PORT").expect("SMTP_TEST_PORT: run with `make test`");
+    let email_ctx = function_ctx(
+        &kit.hub,
+        &kit,
+        "email",
+        &[
+            ("SMTP_HOST", "127.0.0.1".into()),
+            ("SMTP_PORT", smtp_port),
+            ("SMTP_USER", String::new()),
+            ("FROM_EMAIL", "Clinic <noreply@clinic.example>".into()),
+        ],
+    )
+    .await;
+    let email_svc = shared::http::app(email::router(email::EmailState::new(email_ctx).unwrap()));
+    let to = format!(
+        "patient-{}@example.com",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let res = send(
+        &email_svc,
+        hub_tests::json_req(
+            "POST",
+            "/api/integrations/email/send",
+            Some(&service),
+            &json!({"to": to, "template": "generic", "language": "en",
+                    "data": {"subject": "Your results are ready", "message": "Line one"}}),
+        ),
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", String::from_utf8_lossy(&res.body));
+    let email_id = res.json()["message_id"].as_str().unwrap().to_string();
+
+    // upload: a direct attachment.
+    let uploads_ctx = function_ctx(&kit.hub, &kit, "uploads", &[]).await;
+    let uploads_svc = shared::http::app(uploads::router(
+        uploads::UploadsState::new(uploads_ctx).unwrap(),
+    ));
+    let owner = kit.hub.token("patient-7", Role::User);
+    let pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+    let (content_type, body) = multipart_file("lab results.pdf", "application/pdf", pdf);
+    let res = send(
+        &uploads_svc,
+        req("POST", "/api/v1/upload/attachment", Some(&owner))
+            .header("content-type", content_type)
+            .body(Body::from(body))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(res.status, 201, "{}", String::from_utf8_lossy(&res.body));
+    let file_id = res.json()["id"].as_str().unwrap().to_string();
+
+    // notification.read: sent in-app, read twice by its user.
+    let notifications_queue = create_queue(&kit.hub, "NOTIFICATIONS_QUEUE_URL").await;
+    let notifications_ctx = function_ctx(
+        &kit.hub,
+        &kit,
+        "notifications",
+        &[("NOTIFICATIONS_QUEUE_URL", notifications_queue)],
+    )
+    .await;
+    let notifications_svc = shared::http::app(notifications::router(
+        notifications::NotificationsState::new(notifications_ctx).unwrap(),
+    ));
+    let user = format!("reader-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let res = send(
+        &notifications_svc,
+        hub_tests::json_req(
+            "POST",
+            "/api/v1/notifications",
+            Some(&service),
+            &json!({"user_id": user, "type": "message", "title": "Results", "message": "ready", "channels": ["in_app"]}),
+        ),
+    )
+    .await;
+    assert_eq!(res.status, 202, "{}", String::from_utf8_lossy(&res.body));
+    let notification_id = res.json()["id"].as_str().unwrap().to_string();
+    let reader = kit.hub.token(&user, Role::User);
+    for _ in 0..2 {
+        let res = send(
+            &notifications_svc,
+            req(
+                "POST",
+                &format!("/api/v1/notifications/{notification_id}/read"),
+                Some(&reader),
+            )
+            .body(Body::empty())
+            .unwrap(),
+        )
+        .await;
+        assert_eq!(res.status, 200, "{}", String::from_utf8_lossy(&res.body));
+    }
+
+    kit.pump(Duration::from_secs(2)).await;
+    let got = receiver.received();
+    assert_eq!(
+        got.len(),
+        3,
+        "one event each, the second read announces nothing: {got:?}"
+    );
+    assert!(got.iter().all(|r| r.verified == vec![true]), "{got:?}");
+    let email = &of_type(&got, "email.sent")[0].body["data"];
+    assert_eq!(email["message_id"], email_id.as_str());
+    assert_eq!(email["template"], "generic");
+    assert!(!email.to_string().contains(&to), "masked: {email}");
+    let upload = &of_type(&got, "upload.completed")[0].body["data"];
+    assert_eq!(upload["file_id"], file_id.as_str());
+    assert_eq!(upload["kind"], "attachment");
+    assert_eq!(upload["content_type"], "application/pdf");
+    assert_eq!(upload["user_id"], "patient-7");
+    assert!(!upload.to_string().contains("lab results"), "{upload}");
+    let read = &of_type(&got, "notification.read")[0].body["data"];
+    assert_eq!(read["notification_id"], notification_id.as_str());
+    assert_eq!(read["user_id"], user.as_str());
+}
+
+#[tokio::test]
+async fn a_bulk_batch_completes_and_a_verified_provider_webhook_is_forwarded() {
+    let kit = kit(|_| {}).await;
+    let receiver = Receiver::start().await;
+    let (_, secret) = kit
+        .subscribe(&receiver.url, &["sms.batch.completed", "webhook.received"])
+        .await;
+    receiver.know(&[&secret]);
+
+    // Bulk: three receptors, one Kavenegar call through the sms-worker.
+    let kavenegar = MockServer::start().await;
+    kit.hub
+        .put_secret(
+            "kavenegar",
+            json!({"api_key": KAVENEGAR_KEY, "sender": "10004346", "callback_token": CALLBACK_TOKEN}),
+        )
+        .await;
+    let receptors = ["09120000001", "09120000002", "09120000003"];
+    let entries: Vec<Value> = receptors
+        .iter()
+        .enumerate()
+        .map(|(k, r)| json!({"messageid": 8_100_000 + k, "message": "…", "status": 1, "statustext": "در صف ارسال",
+                             "sender": "10004346", "receptor": r, "date": 1_356_619_709, "cost": 120}))
+        .collect();
+    Mock::given(method("POST"))
+        .and(path(format!("/{KAVENEGAR_KEY}/sms/send.json")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"return": {"status": 200, "message": "تایید شد"}, "entries": entries}),
+        ))
+        .expect(1)
+        .mount(&kavenegar)
+        .await;
+    let bulk_queue = create_queue(&kit.hub, "SMS_BULK_QUEUE_URL").await;
+    let env = [
+        ("KAVENEGAR_BASE_URL", kavenegar.uri()),
+        ("SMS_CALLBACK_BASE_URL", String::new()),
+        ("SMS_BULK_QUEUE_URL", bulk_queue.clone()),
+    ];
+    let sms_ctx = function_ctx(&kit.hub, &kit, "sms", &env).await;
+    let config = shared::sms::SmsConfig::from_env(&sms_ctx.env).unwrap();
+    let sms_svc = shared::http::app(sms::router(sms::SmsState::new(
+        sms_ctx.clone(),
+        sms_ctx.sms_service().unwrap(),
+        sms_ctx.otp_service(&config).unwrap(),
+    )));
+    let sms_worker = Arc::new(
+        function_ctx(&kit.hub, &kit, "sms-worker", &env)
+            .await
+            .sms_service()
+            .unwrap(),
+    );
+    let service = kit.hub.token("clinic-backend", Role::Service);
+    let res = send(
+        &sms_svc,
+        hub_tests::json_req(
+            "POST",
+            "/api/integrations/sms/bulk",
+            Some(&service),
+            &json!({"receptors": receptors, "message": "یادآوری: واکسن"}),
+        ),
+    )
+    .await;
+    assert_eq!(res.status, 202, "{}", String::from_utf8_lossy(&res.body));
+    let batch_id = res.json()["batch_id"].as_str().unwrap().to_string();
+    let runs = drain_queue(&kit.hub.ctx.aws.sqs, &bulk_queue, 10, |event| {
+        let w = sms_worker.clone();
+        async move { sms_worker::handle_event(&w, event).await }
+    })
+    .await;
+    assert!(runs >= 1);
+
+    // A verified provider webhook (Standard Webhooks), processed by the webhook worker.
+    let events_queue = create_queue(&kit.hub, "WEBHOOK_EVENTS_QUEUE_URL").await;
+    let wenv = [("WEBHOOK_EVENTS_QUEUE_URL", events_queue.clone())];
+    let webhooks_ctx = function_ctx(&kit.hub, &kit, "webhooks", &wenv).await;
+    let webhooks_svc = shared::http::app(webhooks::router(webhooks::WebhooksState::new(
+        webhooks_ctx.clone(),
+        webhooks_ctx.webhook_service().unwrap(),
+    )));
+    let worker = Arc::new(
+        function_ctx(&kit.hub, &kit, "webhook-worker", &wenv)
+            .await
+            .webhook_processor()
+            .unwrap(),
+    );
+    let slug = format!("sub-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let res = send(
+        &webhooks_svc,
+        hub_tests::json_req(
+            "POST",
+            "/api/integrations/webhooks/",
+            Some(&kit.admin),
+            &json!({"provider_slug": "payment-gateway", "name": "Payment Status", "endpoint_url": slug,
+                    "events": ["payment.succeeded"], "verification": {"scheme": "standard_webhooks"}}),
+        ),
+    )
+    .await;
+    assert_eq!(res.status, 201, "{}", String::from_utf8_lossy(&res.body));
+    let key =
+        shared::webhooks::signature::decode_standard_secret(res.json()["secret"].as_str().unwrap())
+            .unwrap();
+    let body =
+        json!({"type": "payment.succeeded", "data": {"payer": "Maria Souza", "amount": 120}})
+            .to_string();
+    let msg_id = format!("msg_{}", uuid::Uuid::new_v4().simple());
+    let ts = time::OffsetDateTime::now_utc().unix_timestamp();
+    let sig = shared::webhooks::signature::standard_sign(&key, &msg_id, ts, body.as_bytes());
+    // Delivered twice by the provider: stored once, forwarded once.
+    for _ in 0..2 {
+        let res = send(
+            &webhooks_svc,
+            req("POST", &format!("/api/integrations/webhook/{slug}"), None)
+                .header("content-type", "application/json")
+                .header("webhook-id", &msg_id)
+                .header("webhook-timestamp", ts.to_string())
+                .header("webhook-signature", &sig)
+                .body(Body::from(body.clone()))
+                .unwrap(),
+        )
+        .await;
+        assert!(
+            res.status.is_success(),
+            "{}",
+            String::from_utf8_lossy(&res.body)
+        );
+    }
+    drain_queue(&kit.hub.ctx.aws.sqs, &events_queue, 10, |event| {
+        let w = worker.clone();
+        async move { webhook_worker::handle_event(&w, event).await }
+    })
+    .await;
+
+    kit.pump(Duration::from_secs(2)).await;
+    let got = receiver.received();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(got.iter().all(|r| r.verified == vec![true]), "{got:?}");
+    let batch = &of_type(&got, "sms.batch.completed")[0].body["data"];
+    assert_eq!(batch["batch_id"], batch_id.as_str());
+    assert_eq!(batch["total"], 3);
+    assert_eq!(batch["sent"], 3);
+    assert_eq!(batch["failed"], 0);
+    let forwarded = &of_type(&got, "webhook.received")[0].body["data"];
+    assert_eq!(forwarded["provider"], "payment-gateway");
+    assert_eq!(forwarded["event_type"], "payment.succeeded");
+    assert_eq!(forwarded["provider_event_id"], msg_id.as_str());
+    assert!(
+        !forwarded.to_string().contains("Maria"),
+        "no payload: {forwarded}"
+    );
+}

@@ -417,3 +417,77 @@ async fn one_event_reaches_every_matching_subscription_once() {
             .all(|r| r.received()[0].verified == vec![true])
     );
 }
+
+#[tokio::test]
+async fn admin_changes_to_subscriptions_are_audited_without_values() {
+    let kit = kit(|_| {}).await;
+    let receiver = Receiver::start().await;
+    let (id, secret) = kit.subscribe(&receiver.url, &["sms.delivered"]).await;
+    let path = format!("{BASE}/{id}");
+    let patch = send(
+        &kit.svc,
+        json_req(
+            "PATCH",
+            &path,
+            Some(&kit.admin),
+            &json!({"description": "clinic app", "event_types": ["*"]}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        patch.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&patch.body)
+    );
+    let rotated = kit
+        .post(&format!("{path}/rotate"), &json!({"grace_seconds": 60}))
+        .await;
+    assert_eq!(rotated.status, 200);
+    let new_secret = rotated.json()["secret"].as_str().unwrap().to_string();
+    let deleted = send(
+        &kit.svc,
+        hub_tests::req("DELETE", &path, Some(&kit.admin))
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(deleted.status, 204);
+
+    let q = shared::audit::AuditQuery {
+        action: Some("subscription.".into()),
+        limit: Some(100),
+        ..Default::default()
+    };
+    let page = kit.hub.ctx.audit.list(&q).await.unwrap();
+    let target = format!("subscription:{id}");
+    let mine: Vec<_> = page.items.iter().filter(|e| e.target == target).collect();
+    let actions: Vec<&str> = mine.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "subscription.deleted",
+            "subscription.rotated",
+            "subscription.updated",
+            "subscription.created"
+        ],
+        "newest first: {mine:?}"
+    );
+    assert!(
+        mine.iter()
+            .all(|e| e.actor == "admin-1" && e.role == "admin")
+    );
+    assert_eq!(mine[1].fields, ["grace_seconds"]);
+    assert_eq!(mine[2].fields, ["description", "event_types"]);
+    assert_eq!(mine[3].fields, ["event_types", "url"]);
+    // Names only: never the URL or a secret.
+    let all = serde_json::to_string(&mine).unwrap();
+    for value in [
+        receiver.url.as_str(),
+        secret.as_str(),
+        new_secret.as_str(),
+        "clinic app",
+    ] {
+        assert!(!all.contains(value), "{value} leaked into {all}");
+    }
+}

@@ -85,10 +85,40 @@ pub fn router(state: Arc<SubscriptionsState>) -> Router {
         (status = 403, body = Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(s): St,
-    _admin: AdminCaller,
+    AdminCaller(caller): AdminCaller,
     ApiJson(new): ApiJson<NewSubscription>,
 ) -> ApiResult<(StatusCode, Json<SubscriptionCreated>)> {
-    Ok((StatusCode::CREATED, Json(s.service.create(new).await?)))
+    let mut fields = vec!["url", "event_types"];
+    if !new.description.is_empty() {
+        fields.push("description");
+    }
+    if new.disabled {
+        fields.push("disabled");
+    }
+    let created = s.service.create(new).await?;
+    audit(
+        &s,
+        &caller,
+        "subscription.created",
+        &created.subscription.id,
+        fields,
+    )
+    .await;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Records an admin change to a subscription (field names only, never the URL or the
+/// secret; a failed write is logged by the trail and the change stands).
+async fn audit(
+    s: &SubscriptionsState,
+    caller: &shared::auth::Caller,
+    action: &str,
+    id: &str,
+    fields: Vec<&str>,
+) {
+    let entry =
+        shared::audit::AuditEntry::new(caller, action, format!("subscription:{id}")).fields(fields);
+    let _ = s.ctx.audit.record(entry).await;
 }
 
 #[utoipa::path(get, path = "/api/integrations/subscriptions", tag = "subscriptions", security(("bearerAuth" = [])),
@@ -114,11 +144,22 @@ pub async fn get_one(
     responses((status = 200, body = SubscriptionView), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn update(
     State(s): St,
-    _admin: AdminCaller,
+    AdminCaller(caller): AdminCaller,
     ApiPath(id): ApiPath<String>,
     ApiJson(patch): ApiJson<SubscriptionPatch>,
 ) -> ApiResult<Json<SubscriptionView>> {
-    Ok(Json(s.service.update(&id, patch).await?))
+    let fields: Vec<&str> = [
+        ("url", patch.url.is_some()),
+        ("event_types", patch.event_types.is_some()),
+        ("description", patch.description.is_some()),
+        ("disabled", patch.disabled.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, set)| set.then_some(name))
+    .collect();
+    let updated = s.service.update(&id, patch).await?;
+    audit(&s, &caller, "subscription.updated", &id, fields).await;
+    Ok(Json(updated))
 }
 
 #[utoipa::path(delete, path = "/api/integrations/subscriptions/{id}", tag = "subscriptions", security(("bearerAuth" = [])),
@@ -126,10 +167,11 @@ pub async fn update(
     responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn delete(
     State(s): St,
-    _admin: AdminCaller,
+    AdminCaller(caller): AdminCaller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     s.service.delete(&id).await?;
+    audit(&s, &caller, "subscription.deleted", &id, Vec::new()).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -139,7 +181,7 @@ pub async fn delete(
     responses((status = 200, body = SecretRotated)))]
 pub async fn rotate(
     State(s): St,
-    _admin: AdminCaller,
+    AdminCaller(caller): AdminCaller,
     ApiPath(id): ApiPath<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<SecretRotated>> {
@@ -153,7 +195,14 @@ pub async fn rotate(
             )
         })?
     };
-    Ok(Json(s.service.rotate(&id, request).await?))
+    let fields = if request.grace_seconds.is_some() {
+        vec!["grace_seconds"]
+    } else {
+        Vec::new()
+    };
+    let rotated = s.service.rotate(&id, request).await?;
+    audit(&s, &caller, "subscription.rotated", &id, fields).await;
+    Ok(Json(rotated))
 }
 
 #[utoipa::path(post, path = "/api/integrations/subscriptions/{id}/test", tag = "subscriptions", security(("bearerAuth" = [])),
@@ -210,13 +259,12 @@ pub async fn attempts(
     responses((status = 202, body = DeliveryQueued), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn retry(
     State(s): St,
-    _admin: AdminCaller,
+    AdminCaller(caller): AdminCaller,
     ApiPath((id, event_id)): ApiPath<(String, String)>,
 ) -> ApiResult<(StatusCode, Json<DeliveryQueued>)> {
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(s.service.retry(&id, &event_id).await?),
-    ))
+    let queued = s.service.retry(&id, &event_id).await?;
+    audit(&s, &caller, "subscription.message_retried", &id, Vec::new()).await;
+    Ok((StatusCode::ACCEPTED, Json(queued)))
 }
 
 #[utoipa::path(post, path = "/api/integrations/subscriptions/{id}/replay", tag = "subscriptions", security(("bearerAuth" = [])),
@@ -225,14 +273,18 @@ pub async fn retry(
     responses((status = 202, body = ReplayAccepted), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn replay(
     State(s): St,
-    _admin: AdminCaller,
+    AdminCaller(caller): AdminCaller,
     ApiPath(id): ApiPath<String>,
     ApiJson(range): ApiJson<ReplayRange>,
 ) -> ApiResult<(StatusCode, Json<ReplayAccepted>)> {
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(s.service.replay(&id, range).await?),
-    ))
+    let fields = if range.until.is_some() {
+        vec!["since", "until"]
+    } else {
+        vec!["since"]
+    };
+    let accepted = s.service.replay(&id, range).await?;
+    audit(&s, &caller, "subscription.replayed", &id, fields).await;
+    Ok((StatusCode::ACCEPTED, Json(accepted)))
 }
 
 #[derive(utoipa::OpenApi)]

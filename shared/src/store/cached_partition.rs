@@ -28,6 +28,10 @@ pub struct CachedPartition<T> {
     ttl: Duration,
     assemble: Assemble<T>,
     cache: Arc<RwLock<Option<Snapshot<T>>>>,
+    /// One reload at a time: concurrent readers of a stale (or cold) cache wait for the one
+    /// `Query` instead of each making their own (a read-all marking 16 notifications at once
+    /// would otherwise read the subscription list 16 times on a cold start).
+    loading: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Clones share the cache (a capability's adapters can hold their own handle on the
@@ -41,6 +45,7 @@ impl<T> Clone for CachedPartition<T> {
             ttl: self.ttl,
             assemble: self.assemble,
             cache: self.cache.clone(),
+            loading: self.loading.clone(),
         }
     }
 }
@@ -60,17 +65,28 @@ impl<T> CachedPartition<T> {
             ttl,
             assemble,
             cache: Arc::new(RwLock::new(None)),
+            loading: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
     /// The list, from the cache while fresh.
     pub async fn get(&self) -> Result<Arc<Vec<T>>, StoreError> {
-        if let Some((at, list)) = self.cache.read().await.as_ref()
-            && at.elapsed() < self.ttl
-        {
-            return Ok(list.clone());
+        if let Some(list) = self.fresh().await {
+            return Ok(list);
+        }
+        let _loading = self.loading.lock().await;
+        // Another reader may have reloaded it while this one waited.
+        if let Some(list) = self.fresh().await {
+            return Ok(list);
         }
         self.reload().await
+    }
+
+    async fn fresh(&self) -> Option<Arc<Vec<T>>> {
+        match self.cache.read().await.as_ref() {
+            Some((at, list)) if at.elapsed() < self.ttl => Some(list.clone()),
+            _ => None,
+        }
     }
 
     /// Reads the partition now (admin listings, read-modify-write) and refreshes the cache.

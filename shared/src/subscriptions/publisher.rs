@@ -135,6 +135,18 @@ impl EventPublisher {
         }
     }
 
+    /// Whether some enabled subscription wants `event_type` (this instance's cached list; no
+    /// round trip while it is fresh). `false` where publishing is not wired. A capability
+    /// asks before work it would do only to announce (a read to tell a repeat from a change).
+    pub async fn wants(&self, event_type: &str) -> bool {
+        if self.inner.queue_url.is_none() {
+            return false;
+        }
+        // Unknown: assume wanted, so nothing is skipped over an unreadable list (the
+        // announcement itself will fail and be handled by the caller).
+        self.wanted(event_type).await.unwrap_or(true)
+    }
+
     async fn wanted(&self, event_type: &str) -> Result<bool, SubscriptionError> {
         Ok(self
             .inner

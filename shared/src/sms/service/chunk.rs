@@ -103,7 +103,7 @@ impl SmsService {
             // announcing the batch's completion: look once.
             let batch = match counted {
                 Some(batch) => Some(batch),
-                None if self.store.announces() => {
+                None if self.store.wants(events::BATCH_COMPLETED).await => {
                     self.store.get_batch(&chunk.batch_id).await.map_err(retry)?
                 }
                 None => None,

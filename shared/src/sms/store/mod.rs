@@ -65,9 +65,13 @@ impl SmsStore {
         self
     }
 
-    /// Whether this store announces anything (a repeat's extra read is skipped otherwise).
-    pub fn announces(&self) -> bool {
-        self.events.is_some()
+    /// Whether some subscription wants `event_type` (no round trip while the list is
+    /// cached): a read done only to announce is skipped otherwise.
+    pub async fn wants(&self, event_type: &str) -> bool {
+        match &self.events {
+            Some(events) => events.wants(event_type).await,
+            None => false,
+        }
     }
 
     /// Announces one SMS fact, keyed so a repeat is the same event (`super::events`).
@@ -317,8 +321,9 @@ impl SmsStore {
             // Nothing changed. A repeat of the report that did change it (a duplicate
             // callback, or this report's first processing stopped before announcing) still
             // announces, under the same event id: one read, only for repeats.
-            if self.events.is_some()
-                && super::events::final_status_event(status).is_some()
+            if let Some(event) = super::events::final_status_event(status)
+                && let Some(events) = &self.events
+                && events.wants(event).await
                 && let Some(current) = self.get_message(id).await?
                 && current.status == status
             {
