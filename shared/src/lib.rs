@@ -20,6 +20,7 @@ pub mod fallback;
 pub mod http;
 pub mod idempotency;
 pub mod integration_log;
+pub mod locale;
 pub mod mask;
 pub mod notifications;
 pub mod otp;

@@ -124,7 +124,8 @@ async fn persian_reminder_arrives_right_to_left_with_both_parts_and_escaped_html
     let m = &messages[0];
     assert_eq!(m["rcpt_tos"], json!([to]));
     assert_eq!(m["mail_from"], "noreply@clinic.example");
-    assert_eq!(m["subject"], "یادآوری نوبت: 2025-01-20 ساعت 14:00");
+    // The Gregorian 2025-01-20 as Persian readers write it: Solar Hijri, Persian digits.
+    assert_eq!(m["subject"], "یادآوری نوبت: ۱۴۰۳/۱۱/۰۱ ساعت ۱۴:۰۰");
     assert_eq!(m["headers"]["Content-Language"], "fa");
     let message_id = receipt["message_id"].as_str().unwrap();
     assert_eq!(m["headers"]["Message-ID"], format!("<{message_id}>"));
@@ -142,6 +143,10 @@ async fn persian_reminder_arrives_right_to_left_with_both_parts_and_escaped_html
         "the text part carries the name as is: {text}"
     );
     assert!(text.contains("نزد Dr. Rezaei"), "{text}");
+    assert!(
+        text.contains("در تاریخ ۱۴۰۳/۱۱/۰۱ ساعت ۱۴:۰۰"),
+        "the text part has the Solar Hijri date: {text}"
+    );
     assert!(html.contains(r#"<html lang="fa" dir="rtl">"#), "{html}");
     assert!(
         html.contains("زهرا &lt;script&gt;alert(1)&lt;&#x2f;script&gt;"),
@@ -175,21 +180,21 @@ async fn every_template_is_sent_in_portuguese_and_english_left_to_right() {
             "appointment_reminder",
             "pt-BR",
             appointment.clone(),
-            "Lembrete de consulta: 2025-01-20 às 14:00",
-            "João Silva",
+            "Lembrete de consulta: 20/01/2025 às 14:00",
+            "consulta em 20/01/2025 às 14:00",
         ),
         (
             "appointment_confirmation",
             "pt-BR",
             appointment.clone(),
-            "Consulta confirmada: 2025-01-20 às 14:00",
+            "Consulta confirmada: 20/01/2025 às 14:00",
             "confirmada",
         ),
         (
             "appointment_cancellation",
             "en",
             appointment.clone(),
-            "Appointment cancelled: 2025-01-20 at 14:00",
+            "Appointment cancelled: 20 January 2025 at 14:00",
             "has been cancelled",
         ),
         (
@@ -341,6 +346,19 @@ async fn bad_input_answers_problems_naming_the_field_and_sends_nothing() {
             422,
             "missing_template_data",
             "data.time",
+        ),
+        (
+            json!({"to": "a@example.com", "template": "appointment_reminder", "language": "pt-BR", "data": {"date": "20/01/2025", "time": "14:00"}}),
+            422,
+            "invalid_template_data",
+            "data.date",
+        ),
+        (
+            // A Solar Hijri date in ISO shape: the hub wants the Gregorian date and converts it.
+            json!({"to": "a@example.com", "template": "appointment_reminder", "language": "fa", "data": {"date": "1403-11-01", "time": "14:00"}}),
+            422,
+            "invalid_template_data",
+            "data.date",
         ),
         (
             json!({"to": "a@example.com", "template": "password_recovery", "language": "en", "data": {"name": "Ana", "reset_url": "javascript:alert(1)"}}),
@@ -677,14 +695,14 @@ async fn the_email_service_serves_callers_outside_http_too() {
         content: shared::email::EmailContent::Template {
             template: "appointment_cancellation".into(),
             language: "fa".into(),
-            data: json!({"patient_name": "Ali", "date": "1403-10-30", "time": "09:30", "reason": "بیماری پزشک"}).as_object().unwrap().clone(),
+            data: json!({"patient_name": "Ali", "date": "2025-01-19", "time": "09:30", "reason": "بیماری پزشک"}).as_object().unwrap().clone(),
         },
         request_id: format!("sqs-message-{}", uuid::Uuid::new_v4()),
     };
     let receipt = service.send(&request).await.unwrap();
     assert_eq!(receipt.attempts, 1);
     let m = &sink.messages()[0];
-    assert_eq!(m["subject"], "لغو نوبت: 1403-10-30 ساعت 09:30");
+    assert_eq!(m["subject"], "لغو نوبت: ۱۴۰۳/۱۰/۳۰ ساعت ۰۹:۳۰");
     assert!(
         m["parts"][1]["text"]
             .as_str()

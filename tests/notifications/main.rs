@@ -4,7 +4,11 @@
 //! function's handler in-process) with a real WebSocket client.
 
 mod inbox;
+mod localized;
 mod sending;
+#[allow(dead_code)]
+#[path = "../email/sink.rs"]
+mod sink;
 mod websocket_routes;
 
 use std::sync::Arc;

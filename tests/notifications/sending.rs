@@ -348,7 +348,7 @@ async fn a_redelivered_message_never_sends_twice_and_appointments_use_the_seed_e
         event["data"]["message"]
             .as_str()
             .unwrap()
-            .contains("2025-01-20 at 14:00")
+            .contains("20 January 2025 at 14:00")
     );
     assert_eq!(event["data"]["data"]["appointment_id"], "a-9");
 }

@@ -6,6 +6,7 @@
 mod bulk;
 mod callbacks;
 mod support;
+mod templates;
 mod ttl;
 
 use hub_tests::{get, send};

@@ -120,8 +120,8 @@ pub async fn send(
 
 #[utoipa::path(post, path = "/api/v1/notifications/appointment-reminder", operation_id = "send_appointment_reminder", tag = "notifications", security(("bearerAuth" = [])),
     request_body = AppointmentReminder,
-    description = "An appointment reminder (type `appointment_reminder`) through every channel, announced over WebSocket as `notification:new`. Service or admin.",
-    responses((status = 202, body = SendAccepted), (status = 400, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
+    description = "An appointment reminder (type `appointment_reminder`) through every channel, announced over WebSocket as `notification:new`. The text is the `appointment_reminder` template in `language` (`fa`, `pt-BR` or `en`, the default) on every channel: in-app and WebSocket title and message, the SMS text, and the localized `appointment_reminder` email. Dates and times as the reader writes them: fa `۱۴۰۳/۱۱/۰۱ ساعت ۱۴:۰۰` (Solar Hijri, Persian digits), pt-BR `20/01/2025 às 14:00`, en `20 January 2025 at 14:00`. Service or admin.",
+    responses((status = 202, body = SendAccepted), (status = 400, body = shared::http::problem::Problem, content_type = "application/problem+json"), (status = 422, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "`unknown_language` (field `language`)")))]
 pub async fn appointment_reminder(
     State(state): St,
     ServiceCaller(caller): ServiceCaller,
@@ -142,8 +142,8 @@ pub async fn appointment_reminder(
 
 #[utoipa::path(post, path = "/api/v1/notifications/appointment-updated", operation_id = "send_appointment_updated", tag = "notifications", security(("bearerAuth" = [])),
     request_body = AppointmentUpdated,
-    description = "An appointment changed: a notification of type `appointment_updated` whose WebSocket event is the seed's `{\"type\":\"appointment:updated\",\"data\":{\"id\",\"status\",\"date\"}}`. Service or admin.",
-    responses((status = 202, body = SendAccepted), (status = 400, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
+    description = "An appointment changed: a notification of type `appointment_updated` whose WebSocket event is the seed's `{\"type\":\"appointment:updated\",\"data\":{\"id\",\"status\",\"date\"}}`. Title and default message are the `appointment_updated` template in `language` (`fa`, `pt-BR` or `en`, the default; known statuses such as `confirmed`/`confirmado` in the language's words); the email is the generic template in that language. Service or admin.",
+    responses((status = 202, body = SendAccepted), (status = 400, body = shared::http::problem::Problem, content_type = "application/problem+json"), (status = 422, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "`unknown_language` (field `language`)")))]
 pub async fn appointment_updated(
     State(state): St,
     ServiceCaller(caller): ServiceCaller,

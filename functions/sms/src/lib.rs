@@ -1,6 +1,11 @@
 //! The SMS API (the Helsa `KavenegarService`: `send_otp`, `send_pattern`, `send_bulk`,
 //! `get_status`; BluRosiere's Twilio SMS), plus the providers' delivery-report callbacks.
 //!
+//! `send` takes the Helsa body (`message_type` otp, pattern or text) or, without
+//! `message_type`, one of the hub's named templates in fa, pt-BR or en (BluRosiere's Twilio
+//! SMS: appointment reminders, risk alerts, quick confirmations): see
+//! [`shared::locale::short`].
+//!
 //! Who may do what:
 //! - `service` and `admin` tokens: everything (send any type, bulk, read any message or batch).
 //!   A service sending for an end user passes `user_id`, which the per-user SMS limit counts.
@@ -101,13 +106,14 @@ fn with_decision(mut res: Response, slot: &Mutex<Option<RateLimitDecision>>) -> 
 
 #[utoipa::path(post, path = "/api/integrations/sms/send", tag = "sms", security(("bearerAuth" = [])),
     request_body = SendRequest,
+    description = "Sends one SMS. Either a Helsa message (`message_type` `otp`, `pattern` or `text`), or a named template of the hub rendered in a language, like the email route's templates: no `message_type`, `template` one of `appointment_reminder` (data `date`, `time`; optional `patient_name`, `doctor_name`, `location`), `quick_confirmation` (`date`, `time`; optional `patient_name`, `doctor_name`, `appointment_id`), `risk_alert` (`patient_name`, `risk_level` low|moderate|high|critical; optional `detail`, `contact_phone`) or `appointment_updated` (`date`, `status`; optional `time`, `patient_name`), `language` `fa`, `pt-BR` or `en` (default), `data` its fields. `date` is a Gregorian `YYYY-MM-DD` and `time` `HH:MM`; the text writes them as the reader does (fa: Solar Hijri with Persian digits, `۱۴۰۳/۱۱/۰۱ ساعت ۱۴:۰۰`; pt-BR: `20/01/2025 às 14:00`; en: `20 January 2025 at 14:00`). A named template is sent as a `text` message. Service and admin tokens.",
     params(("Idempotency-Key" = Option<String>, Header, description = "A repeat with the same key returns the first answer")),
     responses(
         (status = 200, body = SendResult, description = "The provider took it (`status` is its word), or the console fallback logged it (`status: fallback`, only where SMS_FALLBACK allows it)"),
         (status = 202, body = SendResult, description = "`status: unknown`: the provider's answer was lost after the request was written; it may have gone out, it is not sent again (`reason` says why)"),
         (status = 400, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "Invalid field (e.g. `receptor`)"),
         (status = 403, body = shared::http::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "The provider rejected the request (invalid receptor, template)"),
+        (status = 422, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "A named template that is unknown (`unknown_template`, field `template`), in an unknown language (`unknown_language`), missing a field (`missing_template_data`, field e.g. `data.time`) or with a wrong one (`invalid_template_data`); or the provider rejected the request (invalid receptor, template)"),
         (status = 429, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "SMS or OTP limit reached"),
         (status = 502, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "Every configured provider refused it (nothing was sent)"),
         (status = 503, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "`dependency_unavailable` (the provider configuration or credentials could not be read; Retry-After) or `sms_not_configured`; nothing was sent")))]

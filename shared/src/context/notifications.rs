@@ -172,37 +172,64 @@ impl EmailChannel for EmailService {
         body: String,
         request_id: &'a str,
     ) -> BoxFuture<'a, Result<Sent, SendError>> {
-        Box::pin(async move {
-            let request = EmailRequest {
+        Box::pin(email_send(
+            self,
+            EmailRequest {
                 to,
                 content: EmailContent::Plain { subject, body },
                 request_id: request_id.to_string(),
-            };
-            match self.send(&request).await {
-                Ok(receipt) => Ok(Sent {
-                    provider: Some(
-                        match receipt.delivery {
-                            Delivery::Smtp => "smtp",
-                            Delivery::Console => "console",
-                            Delivery::NotConfigured => "none",
-                        }
-                        .into(),
-                    ),
-                    reference: Some(receipt.message_id),
-                    delivered: None,
-                }),
-                Err(e) => {
-                    let retryable = e.is_retryable();
-                    let api = problem(e);
-                    let (code, detail) = (api.code.to_string(), api.detail);
-                    Err(if retryable {
-                        SendError::Retryable { code, detail }
-                    } else {
-                        SendError::Permanent { code, detail }
-                    })
+            },
+        ))
+    }
+
+    fn send_template<'a>(
+        &'a self,
+        to: String,
+        template: &'a str,
+        language: &'a str,
+        data: serde_json::Map<String, serde_json::Value>,
+        request_id: &'a str,
+    ) -> BoxFuture<'a, Result<Sent, SendError>> {
+        Box::pin(email_send(
+            self,
+            EmailRequest {
+                to,
+                content: EmailContent::Template {
+                    template: template.to_string(),
+                    language: language.to_string(),
+                    data,
+                },
+                request_id: request_id.to_string(),
+            },
+        ))
+    }
+}
+
+/// One email through the email service, its outcome as a channel's.
+async fn email_send(service: &EmailService, request: EmailRequest) -> Result<Sent, SendError> {
+    match service.send(&request).await {
+        Ok(receipt) => Ok(Sent {
+            provider: Some(
+                match receipt.delivery {
+                    Delivery::Smtp => "smtp",
+                    Delivery::Console => "console",
+                    Delivery::NotConfigured => "none",
                 }
-            }
-        })
+                .into(),
+            ),
+            reference: Some(receipt.message_id),
+            delivered: None,
+        }),
+        Err(e) => {
+            let retryable = e.is_retryable();
+            let api = problem(e);
+            let (code, detail) = (api.code.to_string(), api.detail);
+            Err(if retryable {
+                SendError::Retryable { code, detail }
+            } else {
+                SendError::Permanent { code, detail }
+            })
+        }
     }
 }
 

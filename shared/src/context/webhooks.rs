@@ -151,6 +151,7 @@ impl Notifier for InAppNotifier {
                 channels: vec![Channel::InApp],
                 email: None,
                 phone: None,
+                template: None,
             };
             // In-app delivery does not consult the profile; an empty one takes every default.
             let profile: Profile =

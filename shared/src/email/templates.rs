@@ -10,6 +10,14 @@
 //! - `{template}.{lang}.html`: the HTML part, extending `layout.html`, which carries
 //!   `<html lang=".." dir="..">` from the language (never from caller data).
 //!
+//! - `short/{template}.{lang}.txt`: the short texts of SMS, in-app and WebSocket
+//!   ([`crate::locale::short`]), compiled into the same environment: one source of templates.
+//!
+//! Dates and times reach every template as the reader writes them ([`crate::locale::dates`]):
+//! `date` (Gregorian `YYYY-MM-DD`) becomes `۱۴۰۳/۱۱/۰۱` (Solar Hijri, Persian digits) in fa,
+//! `20/01/2025` in pt-BR and `20 January 2025` in en; `time` (`HH:MM`) gets Persian digits in
+//! fa, and so do numbers. A `date` or `time` in another shape is a 422 naming the field.
+//!
 //! HTML files are autoescaped (caller data such as a patient's name containing `<script>`
 //! arrives as text); text files are not escaped (they are `text/plain`). Undefined variables
 //! are errors when printed (semi-strict mode), and every template declares its required fields
@@ -17,6 +25,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
 
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value as TemplateValue};
 use serde::{Deserialize, Serialize};
@@ -64,7 +73,7 @@ impl TemplateName {
         match self {
             TemplateName::AppointmentReminder
             | TemplateName::AppointmentConfirmation
-            | TemplateName::AppointmentCancellation => &["patient_name", "date", "time"],
+            | TemplateName::AppointmentCancellation => &["date", "time"],
             TemplateName::PasswordRecovery => &["name", "reset_url"],
             TemplateName::Generic => &["subject", "message"],
         }
@@ -73,9 +82,14 @@ impl TemplateName {
     /// Fields the template uses when present.
     pub fn optional_fields(self) -> &'static [&'static str] {
         match self {
-            TemplateName::AppointmentReminder => &["doctor_name", "location"],
-            TemplateName::AppointmentConfirmation => &["doctor_name", "location", "appointment_id"],
-            TemplateName::AppointmentCancellation => &["doctor_name", "reason", "reschedule_url"],
+            // Without `patient_name` the greeting is the language's "dear patient".
+            TemplateName::AppointmentReminder => &["patient_name", "doctor_name", "location"],
+            TemplateName::AppointmentConfirmation => {
+                &["patient_name", "doctor_name", "location", "appointment_id"]
+            }
+            TemplateName::AppointmentCancellation => {
+                &["patient_name", "doctor_name", "reason", "reschedule_url"]
+            }
             TemplateName::PasswordRecovery => &["expires_in_minutes"],
             TemplateName::Generic => &["name", "action_url", "action_label"],
         }
@@ -234,10 +248,31 @@ impl TemplateCatalog {
         });
         env.add_filter("paragraphs", paragraphs);
         env.add_template("layout.html", LAYOUT)?;
-        for (name, source) in TEMPLATE_FILES {
+        for (name, source) in TEMPLATE_FILES
+            .iter()
+            .chain(crate::locale::short::SHORT_FILES)
+        {
             env.add_template(name, source)?;
         }
         Ok(Self { env })
+    }
+
+    /// The process's catalog, compiled on first use (at cold start) and shared by every
+    /// capability that renders: the SMS route's named templates, the notifications'
+    /// appointment helpers. Panics only if a shipped template does not compile, which the
+    /// unit tests rule out.
+    pub fn shared() -> Arc<TemplateCatalog> {
+        static CATALOG: OnceLock<Arc<TemplateCatalog>> = OnceLock::new();
+        CATALOG
+            .get_or_init(|| {
+                Arc::new(TemplateCatalog::new().expect("the shipped templates compile"))
+            })
+            .clone()
+    }
+
+    /// The compiled templates, for the renderers of the other template kinds.
+    pub(crate) fn env(&self) -> &Environment<'static> {
+        &self.env
     }
 
     /// Checks `data` against the template's fields: required ones present and non-empty,
@@ -294,6 +329,16 @@ impl TemplateCatalog {
                 }
             }
         }
+        for field in ["date", "time"] {
+            if let Some(value) = data.get(field).filter(|v| !v.is_null()) {
+                crate::locale::dates::check_field(field, value).map_err(|reason| {
+                    EmailError::InvalidData {
+                        field: field.to_string(),
+                        reason,
+                    }
+                })?;
+            }
+        }
         for field in template.url_fields() {
             if let Some(Value::String(url)) = data.get(*field) {
                 let lower = url.trim().to_ascii_lowercase();
@@ -324,15 +369,19 @@ impl TemplateCatalog {
             .iter()
             .chain(template.optional_fields())
         {
-            match data.get(*field) {
-                None | Some(Value::Null) => {}
-                Some(Value::String(s)) => {
-                    ctx.insert(field.to_string(), Value::String(s.trim().to_string()));
-                }
-                Some(v) => {
-                    ctx.insert(field.to_string(), v.clone());
-                }
-            }
+            let value = match data.get(*field) {
+                None | Some(Value::Null) => continue,
+                Some(Value::String(s)) => Value::String(s.trim().to_string()),
+                Some(v) => v.clone(),
+            };
+            // Dates, times and numbers as the reader writes them (checked by `validate`).
+            let value = crate::locale::dates::localize_field(field, &value, language).map_err(
+                |reason| EmailError::InvalidData {
+                    field: field.to_string(),
+                    reason,
+                },
+            )?;
+            ctx.insert(field.to_string(), value);
         }
         ctx.insert("lang".into(), language.tag().into());
         ctx.insert("dir".into(), language.dir().into());
@@ -533,6 +582,49 @@ mod tests {
             matches!(&err, EmailError::InvalidData { field, .. } if field == "message"),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn dates_times_and_numbers_read_as_each_language_writes_them() {
+        let catalog = TemplateCatalog::new().unwrap();
+        let d = data(json!({"date": "2025-01-20", "time": "14:00"}));
+        let t = TemplateName::AppointmentReminder;
+        let fa = catalog.render(t, Language::Fa, &d).unwrap();
+        assert_eq!(fa.subject, "یادآوری نوبت: ۱۴۰۳/۱۱/۰۱ ساعت ۱۴:۰۰");
+        assert!(fa.text.starts_with("بیمار گرامی،"), "{}", fa.text);
+        // (HTML escaping writes `/` as `&#x2f;`; mail clients show `/`.)
+        assert!(
+            fa.html
+                .contains("<strong>۱۴۰۳&#x2f;۱۱&#x2f;۰۱</strong> ساعت <strong>۱۴:۰۰</strong>"),
+            "{}",
+            fa.html
+        );
+        let pt = catalog.render(t, Language::PtBr, &d).unwrap();
+        assert_eq!(pt.subject, "Lembrete de consulta: 20/01/2025 às 14:00");
+        assert!(pt.text.starts_with("Olá,\n"), "{}", pt.text);
+        let en = catalog.render(t, Language::En, &d).unwrap();
+        assert_eq!(en.subject, "Appointment reminder: 20 January 2025 at 14:00");
+        assert!(en.text.starts_with("Dear patient,"), "{}", en.text);
+        let recovery = data(
+            json!({"name": "Ali", "reset_url": "https://app.example/r", "expires_in_minutes": 30}),
+        );
+        let fa = catalog
+            .render(TemplateName::PasswordRecovery, Language::Fa, &recovery)
+            .unwrap();
+        assert!(fa.text.contains("۳۰ دقیقه"), "{}", fa.text);
+        for bad in ["1403-11-01", "20/01/2025"] {
+            let err = catalog
+                .render(
+                    t,
+                    Language::Fa,
+                    &data(json!({"date": bad, "time": "14:00"})),
+                )
+                .unwrap_err();
+            assert!(
+                matches!(&err, EmailError::InvalidData { field, .. } if field == "date"),
+                "{bad}: {err:?}"
+            );
+        }
     }
 
     #[test]

@@ -4,12 +4,14 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::model::*;
 use super::validate::*;
 use crate::clock::now_rfc3339;
+use crate::email::TemplateCatalog;
 use crate::error::InvalidInput;
+use crate::locale::{ShortMessage, ShortTemplate, parse_language};
 
 /// `POST /api/v1/notifications`.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -71,6 +73,7 @@ impl SendNotification {
             channels,
             email: self.email,
             phone,
+            template: None,
         })
     }
 }
@@ -242,6 +245,15 @@ pub struct AppointmentReminder {
     #[serde(default)]
     pub patient_name: Option<String>,
     #[serde(default)]
+    pub doctor_name: Option<String>,
+    #[serde(default)]
+    pub location: Option<String>,
+    /// `fa` (Solar Hijri dates, Persian digits, right to left), `pt-BR` or `en` (default):
+    /// the language of the text on every channel.
+    #[serde(default)]
+    #[schema(example = "pt-BR")]
+    pub language: Option<String>,
+    #[serde(default)]
     pub channels: Option<Vec<String>>,
     #[serde(default)]
     pub email: Option<String>,
@@ -258,6 +270,10 @@ pub struct AppointmentUpdated {
     /// Overrides the default message text.
     #[serde(default)]
     pub message: Option<String>,
+    /// `fa`, `pt-BR` or `en` (default): the language of the title and default text.
+    #[serde(default)]
+    #[schema(example = "pt-BR")]
+    pub language: Option<String>,
     #[serde(default)]
     pub channels: Option<Vec<String>>,
     #[serde(default)]
@@ -278,30 +294,63 @@ pub struct AppointmentState {
     pub date: String,
 }
 
+/// Renders a short template in the request's language (default `en`) from the shared
+/// catalog; the reference goes on the notification for the email channel.
+fn localized(
+    template: ShortTemplate,
+    language: Option<&str>,
+    data: Map<String, Value>,
+) -> Result<(ShortMessage, TemplateRef), InvalidInput> {
+    let language = parse_language(language.unwrap_or("en"))?;
+    let message = TemplateCatalog::shared().render_short(template, language, &data)?;
+    Ok((
+        message,
+        TemplateRef {
+            template,
+            language,
+            data,
+        },
+    ))
+}
+
+/// The optional text fields that are present, by name.
+fn present(fields: &[(&str, &Option<String>)]) -> Map<String, Value> {
+    fields
+        .iter()
+        .filter_map(|(k, v)| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(|v| (k.to_string(), Value::String(v.to_string())))
+        })
+        .collect()
+}
+
 impl AppointmentReminder {
     /// The reminder as a notification of type `appointment_reminder`, announced as
-    /// `notification:new`.
+    /// `notification:new`: title and message from the `appointment_reminder` template in the
+    /// request's language, the same template the email and SMS channels send.
     pub fn validate(&self) -> Result<NewNotification, InvalidInput> {
         check_appointment_id("appointment_id", &self.appointment_id)?;
         check_date("date", &self.date)?;
         check_time("time", &self.time)?;
-        let greeting = match self
-            .patient_name
-            .as_deref()
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-        {
-            Some(name) => format!("Hello {name}, this"),
-            None => "This".to_string(),
-        };
-        SendNotification {
+        let mut data = present(&[
+            ("patient_name", &self.patient_name),
+            ("doctor_name", &self.doctor_name),
+            ("location", &self.location),
+        ]);
+        data.insert("date".into(), self.date.clone().into());
+        data.insert("time".into(), self.time.clone().into());
+        let (text, template) = localized(
+            ShortTemplate::AppointmentReminder,
+            self.language.as_deref(),
+            data,
+        )?;
+        let mut new = SendNotification {
             user_id: self.user_id.clone(),
             kind: "appointment_reminder".into(),
-            title: "Appointment reminder".into(),
-            message: format!(
-                "{greeting} is a reminder of your appointment on {} at {}.",
-                self.date, self.time
-            ),
+            title: text.title,
+            message: text.text,
             data: Some(
                 serde_json::json!({ "appointment_id": self.appointment_id, "date": self.date, "time": self.time }),
             ),
@@ -309,13 +358,16 @@ impl AppointmentReminder {
             email: self.email.clone(),
             phone: self.phone.clone(),
         }
-        .validate(EVENT_NOTIFICATION_NEW)
+        .validate(EVENT_NOTIFICATION_NEW)?;
+        new.template = Some(template);
+        Ok(new)
     }
 }
 
 impl AppointmentUpdated {
     /// The change as a notification of type `appointment_updated`, pushed as the seed's
-    /// `appointment:updated` event.
+    /// `appointment:updated` event; title and default message from the `appointment_updated`
+    /// template in the request's language (a known status in the language's words).
     pub fn validate(&self) -> Result<NewNotification, InvalidInput> {
         let a = &self.appointment;
         check_appointment_id("appointment.id", &a.id)?;
@@ -326,19 +378,26 @@ impl AppointmentUpdated {
                 "must be 1 to 64 characters",
             ));
         }
-        SendNotification {
+        let mut data = Map::new();
+        data.insert("date".into(), a.date.clone().into());
+        data.insert("status".into(), a.status.trim().into());
+        let (text, template) = localized(
+            ShortTemplate::AppointmentUpdated,
+            self.language.as_deref(),
+            data,
+        )?;
+        let mut new = SendNotification {
             user_id: self.user_id.clone(),
             kind: "appointment_updated".into(),
-            title: "Appointment updated".into(),
-            message: self
-                .message
-                .clone()
-                .unwrap_or_else(|| format!("Your appointment on {} is now {}.", a.date, a.status)),
+            title: text.title,
+            message: self.message.clone().unwrap_or(text.text),
             data: Some(serde_json::json!({ "id": a.id, "status": a.status, "date": a.date })),
             channels: self.channels.clone(),
             email: self.email.clone(),
             phone: self.phone.clone(),
         }
-        .validate(EVENT_APPOINTMENT_UPDATED)
+        .validate(EVENT_APPOINTMENT_UPDATED)?;
+        new.template = Some(template);
+        Ok(new)
     }
 }

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::api::{ChannelSwitches, Contact, Preferences};
 use crate::clock::now_rfc3339;
+use crate::locale::{Language, ShortTemplate};
 
 /// The WebSocket event a new notification is announced with (seed: `notification:new`).
 pub const EVENT_NOTIFICATION_NEW: &str = "notification:new";
@@ -184,6 +185,22 @@ pub struct NotificationRecord {
     pub email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
+    /// The localized template the title and message were rendered from, for the worker's
+    /// email channel (never returned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<TemplateRef>,
+}
+
+/// A notification written from a template: which one, in which language, with which fields.
+/// Its title and message are the short template's; the email channel sends the template's
+/// email form (or the generic email in the same language) instead of a plain text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TemplateRef {
+    pub template: ShortTemplate,
+    pub language: Language,
+    /// The template's fields as the caller gave them (dates in ISO form).
+    #[serde(default)]
+    pub data: serde_json::Map<String, Value>,
 }
 
 /// A notification as the API shows it.
@@ -256,6 +273,8 @@ pub struct NewNotification {
     pub channels: Vec<Channel>,
     pub email: Option<String>,
     pub phone: Option<String>,
+    /// Set by the appointment helpers: the localized template of title and message.
+    pub template: Option<TemplateRef>,
 }
 
 /// The user's channel switches and contact, stored at `PREFS#{user}` / `PROFILE`.
@@ -382,6 +401,7 @@ mod tests {
             created_at: "now".into(),
             email: None,
             phone: None,
+            template: None,
         };
         assert_eq!(r.websocket_event()["data"]["status"], "confirmed");
         r.event = EVENT_NOTIFICATION_NEW.into();

@@ -4,17 +4,27 @@
 //! [`EmailChannel`] and [`SmsChannel`] traits that `context` implements for their services.
 //! Each email or SMS send first takes one unit of the user's hourly limit for its channel
 //! (defaults: email 100/h, SMS 10/h).
+//!
+//! A notification written from a template ([`TemplateRef`]: the appointment helpers) goes out
+//! in its language on every channel: its title and message are the short template's (in-app,
+//! WebSocket, and the SMS text), and the email is the template's email form
+//! (`appointment_reminder`) or, for templates without one, the generic email template with
+//! that title and message, in the same language and direction. Other notifications keep
+//! their caller's text: a plain email, and `title: message` by SMS.
 
 use std::future::Future;
 use std::sync::Arc;
 
+use serde_json::{Map, Value};
+
 use super::dispatch::{ChannelSender, SendError, Sent};
 use super::limit::{ChannelLimit, LimitChannel};
-use super::model::NotificationRecord;
+use super::model::{NotificationRecord, TemplateRef};
 use super::push::{BoxFuture, Pusher};
 use crate::sms::{MAX_TEXT_CHARS, Phone};
 
-/// The email capability, as far as notifications use it: one plain-text message.
+/// The email capability, as far as notifications use it: one plain-text message, or one
+/// template in a language.
 pub trait EmailChannel: Send + Sync {
     fn send_plain<'a>(
         &'a self,
@@ -23,6 +33,31 @@ pub trait EmailChannel: Send + Sync {
         body: String,
         request_id: &'a str,
     ) -> BoxFuture<'a, Result<Sent, SendError>>;
+
+    /// `template` and `language` by name (`appointment_reminder`, `pt-BR`), as the email
+    /// route takes them.
+    fn send_template<'a>(
+        &'a self,
+        to: String,
+        template: &'a str,
+        language: &'a str,
+        data: Map<String, Value>,
+        request_id: &'a str,
+    ) -> BoxFuture<'a, Result<Sent, SendError>>;
+}
+
+/// The email of a templated notification: the template's email form with its fields, or
+/// the generic email carrying the notification's (localized) title and message.
+fn email_form(t: &TemplateRef, n: &NotificationRecord) -> (&'static str, Map<String, Value>) {
+    match t.template.email_template() {
+        Some(email) => (email.as_str(), t.data.clone()),
+        None => {
+            let mut data = Map::new();
+            data.insert("subject".into(), n.title.clone().into());
+            data.insert("message".into(), n.message.clone().into());
+            ("generic", data)
+        }
+    }
 }
 
 /// The SMS capability, as far as notifications use it: one text to one number.
@@ -108,9 +143,16 @@ impl ChannelSender for EmailSender {
                 code: "no_contact".into(),
                 detail: "no email address was recorded".into(),
             })?;
-            let send = self
-                .email
-                .send_plain(to, n.title.clone(), n.message.clone(), request_id);
+            let send = match &n.template {
+                Some(t) => {
+                    let (template, data) = email_form(t, n);
+                    self.email
+                        .send_template(to, template, t.language.tag(), data, request_id)
+                }
+                None => self
+                    .email
+                    .send_plain(to, n.title.clone(), n.message.clone(), request_id),
+            };
             within_limit(&*self.limiter, LimitChannel::Email, &n.user_id, send).await
         })
     }
@@ -121,9 +163,14 @@ pub struct SmsSender {
     pub limiter: Arc<dyn ChannelLimit>,
 }
 
-/// The SMS text: title and message, cut to what one SMS request takes.
+/// The SMS text: a templated notification's message is its SMS template's text (which
+/// stands alone); otherwise title and message. Cut to what one SMS request takes.
 fn sms_text(n: &NotificationRecord) -> String {
-    let full = format!("{}: {}", n.title, n.message);
+    let full = if n.template.is_some() {
+        n.message.clone()
+    } else {
+        format!("{}: {}", n.title, n.message)
+    };
     if full.chars().count() <= MAX_TEXT_CHARS {
         full
     } else {

@@ -194,6 +194,7 @@ impl NotificationStore {
             // Only what a queued channel needs is kept.
             email: email.filter(|_| queued.contains(&Channel::Email)),
             phone: phone.filter(|_| queued.contains(&Channel::Sms)),
+            template: new.template,
         };
         (record, queued)
     }

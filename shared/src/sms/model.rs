@@ -3,6 +3,7 @@
 //! crate and the domain both use these; none of them knows about HTTP.
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 /// The three kinds of message (the Helsa `message_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -127,17 +128,29 @@ impl SmsStatus {
     }
 }
 
-/// `POST /api/integrations/sms/send` (the Helsa body).
+/// `POST /api/integrations/sms/send`: the Helsa body (`message_type` `otp`, `pattern` or
+/// `text`), or a named hub template rendered in a language (no `message_type`; `template`,
+/// `language`, `data`), like the email route's templates.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendRequest {
     /// `09123456789`, `+989123456789`, `0098…`, Persian/Arabic digits, or E.164 for other countries.
     #[schema(example = "09123456789")]
     pub receptor: String,
-    pub message_type: MessageType,
-    /// Template name (OTP: default `SMS_OTP_TEMPLATE`, `verify`; pattern: required).
+    /// `otp`, `pattern` or `text`; omitted for a named template (`template` + `data`).
+    pub message_type: Option<MessageType>,
+    /// OTP: the provider template (default `SMS_OTP_TEMPLATE`, `verify`); pattern: required.
+    /// Without `message_type`: the hub's named template, `appointment_reminder`,
+    /// `quick_confirmation`, `risk_alert` or `appointment_updated`, sent as a text.
     #[schema(example = "verify")]
     pub template: Option<String>,
+    /// Named templates: `fa` (Solar Hijri dates, Persian digits), `pt-BR` or `en` (default).
+    #[schema(example = "pt-BR")]
+    pub language: Option<String>,
+    /// Named templates: the template's fields, e.g. `{"date": "2025-01-20", "time": "14:00"}`
+    /// (`date` Gregorian `YYYY-MM-DD`, `time` `HH:MM`; written in the reader's calendar).
+    #[schema(value_type = Option<Object>, example = json!({"date": "2025-01-20", "time": "14:00"}))]
+    pub data: Option<Map<String, Value>>,
     /// OTP code / first pattern token (no whitespace, at most 100 characters).
     #[schema(example = "12345")]
     pub token: Option<String>,

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use super::model::{BulkRequest, MessageType, SendRequest};
 use super::{MAX_BULK_RECEPTORS, MAX_TEXT_CHARS, MAX_TOKEN_CHARS, Phone, SmsConfig, SmsContent};
+use crate::email::TemplateCatalog;
 use crate::error::InvalidInput;
+use crate::locale::{ShortTemplate, parse_language};
 
 /// At most this many wrong entries of a bulk request are listed.
 const MAX_LISTED_ERRORS: usize = 20;
@@ -68,9 +70,24 @@ fn validate_text(field: &str, v: &str) -> Result<String, InvalidInput> {
 
 impl SendRequest {
     /// Checks the request; field errors name the field.
+    /// A named template's unknown name, language or missing field is a 422 naming it.
     pub fn validate(&self, config: &SmsConfig) -> Result<(Phone, SmsContent), InvalidInput> {
         let phone = Phone::parse(&self.receptor).map_err(|e| e.for_field("receptor"))?;
-        let content = match self.message_type {
+        let Some(message_type) = self.message_type else {
+            return Ok((phone, self.named_template()?));
+        };
+        for (f, present) in [
+            ("language", self.language.is_some()),
+            ("data", self.data.is_some()),
+        ] {
+            if present {
+                return Err(InvalidInput::field(
+                    f,
+                    "is used by named templates, which take no message_type",
+                ));
+            }
+        }
+        let content = match message_type {
             MessageType::Otp => self.otp(config)?,
             MessageType::Pattern => self.pattern()?,
             MessageType::Text => self.text()?,
@@ -81,13 +98,50 @@ impl SendRequest {
     /// Refuses a field this message type does not use.
     fn reject(&self, field: &str, present: bool) -> Result<(), InvalidInput> {
         if present {
+            let kind = self
+                .message_type
+                .map_or("named templates", MessageType::as_str);
             Err(InvalidInput::field(
                 field,
-                format!("is not used by message_type {}", self.message_type.as_str()),
+                format!("is not used by message_type {kind}"),
             ))
         } else {
             Ok(())
         }
+    }
+
+    /// No `message_type`: the hub's named template (`template`, `language`, `data`) rendered
+    /// from the shared catalog, sent as a text message.
+    fn named_template(&self) -> Result<SmsContent, InvalidInput> {
+        let Some(name) = self.template.as_deref() else {
+            return Err(InvalidInput::field(
+                "message_type",
+                "is required: otp, pattern or text; or give a named `template` with `language` and `data`",
+            ));
+        };
+        for (f, present) in [
+            ("token", self.token.is_some()),
+            ("token2", self.token2.is_some()),
+            ("token3", self.token3.is_some()),
+            ("message", self.message.is_some()),
+        ] {
+            if present {
+                return Err(InvalidInput::field(
+                    f,
+                    "is not used by named templates (their text comes from `template` and `data`)",
+                ));
+            }
+        }
+        let template = ShortTemplate::parse(name)?;
+        let language = parse_language(self.language.as_deref().unwrap_or("en"))?;
+        let rendered = TemplateCatalog::shared().render_short(
+            template,
+            language,
+            &self.data.clone().unwrap_or_default(),
+        )?;
+        Ok(SmsContent::Text {
+            message: rendered.text,
+        })
     }
 
     fn otp(&self, config: &SmsConfig) -> Result<SmsContent, InvalidInput> {
