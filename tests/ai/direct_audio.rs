@@ -245,6 +245,18 @@ async fn bad_direct_uploads_get_clear_problems_and_reach_nobody() {
         detail.contains(&format!("{} bytes", big.len())) && detail.contains("`upload`"),
         "{p}"
     );
+    // More than the route reads at all (Lambda's request limit): the same problem.
+    let huge = mp3(shared::http::LAMBDA_REQUEST_LIMIT + 1);
+    let p = post_form(
+        &svc,
+        &user,
+        &[("file", Some(("huge.mp3", "audio/mpeg")), &huge)],
+        None,
+    )
+    .await
+    .assert_problem(413, "payload_too_large");
+    assert_eq!(p["errors"][0]["field"], "file", "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("`upload`"), "{p}");
     // Missing or empty file, unknown fields, bad language: 400 naming the field.
     let cases: Vec<(Vec<Part<'_>>, &str)> = vec![
         (vec![("language", None, b"fa")], "file"),

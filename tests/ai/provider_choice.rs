@@ -428,3 +428,36 @@ async fn transcription_takes_only_a_provider_that_transcribes() {
     .await
     .assert_problem(404, "audio_not_found");
 }
+
+/// Clients generate SDKs from the spec: it states `provider` and `model` on every body that
+/// takes them, and the transcriptions route's two body forms.
+#[test]
+fn the_openapi_spec_states_the_choice_and_the_multipart_form() {
+    let spec = serde_json::to_value(ai::openapi()).unwrap();
+    let schemas = &spec["components"]["schemas"];
+    for body in [
+        "GenerateBody",
+        "ChatBody",
+        "TranscriptionBody",
+        "TranscriptionForm",
+    ] {
+        let props = &schemas[body]["properties"];
+        assert!(props["provider"].is_object(), "{body}: {props}");
+        assert!(props["model"].is_object(), "{body}: {props}");
+    }
+    assert_eq!(
+        schemas["GenerateBody"]["properties"]["provider"]["pattern"],
+        "^[a-z0-9][a-z0-9-]{1,39}$"
+    );
+    let content =
+        &spec["paths"]["/api/integrations/ai/transcriptions"]["post"]["requestBody"]["content"];
+    assert_eq!(
+        content["application/json"]["schema"]["$ref"],
+        "#/components/schemas/TranscriptionBody"
+    );
+    assert_eq!(
+        content["multipart/form-data"]["schema"]["$ref"],
+        "#/components/schemas/TranscriptionForm"
+    );
+    assert_eq!(schemas["TranscriptionForm"]["required"], json!(["file"]));
+}

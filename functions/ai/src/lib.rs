@@ -329,10 +329,11 @@ const FORM_TEXT_MAX: usize = 1024;
 
 fn multipart_error(e: MultipartError) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::from(AiError::DirectAudioTooLarge {
-            size: LAMBDA_REQUEST_LIMIT as u64,
-            limit: shared::ai::MAX_DIRECT_AUDIO_BYTES,
-        })
+        let limit = shared::ai::MAX_DIRECT_AUDIO_BYTES;
+        ApiError::payload_too_large(format!(
+            "the request is larger than Lambda takes ({LAMBDA_REQUEST_LIMIT} bytes); a file posted directly may have at most {limit} bytes: send larger audio, up to 25 MB, with `upload` (a presigned POST) and then `s3_key`"
+        ))
+        .with_field("file", format!("at most {limit} bytes"))
     } else {
         ApiError::bad_request(
             "malformed_multipart",

@@ -466,9 +466,10 @@ impl AiService {
             .body(aws_sdk_s3::primitives::ByteStream::from(audio.bytes))
             .send()
             .await
-            .map_err(|e| AiError::ObjectStore {
-                operation: "PutObject",
-                message: format!("{e:?}"),
+            .map_err(|e| {
+                // Nothing is queued yet: the client may simply try again.
+                tracing::error!(error = ?e, "could not store posted audio");
+                AiError::DependencyUnavailable("the uploads bucket")
             })?;
         Ok(())
     }
@@ -526,5 +527,81 @@ impl AiService {
             .content_type()
             .filter(|t| t.starts_with("audio/") || t.starts_with("video/"))
             .map(str::to_string))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{DomainError, ErrorKind};
+
+    fn some(s: &str) -> Option<String> {
+        Some(s.to_string())
+    }
+
+    #[test]
+    fn a_choice_needs_a_slug_and_a_model_needs_a_provider() {
+        assert_eq!(choice_input(&None, &None), Ok(None));
+        assert_eq!(
+            choice_input(&some("openai"), &some("org/Llama-3.1-8B:fast")),
+            Ok(Some(ProviderChoice {
+                provider: "openai".into(),
+                model: some("org/Llama-3.1-8B:fast"),
+            }))
+        );
+        let e = choice_input(&None, &some("gpt-4o")).unwrap_err();
+        assert_eq!(
+            (e.kind(), e.fields()[0].field.as_str()),
+            (ErrorKind::Invalid, "model")
+        );
+        for bad in ["OpenAI", "o", "-x", "open ai"] {
+            let e = choice_input(&some(bad), &None).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Unprocessable, "{bad}");
+            assert_eq!(
+                (e.code(), e.fields()[0].field.as_str()),
+                ("unknown_provider", "provider")
+            );
+        }
+        let long = "m".repeat(MAX_MODEL_CHARS + 1);
+        for bad in ["", "gpt 4o", "../../admin", "a?b", long.as_str()] {
+            let e = choice_input(&some("openai"), &some(bad)).unwrap_err();
+            assert_eq!(e.fields()[0].field, "model", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn only_formats_the_providers_read_are_transcribable() {
+        assert_eq!(transcribable("audio/mpeg"), Some(("audio/mpeg", "mp3")));
+        assert_eq!(transcribable("audio/m4a"), Some(("audio/mp4", "m4a")));
+        assert_eq!(transcribable("audio/x-wav"), Some(("audio/wav", "wav")));
+        for other in [
+            "image/png",
+            "text/plain",
+            "audio/midi",
+            "audio/amr",
+            "video/quicktime",
+        ] {
+            assert_eq!(transcribable(other), None, "{other}");
+        }
+        // What the uploads sniffer says of real headers.
+        let wav = b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00";
+        assert_eq!(
+            transcribable(sniff(wav).content_type),
+            Some(("audio/wav", "wav"))
+        );
+        assert_eq!(
+            transcribable(sniff(b"OggS\x00\x02").content_type).map(|t| t.1),
+            Some("ogg")
+        );
+    }
+
+    #[test]
+    fn a_direct_file_fits_a_lambda_request_once_base64_encoded() {
+        let encoded = MAX_DIRECT_AUDIO_BYTES.div_ceil(3) * 4;
+        let limit = crate::http::LAMBDA_REQUEST_LIMIT as u64;
+        assert!(encoded < limit, "{encoded} >= {limit}");
+        // The room left is for the form's other parts and the event around the body.
+        assert!(limit - encoded >= 64 * 1024, "{}", limit - encoded);
+        assert_eq!(MAX_DIRECT_AUDIO_BYTES, 4_653_056);
     }
 }
