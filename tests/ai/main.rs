@@ -4,9 +4,11 @@
 //! emulator's SQS and the worker. Run through `make test` (moto server + its environment).
 
 mod chat;
+mod direct_audio;
 mod fallback;
 mod generate;
 mod jobs;
+mod provider_choice;
 
 use std::sync::Arc;
 

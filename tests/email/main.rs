@@ -3,6 +3,7 @@
 //! moto server for secrets, idempotency records, rate-limit counters and the integration log.
 //! Run through `make test` (or with `.local/test4570.env` loaded).
 
+mod auth_order;
 mod sink;
 
 use axum::body::Body;

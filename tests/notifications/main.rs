@@ -3,6 +3,7 @@
 //! (`tools/ws-gateway`, started in-process on free ports and invoking the websocket
 //! function's handler in-process) with a real WebSocket client.
 
+mod auth_order;
 mod inbox;
 mod localized;
 mod sending;

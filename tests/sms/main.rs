@@ -3,6 +3,7 @@
 //! message records, idempotency keys, rate-limit counters, the integration log and SQS.
 //! Run through `make test` (or with `.local/test4570.env` loaded).
 
+mod auth_order;
 mod bulk;
 mod callbacks;
 mod support;

@@ -414,3 +414,36 @@ pub mod bench {
         );
     }
 }
+
+/// Authorization before validation on a role-restricted route: `body` (of the wrong shape)
+/// posted with `refused` (a token without the role) answers 403 problem+json that says
+/// nothing about the body, and the same body with `allowed` answers the validation problem
+/// (`status`, `code`) naming `field`. Returns the allowed caller's problem.
+pub async fn assert_role_checked_before_body(
+    svc: &HubService,
+    path: &str,
+    refused: &str,
+    allowed: &str,
+    body: &Value,
+    (status, code, field): (u16, &str, &str),
+) -> Value {
+    let denied = send(svc, json_req("POST", path, Some(refused), body))
+        .await
+        .assert_problem(403, "forbidden");
+    assert!(
+        denied.get("errors").is_none(),
+        "{path}: a caller without the role learns nothing about the body: {denied}"
+    );
+    let invalid = send(svc, json_req("POST", path, Some(allowed), body))
+        .await
+        .assert_problem(status, code);
+    let fields: Vec<&str> = invalid["errors"]
+        .as_array()
+        .map(|e| e.iter().filter_map(|f| f["field"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        fields.contains(&field),
+        "{path}: the problem names {field}: {invalid}"
+    );
+    invalid
+}

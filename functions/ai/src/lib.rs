@@ -6,31 +6,37 @@
 //! | --- | --- |
 //! | `POST /api/integrations/ai/generate` | 200 with the answer, or 202 with a job (long work or `"async": true`) |
 //! | `POST /api/integrations/ai/chat` | 200 with the reply and who served it (a provider or `rules`) |
-//! | `POST /api/integrations/ai/transcriptions` | 202 with a job for an S3 key, or 200 with a presigned PUT URL |
+//! | `POST /api/integrations/ai/transcriptions` | 202 with a job for an S3 key or a small audio file posted as multipart, or 200 with a presigned POST |
 //! | `GET /api/integrations/ai/jobs/{id}` | the job's status and result (owner, admin or service) |
 //!
 //! Every route takes one unit of the caller's `ai` rate limit (the user the work is done for).
+//! Generate, chat and transcriptions take an optional `provider` (and `model`): that
+//! provider only, without failover (`shared::ai::roster::Roster::chosen`).
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::body::Body;
+use axum::extract::multipart::MultipartError;
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use http_body_util::Limited;
 use shared::ai::AiError;
 use shared::ai::engine::{CallMeta, CallMode};
-use shared::ai::intake::{self, Transcription};
+use shared::ai::intake::{self, DirectAudio, Transcription};
 use shared::ai::jobs::JobStore;
 use shared::ai::medical::{AnalysisType, PatientContext};
 use shared::ai::model::{
-    ChatBody, ChatReply, GenerateBody, JobView, TranscriptionBody, UploadRequest, UploadTicket,
-    Work,
+    ChatBody, ChatReply, GenerateBody, JobView, TranscriptionBody, TranscriptionForm,
+    UploadRequest, UploadTicket, Work,
 };
+use shared::ai::roster::Need;
 use shared::ai::rules::Language;
 use shared::ai::service::AiService;
 use shared::auth::{Caller, Role};
-use shared::http::{ApiJson, ApiPath, RequestId};
+use shared::http::{ApiJson, ApiPath, DEFAULT_BODY_LIMIT, LAMBDA_REQUEST_LIMIT, RequestId};
 use shared::idempotency::{self, Claim, IdempotencyStore};
 use shared::rate_limit::{Channel, RateLimitDecision, Subject};
 use shared::{ApiError, ApiResult, HubContext};
@@ -71,7 +77,11 @@ pub fn router(state: AiState) -> Router {
     Router::new()
         .route("/api/integrations/ai/generate", post(generate))
         .route("/api/integrations/ai/chat", post(chat))
-        .route("/api/integrations/ai/transcriptions", post(transcriptions))
+        .route(
+            "/api/integrations/ai/transcriptions",
+            // Audio may come with the request (multipart): up to what Lambda takes.
+            post(transcriptions).layer(DefaultBodyLimit::max(LAMBDA_REQUEST_LIMIT)),
+        )
         .route("/api/integrations/ai/jobs/{id}", get(job_status))
         .with_state(state)
 }
@@ -102,14 +112,15 @@ async fn limit(state: &AiState, user: &str) -> Result<RateLimitDecision, ApiErro
 /// `POST /api/integrations/ai/generate`.
 #[utoipa::path(post, path = "/api/integrations/ai/generate", tag = "ai", security(("bearerAuth" = [])),
     request_body = GenerateBody,
-    description = "Generates text, or analyses medical text when `analysis_type` is set (structured JSON, validated, with a not-a-diagnosis notice; identifiers redacted before the text leaves for a provider). Short work answers 200; long work (`max_tokens` above AI_SYNC_MAX_TOKENS) or `\"async\": true` answers 202 with a job to poll.",
+    description = "Generates text, or analyses medical text when `analysis_type` is set (structured JSON, validated, with a not-a-diagnosis notice; identifiers redacted before the text leaves for a provider). Short work answers 200; long work (`max_tokens` above AI_SYNC_MAX_TOKENS) or `\"async\": true` answers 202 with a job to poll. `provider` (and `model`) send the call, or the job, to that provider only: its retries, no failover to another provider and no rules fallback.",
     responses(
         (status = 200, description = "The answer: `text` (generate) or `analysis` + `notice` (analysis), `provider`, `model`, `tokens`", body = Object),
         (status = 202, description = "Queued as a job; poll `Location`", body = JobView),
-        (status = 422, description = "Invalid field", body = shared::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid field (`errors` names it)", body = shared::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A body of the wrong shape, `provider` unknown or not an AI provider (`unknown_provider`, `invalid_provider`, naming `provider`), or a request the provider refused", body = shared::http::problem::Problem, content_type = "application/problem+json"),
         (status = 429, description = "The caller's AI limit is used up", body = shared::http::problem::Problem, content_type = "application/problem+json"),
         (status = 502, description = "Every provider failed", body = shared::http::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "No provider configured (and no rules fallback allowed), providers throttling, or credentials / catalog unreadable (`dependency_unavailable`, `Retry-After`)", body = shared::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No provider configured (and no rules fallback allowed) or the chosen `provider` not configured (`ai_not_configured`), providers throttling, or credentials / catalog unreadable (`dependency_unavailable`, `Retry-After`)", body = shared::http::problem::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn generate(
     State(state): State<AiState>,
@@ -119,9 +130,9 @@ pub async fn generate(
     ApiJson(body): ApiJson<GenerateBody>,
 ) -> ApiResult<Response> {
     let user = acting_user(&caller, &body.user_id)?;
-    let work = state.service.generate_work(&body)?;
+    let work = state.service.generate_work(&body).await?;
     if state.service.runs_async(&body) {
-        return submit(&state, &headers, "ai.generate", &user, &work).await;
+        return submit(&state, &headers, "ai.generate", &user, &work, None).await;
     }
     let decision = limit(&state, &user).await?;
     let meta = CallMeta {
@@ -132,7 +143,8 @@ pub async fn generate(
     Ok((decision, Json(answer)).into_response())
 }
 
-/// Queues a job and answers 202 with `Location`. With an `Idempotency-Key`, a repeat of the
+/// Queues a job (after storing `audio`, when it was posted with the request) and answers
+/// 202 with `Location`. With an `Idempotency-Key`, a repeat of the
 /// same request answers the first job (`Idempotent-Replayed: true`) without a second job or
 /// a second unit of rate limit. Only job submissions are made idempotent: their stored
 /// answer is a job id and status, never generated or medical text.
@@ -142,6 +154,7 @@ async fn submit(
     operation: &str,
     user: &str,
     work: &Work,
+    audio: Option<DirectAudio>,
 ) -> ApiResult<Response> {
     let claim = match shared::http::idempotency::key_from(headers)? {
         None => None,
@@ -167,6 +180,11 @@ async fn submit(
     };
     let queued = async {
         let decision = limit(state, user).await?;
+        // Audio posted with the request goes to the bucket only once the caller's limit
+        // allows the job, then the job reads it back like any `s3_key`.
+        if let Some(audio) = audio {
+            state.service.store_direct_audio(audio).await?;
+        }
         let job = state.jobs.submit(user, work).await?;
         Ok::<_, ApiError>((decision, job))
     }
@@ -211,10 +229,11 @@ fn job_location(id: &str) -> Result<HeaderValue, ApiError> {
 /// `POST /api/integrations/ai/chat`.
 #[utoipa::path(post, path = "/api/integrations/ai/chat", tag = "ai", security(("bearerAuth" = [])),
     request_body = ChatBody,
-    description = "The clinic assistant. Answered by the first configured provider; by rules (scheduling, cancelling, rescheduling, hours, contact, prices, results, emergencies) in en, pt-BR or fa, with `status: fallback`, only when no provider is configured and the deployment allows it (`AI_FALLBACK=rules`, or the local stage). Emergencies are always answered by the rules: call emergency services. Failing providers answer a problem; credentials or the provider catalog that cannot be read answer 503 `dependency_unavailable` with `Retry-After`.",
-    responses((status = 200, body = ChatReply), (status = 422, body = shared::http::problem::Problem, content_type = "application/problem+json"),
+    description = "The clinic assistant. Answered by the first configured provider; by rules (scheduling, cancelling, rescheduling, hours, contact, prices, results, emergencies) in en, pt-BR or fa, with `status: fallback`, only when no provider is configured and the deployment allows it (`AI_FALLBACK=rules`, or the local stage). Emergencies are always answered by the rules: call emergency services. `provider` (and `model`) send the message to that provider only (no failover, no rules fallback; 503 `ai_not_configured` without its credentials). Failing providers answer a problem; credentials or the provider catalog that cannot be read answer 503 `dependency_unavailable` with `Retry-After`.",
+    responses((status = 200, body = ChatReply), (status = 400, description = "Invalid field (`errors` names it)", body = shared::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A body of the wrong shape, or `provider` unknown or not an AI provider (`unknown_provider`, `invalid_provider`)", body = shared::http::problem::Problem, content_type = "application/problem+json"),
         (status = 502, description = "Every provider failed", body = shared::http::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "No provider configured (and no fallback allowed), or credentials / catalog unreadable (`dependency_unavailable`, `Retry-After`)", body = shared::http::problem::Problem, content_type = "application/problem+json")))]
+        (status = 503, description = "No provider configured (and no fallback allowed) or the chosen `provider` not configured (`ai_not_configured`), or credentials / catalog unreadable (`dependency_unavailable`, `Retry-After`)", body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn chat(
     State(state): State<AiState>,
     caller: Caller,
@@ -223,6 +242,10 @@ pub async fn chat(
 ) -> ApiResult<Response> {
     let user = acting_user(&caller, &body.user_id)?;
     let (context, language) = intake::chat_input(&body)?;
+    let choice = state
+        .service
+        .provider_choice(&body.provider, &body.model, Need::Text)
+        .await?;
     let decision = limit(&state, &user).await?;
     let meta = CallMeta {
         request_id,
@@ -230,29 +253,53 @@ pub async fn chat(
     };
     let reply = state
         .service
-        .chat(&body.message, context.as_deref(), language, &meta)
+        .chat(
+            &body.message,
+            context.as_deref(),
+            language,
+            choice.as_ref(),
+            &meta,
+        )
         .await?;
     Ok((decision, Json(reply)).into_response())
 }
 
 /// `POST /api/integrations/ai/transcriptions`.
 #[utoipa::path(post, path = "/api/integrations/ai/transcriptions", tag = "ai", security(("bearerAuth" = [])),
-    request_body = TranscriptionBody,
-    description = "Audio up to 25 MB. With `upload` (one unit of the caller's AI rate limit): answers a presigned POST (form fields, exact size) and the `s3_key` to post next. With `s3_key`: queues a transcription job (OpenAI `/audio/transcriptions`, or TalkBot) and answers 202; the text appears on the job.",
+    request_body(description = "JSON (`upload` for a presigned POST, or `s3_key` of uploaded audio), or `multipart/form-data` with the audio itself (`file`, at most 4 653 056 bytes: what fits Lambda's 6 MB request once API Gateway has base64-encoded it).",
+        content((TranscriptionBody = "application/json"), (TranscriptionForm = "multipart/form-data"))),
+    description = "Audio up to 25 MB through S3, or a small file posted directly. JSON with `upload` (one unit of the caller's AI rate limit): answers a presigned POST (form fields, exact size) and the `s3_key` to post next. JSON with `s3_key`, or multipart with `file` (its format decided from its bytes: mp3, mp4/m4a, wav, webm, ogg, flac; stored under `ai-audio/`): queues a transcription job (OpenAI `/audio/transcriptions`, or TalkBot) and answers 202; the text appears on the job. `provider` (and `model`) send the job to that provider only, without failover.",
     responses(
         (status = 200, description = "Presigned upload", body = UploadTicket),
         (status = 202, description = "Transcription job queued", body = JobView),
+        (status = 400, description = "Invalid field (`errors` names it), or a malformed multipart body", body = shared::http::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such audio object", body = shared::http::problem::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Audio larger than 25 MB", body = shared::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Audio larger than 25 MB, or a posted `file` larger than 4 653 056 bytes (`payload_too_large`, use `upload`)", body = shared::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "A posted `file` that is not audio the providers read (`unsupported_audio`), or a body that is neither JSON nor multipart", body = shared::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`provider` unknown, not an AI provider, or one that does not transcribe (`unknown_provider`, `invalid_provider`)", body = shared::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The caller's AI limit is used up", body = shared::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The chosen provider is not configured (`ai_not_configured`), or the catalog is unreadable", body = shared::http::problem::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn transcriptions(
     State(state): State<AiState>,
     caller: Caller,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<TranscriptionBody>,
+    request: Request,
 ) -> ApiResult<Response> {
-    let user = acting_user(&caller, &body.user_id)?;
     let privileged = matches!(caller.role, Role::Admin | Role::Service);
+    if is_multipart(&headers) {
+        let multipart = Multipart::from_request(request, &state)
+            .await
+            .map_err(|r| ApiError::bad_request("malformed_multipart", r.body_text()))?;
+        let form = transcription_form(multipart).await?;
+        let user = acting_user(&caller, &form.user_id)?;
+        let (audio, work) = state.service.direct_transcription(&user, form).await?;
+        return submit(&state, &headers, "ai.transcribe", &user, &work, Some(audio)).await;
+    }
+    // The route takes a multipart body up to Lambda's limit; JSON keeps the usual 1 MiB.
+    let request = request.map(|b| Body::new(Limited::new(b, DEFAULT_BODY_LIMIT)));
+    let ApiJson(body) = ApiJson::<TranscriptionBody>::from_request(request, &state).await?;
+    let user = acting_user(&caller, &body.user_id)?;
     match state.service.transcription(&user, privileged, body).await? {
         Transcription::Upload(upload) => {
             // A ticket lets the caller put 25 MB into the bucket: it costs a unit of the limit.
@@ -260,8 +307,94 @@ pub async fn transcriptions(
             let ticket = state.service.upload_ticket(&user, &upload).await?;
             Ok((decision, Json(ticket)).into_response())
         }
-        Transcription::Job(work) => submit(&state, &headers, "ai.transcribe", &user, &work).await,
+        Transcription::Job(work) => {
+            submit(&state, &headers, "ai.transcribe", &user, &work, None).await
+        }
     }
+}
+
+fn is_multipart(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        })
+}
+
+/// Longest text field of the transcription form (`language`, `provider`, `model`, `user_id`).
+const FORM_TEXT_MAX: usize = 1024;
+
+fn multipart_error(e: MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        let limit = shared::ai::MAX_DIRECT_AUDIO_BYTES;
+        ApiError::payload_too_large(format!(
+            "the request is larger than Lambda takes ({LAMBDA_REQUEST_LIMIT} bytes); a file posted directly may have at most {limit} bytes: send larger audio, up to 25 MB, with `upload` (a presigned POST) and then `s3_key`"
+        ))
+        .with_field("file", format!("at most {limit} bytes"))
+    } else {
+        ApiError::bad_request(
+            "malformed_multipart",
+            format!("the multipart body cannot be read: {}", e.body_text()),
+        )
+    }
+}
+
+/// Reads the transcription form: one `file` (buffered up to the direct-audio limit; past it
+/// the rest is only counted, to say how large it was), the text fields, nothing else.
+async fn transcription_form(mut multipart: Multipart) -> ApiResult<TranscriptionForm> {
+    let max = shared::ai::MAX_DIRECT_AUDIO_BYTES;
+    let mut form = TranscriptionForm::default();
+    let mut seen_file = false;
+    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or_default().to_string();
+        if name == "file" {
+            if seen_file {
+                return Err(ApiError::invalid_field("file", "only one file per request"));
+            }
+            seen_file = true;
+            let mut size: u64 = 0;
+            while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                size += chunk.len() as u64;
+                if size <= max {
+                    form.file.extend_from_slice(&chunk);
+                }
+            }
+            if size > max {
+                return Err(AiError::DirectAudioTooLarge { size, limit: max }.into());
+            }
+            continue;
+        }
+        let slot = match name.as_str() {
+            "language" => &mut form.language,
+            "provider" => &mut form.provider,
+            "model" => &mut form.model,
+            "user_id" => &mut form.user_id,
+            other => {
+                return Err(ApiError::invalid_field(
+                    if other.is_empty() { "body" } else { other },
+                    "unknown form field; expected file, language, provider, model, user_id",
+                ));
+            }
+        };
+        let text = field.text().await.map_err(multipart_error)?;
+        if text.len() > FORM_TEXT_MAX {
+            return Err(ApiError::invalid_field(
+                name,
+                format!("at most {FORM_TEXT_MAX} bytes"),
+            ));
+        }
+        *slot = Some(text);
+    }
+    if !seen_file {
+        return Err(ApiError::invalid_field(
+            "file",
+            "required: the audio as a multipart part named `file`",
+        ));
+    }
+    Ok(form)
 }
 
 /// `GET /api/integrations/ai/jobs/{id}`.
@@ -288,7 +421,7 @@ pub async fn job_status(
 #[derive(OpenApi)]
 #[openapi(
     paths(generate, chat, transcriptions, job_status),
-    components(schemas(GenerateBody, ChatBody, ChatReply, shared::ai::model::ReplyStatus, TranscriptionBody, UploadRequest, UploadTicket, JobView, AnalysisType, PatientContext, Language)),
+    components(schemas(GenerateBody, ChatBody, ChatReply, shared::ai::model::ReplyStatus, TranscriptionBody, TranscriptionForm, UploadRequest, UploadTicket, JobView, AnalysisType, PatientContext, Language)),
     tags((name = "ai", description = "Text generation, medical analysis, chat assistant, transcription and AI jobs"))
 )]
 struct AiApi;

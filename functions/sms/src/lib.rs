@@ -18,7 +18,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{DefaultBodyLimit, OriginalUri, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, OriginalUri, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -96,6 +97,30 @@ pub fn router(state: Arc<SmsState>) -> Router {
         .with_state(state)
 }
 
+/// The caller of `send`: a service or admin token, like [`ServiceCaller`], checked with the
+/// other request-part extractors before the body is read (a user token posting a malformed
+/// body gets 403, never a 422 describing the schema), and telling a user token where codes
+/// are sent from instead.
+pub struct Sender(pub Caller);
+
+impl<S> FromRequestParts<S> for Sender
+where
+    S: shared::context::HubState + Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let caller = <Caller as FromRequestParts<S>>::from_request_parts(parts, state).await?;
+        if caller.role == Role::User {
+            return Err(ApiError::forbidden(
+                "user tokens send codes through POST /api/integrations/sms/otp/send (the hub makes the code); otp, pattern and text sends with your own content need a service token",
+            ));
+        }
+        caller.require(&[Role::Admin, Role::Service])?;
+        Ok(Self(caller))
+    }
+}
+
 /// Adds the rate-limit headers kept aside while the idempotent work ran.
 fn with_decision(mut res: Response, slot: &Mutex<Option<RateLimitDecision>>) -> Response {
     if let Some(d) = slot.lock().expect("not poisoned").take() {
@@ -119,23 +144,14 @@ fn with_decision(mut res: Response, slot: &Mutex<Option<RateLimitDecision>>) -> 
         (status = 503, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "`dependency_unavailable` (the provider configuration or credentials could not be read; Retry-After) or `sms_not_configured`; nothing was sent")))]
 pub async fn send(
     State(st): St,
-    caller: Caller,
+    Sender(caller): Sender,
     RequestId(request_id): RequestId,
     headers: HeaderMap,
     ApiJson(body): ApiJson<SendRequest>,
 ) -> ApiResult<Response> {
-    if caller.role == Role::User {
-        return Err(ApiError::forbidden(
-            "user tokens send codes through POST /api/integrations/sms/otp/send (the hub makes the code); otp, pattern and text sends with your own content need a service token",
-        ));
-    }
-    caller.require(&[Role::Admin, Role::Service])?;
     let (phone, content) = body.validate(&st.sms.config)?;
-    let for_user = if caller.role == Role::User {
-        Some(caller.user_id.clone())
-    } else {
-        body.user_id.clone()
-    };
+    // Only services and admins get here: `user_id` names the end user they send for.
+    let for_user = body.user_id.clone();
     let slot = Mutex::new(None);
     let res = st
         .ctx

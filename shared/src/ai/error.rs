@@ -11,6 +11,15 @@ pub enum AiError {
     /// No provider in the order has credentials (the chat then answers from rules).
     #[error("no AI provider is configured: store an api_key for openai, huggingface or talkbot")]
     NotConfigured,
+    /// The provider the caller chose (`provider` on the request) cannot serve now: no
+    /// credentials stored, disabled in the catalog, or no base URL. The same 503
+    /// `ai_not_configured` as the default path, naming the provider; never the rules
+    /// fallback (the caller asked for that provider).
+    #[error("the AI provider {provider:?} is not configured: {reason}")]
+    ProviderNotConfigured {
+        provider: String,
+        reason: &'static str,
+    },
     /// Every configured provider failed; the errors in the order tried (never empty).
     #[error("{}", providers_failed_detail(.0))]
     ProvidersFailed(Vec<ProviderError>),
@@ -34,6 +43,16 @@ pub enum AiError {
     /// The audio is over Whisper's limit.
     #[error("the audio is {size} bytes; the limit is {limit} (25 MB)")]
     AudioTooLarge { size: u64, limit: u64 },
+    /// Audio posted with the request (multipart) larger than a request can carry.
+    #[error(
+        "the file is {size} bytes; posted directly the limit is {limit} bytes (Lambda's request limit): send larger audio, up to 25 MB, with `upload` (a presigned POST) and then `s3_key`"
+    )]
+    DirectAudioTooLarge { size: u64, limit: u64 },
+    /// Audio posted with the request whose bytes are not a format the providers transcribe.
+    #[error(
+        "the file is {0}, not audio the providers transcribe (mp3, mp4/m4a, wav, webm, ogg, flac)"
+    )]
+    NotAudio(String),
     /// A job payload too big for DynamoDB with no bucket to put it in.
     #[error("the AI payload is too large to store without UPLOADS_BUCKET")]
     PayloadTooLarge,
@@ -76,7 +95,7 @@ impl AiError {
     /// retrying later will not help.
     pub fn is_permanent(&self) -> bool {
         match self {
-            AiError::NotConfigured => true,
+            AiError::NotConfigured | AiError::ProviderNotConfigured { .. } => true,
             AiError::ProvidersFailed(errors) => errors
                 .iter()
                 .any(|e| e.kind == ProviderErrorKind::InvalidRequest),
@@ -125,6 +144,7 @@ impl DomainError for AiError {
     fn kind(&self) -> ErrorKind {
         match self {
             AiError::NotConfigured
+            | AiError::ProviderNotConfigured { .. }
             | AiError::JobsUnavailable
             | AiError::UploadsUnavailable
             | AiError::DependencyUnavailable(_) => ErrorKind::Unavailable,
@@ -132,7 +152,10 @@ impl DomainError for AiError {
                 .last()
                 .map_or(ErrorKind::ProviderFailed, ProviderError::error_kind),
             AiError::JobNotFound(_) | AiError::AudioNotFound(_) => ErrorKind::NotFound,
-            AiError::AudioTooLarge { .. } | AiError::PayloadTooLarge => ErrorKind::TooLarge,
+            AiError::AudioTooLarge { .. }
+            | AiError::DirectAudioTooLarge { .. }
+            | AiError::PayloadTooLarge => ErrorKind::TooLarge,
+            AiError::NotAudio(_) => ErrorKind::UnsupportedMedia,
             AiError::Forbidden(_) => ErrorKind::Forbidden,
             AiError::Invalid(e) => e.kind(),
             AiError::Store(_) | AiError::ObjectStore { .. } | AiError::Internal(_) => {
@@ -143,7 +166,7 @@ impl DomainError for AiError {
 
     fn code(&self) -> &'static str {
         match self {
-            AiError::NotConfigured => "ai_not_configured",
+            AiError::NotConfigured | AiError::ProviderNotConfigured { .. } => "ai_not_configured",
             AiError::ProvidersFailed(errors) => errors
                 .last()
                 .map_or("provider_failed", ProviderError::public_code),
@@ -152,7 +175,10 @@ impl DomainError for AiError {
             AiError::UploadsUnavailable => "uploads_unavailable",
             AiError::JobNotFound(_) => "job_not_found",
             AiError::AudioNotFound(_) => "audio_not_found",
-            AiError::AudioTooLarge { .. } | AiError::PayloadTooLarge => "payload_too_large",
+            AiError::AudioTooLarge { .. }
+            | AiError::DirectAudioTooLarge { .. }
+            | AiError::PayloadTooLarge => "payload_too_large",
+            AiError::NotAudio(_) => "unsupported_audio",
             AiError::Forbidden(_) => "forbidden",
             AiError::Invalid(e) => e.code(),
             AiError::Store(_) | AiError::ObjectStore { .. } | AiError::Internal(_) => {
@@ -164,6 +190,13 @@ impl DomainError for AiError {
     fn fields(&self) -> Vec<FieldError> {
         match self {
             AiError::Invalid(e) => e.fields(),
+            AiError::DirectAudioTooLarge { limit, .. } => {
+                vec![FieldError::new("file", format!("at most {limit} bytes"))]
+            }
+            AiError::NotAudio(_) => vec![FieldError::new(
+                "file",
+                "mp3, mp4/m4a, wav, webm, ogg or flac audio",
+            )],
             _ => Vec::new(),
         }
     }

@@ -8,7 +8,7 @@
 //! | [`model`] | request and response types: route bodies, work items, chat replies, jobs |
 //! | [`error`] | [`AiError`]: what went wrong, in domain terms (the edge maps it to HTTP) |
 //! | [`provider`] | the trait and its two implementations (chat completions; HF text generation) |
-//! | [`intake`] | route bodies to work: validation, redaction, audio checks, presigned uploads |
+//! | [`intake`] | route bodies to work: validation, the caller's provider choice, redaction, audio checks, presigned uploads, audio posted directly |
 //! | [`roster`] | which providers, in which order, built from the cached catalog |
 //! | [`engine`] | [`engine::AiEngine`]: credentials, retries with backoff, failover, logging |
 //! | [`medical`] | analysis types, prompts, JSON schemas, validation of answers, the notice |
@@ -34,7 +34,14 @@
 //!   `redrive` index: `crate::redrive`).
 //! - S3 (`UPLOADS_BUCKET`): `ai-jobs/{id}/request.json`, `ai-jobs/{id}/result.json` when the
 //!   JSON is larger than `AI_JOB_INLINE_MAX_BYTES` (DynamoDB items stop at 400 KB);
-//!   `ai-audio/{user}/{uuid}/{file}` for audio uploaded through a presigned URL.
+//!   `ai-audio/{user}/{uuid}/{file}` for audio uploaded through a presigned URL,
+//!   `ai-audio/{user}/direct-{sha256 prefix}/audio.{ext}` for audio posted with the request.
+//!
+//! ## Provider per call
+//! A request may name `provider` (and `model`), as the Helsa seed's
+//! `AIIntegrationService('openai')`: checked against the catalog at intake
+//! ([`roster::Roster::chosen`]), stored on the job's work ([`model::ProviderChoice`]), and the
+//! call goes to that provider alone: its retries, no failover, no rules fallback.
 
 pub mod engine;
 pub mod error;
@@ -59,6 +66,14 @@ pub use provider::{AiProvider, AudioInput, Completion, CompletionRequest, Messag
 
 /// Whisper's (and TalkBot's) upload limit.
 pub const MAX_AUDIO_BYTES: u64 = 25 * 1024 * 1024;
+
+/// Largest audio file posted directly (multipart) to the transcriptions route. A request
+/// reaches Lambda whole or not at all ([`crate::http::LAMBDA_REQUEST_LIMIT`], 6 MiB), and API
+/// Gateway hands a binary body over base64-encoded (4 bytes for 3): three quarters of the
+/// limit, less 64 KiB for the form's other parts and the event's headers, is 4 653 056
+/// bytes. Larger audio (up to [`MAX_AUDIO_BYTES`]) goes through a presigned upload.
+pub const MAX_DIRECT_AUDIO_BYTES: u64 =
+    (crate::http::LAMBDA_REQUEST_LIMIT as u64) / 4 * 3 - 64 * 1024;
 
 /// Settings read once at cold start.
 #[derive(Debug, Clone)]

@@ -7,8 +7,22 @@ use serde_json::Value;
 use super::medical::{AnalysisType, PatientContext};
 use super::rules::Language;
 
+/// The caller's choice of provider (and model) for one call, as the Helsa seed's
+/// `AIIntegrationService('openai')`: checked against the provider catalog at intake, stored
+/// on a job so the worker uses it too. A call with a choice goes to that provider only (its
+/// retries included, but no failover: the caller asked for that one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderChoice {
+    /// A catalog slug of kind `ai`.
+    pub provider: String,
+    /// Passed to the provider as is; `None`: the provider's configured model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+}
+
 /// One unit of AI work, as stored on a job. Text fields are already redacted when
-/// redaction is on: what is stored is what may leave for a provider.
+/// redaction is on: what is stored is what may leave for a provider. `choice` is absent on
+/// jobs stored before it existed (and on every call that leaves the choice to the order).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Work {
@@ -18,6 +32,8 @@ pub enum Work {
         temperature: f32,
         language: Language,
         redactions: usize,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        choice: Option<ProviderChoice>,
     },
     Analyze {
         text: String,
@@ -28,11 +44,15 @@ pub enum Work {
         temperature: f32,
         language: Language,
         redactions: usize,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        choice: Option<ProviderChoice>,
     },
     Transcribe {
         s3_key: String,
         content_type: Option<String>,
         language: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        choice: Option<ProviderChoice>,
     },
 }
 
@@ -42,6 +62,15 @@ impl Work {
             Work::Generate { .. } => "generate",
             Work::Analyze { .. } => "analyze",
             Work::Transcribe { .. } => "transcribe",
+        }
+    }
+
+    /// The provider the caller chose for this work, if any.
+    pub fn choice(&self) -> Option<&ProviderChoice> {
+        match self {
+            Work::Generate { choice, .. }
+            | Work::Analyze { choice, .. }
+            | Work::Transcribe { choice, .. } => choice.as_ref(),
         }
     }
 }
@@ -169,6 +198,22 @@ pub struct GenerateBody {
     /// Run as a job even when short.
     #[serde(default, rename = "async")]
     pub run_async: bool,
+    /// A provider slug from the catalog (`openai`, `huggingface`, `talkbot`, or an
+    /// admin-created AI provider). The call goes to that provider only, with its retries but
+    /// no failover to another provider. Without it: the configured order, with failover.
+    #[serde(default)]
+    #[schema(example = "openai", pattern = "^[a-z0-9][a-z0-9-]{1,39}$")]
+    pub provider: Option<String>,
+    /// The model for this call, passed to the provider as is (only with `provider`).
+    /// Without it: the provider's configured model.
+    #[serde(default)]
+    #[schema(
+        example = "gpt-4o",
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[A-Za-z0-9._:/-]+$"
+    )]
+    pub model: Option<String>,
     /// The user the work is for (service and admin tokens only).
     #[serde(default)]
     pub user_id: Option<String>,
@@ -187,6 +232,22 @@ pub struct ChatBody {
     /// `en`, `pt-BR` or `fa`; detected from the message when absent.
     #[serde(default)]
     pub language: Option<String>,
+    /// A provider slug from the catalog (`openai`, `huggingface`, `talkbot`, or an
+    /// admin-created AI provider). The call goes to that provider only, with its retries but
+    /// no failover to another provider. Without it: the configured order, with failover.
+    #[serde(default)]
+    #[schema(example = "openai", pattern = "^[a-z0-9][a-z0-9-]{1,39}$")]
+    pub provider: Option<String>,
+    /// The model for this call, passed to the provider as is (only with `provider`).
+    /// Without it: the provider's configured model.
+    #[serde(default)]
+    #[schema(
+        example = "gpt-4o",
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[A-Za-z0-9._:/-]+$"
+    )]
+    pub model: Option<String>,
     #[serde(default)]
     pub user_id: Option<String>,
 }
@@ -205,6 +266,21 @@ pub struct TranscriptionBody {
     /// ISO 639-1 language of the audio (`fa`, `pt`, `en`), passed to the provider.
     #[serde(default)]
     pub language: Option<String>,
+    /// A provider slug from the catalog that transcribes (`openai`, `talkbot`). The call goes to that provider only, with its retries but
+    /// no failover to another provider. Without it: the configured order, with failover.
+    #[serde(default)]
+    #[schema(example = "openai", pattern = "^[a-z0-9][a-z0-9-]{1,39}$")]
+    pub provider: Option<String>,
+    /// The model for this call, passed to the provider as is (only with `provider`).
+    /// Without it: the provider's configured model.
+    #[serde(default)]
+    #[schema(
+        example = "whisper-1",
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[A-Za-z0-9._:/-]+$"
+    )]
+    pub model: Option<String>,
     #[serde(default)]
     pub user_id: Option<String>,
 }
@@ -233,4 +309,24 @@ pub struct UploadTicket {
     pub expires_in: u64,
     /// The only size S3 accepts for this upload (the policy's `content-length-range`).
     pub size: u64,
+}
+
+/// `POST /api/integrations/ai/transcriptions` as `multipart/form-data`: a small audio file
+/// posted with the request (at most [`super::MAX_DIRECT_AUDIO_BYTES`], what fits Lambda's
+/// request with API Gateway's base64), instead of the presigned `upload` + `s3_key` steps.
+/// The edge reads the form into this; the format is decided from the file's bytes.
+#[derive(Default, utoipa::ToSchema)]
+pub struct TranscriptionForm {
+    /// The audio: mp3, mp4/m4a, wav, webm, ogg or flac (decided from its bytes, not from the
+    /// part's Content-Type or file name).
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+    /// ISO 639-1 language of the audio (`fa`, `pt`, `en`), passed to the provider.
+    pub language: Option<String>,
+    /// As in the JSON body: a provider that transcribes (`openai`, `talkbot`); no failover.
+    pub provider: Option<String>,
+    /// As in the JSON body: the transcription model (only with `provider`).
+    pub model: Option<String>,
+    /// The user the work is for (service and admin tokens only).
+    pub user_id: Option<String>,
 }

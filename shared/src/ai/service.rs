@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::engine::{AiEngine, CallMeta, CallMode};
 use super::medical::{self, AnalysisType};
-use super::model::{ChatReply, ReplyStatus, Work};
+use super::model::{ChatReply, ProviderChoice, ReplyStatus, Work};
 use super::provider::{AudioInput, CompletionRequest, Message};
 use super::redact::redact;
 use super::rules::{self, Language};
@@ -44,6 +44,10 @@ impl AiService {
         self.engine.config()
     }
 
+    pub(super) fn engine(&self) -> &AiEngine {
+        &self.engine
+    }
+
     pub(super) fn s3(&self) -> &aws_sdk_s3::Client {
         &self.s3
     }
@@ -76,6 +80,7 @@ impl AiService {
                 temperature,
                 language,
                 redactions,
+                choice,
             } => {
                 let req = CompletionRequest {
                     messages: vec![
@@ -90,13 +95,15 @@ impl AiService {
                 };
                 let s = match self
                     .engine
-                    .complete("generate", &req, None, mode, meta)
+                    .complete("generate", &req, None, choice.as_ref(), mode, meta)
                     .await
                 {
                     Ok(s) => s,
                     // Every integration is optional: without a provider, and where the
                     // deployment allows it (`AI_FALLBACK`), the rules answer (as the chat
-                    // does), marked `fallback` so the client knows no model wrote it.
+                    // does), marked `fallback` so the client knows no model wrote it. A
+                    // chosen provider without credentials is `ProviderNotConfigured`, not
+                    // this: the caller asked for that provider, not for any answer.
                     Err(AiError::NotConfigured) if self.config().rules_fallback => {
                         return Ok(self.rules_generate(prompt, *language, meta).await);
                     }
@@ -121,6 +128,7 @@ impl AiService {
                 temperature,
                 language,
                 redactions,
+                choice,
             } => {
                 let req = medical::request(
                     *analysis_type,
@@ -133,7 +141,7 @@ impl AiService {
                 let schema = analysis_type.schema();
                 let s = self
                     .engine
-                    .complete("analyze", &req, Some(&schema), mode, meta)
+                    .complete("analyze", &req, Some(&schema), choice.as_ref(), mode, meta)
                     .await?;
                 let analysis = s.value.structured.unwrap_or(Value::Null);
                 let emergency =
@@ -161,11 +169,15 @@ impl AiService {
                 s3_key,
                 content_type,
                 language,
+                choice,
             } => {
                 let audio = self
                     .load_audio(s3_key, content_type.as_deref(), language.clone())
                     .await?;
-                let s = self.engine.transcribe(&audio, meta).await?;
+                let s = self
+                    .engine
+                    .transcribe(&audio, choice.as_ref(), meta)
+                    .await?;
                 Ok(json!({
                     "text": s.value,
                     "provider": s.provider,
@@ -238,8 +250,9 @@ impl AiService {
     }
 
     /// The chat assistant. Emergencies are answered by the rules without asking a model (a
-    /// fixed, tested answer beats a generated one there); otherwise the providers in order,
-    /// then the rules only when none is configured and the deployment allows the fallback
+    /// fixed, tested answer beats a generated one there), whatever provider was chosen;
+    /// otherwise the chosen provider, or the providers in order, then the rules only when
+    /// none is configured (and none was chosen) and the deployment allows the fallback
     /// (`AI_FALLBACK`). Failing providers, or credentials or a catalog that cannot be read,
     /// are errors: a fallback is configuration, not an error path.
     pub async fn chat(
@@ -247,6 +260,7 @@ impl AiService {
         message: &str,
         context: Option<&str>,
         language: Option<Language>,
+        choice: Option<&ProviderChoice>,
         meta: &CallMeta,
     ) -> Result<ChatReply, AiError> {
         let language = language.unwrap_or_else(|| rules::detect_language(message));
@@ -283,7 +297,7 @@ impl AiService {
         };
         match self
             .engine
-            .complete("chat", &req, None, CallMode::Sync, meta)
+            .complete("chat", &req, None, choice, CallMode::Sync, meta)
             .await
         {
             Ok(s) => Ok(ChatReply {

@@ -32,6 +32,11 @@ pub use rate_limit::{RateLimitRouterExt, RouteRateLimit, enforce_route};
 /// and Lambda 6 MB; ordinary JSON requests have no business being anywhere near that.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
+/// Lambda's limit on a synchronous request, the whole event included (6 MB): no route can
+/// take more on AWS, whatever its own limit (API Gateway's 10 MB never reaches a function).
+/// Binary bodies arrive base64-encoded, so the bytes a client may send are about 3/4 of it.
+pub const LAMBDA_REQUEST_LIMIT: usize = 6 * 1024 * 1024;
+
 /// `axum::Json`, but a bad body becomes a problem that says what is wrong:
 /// 415 for a missing or wrong content type, 400 for malformed JSON, 422 for JSON of the wrong
 /// shape (with serde's message naming the field), 413 for an oversize body.

@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use self::attempts::{CallScope, Output, Task};
+use super::model::ProviderChoice;
 use super::provider::{AiProvider, AudioInput, Completion, CompletionRequest};
-use super::roster::Roster;
+use super::roster::{Need, Roster};
 use super::{AiConfig, AiError};
 use crate::integration_log::IntegrationLog;
 use crate::providers::{ProviderError, ProviderErrorKind};
@@ -105,22 +106,72 @@ impl AiEngine {
         &self.config
     }
 
-    /// Asks the providers in order for a completion. With `schema`, the answer must be a JSON
-    /// object valid against it; one that is not counts as that provider failing
-    /// (`{slug}_invalid_output`) and the next provider is tried.
+    pub fn roster(&self) -> &Roster {
+        &self.roster
+    }
+
+    /// The providers a call goes to: the one the caller chose (no failover), or the order.
+    async fn providers_for(
+        &self,
+        choice: Option<&ProviderChoice>,
+        need: Need,
+    ) -> Result<Vec<Box<dyn AiProvider>>, AiError> {
+        match choice {
+            Some(choice) => Ok(vec![self.roster.chosen(&self.config, choice, need).await?]),
+            None => {
+                let all = self.roster.providers(&self.config).await?;
+                Ok(match need {
+                    Need::Text => all,
+                    Need::Transcription => all
+                        .into_iter()
+                        .filter(|p| p.supports_transcription())
+                        .collect(),
+                })
+            }
+        }
+    }
+
+    /// [`Self::run`], where "nothing configured" names the chosen provider: a caller who
+    /// chose one gets `ai_not_configured` for it, never the rules fallback.
+    async fn run_for(
+        &self,
+        operation: &str,
+        choice: Option<&ProviderChoice>,
+        need: Need,
+        task: Task<'_>,
+        mode: CallMode,
+        meta: &CallMeta,
+    ) -> Result<Served<Output>, AiError> {
+        let providers = self.providers_for(choice, need).await?;
+        match (
+            self.run(operation, &providers, task, mode, meta).await,
+            choice,
+        ) {
+            (Err(AiError::NotConfigured), Some(choice)) => Err(AiError::ProviderNotConfigured {
+                provider: choice.provider.clone(),
+                reason: "no api_key is stored for it (PUT /api/integrations/providers/{slug}/credentials)",
+            }),
+            (result, _) => result,
+        }
+    }
+
+    /// Asks the providers in order (or the one in `choice`) for a completion. With
+    /// `schema`, the answer must be a JSON object valid against it; one that is not counts
+    /// as that provider failing (`{slug}_invalid_output`) and the next provider is tried.
     pub async fn complete(
         &self,
         operation: &str,
         req: &CompletionRequest,
         schema: Option<&Value>,
+        choice: Option<&ProviderChoice>,
         mode: CallMode,
         meta: &CallMeta,
     ) -> Result<Served<CompletionOutput>, AiError> {
-        let providers = self.roster.providers(&self.config).await?;
         let served = self
-            .run(
+            .run_for(
                 operation,
-                &providers,
+                choice,
+                Need::Text,
                 Task::Complete { req, schema },
                 mode,
                 meta,
@@ -135,23 +186,19 @@ impl AiEngine {
         }))
     }
 
-    /// Transcribes audio with the first provider in the order that serves transcription.
+    /// Transcribes audio with the first provider in the order that serves transcription, or
+    /// the one in `choice`.
     pub async fn transcribe(
         &self,
         audio: &AudioInput,
+        choice: Option<&ProviderChoice>,
         meta: &CallMeta,
     ) -> Result<Served<String>, AiError> {
-        let providers: Vec<_> = self
-            .roster
-            .providers(&self.config)
-            .await?
-            .into_iter()
-            .filter(|p| p.supports_transcription())
-            .collect();
         let served = self
-            .run(
+            .run_for(
                 "transcribe",
-                &providers,
+                choice,
+                Need::Transcription,
                 Task::Transcribe(audio),
                 CallMode::Async,
                 meta,
