@@ -58,6 +58,25 @@ async fn run_jobs(
 const KAVENEGAR_KEY: &str = "subscriptions-test-kavenegar-key";
 const CALLBACK_TOKEN: &str = "subscriptions-test-callback-token";
 
+/// Kavenegar's `sms/send.json` on `server`, answering one queued entry per receptor (ids from
+/// `first_id`), expected once.
+async fn kavenegar_accepts(server: &MockServer, receptors: &[&str], first_id: u64) {
+    let entries: Vec<Value> = receptors
+        .iter()
+        .enumerate()
+        .map(|(k, r)| json!({"messageid": first_id + k as u64, "message": "…", "status": 1, "statustext": "در صف ارسال",
+                             "sender": "10004346", "receptor": r, "date": 1_356_619_709, "cost": 120}))
+        .collect();
+    Mock::given(method("POST"))
+        .and(path(format!("/{KAVENEGAR_KEY}/sms/send.json")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"return": {"status": 200, "message": "تایید شد"}, "entries": entries}),
+        ))
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
 #[tokio::test]
 async fn an_sms_send_and_its_delivery_report_arrive_as_events_once() {
     let kit = kit(|_| {}).await;
@@ -75,16 +94,7 @@ async fn an_sms_send_and_its_delivery_report_arrive_as_events_once() {
         )
         .await;
     let pid = 7_000_000 + (uuid::Uuid::new_v4().as_u128() % 1_000_000) as u64;
-    Mock::given(method("POST"))
-        .and(path(format!("/{KAVENEGAR_KEY}/sms/send.json")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "return": {"status": 200, "message": "تایید شد"},
-            "entries": [{"messageid": pid, "message": "…", "status": 1, "statustext": "در صف ارسال",
-                         "sender": "10004346", "receptor": "09123456789", "date": 1_356_619_709, "cost": 120}]
-        })))
-        .expect(1)
-        .mount(&kavenegar)
-        .await;
+    kavenegar_accepts(&kavenegar, &["09123456789"], pid).await;
 
     // The sms function as it starts: its router, its service, its role.
     let ctx = function_ctx(
@@ -405,20 +415,7 @@ async fn a_bulk_batch_completes_and_a_verified_provider_webhook_is_forwarded() {
         )
         .await;
     let receptors = ["09120000001", "09120000002", "09120000003"];
-    let entries: Vec<Value> = receptors
-        .iter()
-        .enumerate()
-        .map(|(k, r)| json!({"messageid": 8_100_000 + k, "message": "…", "status": 1, "statustext": "در صف ارسال",
-                             "sender": "10004346", "receptor": r, "date": 1_356_619_709, "cost": 120}))
-        .collect();
-    Mock::given(method("POST"))
-        .and(path(format!("/{KAVENEGAR_KEY}/sms/send.json")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            json!({"return": {"status": 200, "message": "تایید شد"}, "entries": entries}),
-        ))
-        .expect(1)
-        .mount(&kavenegar)
-        .await;
+    kavenegar_accepts(&kavenegar, &receptors, 8_100_000).await;
     let bulk_queue = create_queue(&kit.hub, "SMS_BULK_QUEUE_URL").await;
     let env = [
         ("KAVENEGAR_BASE_URL", kavenegar.uri()),

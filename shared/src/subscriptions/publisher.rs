@@ -59,25 +59,7 @@ impl EventPublisher {
         event_type: &str,
         data: serde_json::Value,
     ) -> Result<Option<String>, SubscriptionError> {
-        let Some(queue_url) = &self.inner.queue_url else {
-            return Ok(None);
-        };
-        if !self.wanted(event_type).await? {
-            return Ok(None);
-        }
-        let event = Event {
-            id: new_event_id(),
-            event_type: event_type.to_string(),
-            timestamp: crate::clock::now_rfc3339_millis(),
-            data,
-        };
-        let (body, redrive) = self.fanout(&event.id)?;
-        self.inner
-            .store
-            .put_event(&event, Some(&redrive), crate::clock::now_secs())
-            .await?;
-        self.queue_fanout(queue_url, &event.id, body).await;
-        Ok(Some(event.id))
+        self.store_and_queue(event_type, None, data).await
     }
 
     /// [`Self::publish`] for callers that must not fail over an announcement: errors are
@@ -99,6 +81,16 @@ impl EventPublisher {
         key: &str,
         data: serde_json::Value,
     ) -> Result<Option<String>, SubscriptionError> {
+        self.store_and_queue(event_type, Some(key), data).await
+    }
+
+    /// Stores the event (keyed: only if new) with its redrive marker and queues its fan-out.
+    async fn store_and_queue(
+        &self,
+        event_type: &str,
+        key: Option<&str>,
+        data: serde_json::Value,
+    ) -> Result<Option<String>, SubscriptionError> {
         let Some(queue_url) = &self.inner.queue_url else {
             return Ok(None);
         };
@@ -106,18 +98,25 @@ impl EventPublisher {
             return Ok(None);
         }
         let event = Event {
-            id: keyed_event_id(self.inner.store.namespace(), event_type, key),
+            id: match key {
+                Some(key) => keyed_event_id(self.inner.store.namespace(), event_type, key),
+                None => new_event_id(),
+            },
             event_type: event_type.to_string(),
             timestamp: crate::clock::now_rfc3339_millis(),
             data,
         };
         let (body, redrive) = self.fanout(&event.id)?;
-        if !self
-            .inner
-            .store
-            .put_new_event(&event, Some(&redrive), crate::clock::now_secs())
-            .await?
-        {
+        let store = &self.inner.store;
+        let now = crate::clock::now_secs();
+        let stored = match key {
+            Some(_) => store.put_new_event(&event, Some(&redrive), now).await?,
+            None => {
+                store.put_event(&event, Some(&redrive), now).await?;
+                true
+            }
+        };
+        if !stored {
             tracing::debug!(event_id = %event.id, event_type, "event already announced");
             return Ok(Some(event.id));
         }
