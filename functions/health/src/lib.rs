@@ -107,6 +107,7 @@ pub struct HealthReport {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HealthQuery {
     /// Also call every configured provider (needs an admin token).
     #[serde(default)]

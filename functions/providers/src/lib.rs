@@ -38,6 +38,7 @@ pub struct ProviderList {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StatisticsQuery {
     /// Hours to look back, 1..=720 (default 24).
     pub window_hours: Option<u32>,

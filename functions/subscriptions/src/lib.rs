@@ -169,6 +169,7 @@ pub async fn test(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// 1..=100, default 50.
     pub limit: Option<i32>,

@@ -201,6 +201,7 @@ pub struct InboxPage {
 
 /// `GET /api/v1/notifications` query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct InboxQuery {
     /// Only unread notifications.
     pub unread: Option<bool>,
@@ -214,6 +215,7 @@ pub struct InboxQuery {
 
 /// `?user_id=` of the per-user routes.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UserQuery {
     /// Service/admin: whose notifications.
     pub user_id: Option<String>,

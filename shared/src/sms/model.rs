@@ -284,6 +284,7 @@ impl From<BatchRecord> for BatchView {
 
 /// `GET /api/integrations/sms/{message_id}` query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StatusQuery {
     /// Ask the provider for the current status (Kavenegar `sms/status`, Twilio message fetch).
     #[serde(default)]
@@ -292,6 +293,7 @@ pub struct StatusQuery {
 
 /// The query of Kavenegar's delivery callback (GET; a POST may carry them in the body).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct KavenegarReportQuery {
     pub messageid: Option<String>,
     pub status: Option<String>,

@@ -113,6 +113,7 @@ pub enum Content {
 
 /// `GET /api/v1/files` query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Whose files (admins and services only; default: the caller).
     pub owner: Option<String>,

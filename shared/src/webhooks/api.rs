@@ -94,6 +94,7 @@ pub struct ReceiveAnswer {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// 1..=100, default 50.
     pub limit: Option<i32>,
@@ -116,6 +117,7 @@ pub struct EndpointList {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     pub status: Option<EventStatus>,
     /// RFC 3339, inclusive.
@@ -161,6 +163,7 @@ pub struct EventList {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventQueryParams {
     /// Include the raw body (`body_base64`, and `body_text` when it is UTF-8).
     pub include_body: Option<bool>,
