@@ -22,6 +22,7 @@ pub mod idempotency;
 pub mod integration_log;
 pub mod mask;
 pub mod notifications;
+pub mod openapi;
 pub mod otp;
 pub mod providers;
 pub mod queue;

@@ -70,6 +70,7 @@ pub mod error;
 pub mod model;
 pub mod phone;
 pub mod provider;
+pub mod schema;
 pub mod service;
 pub mod store;
 pub mod validate;

@@ -127,19 +127,17 @@ impl SmsStatus {
     }
 }
 
-/// `POST /api/integrations/sms/send` (the Helsa body).
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+/// `POST /api/integrations/sms/send` (the Helsa body). Its OpenAPI schema, one shape per
+/// `message_type`, is in `schema.rs`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SendRequest {
     /// `09123456789`, `+989123456789`, `0098…`, Persian/Arabic digits, or E.164 for other countries.
-    #[schema(example = "09123456789")]
     pub receptor: String,
     pub message_type: MessageType,
     /// Template name (OTP: default `SMS_OTP_TEMPLATE`, `verify`; pattern: required).
-    #[schema(example = "verify")]
     pub template: Option<String>,
     /// OTP code / first pattern token (no whitespace, at most 100 characters).
-    #[schema(example = "12345")]
     pub token: Option<String>,
     pub token2: Option<String>,
     pub token3: Option<String>,
@@ -180,7 +178,8 @@ fn stored_default() -> bool {
 }
 
 /// `POST /api/integrations/sms/bulk`: one `message` for all `receptors`, or `messages`.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+/// Its OpenAPI schema is in `schema.rs`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BulkRequest {
     pub receptors: Option<Vec<String>>,
@@ -191,7 +190,9 @@ pub struct BulkRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkMessage {
+    #[schema(schema_with = super::schema::bulk_receptor)]
     pub receptor: String,
+    #[schema(schema_with = super::schema::bulk_message_text)]
     pub message: String,
 }
 

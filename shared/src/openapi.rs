@@ -1,0 +1,84 @@
+//! Building blocks for request schemas the `ToSchema` derive cannot state: a field's
+//! constraints taken from the same constants the validation uses (`schema_with` functions),
+//! and bodies whose required fields depend on another field (`oneOf` branches). The
+//! document then says what the validation accepts, so a client generated from it, or a
+//! fuzzer, sends requests the hub takes.
+//!
+//! Patterns are ECMA-262 regular expressions as JSON Schema reads them (unanchored: they
+//! carry their own `^...$`), also valid for the `regex` crate, which the tests use to check
+//! that the validation accepts what a pattern describes.
+
+use utoipa::openapi::schema::{
+    AdditionalProperties, ArrayBuilder, ArrayItems, ObjectBuilder, OneOfBuilder, Schema,
+    SchemaType, Type,
+};
+use utoipa::openapi::{RefOr, schema::SchemaFormat};
+
+/// A string schema.
+pub fn string() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(Type::String)
+}
+
+/// A string that must contain something besides whitespace, of at most `max` characters
+/// (the validation trims, then refuses an empty value).
+pub fn text(max: usize) -> ObjectBuilder {
+    string()
+        .min_length(Some(1))
+        .max_length(Some(max))
+        .pattern(Some(r"\S"))
+}
+
+/// A string from a fixed list.
+pub fn one_of_strings(values: &[&str]) -> ObjectBuilder {
+    string().enum_values(Some(values.iter().copied()))
+}
+
+/// A field that must be absent (or `null`): it does not belong to this variant of the body.
+pub fn absent() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(Type::Null)
+}
+
+/// `schema`, or `null`.
+pub fn nullable(schema: ObjectBuilder) -> ObjectBuilder {
+    let built = schema.build();
+    let mut types = match built.schema_type.clone() {
+        SchemaType::Type(t) => vec![t],
+        SchemaType::Array(ts) => ts,
+        SchemaType::AnyValue => return ObjectBuilder::from(built),
+    };
+    if !types.contains(&Type::Null) {
+        types.push(Type::Null);
+    }
+    ObjectBuilder::from(built).schema_type(SchemaType::Array(types))
+}
+
+/// An array of `items`, `min..=max` long.
+pub fn array_of(items: impl Into<RefOr<Schema>>, min: usize, max: usize) -> ArrayBuilder {
+    ArrayBuilder::new()
+        .items(ArrayItems::RefOrSchema(Box::new(items.into())))
+        .min_items(Some(min))
+        .max_items(Some(max))
+}
+
+/// An object that refuses unknown fields (`#[serde(deny_unknown_fields)]`).
+pub fn closed_object() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+}
+
+/// Exactly one of `branches`, each a complete body (a generated client picks one).
+pub fn one_of(description: &str, branches: impl IntoIterator<Item = Schema>) -> RefOr<Schema> {
+    let mut one_of = OneOfBuilder::new().description(Some(description));
+    for b in branches {
+        one_of = one_of.item(b);
+    }
+    RefOr::T(Schema::OneOf(one_of.build()))
+}
+
+/// An RFC 3339 date-time string.
+pub fn date_time() -> ObjectBuilder {
+    string().format(Some(SchemaFormat::KnownFormat(
+        utoipa::openapi::schema::KnownFormat::DateTime,
+    )))
+}
