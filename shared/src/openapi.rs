@@ -82,3 +82,30 @@ pub fn date_time() -> ObjectBuilder {
         utoipa::openapi::schema::KnownFormat::DateTime,
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+    use utoipa::PartialSchema;
+
+    use crate::ai::model::{GenerateBody, MAX_PROMPT_CHARS};
+
+    fn property(schema: &Value, name: &str) -> Value {
+        schema["properties"][name].clone()
+    }
+
+    /// Limits written as literals in `#[schema(...)]` (utoipa takes no constants there) are
+    /// the validation's.
+    #[test]
+    fn literal_limits_are_the_validations() {
+        let generate = serde_json::to_value(GenerateBody::schema()).unwrap();
+        assert_eq!(property(&generate, "prompt")["maxLength"], MAX_PROMPT_CHARS);
+        let env = crate::config::Env::from_pairs(std::iter::empty::<(&str, &str)>());
+        let ai = crate::ai::AiConfig::from_env(&env).unwrap();
+        assert_eq!(
+            property(&generate, "max_tokens")["maximum"],
+            ai.max_tokens_limit,
+            "the default AI_MAX_TOKENS_LIMIT"
+        );
+    }
+}

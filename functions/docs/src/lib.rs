@@ -133,12 +133,31 @@ fn add_common_answers(doc: &mut OpenApi) {
         .into_iter()
         .flatten()
         {
+            describe_idempotency_key(op);
             for (status, description) in common_answers(op) {
                 op.responses
                     .responses
                     .entry(status.to_string())
                     .or_insert_with(|| problem_answer(description));
             }
+        }
+    }
+}
+
+/// The `Idempotency-Key` header as `shared::idempotency::validate_key` reads it: the functions
+/// name the header, its format is declared once, in the shared crate.
+fn describe_idempotency_key(op: &mut utoipa::openapi::path::Operation) {
+    use utoipa::openapi::path::ParameterIn;
+    for p in op.parameters.iter_mut().flatten() {
+        if let RefOr::T(p) = p
+            && p.parameter_in == ParameterIn::Header
+            && p.name.eq_ignore_ascii_case("Idempotency-Key")
+        {
+            p.schema = Some(
+                shared::openapi::string()
+                    .pattern(Some(shared::idempotency::KEY_PATTERN))
+                    .into(),
+            );
         }
     }
 }
