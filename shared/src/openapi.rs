@@ -28,6 +28,15 @@ pub fn text(max: usize) -> ObjectBuilder {
         .pattern(Some(r"\S"))
 }
 
+/// A string with at least one character that is neither whitespace nor a control character
+/// (the validation folds it to one line first), of at most `max` characters.
+pub fn visible_text(max: usize) -> ObjectBuilder {
+    string()
+        .min_length(Some(1))
+        .max_length(Some(max))
+        .pattern(Some(r"[^\s\u0000-\u001f\u007f-\u009f]"))
+}
+
 /// A string from a fixed list.
 pub fn one_of_strings(values: &[&str]) -> ObjectBuilder {
     string().enum_values(Some(values.iter().copied()))
@@ -76,6 +85,57 @@ pub fn one_of(description: &str, branches: impl IntoIterator<Item = Schema>) -> 
     RefOr::T(Schema::OneOf(one_of.build()))
 }
 
+/// A user id as `notifications::validate::validate_user_id` takes it.
+pub fn user_id() -> ObjectBuilder {
+    use crate::notifications::validate::{MAX_USER_ID_CHARS, USER_ID_PATTERN};
+    string()
+        .min_length(Some(1))
+        .max_length(Some(MAX_USER_ID_CHARS))
+        .pattern(Some(USER_ID_PATTERN))
+}
+
+/// `user_id()`, or absent / `null`.
+pub fn optional_user_id() -> ObjectBuilder {
+    nullable(user_id())
+}
+
+/// An email address as `notifications::validate::validate_email` takes it (ASCII forms).
+pub fn email() -> ObjectBuilder {
+    use crate::notifications::validate::{EMAIL_PATTERN, MAX_EMAIL_BYTES};
+    string()
+        .max_length(Some(MAX_EMAIL_BYTES))
+        .pattern(Some(EMAIL_PATTERN))
+        .examples(["patient@example.com"])
+}
+
+/// `email()`, or absent / `null`.
+pub fn optional_email() -> ObjectBuilder {
+    nullable(email())
+}
+
+/// A phone number in one of the forms `sms::Phone::parse` takes, or absent / `null`.
+pub fn optional_phone() -> ObjectBuilder {
+    nullable(crate::sms::schema::phone())
+}
+
+/// Marks every object variant of the `oneOf` component `name` of `doc` as refusing unknown
+/// fields: the derive does not carry an enum's `#[serde(deny_unknown_fields)]` to its
+/// variants.
+pub fn close_variants(doc: &mut utoipa::openapi::OpenApi, name: &str) {
+    let Some(RefOr::T(Schema::OneOf(one_of))) = doc
+        .components
+        .as_mut()
+        .and_then(|c| c.schemas.get_mut(name))
+    else {
+        return;
+    };
+    for item in &mut one_of.items {
+        if let RefOr::T(Schema::Object(o)) = item {
+            o.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+        }
+    }
+}
+
 /// An RFC 3339 date-time string.
 pub fn date_time() -> ObjectBuilder {
     string().format(Some(SchemaFormat::KnownFormat(
@@ -92,6 +152,20 @@ mod tests {
 
     fn property(schema: &Value, name: &str) -> Value {
         schema["properties"][name].clone()
+    }
+
+    #[test]
+    fn user_id_pattern_is_what_validate_user_id_takes() {
+        use crate::notifications::validate::{USER_ID_PATTERN, validate_user_id};
+        let re = regex::Regex::new(USER_ID_PATTERN).unwrap();
+        for id in ["alice", "user 1", "کاربر", " x ", "0"] {
+            assert!(re.is_match(id), "{id:?}");
+            validate_user_id("u", id).unwrap();
+        }
+        for id in ["", "  ", "a#b", "a\u{7}b", "\u{85}"] {
+            assert!(!re.is_match(id), "{id:?}");
+            assert!(validate_user_id("u", id).is_err(), "{id:?}");
+        }
     }
 
     /// Limits written as literals in `#[schema(...)]` (utoipa takes no constants there) are

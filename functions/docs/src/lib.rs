@@ -215,7 +215,10 @@ fn common_answers(op: &utoipa::openapi::path::Operation) -> Vec<(u16, &'static s
         .iter()
         .any(|p| matches!(p, ParameterIn::Query | ParameterIn::Path))
     {
-        answers.push((400, "An invalid query or path parameter (`errors` names it)"));
+        answers.push((
+            400,
+            "An invalid query or path parameter (`errors` names it)",
+        ));
     }
     answers
 }

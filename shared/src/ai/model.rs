@@ -150,7 +150,12 @@ pub const UPLOAD_URL_TTL: std::time::Duration = std::time::Duration::from_secs(9
 #[serde(deny_unknown_fields)]
 pub struct GenerateBody {
     /// The prompt, or the medical text to analyse when `analysis_type` is set.
-    #[schema(example = "بیمار از سردرد و تب شکایت دارد", min_length = 1, max_length = 100000, pattern = r"\S")]
+    #[schema(
+        example = "بیمار از سردرد و تب شکایت دارد",
+        min_length = 1,
+        max_length = 100000,
+        pattern = r"\S"
+    )]
     pub prompt: String,
     /// 1..=AI_MAX_TOKENS_LIMIT, default 1000. Above AI_SYNC_MAX_TOKENS (1024) the work runs as a job.
     #[serde(default)]

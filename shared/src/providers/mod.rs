@@ -232,7 +232,9 @@ pub fn default_base_url(slug: &str) -> Option<&'static str> {
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProvider {
+    #[schema(schema_with = slug_schema)]
     pub slug: String,
+    #[schema(schema_with = name_schema)]
     pub name: String,
     pub kind: ProviderKind,
     pub protocol: Protocol,
@@ -240,6 +242,7 @@ pub struct NewProvider {
     pub description: String,
     #[serde(default = "yes")]
     pub enabled: bool,
+    #[schema(schema_with = base_url_schema)]
     pub base_url: Option<String>,
     #[serde(default)]
     pub priority: i32,
@@ -257,11 +260,36 @@ pub struct ProviderPatch {
     pub name: Option<String>,
     pub description: Option<String>,
     pub enabled: Option<bool>,
+    #[schema(schema_with = base_url_schema)]
     pub base_url: Option<String>,
     pub priority: Option<i32>,
     pub credential_fields: Option<Vec<String>>,
     #[schema(value_type = Option<Object>)]
     pub settings: Option<Map<String, Value>>,
+}
+
+/// What `validate_slug` takes.
+pub const SLUG_PATTERN: &str = r"^[a-z0-9][a-z0-9-]{1,39}$";
+/// What `validate_base_url` takes.
+pub const BASE_URL_PATTERN: &str = r"^https?://";
+
+fn slug_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    crate::openapi::string()
+        .pattern(Some(SLUG_PATTERN))
+        .description(Some(
+            "2-40 characters: lowercase letters, digits and dashes, not starting with a dash",
+        ))
+}
+
+fn base_url_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    crate::openapi::nullable(crate::openapi::string().pattern(Some(BASE_URL_PATTERN)))
+        .description(Some("An http(s) URL"))
+}
+
+fn name_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    crate::openapi::string()
+        .min_length(Some(1))
+        .pattern(Some(r"\S"))
 }
 
 pub fn validate_slug(slug: &str) -> Result<(), InvalidInput> {
