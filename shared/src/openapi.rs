@@ -14,6 +14,10 @@ use utoipa::openapi::schema::{
 };
 use utoipa::openapi::{RefOr, schema::SchemaFormat};
 
+/// "Contains something besides whitespace" (unanchored), as Rust's `trim()` sees it: ECMA's
+/// `\s`, which JSON Schema patterns use, lacks U+0085 (NEL), which Rust trims.
+pub const NOT_BLANK: &str = r"[^\s\u0085]";
+
 /// A string schema.
 pub fn string() -> ObjectBuilder {
     ObjectBuilder::new().schema_type(Type::String)
@@ -25,7 +29,7 @@ pub fn text(max: usize) -> ObjectBuilder {
     string()
         .min_length(Some(1))
         .max_length(Some(max))
-        .pattern(Some(r"\S"))
+        .pattern(Some(NOT_BLANK))
 }
 
 /// A string with at least one character that is neither whitespace nor a control character

@@ -154,7 +154,7 @@ pub struct GenerateBody {
         example = "بیمار از سردرد و تب شکایت دارد",
         min_length = 1,
         max_length = 100000,
-        pattern = r"\S"
+        pattern = r"[^\s\u0085]"
     )]
     pub prompt: String,
     /// 1..=AI_MAX_TOKENS_LIMIT, default 1000. Above AI_SYNC_MAX_TOKENS (1024) the work runs as a job.

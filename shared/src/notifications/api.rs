@@ -27,7 +27,7 @@ pub struct SendNotification {
     pub message: String,
     /// Extra data for the client (an object, at most 16 KiB as JSON).
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::store::storable::StorableObject>)]
     pub data: Option<Value>,
     /// Channels to use; default all. `in_app` is always included.
     #[serde(default)]
@@ -68,6 +68,7 @@ impl SendNotification {
             Some(v @ Value::Object(_)) => v,
             Some(_) => return Err(InvalidInput::field("data", "must be a JSON object")),
         };
+        crate::store::storable::check("data", &data)?;
         if serde_json::to_vec(&data).map(|b| b.len()).unwrap_or(0) > MAX_DATA_BYTES {
             return Err(InvalidInput::field(
                 "data",
@@ -319,7 +320,7 @@ pub struct AppointmentState {
     #[schema(schema_with = appointment_id_schema)]
     pub id: Value,
     /// e.g. `confirmed`, `cancelled`, `rescheduled` (seed: `confirmado`).
-    #[schema(min_length = 1, max_length = 64, pattern = r"\S")]
+    #[schema(min_length = 1, max_length = 64, pattern = r"[^\s\u0085]")]
     pub status: String,
     /// `YYYY-MM-DD`.
     #[schema(format = Date)]
@@ -329,14 +330,14 @@ pub struct AppointmentState {
 /// An appointment id as `check_appointment_id` takes it: a non-blank string of at most 128
 /// bytes, or a number.
 fn appointment_id_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-    use utoipa::openapi::schema::{OneOfBuilder, Type};
+    use utoipa::openapi::schema::OneOfBuilder;
     OneOfBuilder::new()
         .item(
             crate::openapi::text(MAX_APPOINTMENT_ID_BYTES / 4).description(Some(
                 "at most 128 bytes of UTF-8 (32 characters always fit)",
             )),
         )
-        .item(utoipa::openapi::schema::ObjectBuilder::new().schema_type(Type::Number))
+        .item(crate::store::storable::number_schema())
         .description(Some("The appointment's id: a string or a number"))
         .into()
 }

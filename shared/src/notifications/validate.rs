@@ -104,7 +104,7 @@ pub fn check_appointment_id(field: &str, id: &serde_json::Value) -> Result<(), I
         {
             Ok(())
         }
-        serde_json::Value::Number(_) => Ok(()),
+        serde_json::Value::Number(_) => crate::store::storable::check(field, id),
         _ => Err(InvalidInput::field(
             field,
             "must be a non-empty string (at most 128 characters) or a number",

@@ -249,7 +249,7 @@ pub struct NewProvider {
     #[serde(default)]
     pub credential_fields: Vec<String>,
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = crate::store::storable::StorableObject)]
     pub settings: Map<String, Value>,
 }
 
@@ -264,7 +264,7 @@ pub struct ProviderPatch {
     pub base_url: Option<String>,
     pub priority: Option<i32>,
     pub credential_fields: Option<Vec<String>>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::store::storable::StorableObject>)]
     pub settings: Option<Map<String, Value>>,
 }
 
@@ -289,7 +289,7 @@ fn base_url_schema() -> utoipa::openapi::schema::ObjectBuilder {
 fn name_schema() -> utoipa::openapi::schema::ObjectBuilder {
     crate::openapi::string()
         .min_length(Some(1))
-        .pattern(Some(r"\S"))
+        .pattern(Some(crate::openapi::NOT_BLANK))
 }
 
 pub fn validate_slug(slug: &str) -> Result<(), InvalidInput> {
@@ -426,6 +426,7 @@ impl ProviderCatalog {
     pub async fn create(&self, new: NewProvider) -> Result<ProviderInfo, CatalogError> {
         validate_slug(&new.slug)?;
         validate_base_url(&new.base_url)?;
+        crate::store::storable::check_map("settings", &new.settings)?;
         if new.name.trim().is_empty() {
             return Err(InvalidInput::field("name", "must not be empty").into());
         }
@@ -460,6 +461,9 @@ impl ProviderCatalog {
         patch: ProviderPatch,
     ) -> Result<ProviderInfo, CatalogError> {
         validate_base_url(&patch.base_url)?;
+        if let Some(settings) = &patch.settings {
+            crate::store::storable::check_map("settings", settings)?;
+        }
         let mut info = self.fresh(slug).await?;
         if let Some(v) = patch.name {
             info.name = v;

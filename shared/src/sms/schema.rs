@@ -24,9 +24,10 @@ pub const PHONE_PATTERN: &str =
 /// A Kavenegar template name (`validate_template`).
 pub const TEMPLATE_PATTERN: &str = r"^[A-Za-z0-9_.-]{1,100}$";
 
-/// An OTP code or pattern token: no whitespace, 1 to `MAX_TOKEN_CHARS` characters.
+/// An OTP code or pattern token: no whitespace (as Rust sees it, so NEL too), 1 to
+/// `MAX_TOKEN_CHARS` characters.
 pub fn token_pattern() -> String {
-    format!(r"^\S{{1,{MAX_TOKEN_CHARS}}}$")
+    format!(r"^[^\s\u0085]{{1,{MAX_TOKEN_CHARS}}}$")
 }
 
 /// A receptor: a phone number in one of the forms `Phone::parse` takes.
