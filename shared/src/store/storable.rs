@@ -18,6 +18,12 @@ pub const MAX_MAGNITUDE: f64 = 9.999_999_999_999_999e125;
 /// The smallest non-zero magnitude DynamoDB stores.
 pub const MIN_MAGNITUDE: f64 = 1e-130;
 
+/// The document states slightly narrower bounds than [`check`] applies: a number written
+/// exactly at a bound (`1e-130`) may parse a hair outside it, and a client that keeps to
+/// the documented bounds must never be refused.
+const SCHEMA_MIN: f64 = 1.01e-130;
+const SCHEMA_MAX: f64 = 9.9e125;
+
 /// Refuses what DynamoDB cannot store in `value`, naming the place (`settings.a[2]`).
 pub fn check(field: &str, value: &Value) -> Result<(), InvalidInput> {
     match value {
@@ -99,8 +105,8 @@ pub fn number_schema() -> OneOfBuilder {
                 .schema_type(Type::Number)
                 .enum_values(Some([0])),
         )
-        .item(number(MIN_MAGNITUDE, MAX_MAGNITUDE))
-        .item(number(-MAX_MAGNITUDE, -MIN_MAGNITUDE))
+        .item(number(SCHEMA_MIN, SCHEMA_MAX))
+        .item(number(-SCHEMA_MAX, -SCHEMA_MIN))
 }
 
 impl utoipa::PartialSchema for StorableObject {
@@ -133,8 +139,8 @@ impl utoipa::PartialSchema for StorableJson {
                     .schema_type(Type::Number)
                     .enum_values(Some([0])),
             )
-            .item(number(MIN_MAGNITUDE, MAX_MAGNITUDE))
-            .item(number(-MAX_MAGNITUDE, -MIN_MAGNITUDE))
+            .item(number(SCHEMA_MIN, SCHEMA_MAX))
+            .item(number(-SCHEMA_MAX, -SCHEMA_MIN))
             .item(ArrayBuilder::new().items(Ref::from_schema_name("StorableJson")))
             .item(object())
             .description(Some("A JSON value the hub can store in DynamoDB"))
