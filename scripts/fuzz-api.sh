@@ -67,6 +67,9 @@ FUZZ_TOKEN=$("$PY" scripts/localstack.py token --user fuzz-admin --role admin --
   --endpoint "http://127.0.0.1:$MOTO_PORT")
 export FUZZ_TOKEN
 mkdir -p .local/fuzz-api
+# Hypothesis keeps a folder of its own; outside .local it would sit in the work tree, where
+# `cargo lambda watch` takes every change for a code change and restarts the functions.
+export HYPOTHESIS_STORAGE_DIRECTORY=.local/fuzz-api/hypothesis
 status=0
 schemathesis --config-file tests/api-fuzz/schemathesis.toml run "$HUB/api/openapi.json" \
   --url "$HUB" --report junit --report-junit-path .local/fuzz-api/junit.xml \

@@ -20,8 +20,8 @@ the run mean something else; none makes an invalid request valid.
 - Whole numbers are sent as JSON integers: JSON Schema's `integer` also matches `93.0`,
   which the hub (serde, like most JSON APIs and every generated client) reads as a float
   and refuses for an integer field.
-- A form body sent under an undeclared content type (schemathesis' probe) becomes text:
-  its file bytes are not UTF-8, and `cargo lambda watch`, the local stand-in for API
+- A form body sent under an undeclared content type (schemathesis' probe) gets its file
+  bytes as UTF-8 (read as Latin-1): raw file bytes are not UTF-8, and `cargo lambda watch`, the local stand-in for API
   Gateway, answers such a body with its own 500 before the function runs; the same for a
   non-UTF-8 JSON body. The hub answers them 415 and 400 (the JSON case: tests/foundation,
   `bad_bodies_get_clear_4xx_problems`).
@@ -50,6 +50,21 @@ def _whole_numbers(value):
         return {k: _whole_numbers(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_whole_numbers(v) for v in value]
+    return value
+
+
+def _utf8(value):
+    """`value` with every byte string that is not UTF-8 replaced by its Latin-1 reading."""
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            bytes(value).decode("utf-8")
+            return value
+        except UnicodeDecodeError:
+            return bytes(value).decode("latin-1").encode("utf-8")
+    if isinstance(value, dict):
+        return {k: _utf8(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_utf8(v) for v in value]
     return value
 
 
@@ -85,17 +100,14 @@ def before_call(ctx, case, **kwargs):
     # undeclared types): its file bytes are not UTF-8, and `cargo lambda watch` answers such
     # a body itself with a 500 before the function runs (API Gateway passes it base64). A
     # text body under the same type still probes the hub, which answers 415.
-    media = (case.media_type or "").split(";")[0].strip().lower()
-    if path.startswith("/api/v1/upload/") and media and media != "multipart/form-data":
-        if not isinstance(case.body, str):
-            case.body = "not a form"
+    sent_type = next(
+        (v for k, v in headers.items() if k.lower() == "content-type"), case.media_type or ""
+    )
+    if path.startswith("/api/v1/upload/") and not sent_type.lower().startswith("multipart/form-data"):
+        case.body = _utf8(case.body)
 
     # A body that is not UTF-8 under a JSON content type: `cargo lambda watch` (the local
     # stand-in for API Gateway) answers it with its own 500 before the function runs. The
     # hub answers 400 `malformed_json` (shared::http, tested in-process); the bytes are made
     # UTF-8 so the request still reaches the hub malformed.
-    if isinstance(case.body, (bytes, bytearray)):
-        try:
-            bytes(case.body).decode("utf-8")
-        except UnicodeDecodeError:
-            case.body = bytes(case.body).decode("latin-1").encode("utf-8")
+    case.body = _utf8(case.body) if isinstance(case.body, (bytes, bytearray)) else case.body
