@@ -4,6 +4,7 @@
 #   make dev                        run the hub locally (moto + cargo lambda watch on :9000)
 #   make test                       template checks + all tests against a fresh emulator
 #   make reliability                the fault-injection suite, its matrix into docs/reliability.md
+#   make fuzz-api                   schemathesis over /api/openapi.json on a stack of its own
 #   make token USER=alice ROLE=admin   a JWT the local stack accepts
 #   make bench                      benchmarks, side by side with LiteLLM and a Python peer
 #   make lint / make fmt            clippy + cfn-lint / rustfmt
@@ -23,10 +24,10 @@ ROLE      ?= user
 TTL       ?= 3600
 MOTO_PORT ?= 4566
 
-.PHONY: help venv dev test reliability bench token lint fmt fmt-check package validate sam-build deploy clean-local
+.PHONY: help venv dev test fuzz-api reliability bench token lint fmt fmt-check package validate sam-build deploy clean-local
 
 help:
-	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,14p' Makefile | sed 's/^# \{0,1\}//'
 
 venv: $(STAMP)
 
@@ -38,6 +39,12 @@ dev: venv
 
 test: venv
 	@scripts/test.sh
+
+# Schemathesis over the OpenAPI document against a local stack of its own (FUZZ_MOTO_PORT,
+# FUZZ_SMTP_PORT, FUZZ_INVOKE_PORT); `make test` runs the same on the walkthrough's stack.
+# ARGS: extra `schemathesis run` options, e.g. ARGS="--include-path-regex sms -n 5".
+fuzz-api: venv
+	@scripts/fuzz-api.sh $(if $(ARGS),-- $(ARGS))
 
 # The fault-injection suite (tests/faults) on a fresh emulator, then the matrix of
 # docs/reliability.md regenerated from the rows it wrote. ARGS: a test-name filter.

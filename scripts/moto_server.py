@@ -139,6 +139,20 @@ def enforce_iam() -> None:
     ActionAuthenticatorMixin.request_count = 0
 
 
+def numbers_as_dynamodb_reads_them() -> None:
+    """DynamoDB trims leading and trailing zeros before it counts a number's 38 digits, so
+    `1.5e100`, which SDKs write out as 15 followed by 99 zeros, is a number it stores and
+    reads back. moto stores it too, but reads numbers back through boto3's decimal context,
+    which traps the rounding away of those zeros: every later Query of the item answered 500
+    (found by the OpenAPI fuzz step). Rounding stays exact; `Inexact` is still trapped, so a
+    number with more than 38 significant digits still fails as on AWS."""
+    import decimal
+
+    from boto3.dynamodb.types import DYNAMODB_CONTEXT
+
+    DYNAMODB_CONTEXT.traps[decimal.Rounded] = False
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-H", "--host", default="127.0.0.1")
@@ -157,6 +171,7 @@ def main() -> None:
 
     if args.enforce_iam:
         enforce_iam()
+    numbers_as_dynamodb_reads_them()
 
     app = DomainDispatcherApplication(create_backend_app)
     app.debug = True

@@ -4,7 +4,8 @@
 #
 #   moto server   127.0.0.1:4567 (TEST_MOTO_PORT)   so it does not clash with `make dev`
 #   SMTP sink     127.0.0.1:1026 (TEST_SMTP_PORT)   exported as SMTP_TEST_PORT
-#   README walkthrough  scripts/walkthrough.sh, on its own stack (ports there)
+#   README walkthrough  scripts/walkthrough.sh, on its own stack (ports there), then the
+#                       OpenAPI fuzz (scripts/fuzz-api.sh) on that same stack
 #   browser tests scripts/browser-test.sh, on its own stack (ports there)
 #
 # The tests see the same environment the functions see locally
@@ -72,11 +73,14 @@ step "cargo test ${TEST_CARGO_ARGS:---workspace}" cargo test ${TEST_CARGO_ARGS:-
 
 # README.md's five-minute walkthrough, executed against a stack of its own
 # (scripts/walkthrough.sh; ports WALKTHROUGH_MOTO_PORT, WALKTHROUGH_SMTP_PORT,
-# WALKTHROUGH_INVOKE_PORT). SKIP_WALKTHROUGH=1 skips it (say so when reporting a run).
+# WALKTHROUGH_INVOKE_PORT), then schemathesis over /api/openapi.json on the same stack
+# (scripts/fuzz-api.sh, settings in tests/api-fuzz/schemathesis.toml): one stack start-up
+# for both. SKIP_WALKTHROUGH=1 skips both, SKIP_FUZZ_API=1 only the fuzz (say so when
+# reporting a run).
 if [ "${SKIP_WALKTHROUGH:-0}" = 1 ]; then
-  log "skipped: README walkthrough (SKIP_WALKTHROUGH=1)"
+  log "skipped: README walkthrough and OpenAPI fuzz (SKIP_WALKTHROUGH=1)"
 else
-  step "README walkthrough" scripts/walkthrough.sh
+  step "README walkthrough + OpenAPI fuzz" scripts/walkthrough.sh
 fi
 
 # The admin console in headless Chromium, on its own stack (scripts/browser-test.sh;

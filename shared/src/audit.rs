@@ -90,6 +90,7 @@ impl AuditEntry {
 
 /// Listing filters: newest first.
 #[derive(Debug, Default, Clone, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Only actions starting with this (`provider.` or `credentials.put`).
     pub action: Option<String>,

@@ -102,6 +102,9 @@ pub struct Answer {
     pub replayed: bool,
 }
 
+/// What `validate_key` accepts, for the OpenAPI document (ECMA-262 / `regex` syntax).
+pub const KEY_PATTERN: &str = r"^[!-~]{1,255}$";
+
 /// An `Idempotency-Key` value, validated: 1 to 255 visible ASCII characters.
 pub fn validate_key(raw: &str) -> Result<String, InvalidInput> {
     let key = raw.trim();
@@ -279,6 +282,23 @@ impl IdempotencyStore {
                     Err(e)
                 }
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod key_pattern_tests {
+    #[test]
+    fn key_pattern_is_what_validate_key_accepts() {
+        let re = regex::Regex::new(super::KEY_PATTERN).unwrap();
+        let long_ok = "~".repeat(255);
+        let too_long = "k".repeat(256);
+        for key in ["a", "order-42_x", &long_ok, "", "a b", "é", &too_long] {
+            assert_eq!(
+                re.is_match(key),
+                super::validate_key(key).is_ok(),
+                "{key:?}"
+            );
         }
     }
 }

@@ -242,6 +242,7 @@ pub struct IntegrationLog {
 
 /// Filters for the admin listing.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogQuery {
     /// Provider slug.
     pub provider: Option<String>,

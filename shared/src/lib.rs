@@ -23,6 +23,7 @@ pub mod integration_log;
 pub mod locale;
 pub mod mask;
 pub mod notifications;
+pub mod openapi;
 pub mod otp;
 pub mod providers;
 pub mod queue;

@@ -3,6 +3,7 @@
 //! ([`CachedPartition`]).
 
 mod cached_partition;
+pub mod storable;
 
 use std::collections::HashMap;
 

@@ -109,6 +109,13 @@ async fn bad_bodies_get_clear_4xx_problems() {
         .body(axum::body::Body::from("{\"slug\": "))
         .unwrap();
     send(&s, r).await.assert_problem(400, "malformed_json");
+    // Bytes that are not UTF-8 under a JSON content type (the fuzz step's `cargo lambda
+    // watch` answers these itself; the hub must answer them as malformed JSON).
+    let r = req("POST", "/api/integrations/providers", Some(&admin))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(vec![0xff, 0xfe, b'{', 0x80]))
+        .unwrap();
+    send(&s, r).await.assert_problem(400, "malformed_json");
     // Wrong content type.
     let r = req("POST", "/api/integrations/providers", Some(&admin))
         .header("content-type", "text/plain")

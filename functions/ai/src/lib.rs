@@ -427,5 +427,7 @@ pub async fn job_status(
 struct AiApi;
 
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    AiApi::openapi()
+    let mut doc = AiApi::openapi();
+    shared::ai::schema::refine(&mut doc);
+    doc
 }

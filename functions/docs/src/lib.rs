@@ -33,7 +33,7 @@ use utoipa::OpenApi as _;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::tag::Tag;
 use utoipa::openapi::{
-    Components, InfoBuilder, LicenseBuilder, OpenApi, OpenApiBuilder, OpenApiVersion,
+    Components, InfoBuilder, LicenseBuilder, OpenApi, OpenApiBuilder, OpenApiVersion, RefOr,
 };
 
 /// The name every function's `security(("bearerAuth" = []))` refers to.
@@ -112,7 +112,129 @@ pub fn spec() -> OpenApi {
         doc.merge(part);
     }
     doc.tags = Some(tags);
+    add_common_answers(&mut doc);
     doc
+}
+
+/// The answers every operation of a kind gives, because they come from the shared layers
+/// rather than from the handler (`shared::http`: the bearer-token extractors, `ApiJson`,
+/// `ApiQuery`, `ApiPath`, the body limit), added to each operation that does not describe
+/// them itself. Without them a client generated from the document, or a fuzzer, meets
+/// statuses the document never mentions.
+fn add_common_answers(doc: &mut OpenApi) {
+    for item in doc.paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            describe_idempotency_key(op);
+            for (status, description) in common_answers(op) {
+                op.responses
+                    .responses
+                    .entry(status.to_string())
+                    .or_insert_with(|| problem_answer(description));
+            }
+        }
+    }
+}
+
+/// The `Idempotency-Key` header as `shared::idempotency::validate_key` reads it: the functions
+/// name the header, its format is declared once, in the shared crate.
+fn describe_idempotency_key(op: &mut utoipa::openapi::path::Operation) {
+    use utoipa::openapi::path::ParameterIn;
+    for p in op.parameters.iter_mut().flatten() {
+        if let RefOr::T(p) = p
+            && p.parameter_in == ParameterIn::Header
+            && p.name.eq_ignore_ascii_case("Idempotency-Key")
+        {
+            p.schema = Some(
+                shared::openapi::string()
+                    .pattern(Some(shared::idempotency::KEY_PATTERN))
+                    .into(),
+            );
+        }
+    }
+}
+
+/// (status, description) of the shared layers' answers that apply to `op`.
+fn common_answers(op: &utoipa::openapi::path::Operation) -> Vec<(u16, &'static str)> {
+    use utoipa::openapi::path::ParameterIn;
+    let mut answers = Vec::new();
+    let secured = op
+        .security
+        .iter()
+        .flatten()
+        .any(|s| serde_json::to_value(s).is_ok_and(|v| v.get(BEARER_AUTH).is_some()));
+    if secured {
+        answers.push((
+            401,
+            "No bearer token, or one that is malformed, badly signed or expired",
+        ));
+        answers.push((403, "The token's role may not do this"));
+    }
+    let params: Vec<ParameterIn> = op
+        .parameters
+        .iter()
+        .flatten()
+        .filter_map(|p| match p {
+            RefOr::T(p) => Some(p.parameter_in.clone()),
+            RefOr::Ref(_) => None,
+        })
+        .collect();
+    if params.contains(&ParameterIn::Path) {
+        answers.push((404, "No such resource"));
+    }
+    if let Some(RefOr::T(body)) = &op.request_body {
+        answers.push((
+            400,
+            "The body is not valid JSON or a field is invalid (`errors` names it)",
+        ));
+        answers.push((413, "The body is larger than this route accepts"));
+        let form = body.content.keys().any(|c| c.starts_with("multipart/"));
+        answers.push((
+            415,
+            if form {
+                "Not a multipart/form-data body, or a file of a type this route does not take"
+            } else {
+                "The body is not `Content-Type: application/json`"
+            },
+        ));
+        if !form && body.content.contains_key("application/json") {
+            answers.push((
+                422,
+                "JSON of the wrong shape: a missing or unknown field, or a value of the wrong type (`errors` names it)",
+            ));
+        }
+    } else if params
+        .iter()
+        .any(|p| matches!(p, ParameterIn::Query | ParameterIn::Path))
+    {
+        answers.push((
+            400,
+            "An invalid query or path parameter (`errors` names it)",
+        ));
+    }
+    answers
+}
+
+fn problem_answer(description: &str) -> RefOr<utoipa::openapi::Response> {
+    RefOr::T(
+        utoipa::openapi::ResponseBuilder::new()
+            .description(description)
+            .content(
+                shared::http::problem::PROBLEM_JSON,
+                utoipa::openapi::ContentBuilder::new()
+                    .schema(Some(utoipa::openapi::Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build(),
+    )
 }
 
 /// The document's tag list in `function_docs` order (health, providers, ..., docs), naming

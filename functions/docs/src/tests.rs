@@ -688,3 +688,173 @@ async fn unknown_asset_is_a_404_problem() {
         assert_eq!(problem["status"], 404, "{problem}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// What the document says about parameters and answers
+
+/// A path parameter must be in the path (`{name}`), and every `{name}` of a path must be a
+/// path parameter: utoipa places an `IntoParams` struct without `parameter_in` in the path,
+/// which documented `GET /health?deep=true` as a required path parameter.
+#[test]
+fn path_parameters_are_the_paths_placeholders() {
+    let doc = spec_json();
+    let mut wrong = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let placeholders: BTreeSet<String> = path
+            .split('{')
+            .skip(1)
+            .filter_map(|rest| rest.split('}').next())
+            .map(str::to_string)
+            .collect();
+        for m in METHODS {
+            let Some(op) = item.get(m) else { continue };
+            let in_path: BTreeSet<String> = op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["in"] == "path")
+                .map(|p| p["name"].as_str().unwrap().to_string())
+                .collect();
+            if in_path != placeholders {
+                wrong.push(format!("{m} {path}: path parameters {in_path:?}"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+#[test]
+fn health_deep_is_an_optional_query_parameter() {
+    let doc = spec_json();
+    let params = doc["paths"]["/health"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let deep = params.iter().find(|p| p["name"] == "deep").unwrap();
+    assert_eq!(deep["in"], "query");
+    assert_eq!(deep["required"], false);
+}
+
+/// The shared layers' answers are on every operation they apply to, as problems.
+#[test]
+fn shared_layer_answers_are_documented() {
+    let doc = spec_json();
+    let mut missing = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for m in METHODS {
+            let Some(op) = item.get(m) else { continue };
+            let responses = &op["responses"];
+            let mut expect: Vec<&str> = Vec::new();
+            if op["security"].as_array().is_some_and(|s| !s.is_empty()) {
+                expect.extend(["401", "403"]);
+            }
+            if op.get("requestBody").is_some() {
+                expect.extend(["400", "413", "415"]);
+                if op["requestBody"]["content"]
+                    .get("application/json")
+                    .is_some()
+                {
+                    expect.push("422");
+                }
+            }
+            if path.contains('{') {
+                expect.push("404");
+            }
+            for status in expect {
+                if responses.get(status).is_none() {
+                    missing.push(format!("{m} {path} {status}"));
+                }
+            }
+        }
+    }
+    assert!(missing.is_empty(), "undocumented: {missing:#?}");
+    let op = &doc["paths"]["/api/integrations/providers"]["post"];
+    assert_eq!(
+        op["responses"]["401"]["content"]["application/problem+json"]["schema"]["$ref"],
+        "#/components/schemas/Problem"
+    );
+}
+
+#[test]
+fn idempotency_key_has_the_validated_format() {
+    let doc = spec_json();
+    let params = doc["paths"]["/api/integrations/sms/send"]["post"]["parameters"]
+        .as_array()
+        .unwrap();
+    let key = params
+        .iter()
+        .find(|p| p["name"] == "Idempotency-Key")
+        .unwrap();
+    assert_eq!(key["in"], "header");
+    assert_eq!(key["schema"]["pattern"], shared::idempotency::KEY_PATTERN);
+}
+
+/// Request bodies whose fields depend on each other are `oneOf` shapes.
+#[test]
+fn dependent_bodies_are_one_of_shapes() {
+    let doc = spec_json();
+    let schemas = &doc["components"]["schemas"];
+    for (name, shapes) in [
+        ("SendRequest", 3),
+        ("BulkRequest", 2),
+        ("SendEmailBody", 6),
+        ("NewRateLimitRule", 2),
+        ("PresignRequest", 2),
+        ("GenerateBody", 2),
+    ] {
+        let one_of = schemas[name]["oneOf"].as_array();
+        assert_eq!(
+            one_of.map(Vec::len),
+            Some(shapes),
+            "{name}: {}",
+            schemas[name]
+        );
+    }
+}
+
+/// Two functions must not give one schema name to two different shapes: the merge keeps the
+/// first, and the second function's operations would then be documented with the wrong
+/// schema (notifications' `ChannelStatus` enum was shown as the health report's object).
+#[test]
+fn functions_do_not_share_schema_names_with_different_shapes() {
+    fn normalised(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .filter(|(k, _)| *k != "description" && *k != "examples" && *k != "example")
+                    .map(|(k, v)| (k.clone(), normalised(v)))
+                    .collect(),
+            ),
+            Value::Array(items) => {
+                let mut items: Vec<Value> = items.iter().map(normalised).collect();
+                items.sort_by_key(|i| i.to_string());
+                Value::Array(items)
+            }
+            other => other.clone(),
+        }
+    }
+    let mut seen: BTreeMap<String, (&str, Value)> = BTreeMap::new();
+    let mut clashes = Vec::new();
+    for (function, part) in function_docs() {
+        let part = serde_json::to_value(&part).unwrap();
+        for (name, schema) in part["components"]["schemas"]
+            .as_object()
+            .into_iter()
+            .flatten()
+        {
+            let shape = normalised(schema);
+            match seen.get(name) {
+                Some((first, other)) if *other != shape => {
+                    clashes.push(format!("{name}: {first} and {function}"));
+                }
+                Some(_) => {}
+                None => {
+                    seen.insert(name.clone(), (function, shape));
+                }
+            }
+        }
+    }
+    assert!(
+        clashes.is_empty(),
+        "schema names used for different shapes: {clashes:#?}"
+    );
+}

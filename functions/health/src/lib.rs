@@ -107,6 +107,7 @@ pub struct HealthReport {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HealthQuery {
     /// Also call every configured provider (needs an admin token).
     #[serde(default)]
@@ -349,7 +350,8 @@ where
     responses(
         (status = 200, description = "Everything the hub needs answers", body = HealthReport),
         (status = 503, description = "An AWS dependency failed", body = HealthReport),
-        (status = 403, description = "`deep` without an admin token", body = shared::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`deep` without a bearer token", body = shared::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`deep` with a token that is not an admin's", body = shared::http::problem::Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn health(

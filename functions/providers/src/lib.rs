@@ -38,6 +38,7 @@ pub struct ProviderList {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StatisticsQuery {
     /// Hours to look back, 1..=720 (default 24).
     pub window_hours: Option<u32>,
@@ -243,7 +244,7 @@ pub async fn delete_provider(
 
 #[utoipa::path(put, path = "/api/integrations/providers/{slug}/credentials", tag = "providers", security(("bearerAuth" = [])),
     params(("slug" = String, Path)),
-    request_body(content = Object, description = "The provider's credential fields as strings, e.g. {\"api_key\": \"...\", \"sender\": \"10004346\"}"),
+    request_body(content = CredentialFields, description = "The provider's credential fields as non-empty strings, e.g. {\"api_key\": \"...\", \"sender\": \"10004346\"}; every field the provider lists in `credential_fields` is required"),
     responses((status = 200, body = CredentialsStored), (status = 400, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
 pub async fn put_credentials(
     State(ctx): Ctx,
@@ -323,6 +324,25 @@ pub async fn list_audit(
 ) -> ApiResult<Json<AuditPage>> {
     Ok(Json(ctx.audit.list(&q).await?))
 }
+
+/// The OpenAPI form of the credentials body `put_credentials` reads: field name to a
+/// non-empty string.
+pub struct CredentialFields;
+
+impl utoipa::PartialSchema for CredentialFields {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .additional_properties(Some(AdditionalProperties::RefOr(
+                shared::openapi::string().min_length(Some(1)).into(),
+            )))
+            .description(Some("Credential field name to value (a non-empty string)"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for CredentialFields {}
 
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(

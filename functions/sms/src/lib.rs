@@ -486,7 +486,8 @@ fn twilio_signed_url(st: &SmsState, headers: &HeaderMap, uri: &Uri) -> String {
 #[utoipa::path(post, path = "/api/integrations/sms/callbacks/twilio", tag = "sms",
     request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "MessageSid, MessageStatus, ErrorCode, ... signed with X-Twilio-Signature"),
     params(("X-Twilio-Signature" = String, Header)),
-    responses((status = 200, body = ReportApplied), (status = 401, body = shared::http::problem::Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ReportApplied), (status = 401, body = shared::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, body = shared::http::problem::Problem, content_type = "application/problem+json", description = "Twilio is not configured (no credentials to verify the signature with)")))]
 pub async fn twilio_callback(
     State(st): St,
     OriginalUri(uri): OriginalUri,

@@ -148,6 +148,7 @@ pub async fn verify_otp(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StatisticsQuery {
     /// Days counted back from today (UTC), 1-366; default 30.
     pub days: Option<u32>,

@@ -218,8 +218,10 @@ pub async fn test(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// 1..=100, default 50.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i32>,
     pub cursor: Option<String>,
 }

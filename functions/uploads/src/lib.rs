@@ -99,7 +99,7 @@ pub struct UploadForm {
 #[allow(dead_code)]
 pub struct BulkForm {
     /// Up to 10 files, each a part named `files` (also accepted: `files[]`, `file`).
-    #[schema(value_type = Vec<String>, format = Binary)]
+    #[schema(value_type = Vec<String>, format = Binary, min_items = 1, max_items = 10)]
     files: Vec<Vec<u8>>,
 }
 

@@ -419,5 +419,8 @@ struct WebhooksApi;
 
 /// This function's routes, for the merged OpenAPI document served by `docs`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    <WebhooksApi as utoipa::OpenApi>::openapi()
+    let mut doc = <WebhooksApi as utoipa::OpenApi>::openapi();
+    // `VerificationConfig` is `deny_unknown_fields`: each scheme takes only its own settings.
+    shared::openapi::close_variants(&mut doc, "VerificationConfig");
+    doc
 }

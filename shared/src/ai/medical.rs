@@ -116,9 +116,11 @@ fn object(properties: Value) -> Value {
 pub struct PatientContext {
     /// Age in years, 0..=130.
     #[serde(default)]
+    #[schema(maximum = 130)]
     pub age: Option<u32>,
     /// `male`, `female`, `other` or free text up to 20 characters.
     #[serde(default)]
+    #[schema(max_length = 20)]
     pub gender: Option<String>,
 }
 

@@ -53,6 +53,7 @@ pub mod provider;
 pub mod redact;
 pub mod roster;
 pub mod rules;
+pub mod schema;
 pub mod service;
 
 use std::collections::HashMap;

@@ -179,13 +179,20 @@ pub const UPLOAD_URL_TTL: std::time::Duration = std::time::Duration::from_secs(9
 #[serde(deny_unknown_fields)]
 pub struct GenerateBody {
     /// The prompt, or the medical text to analyse when `analysis_type` is set.
-    #[schema(example = "بیمار از سردرد و تب شکایت دارد")]
+    #[schema(
+        example = "بیمار از سردرد و تب شکایت دارد",
+        min_length = 1,
+        max_length = 100000,
+        pattern = r"[^\s\u0085]"
+    )]
     pub prompt: String,
     /// 1..=AI_MAX_TOKENS_LIMIT, default 1000. Above AI_SYNC_MAX_TOKENS (1024) the work runs as a job.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 16384)]
     pub max_tokens: Option<u32>,
     /// 0..=2, default 0.7 (0.2 for analyses).
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 2)]
     pub temperature: Option<f32>,
     /// Medical analysis instead of free generation: `symptoms`, `summary`, `triage`, `medications`.
     #[serde(default)]
@@ -194,6 +201,7 @@ pub struct GenerateBody {
     pub patient_context: Option<PatientContext>,
     /// Language of free-text values in an analysis (`en`, `pt-BR`, `fa`); detected when absent.
     #[serde(default)]
+    #[schema(value_type = Option<crate::ai::rules::Language>)]
     pub language: Option<String>,
     /// Run as a job even when short.
     #[serde(default, rename = "async")]
@@ -216,6 +224,7 @@ pub struct GenerateBody {
     pub model: Option<String>,
     /// The user the work is for (service and admin tokens only).
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 128)]
     pub user_id: Option<String>,
 }
 

@@ -28,6 +28,7 @@
 pub mod error;
 pub mod mailer;
 pub mod model;
+pub mod schema;
 pub mod templates;
 
 use std::str::FromStr;

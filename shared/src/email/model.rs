@@ -63,21 +63,18 @@ pub struct EmailReceipt {
 
 /// Body of `POST /api/integrations/email/send`: either `template` (+ `language`, `data`) or
 /// `subject` + `body`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+/// Its OpenAPI schema, one shape per template plus the plain message, is in `schema.rs`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SendEmailBody {
     /// Recipient address, e.g. `patient@example.com`.
-    #[schema(example = "patient@example.com")]
     pub to: Option<String>,
     /// `appointment_reminder`, `appointment_confirmation`, `appointment_cancellation`,
     /// `password_recovery` or `generic`.
-    #[schema(example = "appointment_reminder")]
     pub template: Option<String>,
     /// `fa` (right-to-left), `pt-BR` or `en` (default `en`).
-    #[schema(example = "pt-BR")]
     pub language: Option<String>,
     /// The template's fields (see `GET /api/integrations/email/templates`).
-    #[schema(value_type = Object, example = json!({"patient_name": "João Silva", "date": "2025-01-20", "time": "14:00"}))]
     pub data: Option<Map<String, Value>>,
     /// Plain email: the subject.
     pub subject: Option<String>,

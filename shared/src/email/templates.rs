@@ -97,7 +97,7 @@ impl TemplateName {
 
     /// Fields rendered as link targets: they must be http(s) URLs, because autoescaping
     /// does not stop a `javascript:` URL in an `href`.
-    fn url_fields(self) -> &'static [&'static str] {
+    pub(crate) fn url_fields(self) -> &'static [&'static str] {
         match self {
             TemplateName::AppointmentCancellation => &["reschedule_url"],
             TemplateName::PasswordRecovery => &["reset_url"],

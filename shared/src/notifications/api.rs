@@ -17,24 +17,46 @@ use crate::locale::{ShortMessage, ShortTemplate, parse_language};
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendNotification {
+    #[schema(schema_with = crate::openapi::user_id)]
     pub user_id: String,
     /// Free-form kind, e.g. `reminder`, `appointment_reminder`, `message` (seed: `lembrete`).
     #[serde(rename = "type")]
+    #[schema(schema_with = kind_schema)]
     pub kind: String,
+    #[schema(schema_with = title_schema)]
     pub title: String,
+    #[schema(schema_with = message_schema)]
     pub message: String,
-    /// Extra data for the client (an object).
+    /// Extra data for the client (an object, at most 16 KiB as JSON).
     #[serde(default)]
+    #[schema(value_type = Option<crate::store::storable::StorableObject>)]
     pub data: Option<Value>,
     /// Channels to use; default all. `in_app` is always included.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<Channel>>)]
     pub channels: Option<Vec<String>>,
     /// Overrides the profile's email address for this notification.
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::optional_email)]
     pub email: Option<String>,
     /// Overrides the profile's phone number for this notification.
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::optional_phone)]
     pub phone: Option<String>,
+}
+
+fn kind_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    crate::openapi::text(MAX_KIND_CHARS).description(Some(
+        "Free-form kind, e.g. `reminder`, `appointment_reminder`, `message` (seed: `lembrete`)",
+    ))
+}
+
+fn title_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    crate::openapi::text(MAX_TITLE_CHARS)
+}
+
+fn message_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    crate::openapi::text(MAX_MESSAGE_CHARS)
 }
 
 impl SendNotification {
@@ -48,6 +70,7 @@ impl SendNotification {
             Some(v @ Value::Object(_)) => v,
             Some(_) => return Err(InvalidInput::field("data", "must be a JSON object")),
         };
+        crate::store::storable::check("data", &data)?;
         if serde_json::to_vec(&data).map(|b| b.len()).unwrap_or(0) > MAX_DATA_BYTES {
             return Err(InvalidInput::field(
                 "data",
@@ -109,6 +132,7 @@ pub struct Preferences {
 pub struct PreferencesUpdate {
     /// Admin/service only: whose preferences (default: the caller).
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::optional_user_id)]
     pub user_id: Option<String>,
     #[serde(default)]
     pub channels: Option<ChannelSwitchesUpdate>,
@@ -119,6 +143,8 @@ pub struct PreferencesUpdate {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelSwitchesUpdate {
+    /// The inbox cannot be turned off: only `true` (or absent).
+    #[schema(schema_with = in_app_switch)]
     pub in_app: Option<bool>,
     pub email: Option<bool>,
     pub sms: Option<bool>,
@@ -130,11 +156,18 @@ pub struct ChannelSwitchesUpdate {
 #[serde(deny_unknown_fields)]
 pub struct ContactUpdate {
     #[serde(default, deserialize_with = "explicit_null")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::openapi::optional_email)]
     pub email: Option<Option<String>>,
     #[serde(default, deserialize_with = "explicit_null")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::openapi::optional_phone)]
     pub phone: Option<Option<String>>,
+}
+
+fn in_app_switch() -> utoipa::openapi::schema::ObjectBuilder {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Array(vec![Type::Boolean, Type::Null]))
+        .enum_values(Some([Value::Bool(true), Value::Null]))
 }
 
 fn explicit_null<'de, D: serde::Deserializer<'de>>(
@@ -204,10 +237,12 @@ pub struct InboxPage {
 
 /// `GET /api/v1/notifications` query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct InboxQuery {
     /// Only unread notifications.
     pub unread: Option<bool>,
     /// Page size, 1..=100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -217,6 +252,7 @@ pub struct InboxQuery {
 
 /// `?user_id=` of the per-user routes.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UserQuery {
     /// Service/admin: whose notifications.
     pub user_id: Option<String>,
@@ -234,30 +270,39 @@ pub struct ReadAll {
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppointmentReminder {
+    #[schema(schema_with = crate::openapi::user_id)]
     pub user_id: String,
     /// The appointment's id (string or number).
-    #[schema(value_type = String)]
+    #[schema(schema_with = appointment_id_schema)]
     pub appointment_id: Value,
     /// `YYYY-MM-DD`.
+    #[schema(schema_with = crate::openapi::date)]
     pub date: String,
     /// `HH:MM`.
+    #[schema(schema_with = crate::openapi::time)]
     pub time: String,
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::optional_short_field)]
     pub patient_name: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::optional_short_field)]
     pub doctor_name: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::optional_short_field)]
     pub location: Option<String>,
     /// `fa` (Solar Hijri dates, Persian digits, right to left), `pt-BR` or `en` (default):
     /// the language of the text on every channel.
     #[serde(default)]
-    #[schema(example = "pt-BR")]
+    #[schema(schema_with = crate::openapi::optional_language)]
     pub language: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<Vec<Channel>>)]
     pub channels: Option<Vec<String>>,
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::optional_email)]
     pub email: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::optional_phone)]
     pub phone: Option<String>,
 }
 
@@ -265,20 +310,25 @@ pub struct AppointmentReminder {
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppointmentUpdated {
+    #[schema(schema_with = crate::openapi::user_id)]
     pub user_id: String,
     pub appointment: AppointmentState,
     /// Overrides the default message text.
     #[serde(default)]
+    #[schema(schema_with = optional_message_schema)]
     pub message: Option<String>,
     /// `fa`, `pt-BR` or `en` (default): the language of the title and default text.
     #[serde(default)]
-    #[schema(example = "pt-BR")]
+    #[schema(schema_with = crate::openapi::optional_language)]
     pub language: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<Vec<Channel>>)]
     pub channels: Option<Vec<String>>,
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::optional_email)]
     pub email: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::optional_phone)]
     pub phone: Option<String>,
 }
 
@@ -286,11 +336,13 @@ pub struct AppointmentUpdated {
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppointmentState {
-    #[schema(value_type = String)]
+    #[schema(schema_with = appointment_id_schema)]
     pub id: Value,
     /// e.g. `confirmed`, `cancelled`, `rescheduled` (seed: `confirmado`).
+    #[schema(min_length = 1, max_length = 64, pattern = r"[^\s\u0085]")]
     pub status: String,
     /// `YYYY-MM-DD`.
+    #[schema(schema_with = crate::openapi::date)]
     pub date: String,
 }
 
@@ -324,6 +376,25 @@ fn present(fields: &[(&str, &Option<String>)]) -> Map<String, Value> {
                 .map(|v| (k.to_string(), Value::String(v.to_string())))
         })
         .collect()
+}
+
+/// An appointment id as `check_appointment_id` takes it: a non-blank string of at most 128
+/// bytes, or a number.
+fn appointment_id_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::OneOfBuilder;
+    OneOfBuilder::new()
+        .item(
+            crate::openapi::text(MAX_APPOINTMENT_ID_BYTES / 4).description(Some(
+                "at most 128 bytes of UTF-8 (32 characters always fit)",
+            )),
+        )
+        .item(crate::store::storable::number_schema())
+        .description(Some("The appointment's id: a string or a number"))
+        .into()
+}
+
+fn optional_message_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    crate::openapi::nullable(crate::openapi::text(MAX_MESSAGE_CHARS))
 }
 
 impl AppointmentReminder {

@@ -29,6 +29,9 @@ pub const EVENT_APPOINTMENT_UPDATED: &str = "appointment:updated";
     utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
+// Named apart from the rate limiter's `Channel` and the health report's `ChannelStatus`:
+// the hub's document has one namespace of schemas.
+#[schema(as = NotificationChannel)]
 pub enum Channel {
     /// The inbox; always written.
     InApp,
@@ -63,6 +66,7 @@ impl Channel {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = NotificationChannelStatus)]
 pub enum ChannelStatus {
     /// A message for the channel is in the queue.
     Queued,

@@ -8,6 +8,19 @@ pub const MAX_MESSAGE_CHARS: usize = 4000;
 pub const MAX_DATA_BYTES: usize = 16 * 1024;
 pub const MAX_KIND_CHARS: usize = 64;
 pub const MAX_USER_ID_CHARS: usize = 128;
+/// `check_appointment_id`: a string id's length in bytes.
+pub const MAX_APPOINTMENT_ID_BYTES: usize = 128;
+/// What `validate_user_id` takes (with at most `MAX_USER_ID_CHARS` characters): something
+/// besides whitespace, no `#` (it separates key parts) and no control characters.
+pub const USER_ID_PATTERN: &str = r"^[^#\u0000-\u001f\u007f-\u009f]*[^#\s\u0000-\u001f\u007f-\u009f][^#\u0000-\u001f\u007f-\u009f]*$";
+/// An email address both address checks take (`validate_email` here, and the stricter
+/// `email::mailer::parse_address` of the email API): ASCII, a dot-atom local part, and a
+/// host name of letters, digits and dashes with one to three dots; the local part is kept
+/// within 64 characters (32 plus two 16-character dotted parts), as mail servers require. The OpenAPI document uses
+/// it for every address field.
+pub const EMAIL_PATTERN: &str = r"^[A-Za-z0-9_+-]{1,32}(?:\.[A-Za-z0-9_+-]{1,15}){0,2}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?){1,3}$";
+/// `validate_email`'s length limit (bytes).
+pub const MAX_EMAIL_BYTES: usize = 254;
 
 pub fn validate_user_id(field: &str, user_id: &str) -> Result<(), InvalidInput> {
     if user_id.trim().is_empty() {
@@ -26,7 +39,7 @@ pub fn validate_user_id(field: &str, user_id: &str) -> Result<(), InvalidInput> 
 }
 
 pub fn validate_email(field: &str, email: &str) -> Result<(), InvalidInput> {
-    let ok = email.len() <= 254
+    let ok = email.len() <= MAX_EMAIL_BYTES
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
         && matches!(email.split_once('@'), Some((local, domain)) if !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && !domain.contains('@'));
     if ok {
@@ -86,8 +99,12 @@ pub fn parse_channels(requested: Option<&[String]>) -> Result<Vec<Channel>, Inva
 
 pub fn check_appointment_id(field: &str, id: &serde_json::Value) -> Result<(), InvalidInput> {
     match id {
-        serde_json::Value::String(s) if !s.trim().is_empty() && s.len() <= 128 => Ok(()),
-        serde_json::Value::Number(_) => Ok(()),
+        serde_json::Value::String(s)
+            if !s.trim().is_empty() && s.len() <= MAX_APPOINTMENT_ID_BYTES =>
+        {
+            Ok(())
+        }
+        serde_json::Value::Number(_) => crate::store::storable::check(field, id),
         _ => Err(InvalidInput::field(
             field,
             "must be a non-empty string (at most 128 characters) or a number",

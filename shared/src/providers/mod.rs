@@ -232,7 +232,9 @@ pub fn default_base_url(slug: &str) -> Option<&'static str> {
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProvider {
+    #[schema(schema_with = slug_schema)]
     pub slug: String,
+    #[schema(schema_with = name_schema)]
     pub name: String,
     pub kind: ProviderKind,
     pub protocol: Protocol,
@@ -240,13 +242,14 @@ pub struct NewProvider {
     pub description: String,
     #[serde(default = "yes")]
     pub enabled: bool,
+    #[schema(schema_with = base_url_schema)]
     pub base_url: Option<String>,
     #[serde(default)]
     pub priority: i32,
     #[serde(default)]
     pub credential_fields: Vec<String>,
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = crate::store::storable::StorableObject)]
     pub settings: Map<String, Value>,
 }
 
@@ -257,11 +260,36 @@ pub struct ProviderPatch {
     pub name: Option<String>,
     pub description: Option<String>,
     pub enabled: Option<bool>,
+    #[schema(schema_with = base_url_schema)]
     pub base_url: Option<String>,
     pub priority: Option<i32>,
     pub credential_fields: Option<Vec<String>>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::store::storable::StorableObject>)]
     pub settings: Option<Map<String, Value>>,
+}
+
+/// What `validate_slug` takes.
+pub const SLUG_PATTERN: &str = r"^[a-z0-9][a-z0-9-]{1,39}$";
+/// What `validate_base_url` takes.
+pub const BASE_URL_PATTERN: &str = r"^https?://";
+
+fn slug_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    crate::openapi::string()
+        .pattern(Some(SLUG_PATTERN))
+        .description(Some(
+            "2-40 characters: lowercase letters, digits and dashes, not starting with a dash",
+        ))
+}
+
+fn base_url_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    crate::openapi::nullable(crate::openapi::string().pattern(Some(BASE_URL_PATTERN)))
+        .description(Some("An http(s) URL"))
+}
+
+fn name_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    crate::openapi::string()
+        .min_length(Some(1))
+        .pattern(Some(crate::openapi::NOT_BLANK))
 }
 
 pub fn validate_slug(slug: &str) -> Result<(), InvalidInput> {
@@ -398,6 +426,7 @@ impl ProviderCatalog {
     pub async fn create(&self, new: NewProvider) -> Result<ProviderInfo, CatalogError> {
         validate_slug(&new.slug)?;
         validate_base_url(&new.base_url)?;
+        crate::store::storable::check_map("settings", &new.settings)?;
         if new.name.trim().is_empty() {
             return Err(InvalidInput::field("name", "must not be empty").into());
         }
@@ -432,6 +461,9 @@ impl ProviderCatalog {
         patch: ProviderPatch,
     ) -> Result<ProviderInfo, CatalogError> {
         validate_base_url(&patch.base_url)?;
+        if let Some(settings) = &patch.settings {
+            crate::store::storable::check_map("settings", settings)?;
+        }
         let mut info = self.fresh(slug).await?;
         if let Some(v) = patch.name {
             info.name = v;

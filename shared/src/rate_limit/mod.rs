@@ -95,6 +95,7 @@
 
 mod error;
 pub mod rules;
+pub mod schema;
 mod subject;
 mod window;
 

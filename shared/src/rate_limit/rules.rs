@@ -20,6 +20,10 @@ pub const RULE_PK: &str = "RULE";
 pub const MAX_WINDOW_SECONDS: u64 = 7 * 86_400;
 /// Largest accepted limit.
 pub const MAX_LIMIT: u64 = 10_000_000;
+/// Longest route pattern of a rule's target, in bytes.
+pub const MAX_ROUTE_CHARS: usize = 512;
+/// Longest rule description, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 500;
 
 /// What a rule counts per: the key of its counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -110,7 +114,7 @@ impl Target {
             return Ok(Target::Channel(c));
         }
         if s == "*" || s.starts_with('/') {
-            if s.len() > 512 {
+            if s.len() > MAX_ROUTE_CHARS {
                 return Err("a route pattern is at most 512 characters".into());
             }
             if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -311,8 +315,8 @@ pub fn default_rules() -> Vec<RateLimitRule> {
     ]
 }
 
-/// Body of `POST /api/integrations/rate-limits`.
-#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+/// Body of `POST /api/integrations/rate-limits`. Its OpenAPI schema is in `schema.rs`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewRateLimitRule {
     /// Optional id (`[a-z0-9-]`, 1..64); generated when absent. Using a built-in id
@@ -320,7 +324,6 @@ pub struct NewRateLimitRule {
     #[serde(default)]
     pub id: Option<String>,
     pub scope: Scope,
-    #[schema(value_type = String, example = "sms")]
     pub target: String,
     pub limit: u64,
     pub window_seconds: u64,
@@ -339,11 +342,14 @@ fn yes() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct RateLimitRulePatch {
     pub scope: Option<Scope>,
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = super::schema::optional_target)]
     pub target: Option<String>,
+    #[schema(schema_with = super::schema::optional_limit)]
     pub limit: Option<u64>,
+    #[schema(schema_with = super::schema::optional_window)]
     pub window_seconds: Option<u64>,
     pub enabled: Option<bool>,
+    #[schema(schema_with = super::schema::description)]
     pub description: Option<String>,
 }
 
@@ -393,8 +399,15 @@ fn validate(rule: &RateLimitRule, raw_target: Option<&str>) -> Result<(), Invali
             ),
         ));
     }
-    if rule.description.as_ref().is_some_and(|d| d.len() > 500) {
-        errors.push(("description", "at most 500 characters".into()));
+    if rule
+        .description
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_CHARS)
+    {
+        errors.push((
+            "description",
+            format!("at most {MAX_DESCRIPTION_CHARS} characters"),
+        ));
     }
     if errors.is_empty() {
         return Ok(());

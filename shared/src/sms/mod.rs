@@ -71,6 +71,7 @@ pub mod events;
 pub mod model;
 pub mod phone;
 pub mod provider;
+pub mod schema;
 pub mod service;
 pub mod store;
 pub mod validate;

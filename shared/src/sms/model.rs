@@ -130,29 +130,25 @@ impl SmsStatus {
 
 /// `POST /api/integrations/sms/send`: the Helsa body (`message_type` `otp`, `pattern` or
 /// `text`), or a named hub template rendered in a language (no `message_type`; `template`,
-/// `language`, `data`), like the email route's templates.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+/// `language`, `data`), like the email route's templates. Its OpenAPI schema, one shape per
+/// `message_type` and per named template, is in `schema.rs`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SendRequest {
     /// `09123456789`, `+989123456789`, `0098…`, Persian/Arabic digits, or E.164 for other countries.
-    #[schema(example = "09123456789")]
     pub receptor: String,
     /// `otp`, `pattern` or `text`; omitted for a named template (`template` + `data`).
     pub message_type: Option<MessageType>,
     /// OTP: the provider template (default `SMS_OTP_TEMPLATE`, `verify`); pattern: required.
     /// Without `message_type`: the hub's named template, `appointment_reminder`,
     /// `quick_confirmation`, `risk_alert` or `appointment_updated`, sent as a text.
-    #[schema(example = "verify")]
     pub template: Option<String>,
     /// Named templates: `fa` (Solar Hijri dates, Persian digits), `pt-BR` or `en` (default).
-    #[schema(example = "pt-BR")]
     pub language: Option<String>,
     /// Named templates: the template's fields, e.g. `{"date": "2025-01-20", "time": "14:00"}`
     /// (`date` Gregorian `YYYY-MM-DD`, `time` `HH:MM`; written in the reader's calendar).
-    #[schema(value_type = Option<Object>, example = json!({"date": "2025-01-20", "time": "14:00"}))]
     pub data: Option<Map<String, Value>>,
     /// OTP code / first pattern token (no whitespace, at most 100 characters).
-    #[schema(example = "12345")]
     pub token: Option<String>,
     pub token2: Option<String>,
     pub token3: Option<String>,
@@ -193,7 +189,8 @@ fn stored_default() -> bool {
 }
 
 /// `POST /api/integrations/sms/bulk`: one `message` for all `receptors`, or `messages`.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+/// Its OpenAPI schema is in `schema.rs`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BulkRequest {
     pub receptors: Option<Vec<String>>,
@@ -204,7 +201,9 @@ pub struct BulkRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkMessage {
+    #[schema(schema_with = super::schema::bulk_receptor)]
     pub receptor: String,
+    #[schema(schema_with = super::schema::bulk_message_text)]
     pub message: String,
 }
 
@@ -297,6 +296,7 @@ impl From<BatchRecord> for BatchView {
 
 /// `GET /api/integrations/sms/{message_id}` query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StatusQuery {
     /// Ask the provider for the current status (Kavenegar `sms/status`, Twilio message fetch).
     #[serde(default)]
@@ -305,6 +305,7 @@ pub struct StatusQuery {
 
 /// The query of Kavenegar's delivery callback (GET; a POST may carry them in the body).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct KavenegarReportQuery {
     pub messageid: Option<String>,
     pub status: Option<String>,

@@ -152,8 +152,11 @@ pub struct SubscriptionPatch {
 /// `POST .../{id}/rotate`.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+// Named apart from the incoming webhooks' `RotateSecret` (one namespace of schemas).
+#[schema(as = SubscriptionRotateSecret)]
 pub struct RotateSecret {
     /// How long the old secret keeps signing beside the new one (default 86400, at most 7 days).
+    #[schema(maximum = 604800)]
     pub grace_seconds: Option<u64>,
 }
 
@@ -169,10 +172,15 @@ pub struct SecretRotated {
 /// `POST .../{id}/replay`: re-deliver every matching event published in `[since, until)`.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+// Named apart from the incoming webhooks' `ReplayRange` (`from`/`to`), which the merged
+// document showed for this operation too.
+#[schema(as = SubscriptionReplayRange)]
 pub struct ReplayRange {
-    /// RFC 3339.
+    /// RFC 3339, in the past.
+    #[schema(format = DateTime)]
     pub since: String,
-    /// RFC 3339; default now.
+    /// RFC 3339, after `since`; default now.
+    #[schema(format = DateTime)]
     pub until: Option<String>,
 }
 

@@ -19,8 +19,8 @@ pub struct PresignedPost {
     pub expires_at: String,
 }
 
-/// A presign request (`POST /api/v1/upload/presign`).
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+/// A presign request (`POST /api/v1/upload/presign`). Its OpenAPI schema is in `schema.rs`.
+#[derive(Debug, Clone, Deserialize)]
 pub struct PresignRequest {
     pub kind: UploadKind,
     pub filename: String,
@@ -113,6 +113,7 @@ pub enum Content {
 
 /// `GET /api/v1/files` query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Whose files (admins and services only; default: the caller).
     pub owner: Option<String>,

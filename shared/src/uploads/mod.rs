@@ -26,6 +26,7 @@ mod error;
 pub mod local;
 pub mod records;
 pub mod s3;
+pub mod schema;
 mod service;
 pub mod sniff;
 pub mod validate;

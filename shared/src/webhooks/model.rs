@@ -21,6 +21,7 @@ pub enum VerificationConfig {
     /// standardwebhooks.com (Svix and others): `webhook-id`/`webhook-timestamp`/`webhook-signature`.
     StandardWebhooks {
         #[serde(default = "default_tolerance")]
+        #[schema(minimum = 1, maximum = 86400)]
         tolerance_seconds: i64,
     },
     /// `X-Twilio-Signature`. The key is the Twilio auth token: given as `secret` at
@@ -29,12 +30,15 @@ pub enum VerificationConfig {
     /// Hex HMAC-SHA256 of the raw body (or `{timestamp}.{body}` with a timestamp header).
     HmacSha256 {
         #[serde(default = "default_signature_header")]
+        #[schema(pattern = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")]
         signature_header: String,
         #[serde(default)]
         signature_prefix: Option<String>,
         #[serde(default)]
+        #[schema(pattern = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")]
         timestamp_header: Option<String>,
         #[serde(default = "default_tolerance")]
+        #[schema(minimum = 1, maximum = 86400)]
         tolerance_seconds: i64,
     },
     /// A secret token as the last path segment (`/webhook/{endpoint_url}/{token}`), for

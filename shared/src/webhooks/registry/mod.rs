@@ -3,6 +3,7 @@
 //! ([`twilio_token`]), and the admin operations that change them (register, update, rotate).
 
 pub mod endpoints;
+pub mod schema;
 pub mod secrets;
 pub mod twilio_token;
 pub mod validate;
@@ -16,7 +17,9 @@ use super::error::WebhookError;
 use super::model::{SecretOrigin, VerificationConfig, WebhookEndpoint};
 use crate::error::InvalidInput;
 use crate::store::StoreError;
-use validate::{generate_secret, validate_events, validate_secret, validate_slug, validate_text};
+use validate::{
+    MAX_NAME_CHARS, generate_secret, validate_events, validate_secret, validate_slug, validate_text,
+};
 
 /// How long a rotated-out secret may keep verifying at most.
 const MAX_GRACE_SECS: i64 = 7 * 86_400;
@@ -46,7 +49,7 @@ impl EndpointRegistry {
     ) -> Result<(WebhookEndpoint, Option<String>), WebhookError> {
         validate_slug("provider_slug", &new.provider_slug)?;
         validate_slug("endpoint_url", &new.slug)?;
-        validate_text("name", &new.name, 200)?;
+        validate_text("name", &new.name, MAX_NAME_CHARS)?;
         validate_events(&new.events)?;
         let verification = new.verification.normalized()?;
         if let Some(s) = &new.secret {
@@ -102,7 +105,7 @@ impl EndpointRegistry {
     ) -> Result<WebhookEndpoint, WebhookError> {
         let mut ep = self.endpoints.require(slug).await?;
         if let Some(name) = patch.name {
-            validate_text("name", &name, 200)?;
+            validate_text("name", &name, MAX_NAME_CHARS)?;
             ep.name = name.trim().to_string();
         }
         if let Some(events) = patch.events {

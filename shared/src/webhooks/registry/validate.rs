@@ -6,6 +6,17 @@ use super::super::signature::{
 };
 use crate::error::InvalidInput;
 
+/// What `validate_slug` takes.
+pub const SLUG_PATTERN: &str = r"^[a-z0-9][a-z0-9_-]{0,63}$";
+/// Most event types an endpoint lists.
+pub const MAX_EVENTS: usize = 100;
+/// Longest event type, in characters.
+pub const MAX_EVENT_CHARS: usize = 128;
+/// Longest endpoint name, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+/// A provider-issued secret's length, in bytes.
+pub const SECRET_BYTES: std::ops::RangeInclusive<usize> = 8..=512;
+
 /// An endpoint's slug: lower-case letters, digits, `-` and `_`, 1-64 characters.
 pub fn validate_slug(field: &str, slug: &str) -> Result<(), InvalidInput> {
     let ok = !slug.is_empty()
@@ -25,11 +36,14 @@ pub fn validate_slug(field: &str, slug: &str) -> Result<(), InvalidInput> {
 }
 
 pub fn validate_events(events: &[String]) -> Result<(), InvalidInput> {
-    if events.len() > 100 {
-        return Err(InvalidInput::field("events", "at most 100 event types"));
+    if events.len() > MAX_EVENTS {
+        return Err(InvalidInput::field(
+            "events",
+            format!("at most {MAX_EVENTS} event types"),
+        ));
     }
     for (i, e) in events.iter().enumerate() {
-        if e.trim().is_empty() || e.len() > 128 {
+        if e.trim().is_empty() || e.chars().count() > MAX_EVENT_CHARS {
             return Err(InvalidInput::field(
                 format!("events[{i}]"),
                 "must be 1-128 characters",
@@ -40,7 +54,7 @@ pub fn validate_events(events: &[String]) -> Result<(), InvalidInput> {
 }
 
 pub fn validate_text(field: &str, value: &str, max: usize) -> Result<(), InvalidInput> {
-    if value.trim().is_empty() || value.len() > max {
+    if value.trim().is_empty() || value.chars().count() > max {
         return Err(InvalidInput::field(
             field,
             format!("must be 1-{max} characters"),
@@ -51,7 +65,7 @@ pub fn validate_text(field: &str, value: &str, max: usize) -> Result<(), Invalid
 
 /// Checks a provider-issued secret for the scheme.
 pub fn validate_secret(scheme: &VerificationConfig, secret: &str) -> Result<(), InvalidInput> {
-    if secret.len() < 8 || secret.len() > 512 {
+    if !SECRET_BYTES.contains(&secret.len()) {
         return Err(InvalidInput::field("secret", "must be 8-512 characters"));
     }
     if let VerificationConfig::StandardWebhooks { .. } = scheme {
