@@ -5,6 +5,9 @@
 //! error flow: docs/architecture.md. Only the edge modules, [`http`] (HTTP and API Gateway)
 //! and [`worker`] (SQS events), use axum, `http` or Lambda types.
 
+// Capabilities that keep their data in S3 (audio and job payloads; uploaded files) exist in
+// builds with the `s3` feature only: the functions that serve them enable it.
+#[cfg(feature = "s3")]
 pub mod ai;
 pub mod audit;
 pub mod auth;
@@ -35,6 +38,7 @@ pub mod sms;
 pub mod store;
 pub mod subscriptions;
 pub mod telemetry;
+#[cfg(feature = "s3")]
 pub mod uploads;
 pub mod webhooks;
 pub mod worker;

@@ -153,7 +153,7 @@ async fn a_small_file_posted_as_multipart_is_transcribed_by_the_chosen_provider(
     let object = hub
         .ctx
         .aws
-        .s3
+        .s3()
         .get_object()
         .bucket(std::env::var("UPLOADS_BUCKET").unwrap())
         .key(s3_key)
@@ -166,7 +166,7 @@ async fn a_small_file_posted_as_multipart_is_transcribed_by_the_chosen_provider(
 
     tokio::time::sleep(Duration::from_millis(50)).await;
     let w = worker(&hub);
-    drain_queue(&hub.ctx_of("ai-worker").aws.sqs, &queue, 10, |event| {
+    drain_queue(hub.ctx_of("ai-worker").aws.sqs(), &queue, 10, |event| {
         let w = w.clone();
         async move { ai_worker::handle_event(&w, event).await }
     })

@@ -117,7 +117,7 @@ async fn async_generation_runs_through_sqs_and_the_worker() {
     let stored = hub
         .ctx
         .aws
-        .s3
+        .s3()
         .get_object()
         .bucket(&bucket)
         .key(&key)
@@ -138,7 +138,7 @@ async fn async_generation_runs_through_sqs_and_the_worker() {
         let peek = hub
             .ctx
             .aws
-            .sqs
+            .sqs()
             .receive_message()
             .queue_url(&queue)
             .max_number_of_messages(10)
@@ -167,7 +167,7 @@ async fn async_generation_runs_through_sqs_and_the_worker() {
     tokio::time::sleep(Duration::from_millis(1100)).await; // the test queue's visibility timeout
 
     let w = worker(&hub);
-    let runs = drain_queue(&hub.ctx_of("ai-worker").aws.sqs, &queue, 10, |event| {
+    let runs = drain_queue(hub.ctx_of("ai-worker").aws.sqs(), &queue, 10, |event| {
         let w = w.clone();
         async move { ai_worker::handle_event(&w, event).await }
     })
@@ -255,7 +255,7 @@ async fn a_job_whose_providers_keep_failing_is_retried_then_marked_failed() {
     let w = worker(&hub);
     // Each round: SQS redelivers after the 1 s visibility timeout; the 4th delivery gives up.
     for _ in 0..6 {
-        drain_queue(&hub.ctx_of("ai-worker").aws.sqs, &queue, 3, |event| {
+        drain_queue(hub.ctx_of("ai-worker").aws.sqs(), &queue, 3, |event| {
             let w = w.clone();
             async move { ai_worker::handle_event(&w, event).await }
         })
@@ -395,7 +395,7 @@ async fn transcription_uploads_through_a_presigned_url_and_calls_the_multipart_e
     assert_eq!(res.json()["kind"], "transcribe");
     tokio::time::sleep(Duration::from_millis(50)).await;
     let w = worker(&hub);
-    drain_queue(&hub.ctx_of("ai-worker").aws.sqs, &queue, 10, |event| {
+    drain_queue(hub.ctx_of("ai-worker").aws.sqs(), &queue, 10, |event| {
         let w = w.clone();
         async move { ai_worker::handle_event(&w, event).await }
     })

@@ -359,7 +359,7 @@ async fn a_job_carries_the_choice_to_the_worker() {
 
     tokio::time::sleep(Duration::from_millis(50)).await;
     let w = worker(&hub);
-    drain_queue(&hub.ctx_of("ai-worker").aws.sqs, &queue, 10, |event| {
+    drain_queue(hub.ctx_of("ai-worker").aws.sqs(), &queue, 10, |event| {
         let w = w.clone();
         async move { ai_worker::handle_event(&w, event).await }
     })

@@ -1,6 +1,6 @@
 //! Notifications latency against the moto server, in-process:
 //! - `POST /api/v1/notifications` (JWT, validation, profile `GetItem`, notification `PutItem`,
-//!   one `SendMessageBatch`): what the caller waits for;
+//!   one `SendMessage` for all the notification's channels): what the caller waits for;
 //! - one WebSocket channel message through the worker (claim `UpdateItem`, connections `Query`,
 //!   rate-limit `UpdateItem`, `PostToConnection` to the local gateway, outcome `UpdateItem`), and
 //!   the time until a real WebSocket client connected to the gateway has the event.

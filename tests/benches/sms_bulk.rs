@@ -96,7 +96,7 @@ async fn main() {
         .expect("bulk accepted");
     let accepted_at = started.elapsed();
     let worker = sms.clone();
-    let invocations = drain_queue(&hub.ctx.aws.sqs, &queue, 500, |event| {
+    let invocations = drain_queue(hub.ctx.aws.sqs(), &queue, 500, |event| {
         let worker = worker.clone();
         async move { sms_worker::handle_event(&worker, event).await }
     })

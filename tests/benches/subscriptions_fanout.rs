@@ -46,7 +46,7 @@ async fn main() {
         let publish_done = started.elapsed();
         support::pump(
             &kit.worker,
-            &kit.hub.ctx.aws.sqs,
+            kit.hub.ctx.aws.sqs(),
             &kit.queue_url,
             Duration::from_millis(1500),
         )

@@ -76,7 +76,7 @@ impl AiSetup {
     async fn drain(&self, runner: &Arc<JobRunner>) {
         for _ in 0..4 {
             drain_queue(
-                &self.hub.ctx_of("ai-worker").aws.sqs,
+                self.hub.ctx_of("ai-worker").aws.sqs(),
                 &self.queue,
                 10,
                 |event| {
@@ -98,7 +98,7 @@ impl AiSetup {
             .hub
             .ctx
             .aws
-            .sqs
+            .sqs()
             .get_queue_attributes()
             .queue_url(&self.queue)
             .attribute_names(A::ApproximateNumberOfMessages)
@@ -134,7 +134,7 @@ impl AiSetup {
         let urls = [("AI_JOBS_QUEUE_URL".to_string(), self.queue.clone())].into();
         shared::redrive::sweep_due(
             &self.hub.ctx.aws.dynamo,
-            &self.hub.ctx.aws.sqs,
+            self.hub.ctx.aws.sqs(),
             &self.hub.ctx.config.hub_table,
             &urls,
             shared::clock::now_secs(),
@@ -212,7 +212,7 @@ async fn an_ai_job_stored_but_never_queued_is_redriven_and_run_once() {
     // stray copy of the message changes nothing.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     s.sweep().await;
-    shared::queue::send_json(&s.hub.ctx.aws.sqs, &s.queue, &json!({"job_id": id}))
+    shared::queue::send_json(s.hub.ctx.aws.sqs(), &s.queue, &json!({"job_id": id}))
         .await
         .unwrap();
     s.drain(&runner).await;
@@ -261,7 +261,7 @@ async fn an_ai_job_delivered_twice_and_run_by_two_workers_at_once_calls_the_prov
         "one runs it, the other is told to come back: {ra:?} {rb:?}"
     );
     // SQS delivers the message twice more (the original is still queued): nothing runs.
-    shared::queue::send_json(&s.hub.ctx.aws.sqs, &s.queue, &json!({"job_id": id}))
+    shared::queue::send_json(s.hub.ctx.aws.sqs(), &s.queue, &json!({"job_id": id}))
         .await
         .unwrap();
     s.drain(&a).await;
@@ -323,7 +323,7 @@ async fn a_provider_answering_after_the_worker_timeout_is_one_call_and_an_honest
     let runner = s.worker().await;
     s.drain(&runner).await;
     // Redelivered anyway: the finished job is left alone.
-    shared::queue::send_json(&s.hub.ctx.aws.sqs, &s.queue, &json!({"job_id": id}))
+    shared::queue::send_json(s.hub.ctx.aws.sqs(), &s.queue, &json!({"job_id": id}))
         .await
         .unwrap();
     s.drain(&runner).await;

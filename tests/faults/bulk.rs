@@ -152,7 +152,7 @@ impl Stack {
 
     /// Plays Lambda's event source mapping on the test's queue (at most `rounds` receives).
     async fn drain(&self, worker: &Arc<SmsService>, rounds: usize) -> usize {
-        drain_queue(&self.hub.ctx.aws.sqs, &self.queue, rounds, |event| {
+        drain_queue(self.hub.ctx.aws.sqs(), &self.queue, rounds, |event| {
             let worker = worker.clone();
             async move { sms_worker::handle_event(&worker, event).await }
         })
@@ -164,7 +164,7 @@ impl Stack {
         let urls = HashMap::from([("SMS_BULK_QUEUE_URL".to_string(), self.queue.clone())]);
         redrive::sweep_due(
             &self.hub.ctx.aws.dynamo,
-            &self.hub.ctx.aws.sqs,
+            self.hub.ctx.aws.sqs(),
             &self.table,
             &urls,
             now_secs,
@@ -436,7 +436,7 @@ async fn bulk_provider_accepts_then_the_connection_times_out() {
             .hub
             .ctx
             .aws
-            .sqs
+            .sqs()
             .send_message()
             .queue_url(&stack.queue)
             .message_body(json!({"batch_id": batch_id, "chunk": chunk}).to_string())
@@ -629,7 +629,7 @@ async fn bulk_every_message_twice_and_two_workers_on_one_message() {
         .hub
         .ctx
         .aws
-        .sqs
+        .sqs()
         .receive_message()
         .queue_url(&stack.queue)
         .max_number_of_messages(10)
@@ -670,7 +670,7 @@ async fn bulk_every_message_twice_and_two_workers_on_one_message() {
             .hub
             .ctx
             .aws
-            .sqs
+            .sqs()
             .send_message()
             .queue_url(&stack.queue)
             .message_body(&m.body)

@@ -131,7 +131,7 @@ async fn a_unit_written_but_never_enqueued_is_redriven_once_due() {
     // Other tests share the table's index: count only this test's units.
     let report = redrive::sweep_due(
         dynamo,
-        &hub.ctx.aws.sqs,
+        hub.ctx.aws.sqs(),
         table,
         &urls,
         now,
@@ -144,7 +144,7 @@ async fn a_unit_written_but_never_enqueued_is_redriven_once_due() {
     let received = hub
         .ctx
         .aws
-        .sqs
+        .sqs()
         .receive_message()
         .queue_url(&queue)
         .max_number_of_messages(10)
@@ -162,7 +162,7 @@ async fn a_unit_written_but_never_enqueued_is_redriven_once_due() {
     // Its due time moved forward: a second sweep now sends nothing of ours.
     redrive::sweep_due(
         dynamo,
-        &hub.ctx.aws.sqs,
+        hub.ctx.aws.sqs(),
         table,
         &urls,
         now,
@@ -174,7 +174,7 @@ async fn a_unit_written_but_never_enqueued_is_redriven_once_due() {
     let received = hub
         .ctx
         .aws
-        .sqs
+        .sqs()
         .receive_message()
         .queue_url(&queue)
         .max_number_of_messages(10)

@@ -120,7 +120,7 @@ impl NotifySetup {
     async fn drain(&self, dispatcher: &Arc<Dispatcher>) {
         for _ in 0..5 {
             drain_queue(
-                &self.hub.ctx_of("notifications-worker").aws.sqs,
+                self.hub.ctx_of("notifications-worker").aws.sqs(),
                 &self.queue,
                 10,
                 |event| {
@@ -142,7 +142,7 @@ impl NotifySetup {
             .hub
             .ctx
             .aws
-            .sqs
+            .sqs()
             .get_queue_attributes()
             .queue_url(&self.queue)
             .attribute_names(A::ApproximateNumberOfMessages)
@@ -207,7 +207,7 @@ impl NotifySetup {
         let urls = [("NOTIFICATIONS_QUEUE_URL".to_string(), self.queue.clone())].into();
         shared::redrive::sweep_due(
             &self.hub.ctx.aws.dynamo,
-            &self.hub.ctx.aws.sqs,
+            self.hub.ctx.aws.sqs(),
             &self.hub.ctx.config.hub_table,
             &urls,
             shared::clock::now_secs(),
@@ -299,7 +299,7 @@ async fn a_notification_delivered_twice_and_handled_by_two_workers_at_once_sends
     eprintln!("two workers: {ra:?} / {rb:?}");
     // The queued original, plus one more copy: both find every channel handled.
     shared::queue::send_json(
-        &s.hub.ctx.aws.sqs,
+        s.hub.ctx.aws.sqs(),
         &s.queue,
         &serde_json::from_str::<Value>(&body).unwrap(),
     )
@@ -379,7 +379,7 @@ async fn throttled_outcome_write(
     // duplicate, once the claim is stale.
     tokio::time::sleep(Duration::from_millis(2100)).await;
     shared::queue::send_json(
-        &s.hub.ctx.aws.sqs,
+        s.hub.ctx.aws.sqs(),
         &s.queue,
         &json!({"notification_id": id, "user_id": user, "channels": ["email"]}),
     )

@@ -123,7 +123,7 @@ async fn take_messages(hub: &TestHub, queue: &str) -> Vec<String> {
         let out = hub
             .ctx
             .aws
-            .sqs
+            .sqs()
             .receive_message()
             .queue_url(queue)
             .max_number_of_messages(10)
@@ -139,7 +139,7 @@ async fn take_messages(hub: &TestHub, queue: &str) -> Vec<String> {
             bodies.push(m.body().unwrap_or_default().to_string());
             hub.ctx
                 .aws
-                .sqs
+                .sqs()
                 .delete_message()
                 .queue_url(queue)
                 .receipt_handle(m.receipt_handle().unwrap_or_default())

@@ -100,7 +100,7 @@ impl Webhooks {
 
     /// Plays Lambda's event source mapping with `worker` until the queue stays empty.
     async fn drain_with(&self, worker: Arc<EventProcessor>) -> usize {
-        hub_tests::drain_queue(&self.hub.ctx.aws.sqs, &self.queue, 20, move |event| {
+        hub_tests::drain_queue(self.hub.ctx.aws.sqs(), &self.queue, 20, move |event| {
             let worker = worker.clone();
             async move { webhook_worker::handle_event(&worker, event).await }
         })
@@ -129,7 +129,7 @@ impl Webhooks {
         let urls = [(QUEUE_ENV.to_string(), self.queue.clone())].into();
         shared::redrive::sweep_due(
             &self.hub.ctx.aws.dynamo,
-            &self.hub.ctx.aws.sqs,
+            self.hub.ctx.aws.sqs(),
             &self.hub.ctx.config.hub_table,
             &urls,
             now_secs,
@@ -290,7 +290,7 @@ async fn receive_batch(w: &Webhooks) -> aws_lambda_events::event::sqs::SqsEvent 
         .hub
         .ctx
         .aws
-        .sqs
+        .sqs()
         .receive_message()
         .queue_url(&w.queue)
         .max_number_of_messages(10)
@@ -340,7 +340,7 @@ async fn webhook_events_delivered_twice_and_to_two_workers_at_once_are_processed
     // Every message twice.
     for id in &ids {
         shared::queue::send_json(
-            &w.hub.ctx.aws.sqs,
+            w.hub.ctx.aws.sqs(),
             &w.queue,
             &shared::webhooks::EventMessage {
                 event_id: id.clone(),

@@ -198,7 +198,7 @@ async fn reports_queue_backlogs_and_the_websocket_management_api() {
         .expect("dead_letters");
     hub.ctx
         .aws
-        .sqs
+        .sqs()
         .send_message()
         .queue_url(&dlq)
         .message_body("{\"probe\":\"health\"}")
@@ -269,7 +269,7 @@ async fn purge_probe(hub: &TestHub, dlq: &str) -> usize {
     let got = hub
         .ctx
         .aws
-        .sqs
+        .sqs()
         .receive_message()
         .queue_url(dlq)
         .max_number_of_messages(10)
@@ -286,7 +286,7 @@ async fn purge_probe(hub: &TestHub, dlq: &str) -> usize {
             let _ = hub
                 .ctx
                 .aws
-                .sqs
+                .sqs()
                 .delete_message()
                 .queue_url(dlq)
                 .receipt_handle(h)

@@ -72,7 +72,7 @@ async fn a_function_cannot_call_outside_its_template_policies() {
     denied(
         webhooks
             .aws
-            .sqs
+            .sqs()
             .send_message()
             .queue_url(notifications_queue)
             .message_body("{}")

@@ -117,7 +117,7 @@ impl Setup {
         for _ in 0..10 {
             let d = self.dispatcher.clone();
             invocations += hub_tests::drain_queue(
-                &self.hub.ctx_of("notifications-worker").aws.sqs,
+                self.hub.ctx_of("notifications-worker").aws.sqs(),
                 &self.queue_url,
                 20,
                 move |event| {
@@ -130,7 +130,7 @@ impl Setup {
                 .hub
                 .ctx
                 .aws
-                .sqs
+                .sqs()
                 .get_queue_attributes()
                 .queue_url(&self.queue_url)
                 .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)

@@ -241,7 +241,7 @@ async fn preferences_are_respected_and_only_the_owner_changes_them() {
         .hub
         .ctx
         .aws
-        .sqs
+        .sqs()
         .receive_message()
         .queue_url(&s.queue_url)
         .max_number_of_messages(10)
@@ -312,7 +312,7 @@ async fn a_redelivered_message_never_sends_twice_and_appointments_use_the_seed_e
         user_id: p4.clone(),
         channel: Channel::Websocket,
     };
-    shared::queue::send_json(&s.hub.ctx.aws.sqs, &s.queue_url, &job)
+    shared::queue::send_json(s.hub.ctx.aws.sqs(), &s.queue_url, &job)
         .await
         .unwrap();
     s.drain().await;

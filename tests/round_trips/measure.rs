@@ -296,7 +296,7 @@ impl RoundTrips {
             .find(|(k, _)| *k == queue_var)
             .map(|(_, v)| v.clone())
             .expect("test queue");
-        let sqs = &self.hub.ctx.aws.sqs;
+        let sqs = self.hub.ctx.aws.sqs();
         for _ in 0..20 {
             let out = sqs
                 .receive_message()

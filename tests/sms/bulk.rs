@@ -14,7 +14,7 @@ use crate::support::*;
 async fn drain(fx: &Fx) -> usize {
     let worker = fx.worker.clone();
     drain_queue(
-        &fx.hub.ctx_of("sms-worker").aws.sqs,
+        fx.hub.ctx_of("sms-worker").aws.sqs(),
         fx.queue_url.as_deref().unwrap(),
         200,
         |event| {
@@ -32,7 +32,7 @@ async fn receive(fx: &Fx, visibility: i32) -> Vec<QueueMessage> {
         .hub
         .ctx
         .aws
-        .sqs
+        .sqs()
         .receive_message()
         .queue_url(fx.queue_url.as_deref().unwrap())
         .max_number_of_messages(10)

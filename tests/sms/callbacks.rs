@@ -219,7 +219,7 @@ async fn delivery_reports_move_batch_counters() {
     let batch_id = res.json()["batch_id"].as_str().unwrap().to_string();
     let worker = fx.worker.clone();
     hub_tests::drain_queue(
-        &fx.hub.ctx_of("sms-worker").aws.sqs,
+        fx.hub.ctx_of("sms-worker").aws.sqs(),
         fx.queue_url.as_deref().unwrap(),
         20,
         |event| {

@@ -305,7 +305,7 @@ pub async fn create_queue(hub: &TestHub, queue_url_var: &str) -> String {
     );
     hub.ctx
         .aws
-        .sqs
+        .sqs()
         .create_queue()
         .queue_name(name)
         .attributes(

@@ -220,12 +220,12 @@ async fn finished_ai_jobs_arrive_as_events_and_a_redelivered_job_announces_nothi
     .await;
     assert_eq!(res.status, 202, "{}", String::from_utf8_lossy(&res.body));
     let job_id = res.json()["id"].as_str().unwrap().to_string();
-    let sqs = &kit.hub.ctx.aws.sqs;
+    let sqs = kit.hub.ctx.aws.sqs();
     assert!(run_jobs(sqs, &jobs_queue, &worker).await >= 1);
     // The job's message again (SQS at-least-once): the job is finished, nothing runs, and
     // the announcement it repeats is the same event.
     shared::queue::send_json(
-        &kit.hub.ctx.aws.sqs,
+        kit.hub.ctx.aws.sqs(),
         &jobs_queue,
         &json!({ "job_id": job_id }),
     )
@@ -448,7 +448,7 @@ async fn a_bulk_batch_completes_and_a_verified_provider_webhook_is_forwarded() {
     .await;
     assert_eq!(res.status, 202, "{}", String::from_utf8_lossy(&res.body));
     let batch_id = res.json()["batch_id"].as_str().unwrap().to_string();
-    let runs = drain_queue(&kit.hub.ctx.aws.sqs, &bulk_queue, 10, |event| {
+    let runs = drain_queue(kit.hub.ctx.aws.sqs(), &bulk_queue, 10, |event| {
         let w = sms_worker.clone();
         async move { sms_worker::handle_event(&w, event).await }
     })
@@ -510,7 +510,7 @@ async fn a_bulk_batch_completes_and_a_verified_provider_webhook_is_forwarded() {
             String::from_utf8_lossy(&res.body)
         );
     }
-    drain_queue(&kit.hub.ctx.aws.sqs, &events_queue, 10, |event| {
+    drain_queue(kit.hub.ctx.aws.sqs(), &events_queue, 10, |event| {
         let w = worker.clone();
         async move { webhook_worker::handle_event(&w, event).await }
     })
@@ -533,4 +533,166 @@ async fn a_bulk_batch_completes_and_a_verified_provider_webhook_is_forwarded() {
         !forwarded.to_string().contains("Maria"),
         "no payload: {forwarded}"
     );
+}
+
+/// The notifications function under `faults` (a pure counter unless a rule is injected), with
+/// the kit's subscriptions wiring, and `count` in-app notifications for a new user.
+async fn inbox_of(
+    kit: &Kit,
+    faults: &hub_tests::faults::Faults,
+    count: usize,
+) -> (shared::http::HubService, String) {
+    let mut env = announcing(kit);
+    env.push((
+        "NOTIFICATIONS_QUEUE_URL",
+        create_queue(&kit.hub, "NOTIFICATIONS_QUEUE_URL").await,
+    ));
+    let ctx = kit.hub.faulty_ctx_with("notifications", faults, &env).await;
+    let svc = shared::http::app(notifications::router(
+        notifications::NotificationsState::new(ctx).unwrap(),
+    ));
+    let service = kit.hub.token("clinic-backend", Role::Service);
+    let user = format!("reader-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    for i in 0..count {
+        let res = send(
+            &svc,
+            hub_tests::json_req(
+                "POST",
+                "/api/v1/notifications",
+                Some(&service),
+                &json!({"user_id": user, "type": "message", "title": format!("Result {i}"),
+                        "message": "ready", "channels": ["in_app"]}),
+            ),
+        )
+        .await;
+        assert_eq!(res.status, 202, "{}", String::from_utf8_lossy(&res.body));
+    }
+    (svc, user)
+}
+
+async fn read_all(kit: &Kit, svc: &shared::http::HubService, user: &str) -> u64 {
+    let res = send(
+        svc,
+        req(
+            "POST",
+            "/api/v1/notifications/read-all",
+            Some(&kit.hub.token(user, Role::User)),
+        )
+        .body(Body::empty())
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", String::from_utf8_lossy(&res.body));
+    res.json()["marked"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn a_read_all_announces_each_read_once_ten_fan_outs_to_a_batch() {
+    let kit = kit(|_| {}).await;
+    let receiver = Receiver::start().await;
+    let (_, secret) = kit.subscribe(&receiver.url, &["notification.read"]).await;
+    receiver.know(&[&secret]);
+    let faults = hub_tests::faults::Faults::new();
+    let (svc, user) = inbox_of(&kit, &faults, 12).await;
+    // In-app only: nothing was queued for the sends.
+    assert_eq!(faults.calls("SendMessage"), 0, "{:?}", faults.log());
+
+    assert_eq!(read_all(&kit, &svc, &user).await, 12);
+    // Twelve events stored, their fan-outs queued 10 + 2.
+    assert_eq!(faults.calls("SendMessageBatch"), 2, "{:?}", faults.log());
+    assert_eq!(faults.calls("SendMessage"), 0, "{:?}", faults.log());
+    // Nothing left unread: a second read-all marks, stores and queues nothing.
+    assert_eq!(read_all(&kit, &svc, &user).await, 0);
+    assert_eq!(faults.calls("SendMessageBatch"), 2, "{:?}", faults.log());
+
+    kit.pump(Duration::from_secs(2)).await;
+    let got = of_type(&receiver.received(), "notification.read");
+    assert_eq!(got.len(), 12, "one event per notification: {got:?}");
+    assert!(got.iter().all(|r| r.verified == vec![true]), "{got:?}");
+    let ids: std::collections::HashSet<&str> = got
+        .iter()
+        .map(|r| r.body["data"]["notification_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 12, "twelve distinct notifications: {got:?}");
+    assert!(
+        got.iter()
+            .all(|r| r.body["data"]["user_id"] == user.as_str())
+    );
+    // Ids and times only: never the title.
+    assert!(got.iter().all(|r| !r.body.to_string().contains("Result")));
+}
+
+#[tokio::test]
+async fn a_read_all_whose_batch_fails_leaves_every_event_to_the_sweeper() {
+    use hub_tests::faults::Fault;
+    let kit = kit(|_| {}).await;
+    let receiver = Receiver::start().await;
+    kit.subscribe(&receiver.url, &["notification.read"]).await;
+    let faults = hub_tests::faults::Faults::new();
+    let (svc, user) = inbox_of(&kit, &faults, 3).await;
+    faults.inject(Fault::unavailable("SendMessageBatch"));
+
+    // The reads stand: the queue's failure is the sweeper's to repair, not the caller's.
+    assert_eq!(read_all(&kit, &svc, &user).await, 3);
+    assert!(
+        faults.injected("SendMessageBatch") >= 1,
+        "{:?}",
+        faults.log()
+    );
+    assert_eq!(faults.calls("SendMessage"), 0, "{:?}", faults.log());
+
+    // Each event is stored with its redrive marker: the fan-out message the sweeper sends.
+    let inbox = send(
+        &svc,
+        get(
+            "/api/v1/notifications",
+            Some(&kit.hub.token(&user, Role::User)),
+        ),
+    )
+    .await;
+    assert_eq!(
+        inbox.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&inbox.body)
+    );
+    let notifications = inbox.json()["items"].as_array().unwrap().clone();
+    assert_eq!(notifications.len(), 3, "{notifications:?}");
+    for n in notifications {
+        let id = shared::subscriptions::keyed_event_id(
+            &kit.config.namespace,
+            "notification.read",
+            n["id"].as_str().unwrap(),
+        );
+        let item = kit
+            .hub
+            .ctx
+            .aws
+            .dynamo
+            .get_item()
+            .table_name(&kit.hub.ctx.config.hub_table)
+            .key("pk", shared::store::s(format!("SUBEVT#{id}")))
+            .key("sk", shared::store::s("EVENT"))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap_or_else(|| panic!("event {id} not stored"));
+        let body = item
+            .get(shared::redrive::BODY_ATTR)
+            .and_then(|v| v.as_s().ok())
+            .unwrap_or_else(|| panic!("event {id} has no redrive marker: {item:?}"));
+        let body: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body, json!({"kind": "fanout", "event_id": id}));
+        assert_eq!(
+            item.get(shared::redrive::QUEUE_ATTR)
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str),
+            Some("SUBSCRIPTIONS_QUEUE_URL")
+        );
+    }
+    // Nothing reached the receiver: the events wait for the sweeper.
+    kit.pump(Duration::from_millis(500)).await;
+    assert!(receiver.received().is_empty(), "{:?}", receiver.received());
 }

@@ -66,12 +66,12 @@ async fn a_published_event_is_delivered_signed_once_and_recorded() {
 
     // The same delivery message again (SQS at-least-once, a sweeper re-drive): nothing sent.
     let again = json!({"kind": "deliver", "subscription_id": id, "event_id": event_id});
-    shared::queue::send_json(&kit.hub.ctx.aws.sqs, &kit.queue_url, &again)
+    shared::queue::send_json(kit.hub.ctx.aws.sqs(), &kit.queue_url, &again)
         .await
         .unwrap();
     // And the fan-out again: the event is marked fanned out.
     let fanout = json!({"kind": "fanout", "event_id": event_id});
-    shared::queue::send_json(&kit.hub.ctx.aws.sqs, &kit.queue_url, &fanout)
+    shared::queue::send_json(kit.hub.ctx.aws.sqs(), &kit.queue_url, &fanout)
         .await
         .unwrap();
     kit.pump(Duration::from_secs(2)).await;

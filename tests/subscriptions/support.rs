@@ -234,7 +234,7 @@ impl Kit {
     /// nothing was in flight) for `idle`: receive, hand the batch to the worker, delete what
     /// it did not report failed. Messages the worker rescheduled come back after their delay.
     pub async fn pump(&self, idle: Duration) -> usize {
-        pump(&self.worker, &self.hub.ctx.aws.sqs, &self.queue_url, idle).await
+        pump(&self.worker, self.hub.ctx.aws.sqs(), &self.queue_url, idle).await
     }
 }
 

@@ -11,7 +11,7 @@ async fn s3_object(hub: &TestHub, key: &str) -> Option<Vec<u8>> {
     match hub
         .ctx
         .aws
-        .s3
+        .s3()
         .get_object()
         .bucket(bucket)
         .key(key)

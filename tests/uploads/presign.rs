@@ -33,7 +33,7 @@ async fn object_exists(hub: &TestHub, key: &str) -> bool {
     let bucket = std::env::var("UPLOADS_BUCKET").unwrap();
     hub.ctx
         .aws
-        .s3
+        .s3()
         .head_object()
         .bucket(bucket)
         .key(key)
@@ -163,7 +163,7 @@ async fn presigned_upload_then_completion_validates_and_records() {
     let tags = hub
         .ctx
         .aws
-        .s3
+        .s3()
         .get_object_tagging()
         .bucket(bucket)
         .key(&key)

@@ -109,7 +109,7 @@ impl Fixture {
     pub async fn drain(&self) -> usize {
         let worker = self.worker.clone();
         hub_tests::drain_queue(
-            &self.hub.ctx_of("webhook-worker").aws.sqs,
+            self.hub.ctx_of("webhook-worker").aws.sqs(),
             &self.queue,
             10,
             move |event| {
@@ -139,7 +139,7 @@ impl Fixture {
             .hub
             .ctx
             .aws
-            .sqs
+            .sqs()
             .get_queue_attributes()
             .queue_url(&self.queue)
             .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)

@@ -28,7 +28,7 @@ async fn events_are_processed_by_the_worker_and_replay_reprocesses_them() {
         .hub
         .ctx
         .aws
-        .sqs
+        .sqs()
         .receive_message()
         .queue_url(&f.queue)
         .max_number_of_messages(10)
@@ -467,7 +467,7 @@ async fn failing_events_are_retried_then_marked_failed() {
     f.hub
         .ctx
         .aws
-        .s3
+        .s3()
         .delete_object()
         .bucket(bucket)
         .key(format!("webhooks/{slug}/{id}"))
@@ -480,7 +480,7 @@ async fn failing_events_are_retried_then_marked_failed() {
     let mut invocations = 0;
     for _ in 0..8 {
         let worker = f.worker.clone();
-        invocations += hub_tests::drain_queue(&f.hub.ctx.aws.sqs, &f.queue, 3, move |event| {
+        invocations += hub_tests::drain_queue(f.hub.ctx.aws.sqs(), &f.queue, 3, move |event| {
             let worker = worker.clone();
             async move {
                 let out = webhook_worker::handle_event(&worker, event).await;
@@ -519,7 +519,7 @@ async fn failing_events_are_retried_then_marked_failed() {
     f.hub
         .ctx
         .aws
-        .s3
+        .s3()
         .put_object()
         .bucket(bucket)
         .key(format!("webhooks/{slug}/{id}"))

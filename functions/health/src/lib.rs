@@ -381,7 +381,7 @@ pub async fn health(
     );
     let s3 = async {
         match (&state.uploads_bucket, state.storage_local) {
-            (Some(bucket), false) => timed(aws.s3.head_bucket().bucket(bucket).send()).await,
+            (Some(bucket), false) => timed(aws.s3().head_bucket().bucket(bucket).send()).await,
             _ => ServiceCheck {
                 ok: true,
                 latency_ms: 0,
@@ -394,7 +394,7 @@ pub async fn health(
         state
             .queues
             .iter()
-            .map(|(name, url, dlq)| queue_backlog(&aws.sqs, name, url, dlq.as_deref())),
+            .map(|(name, url, dlq)| queue_backlog(aws.sqs(), name, url, dlq.as_deref())),
     );
     let websocket = async {
         match &state.websocket {

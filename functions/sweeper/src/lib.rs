@@ -56,7 +56,7 @@ impl Sweeper {
         loop {
             let page = shared::redrive::sweep_due(
                 &self.aws.dynamo,
-                &self.aws.sqs,
+                self.aws.sqs(),
                 &self.table,
                 &self.queue_urls,
                 now_secs,

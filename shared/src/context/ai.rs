@@ -21,7 +21,7 @@ impl HubContext {
     pub fn ai_service(&self, config: AiConfig) -> AiService {
         let audio_uploads = config.bucket.clone().map(|bucket| {
             S3Storage::new(
-                self.aws.s3.clone(),
+                self.aws.s3().clone(),
                 self.aws.sdk_config.clone(),
                 bucket,
                 self.config.aws_endpoint_url.as_deref(),
@@ -29,15 +29,20 @@ impl HubContext {
         });
         let roster = Roster::new(self.catalog.clone(), self.http.clone());
         let engine = AiEngine::new(roster, self.credentials.clone(), self.log.clone(), config);
-        AiService::new(engine, self.aws.s3.clone(), audio_uploads, self.log.clone())
+        AiService::new(
+            engine,
+            self.aws.s3().clone(),
+            audio_uploads,
+            self.log.clone(),
+        )
     }
 
     /// The AI job store: the hub table, S3 for big payloads, the jobs queue.
     pub fn ai_jobs(&self, config: &AiConfig) -> JobStore {
         JobStore::new(
             self.aws.dynamo.clone(),
-            self.aws.s3.clone(),
-            self.aws.sqs.clone(),
+            self.aws.s3().clone(),
+            self.aws.sqs().clone(),
             self.config.hub_table.clone(),
             config,
         )

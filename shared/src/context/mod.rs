@@ -4,13 +4,16 @@
 //! HTTP client, catalog, credentials and log), and the submodules below are the one place
 //! that wires them from the cold-start state, for `main.rs` files and tests alike.
 
+#[cfg(feature = "s3")]
 mod ai;
 mod email;
 mod notifications;
 mod otp;
 mod sms;
+#[cfg(feature = "s3")]
 mod storage;
 mod subscriptions;
+#[cfg(feature = "s3")]
 mod webhooks;
 
 use std::sync::Arc;

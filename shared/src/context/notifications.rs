@@ -9,6 +9,8 @@ use super::HubContext;
 use crate::config::ConfigError;
 use crate::email::{Delivery, EmailContent, EmailRequest, EmailService};
 use crate::http::problem::ApiError;
+#[cfg(feature = "apigw-management")]
+use crate::notifications::ManagementApi;
 use crate::notifications::dispatch::{SendError, Sent};
 use crate::notifications::limit::{ChannelLimit, LimitChannel, LimitRefused};
 use crate::notifications::push::BoxFuture;
@@ -16,8 +18,8 @@ use crate::notifications::senders::{
     EmailChannel, EmailSender, SmsChannel, SmsSender, WebsocketSender,
 };
 use crate::notifications::{
-    Channel, ConnectionStore, Dispatcher, ManagementApi, NotificationService, NotificationStore,
-    NotificationsConfig, Pusher,
+    Channel, ConnectionGateway, ConnectionStore, Dispatcher, NotificationService,
+    NotificationStore, NotificationsConfig, Pusher,
 };
 use crate::rate_limit::{RateLimitDecision, RateLimiter, Subject};
 use crate::sms::{Phone, SmsContent, SmsService};
@@ -44,7 +46,7 @@ impl HubContext {
     ) -> Result<NotificationService, ConfigError> {
         Ok(NotificationService::new(
             self.notification_store(config),
-            self.aws.sqs.clone(),
+            self.aws.sqs().clone(),
             config.require_queue_url()?,
         )
         .with_events(self.event_publisher()))
@@ -66,16 +68,12 @@ impl HubContext {
         let limiter: Arc<dyn ChannelLimit> = self.rate_limiter.clone();
         let mut d = Dispatcher::new(self.notification_store(config), config.max_attempts)
             .with_stale_claim(config.claim_stale_after);
-        d = match &config.management_endpoint {
-            Some(endpoint) => {
-                let gateway = Arc::new(ManagementApi::new(&self.aws.sdk_config, endpoint));
+        d = match self.websocket_gateway(config) {
+            Ok(gateway) => {
                 let pusher = Pusher::new(self.connection_store(config), gateway, limiter.clone());
                 d.with_sender(Channel::Websocket, Arc::new(WebsocketSender(pusher)))
             }
-            None => d.with_unavailable(
-                Channel::Websocket,
-                "WEBSOCKET_MANAGEMENT_ENDPOINT is not set",
-            ),
+            Err(reason) => d.with_unavailable(Channel::Websocket, reason),
         };
         d = match self.email_service() {
             Ok(service) => d.with_sender(
@@ -109,6 +107,32 @@ impl HubContext {
                 )
             }
         }
+    }
+}
+
+impl HubContext {
+    /// The API Gateway Management API at `WEBSOCKET_MANAGEMENT_ENDPOINT`, or why the WebSocket
+    /// channel is unavailable.
+    #[cfg(feature = "apigw-management")]
+    fn websocket_gateway(
+        &self,
+        config: &NotificationsConfig,
+    ) -> Result<Arc<dyn ConnectionGateway>, &'static str> {
+        let endpoint = config
+            .management_endpoint
+            .as_deref()
+            .ok_or("WEBSOCKET_MANAGEMENT_ENDPOINT is not set")?;
+        Ok(Arc::new(ManagementApi::new(&self.aws.sdk_config, endpoint)))
+    }
+
+    /// A build without the management API client (shared's `apigw-management` feature) has
+    /// no WebSocket channel: its messages end `failed` / `channel_unavailable`, saying why.
+    #[cfg(not(feature = "apigw-management"))]
+    fn websocket_gateway(
+        &self,
+        _config: &NotificationsConfig,
+    ) -> Result<Arc<dyn ConnectionGateway>, &'static str> {
+        Err("this function is built without the apigw-management feature")
     }
 }
 

@@ -26,7 +26,7 @@ impl HubContext {
             config,
             store,
             adapter,
-            self.aws.sqs.clone(),
+            self.aws.sqs().clone(),
         ))
     }
 

@@ -16,7 +16,7 @@ impl HubContext {
         let config = StorageConfig::from_env(&self.env)?;
         let storage: Arc<dyn Storage> = match &config.backend {
             BackendConfig::S3 { bucket } => Arc::new(S3Storage::new(
-                self.aws.s3.clone(),
+                self.aws.s3().clone(),
                 self.aws.sdk_config.clone(),
                 bucket.clone(),
                 self.config.aws_endpoint_url.as_deref(),

@@ -49,7 +49,7 @@ impl HubContext {
     pub fn event_publisher_with(&self, config: &SubscriptionsConfig) -> EventPublisher {
         EventPublisher::new(
             self.subscription_store(config),
-            self.aws.sqs.clone(),
+            self.aws.sqs().clone(),
             config.queue_url.clone(),
             crate::redrive::after_from_env(&self.env),
         )
@@ -58,7 +58,7 @@ impl HubContext {
     pub fn subscription_service(&self, config: &SubscriptionsConfig) -> SubscriptionService {
         SubscriptionService::new(
             self.subscription_store(config),
-            self.aws.sqs.clone(),
+            self.aws.sqs().clone(),
             config,
         )
     }
@@ -72,7 +72,7 @@ impl HubContext {
             .ok_or(ConfigError::Missing("SUBSCRIPTIONS_QUEUE_URL".into()))?;
         Ok(DeliveryWorker::new(
             self.subscription_store(config),
-            self.aws.sqs.clone(),
+            self.aws.sqs().clone(),
             queue_url,
             Sender::new(config.timeout, config.allow_loopback)?,
             config,

@@ -15,11 +15,12 @@ use crate::notifications::{
 };
 use crate::sms::SmsStore;
 use crate::webhooks::delivery_report::DeliveryReport;
-use crate::webhooks::events::EventStore;
+use crate::webhooks::events::{BodyBucket, EventStore};
 use crate::webhooks::process::{
     AppliedReport, DeliveryReportSink, EventNotification, EventProcessor, Notifier,
 };
 use crate::webhooks::registry::{EndpointRegistry, EndpointStore, SecretStore, TwilioAuthToken};
+use crate::webhooks::s3_bodies::S3Bodies;
 use crate::webhooks::{WebhookConfig, WebhookError, WebhookService};
 
 /// A failed verification re-reads the twilio credentials at most this often.
@@ -53,7 +54,7 @@ impl HubContext {
             registry,
             events,
             twilio,
-            self.aws.sqs.clone(),
+            self.aws.sqs().clone(),
             clock,
         )
     }
@@ -96,11 +97,13 @@ impl HubContext {
     }
 
     fn webhook_events(&self, config: &WebhookConfig) -> EventStore {
+        let bodies = config.bodies_bucket.clone().map(|bucket| {
+            Arc::new(S3Bodies::new(self.aws.s3().clone(), bucket)) as Arc<dyn BodyBucket>
+        });
         EventStore::new(
             self.aws.dynamo.clone(),
-            self.aws.s3.clone(),
             self.config.hub_table.clone(),
-            config.bodies_bucket.clone(),
+            bodies,
             config.inline_body_bytes,
             config.retention_days,
         )

@@ -40,6 +40,8 @@ pub mod connections;
 pub mod dispatch;
 mod error;
 pub mod limit;
+#[cfg(feature = "apigw-management")]
+pub mod management_api;
 pub mod model;
 pub mod push;
 mod send;
@@ -54,8 +56,10 @@ pub use connections::{Connection, ConnectionStore};
 pub use dispatch::Dispatcher;
 pub use error::NotificationError;
 pub use limit::{ChannelLimit, LimitRefused};
+#[cfg(feature = "apigw-management")]
+pub use management_api::ManagementApi;
 pub use model::*;
-pub use push::{ConnectionGateway, ManagementApi, PostError, PushReport, Pusher};
+pub use push::{ConnectionGateway, PostError, PushReport, Pusher};
 pub use send::NotificationService;
 pub use store::NotificationStore;
 pub use validate::validate_user_id;

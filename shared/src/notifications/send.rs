@@ -1,4 +1,5 @@
-//! The sending side: write the in-app notification, queue one message per further channel.
+//! The sending side: write the in-app notification, queue one message for all its further
+//! channels; mark read and announce it.
 
 use super::api::SendAccepted;
 use super::error::NotificationError;
@@ -45,13 +46,19 @@ impl NotificationService {
         Ok(record)
     }
 
-    /// Marks every unread notification of `user` read and announces each; answers how many.
+    /// Marks every unread notification of `user` read and announces each, their fan-outs
+    /// queued ten to a `SendMessageBatch`; answers how many.
     pub async fn mark_all_read(&self, user: &str) -> Result<u32, NotificationError> {
-        use futures::StreamExt;
         let marked = self.store.mark_all_read(user).await?;
-        futures::stream::iter(&marked)
-            .for_each_concurrent(16, |r| self.announce_read(r))
-            .await;
+        if let Some(events) = &self.events {
+            let facts = marked
+                .iter()
+                .map(|r| (r.id.clone(), read_event(r)))
+                .collect();
+            events
+                .announce_many_once(EVENT_NOTIFICATION_READ, facts)
+                .await;
+        }
         Ok(marked.len() as u32)
     }
 
@@ -61,14 +68,8 @@ impl NotificationService {
         let Some(events) = &self.events else {
             return;
         };
-        let data = serde_json::json!({
-            "notification_id": record.id,
-            "user_id": record.user_id,
-            "type": record.kind,
-            "read_at": record.read_at,
-        });
         events
-            .announce_once(EVENT_NOTIFICATION_READ, &record.id, data)
+            .announce_once(EVENT_NOTIFICATION_READ, &record.id, read_event(record))
             .await;
     }
 
@@ -94,4 +95,14 @@ impl NotificationService {
             created_at: record.created_at,
         })
     }
+}
+
+/// The `notification.read` event's data: ids and the time, never the title or message.
+fn read_event(record: &NotificationRecord) -> serde_json::Value {
+    serde_json::json!({
+        "notification_id": record.id,
+        "user_id": record.user_id,
+        "type": record.kind,
+        "read_at": record.read_at,
+    })
 }

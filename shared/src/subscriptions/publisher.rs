@@ -97,6 +97,24 @@ impl EventPublisher {
         if !self.wanted(event_type).await? {
             return Ok(None);
         }
+        let (id, fanout) = self
+            .store(event_type, key, data, crate::clock::now_secs())
+            .await?;
+        if let Some(body) = fanout {
+            self.queue_fanout(queue_url, &id, body).await;
+        }
+        Ok(Some(id))
+    }
+
+    /// Stores the event (keyed: only if new) with its redrive marker; answers its id and,
+    /// when this call stored it, its fan-out message.
+    async fn store(
+        &self,
+        event_type: &str,
+        key: Option<&str>,
+        data: serde_json::Value,
+        now: i64,
+    ) -> Result<(String, Option<String>), SubscriptionError> {
         let event = Event {
             id: match key {
                 Some(key) => keyed_event_id(self.inner.store.namespace(), event_type, key),
@@ -108,7 +126,6 @@ impl EventPublisher {
         };
         let (body, redrive) = self.fanout(&event.id)?;
         let store = &self.inner.store;
-        let now = crate::clock::now_secs();
         let stored = match key {
             Some(_) => store.put_new_event(&event, Some(&redrive), now).await?,
             None => {
@@ -118,10 +135,58 @@ impl EventPublisher {
         };
         if !stored {
             tracing::debug!(event_id = %event.id, event_type, "event already announced");
-            return Ok(Some(event.id));
+            return Ok((event.id, None));
         }
-        self.queue_fanout(queue_url, &event.id, body).await;
-        Ok(Some(event.id))
+        Ok((event.id, Some(body)))
+    }
+
+    /// [`Self::announce_once`] for many facts of one type at once (a user's read-all): every
+    /// new event is stored with its redrive marker first (one conditional `PutItem` each, 16
+    /// at a time), then the fan-outs of those this call stored are queued together, one
+    /// `SendMessageBatch` per ten instead of one `SendMessage` each. A fan-out that does not
+    /// reach the queue is logged and re-driven by the sweeper from its marker; a repeated fact
+    /// is stored and queued once, as with [`Self::announce_once`].
+    pub async fn announce_many_once(
+        &self,
+        event_type: &str,
+        facts: Vec<(String, serde_json::Value)>,
+    ) {
+        use futures::StreamExt;
+        let Some(queue_url) = &self.inner.queue_url else {
+            return;
+        };
+        match self.wanted(event_type).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                tracing::error!(event_type, error = %e, "events not published");
+                return;
+            }
+        }
+        let now = crate::clock::now_secs();
+        let stored: Vec<_> = futures::stream::iter(facts)
+            .map(|(key, data)| async move {
+                let stored = self.store(event_type, Some(&key), data, now).await;
+                (key, stored)
+            })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        let mut fanouts = Vec::new();
+        for (key, stored) in stored {
+            match stored {
+                Ok((event_id, Some(_))) => fanouts.push(QueueBody::Fanout { event_id }),
+                Ok((_, None)) => {}
+                Err(e) => tracing::error!(event_type, key, error = %e, "event not published"),
+            }
+        }
+        if fanouts.is_empty() {
+            return;
+        }
+        if let Err(e) = crate::queue::send_json_batch(&self.inner.sqs, queue_url, &fanouts).await {
+            tracing::warn!(event_type, events = fanouts.len(), error = %e,
+                "events stored but their fan-outs not all queued; the sweeper will re-drive them");
+        }
     }
 
     /// [`Self::publish_once`] for a capability whose own work is done and must stand: a

@@ -4,8 +4,10 @@
 //! claim token, so one delivery of its message processes it however many copies arrive.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use futures::future::BoxFuture;
 use sha2::{Digest, Sha256};
 
 use super::error::WebhookError;
@@ -143,12 +145,26 @@ pub struct EventQuery {
     pub cursor: Option<String>,
 }
 
+/// Where bodies above the inline limit are kept: a bucket (`WEBHOOK_BODIES_BUCKET`), S3 in
+/// the deployed functions (`s3_bodies::S3Bodies`). A small trait so the events'
+/// store, and the modules that only parse or verify webhooks (the SMS function's delivery
+/// reports), need no S3 client.
+pub trait BodyBucket: Send + Sync {
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        body: bytes::Bytes,
+        content_type: &'a str,
+    ) -> BoxFuture<'a, Result<(), WebhookError>>;
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Vec<u8>, WebhookError>>;
+}
+
 #[derive(Clone)]
 pub struct EventStore {
     dynamo: aws_sdk_dynamodb::Client,
-    s3: aws_sdk_s3::Client,
     table: String,
-    bucket: Option<String>,
+    /// `None`: no bucket configured; bodies above the inline limit are refused.
+    bodies: Option<Arc<dyn BodyBucket>>,
     inline_max: usize,
     retention_secs: i64,
 }
@@ -156,17 +172,15 @@ pub struct EventStore {
 impl EventStore {
     pub fn new(
         dynamo: aws_sdk_dynamodb::Client,
-        s3: aws_sdk_s3::Client,
         table: impl Into<String>,
-        bucket: Option<String>,
+        bodies: Option<Arc<dyn BodyBucket>>,
         inline_max: usize,
         retention_days: u64,
     ) -> Self {
         Self {
             dynamo,
-            s3,
             table: table.into(),
-            bucket,
+            bodies,
             inline_max,
             retention_secs: retention_days as i64 * 86_400,
         }
@@ -198,25 +212,16 @@ impl EventStore {
     ) -> Result<PutOutcome, WebhookError> {
         let inline = body.len() <= self.inline_max;
         if !inline {
-            let bucket = self.bucket.as_deref().ok_or(WebhookError::NoBodiesBucket)?;
+            let bodies = self.bodies.as_ref().ok_or(WebhookError::NoBodiesBucket)?;
             let key = Self::body_key(event);
-            self.s3
-                .put_object()
-                .bucket(bucket)
-                .key(&key)
-                .body(bytes::Bytes::copy_from_slice(body).into())
-                .content_type(
-                    event
-                        .headers
-                        .get("content-type")
-                        .cloned()
-                        .unwrap_or_else(|| "application/octet-stream".into()),
-                )
-                .send()
-                .await
-                .map_err(|e| {
-                    WebhookError::Internal(format!("S3 PutObject for a webhook body: {e:?}"))
-                })?;
+            let content_type = event
+                .headers
+                .get("content-type")
+                .map(String::as_str)
+                .unwrap_or("application/octet-stream");
+            bodies
+                .put(&key, bytes::Bytes::copy_from_slice(body), content_type)
+                .await?;
             event.body_s3_key = Some(key);
         }
         let mut item: Item = serde_dynamo::to_item(&*event).map_err(StoreError::from)?;
@@ -445,25 +450,10 @@ impl EventStore {
         Ok(match (&event.body_s3_key, inline) {
             (_, Some(b)) => b,
             (Some(key), None) => {
-                let bucket = self.bucket.as_deref().ok_or_else(|| {
+                let bodies = self.bodies.as_ref().ok_or_else(|| {
                     WebhookError::internal("webhook body in S3 but no bucket configured")
                 })?;
-                let obj = self
-                    .s3
-                    .get_object()
-                    .bucket(bucket)
-                    .key(key)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        WebhookError::Internal(format!("S3 GetObject for a webhook body: {e:?}"))
-                    })?;
-                obj.body
-                    .collect()
-                    .await
-                    .map_err(WebhookError::internal)?
-                    .into_bytes()
-                    .to_vec()
+                bodies.get(key).await?
             }
             (None, None) => Vec::new(),
         })

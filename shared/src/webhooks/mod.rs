@@ -7,7 +7,8 @@
 //!   [`signature::WebhookVerifier`], one file per scheme.
 //! - [`registry`]: endpoints (DynamoDB) and their signing secrets (Secrets Manager), cached;
 //!   the Twilio auth token from the provider credentials.
-//! - [`events`]: durable, deduplicated event records, large bodies in S3.
+//! - [`events`]: durable, deduplicated event records, large bodies in a bucket
+//!   (`s3_bodies` on S3, built with the `s3` feature).
 //! - [`service`]: the `webhooks` function's service; [`ingest`]: its receive path (verify
 //!   the raw bytes, store once, enqueue the id); [`admin`]: its admin operations.
 //! - [`process`]: what the worker does with an event (SMS delivery reports, parsed by
@@ -59,6 +60,8 @@ pub mod ingest;
 pub mod model;
 pub mod process;
 pub mod registry;
+#[cfg(feature = "s3")]
+pub mod s3_bodies;
 pub mod service;
 pub mod signature;
 
