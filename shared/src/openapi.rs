@@ -147,6 +147,46 @@ pub fn date_time() -> ObjectBuilder {
     )))
 }
 
+/// A Gregorian date as `locale::dates::parse_date` takes it: `YYYY-MM-DD`, years 1900 to 2199
+/// (a Solar Hijri date typed in ISO shape, `1403-11-01`, is refused). The pattern leaves out
+/// 29 February, which the validation takes in leap years: a regular expression cannot say
+/// which years those are.
+pub const DATE_PATTERN: &str = r"^(?:19|20|21)[0-9]{2}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))$";
+/// A 24-hour `HH:MM` (`locale::dates::parse_time`).
+pub const TIME_PATTERN: &str = r"^(?:[01][0-9]|2[0-3]):[0-5][0-9]$";
+
+pub fn date() -> ObjectBuilder {
+    string()
+        .pattern(Some(DATE_PATTERN))
+        .description(Some(
+            "Gregorian `YYYY-MM-DD` (1900-2199); written in each reader's calendar",
+        ))
+        .examples(["2025-01-20"])
+}
+
+pub fn time() -> ObjectBuilder {
+    string()
+        .pattern(Some(TIME_PATTERN))
+        .description(Some("24-hour `HH:MM`"))
+        .examples(["14:00"])
+}
+
+/// `fa`, `pt-BR` or `en`, as `locale::parse_language` takes them; absent: `en`.
+pub fn optional_language() -> ObjectBuilder {
+    nullable(one_of_strings(
+        &crate::email::templates::Language::ALL.map(crate::email::templates::Language::tag),
+    ))
+    .description(Some(
+        "`fa` (Solar Hijri dates, Persian digits, right to left), `pt-BR` or `en` (default)",
+    ))
+}
+
+/// An optional text field a short template shows (at most
+/// `locale::short::MAX_SHORT_FIELD_CHARS` characters).
+pub fn optional_short_field() -> ObjectBuilder {
+    nullable(string().max_length(Some(crate::locale::short::MAX_SHORT_FIELD_CHARS)))
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::Value;
@@ -186,44 +226,4 @@ mod tests {
             "the default AI_MAX_TOKENS_LIMIT"
         );
     }
-}
-
-/// A Gregorian date as `locale::dates::parse_date` takes it: `YYYY-MM-DD`, years 1900 to 2199
-/// (a Solar Hijri date typed in ISO shape, `1403-11-01`, is refused). The pattern leaves out
-/// 29 February, which the validation takes in leap years: a regular expression cannot say
-/// which years those are.
-pub const DATE_PATTERN: &str = r"^(?:19|20|21)[0-9]{2}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))$";
-/// A 24-hour `HH:MM` (`locale::dates::parse_time`).
-pub const TIME_PATTERN: &str = r"^(?:[01][0-9]|2[0-3]):[0-5][0-9]$";
-
-pub fn date() -> ObjectBuilder {
-    string()
-        .pattern(Some(DATE_PATTERN))
-        .description(Some(
-            "Gregorian `YYYY-MM-DD` (1900-2199); written in each reader's calendar",
-        ))
-        .examples(["2025-01-20"])
-}
-
-pub fn time() -> ObjectBuilder {
-    string()
-        .pattern(Some(TIME_PATTERN))
-        .description(Some("24-hour `HH:MM`"))
-        .examples(["14:00"])
-}
-
-/// `fa`, `pt-BR` or `en`, as `locale::parse_language` takes them; absent: `en`.
-pub fn optional_language() -> ObjectBuilder {
-    nullable(one_of_strings(
-        &crate::email::templates::Language::ALL.map(crate::email::templates::Language::tag),
-    ))
-    .description(Some(
-        "`fa` (Solar Hijri dates, Persian digits, right to left), `pt-BR` or `en` (default)",
-    ))
-}
-
-/// An optional text field a short template shows (at most
-/// `locale::short::MAX_SHORT_FIELD_CHARS` characters).
-pub fn optional_short_field() -> ObjectBuilder {
-    nullable(string().max_length(Some(crate::locale::short::MAX_SHORT_FIELD_CHARS)))
 }

@@ -13,7 +13,9 @@ use utoipa::openapi::{Ref, RefOr};
 
 use crate::error::InvalidInput;
 
-/// The largest magnitude DynamoDB stores (a number above it is refused).
+/// The largest magnitude DynamoDB stores (a number above it is refused). Written with
+/// DynamoDB's 38 significant digits as documented, more than an f64 holds.
+#[allow(clippy::excessive_precision)]
 pub const MAX_MAGNITUDE: f64 = 9.999_999_999_999_999e125;
 /// The smallest non-zero magnitude DynamoDB stores.
 pub const MIN_MAGNITUDE: f64 = 1e-130;
