@@ -435,20 +435,22 @@ async fn transcription_takes_only_a_provider_that_transcribes() {
 fn the_openapi_spec_states_the_choice_and_the_multipart_form() {
     let spec = serde_json::to_value(ai::openapi()).unwrap();
     let schemas = &spec["components"]["schemas"];
-    for body in [
-        "GenerateBody",
-        "ChatBody",
-        "TranscriptionBody",
-        "TranscriptionForm",
-    ] {
+    for body in ["ChatBody", "TranscriptionBody", "TranscriptionForm"] {
         let props = &schemas[body]["properties"];
         assert!(props["provider"].is_object(), "{body}: {props}");
         assert!(props["model"].is_object(), "{body}: {props}");
     }
-    assert_eq!(
-        schemas["GenerateBody"]["properties"]["provider"]["pattern"],
-        "^[a-z0-9][a-z0-9-]{1,39}$"
-    );
+    // GenerateBody is two shapes (free generation, medical analysis): both take the choice.
+    let shapes = schemas["GenerateBody"]["oneOf"].as_array().unwrap();
+    assert_eq!(shapes.len(), 2);
+    for shape in shapes {
+        let props = &shape["properties"];
+        assert!(props["model"].is_object(), "{props}");
+        assert_eq!(
+            props["provider"]["pattern"], "^[a-z0-9][a-z0-9-]{1,39}$",
+            "{props}"
+        );
+    }
     let content =
         &spec["paths"]["/api/integrations/ai/transcriptions"]["post"]["requestBody"]["content"];
     assert_eq!(
