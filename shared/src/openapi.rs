@@ -189,11 +189,12 @@ pub fn optional_short_field() -> ObjectBuilder {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(feature = "s3")]
     use serde_json::Value;
+    #[cfg(feature = "s3")]
     use utoipa::PartialSchema;
 
-    use crate::ai::model::{GenerateBody, MAX_PROMPT_CHARS};
-
+    #[cfg(feature = "s3")]
     fn property(schema: &Value, name: &str) -> Value {
         schema["properties"][name].clone()
     }
@@ -212,10 +213,13 @@ mod tests {
         }
     }
 
+    // The AI capability is compiled with the `s3` feature only.
+    #[cfg(feature = "s3")]
     /// Limits written as literals in `#[schema(...)]` (utoipa takes no constants there) are
     /// the validation's.
     #[test]
     fn literal_limits_are_the_validations() {
+        use crate::ai::model::{GenerateBody, MAX_PROMPT_CHARS};
         let generate = serde_json::to_value(GenerateBody::schema()).unwrap();
         assert_eq!(property(&generate, "prompt")["maxLength"], MAX_PROMPT_CHARS);
         let env = crate::config::Env::from_pairs(std::iter::empty::<(&str, &str)>());

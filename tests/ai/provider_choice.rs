@@ -435,22 +435,44 @@ async fn transcription_takes_only_a_provider_that_transcribes() {
 fn the_openapi_spec_states_the_choice_and_the_multipart_form() {
     let spec = serde_json::to_value(ai::openapi()).unwrap();
     let schemas = &spec["components"]["schemas"];
-    for body in ["ChatBody", "TranscriptionBody", "TranscriptionForm"] {
-        let props = &schemas[body]["properties"];
-        assert!(props["provider"].is_object(), "{body}: {props}");
-        assert!(props["model"].is_object(), "{body}: {props}");
-    }
-    // GenerateBody is two shapes (free generation, medical analysis): both take the choice.
-    let shapes = schemas["GenerateBody"]["oneOf"].as_array().unwrap();
-    assert_eq!(shapes.len(), 2);
-    for shape in shapes {
-        let props = &shape["properties"];
-        assert!(props["model"].is_object(), "{props}");
-        assert_eq!(
-            props["provider"]["pattern"], "^[a-z0-9][a-z0-9-]{1,39}$",
-            "{props}"
+    // A body is one object or `oneOf` shapes (generation or analysis, with or without a
+    // chosen provider): some shape takes `provider` (the catalog's slug pattern) and `model`,
+    // and `model` is never documented without `provider`.
+    for body in [
+        "GenerateBody",
+        "ChatBody",
+        "TranscriptionBody",
+        "TranscriptionForm",
+    ] {
+        let shapes: Vec<&Value> = match schemas[body]["oneOf"].as_array() {
+            Some(shapes) => shapes.iter().collect(),
+            None => vec![&schemas[body]],
+        };
+        assert!(
+            shapes
+                .iter()
+                .any(|s| s["properties"]["provider"].is_object()
+                    && s["properties"]["model"].is_object()),
+            "{body}: {shapes:?}"
         );
+        for s in &shapes {
+            let (provider, model) = (&s["properties"]["provider"], &s["properties"]["model"]);
+            if model.is_object() && model["type"] != "null" {
+                assert!(provider.is_object(), "{body}: model without provider: {s}");
+            }
+        }
     }
+    let generate = schemas["GenerateBody"]["oneOf"].as_array().unwrap();
+    assert!(
+        generate
+            .iter()
+            .any(
+                |s| s["properties"]["provider"]["pattern"] == "^[a-z0-9][a-z0-9-]{1,39}$"
+                    || s["properties"]["provider"]["anyOf"].is_array()
+                    || s["properties"]["provider"]["oneOf"].is_array()
+            ),
+        "{generate:?}"
+    );
     let content =
         &spec["paths"]["/api/integrations/ai/transcriptions"]["post"]["requestBody"]["content"];
     assert_eq!(

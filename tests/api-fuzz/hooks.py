@@ -20,8 +20,8 @@ the run mean something else; none makes an invalid request valid.
 - Whole numbers are sent as JSON integers: JSON Schema's `integer` also matches `93.0`,
   which the hub (serde, like most JSON APIs and every generated client) reads as a float
   and refuses for an integer field.
-- A form body sent under an undeclared content type (schemathesis' probe) gets its file
-  bytes as UTF-8 (read as Latin-1): raw file bytes are not UTF-8, and `cargo lambda watch`, the local stand-in for API
+- A form body sent under an undeclared content type (schemathesis' probe) gets text in
+  place of its files: raw file bytes are not UTF-8, and `cargo lambda watch`, the local stand-in for API
   Gateway, answers such a body with its own 500 before the function runs; the same for a
   non-UTF-8 JSON body. The hub answers them 415 and 400 (the JSON case: tests/foundation,
   `bad_bodies_get_clear_4xx_problems`).
@@ -51,6 +51,19 @@ def _whole_numbers(value):
     if isinstance(value, list):
         return [_whole_numbers(v) for v in value]
     return value
+
+
+def _as_text_parts(value):
+    """A form body with every file part replaced by text (file parts may be bytes or
+    schemathesis' own binary wrapper)."""
+    if isinstance(value, dict):
+        return {k: _as_text_parts(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_text_parts(v) for v in value]
+    # schemathesis' `Binary` (a file's bytes) is a `str` subclass: only plain text stays.
+    if type(value) in (str, int, float, bool) or value is None:
+        return value
+    return "file content"
 
 
 def _utf8(value):
@@ -104,7 +117,7 @@ def before_call(ctx, case, **kwargs):
         (v for k, v in headers.items() if k.lower() == "content-type"), case.media_type or ""
     )
     if path.startswith("/api/v1/upload/") and not sent_type.lower().startswith("multipart/form-data"):
-        case.body = _utf8(case.body)
+        case.body = _as_text_parts(case.body)
 
     # A body that is not UTF-8 under a JSON content type: `cargo lambda watch` (the local
     # stand-in for API Gateway) answers it with its own 500 before the function runs. The

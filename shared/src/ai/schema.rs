@@ -45,9 +45,43 @@ pub fn refine(doc: &mut OpenApi) {
                 .description
                 .as_deref()
                 .unwrap_or("The body of a generation"),
-            [Schema::Object(generation), Schema::Object(analysis)],
+            [generation, analysis]
+                .into_iter()
+                .flat_map(with_and_without_provider),
         ),
     );
+    // Chat takes the same provider choice.
+    if let Some(RefOr::T(Schema::Object(chat))) = schemas.get("ChatBody").cloned() {
+        let description = chat
+            .description
+            .clone()
+            .unwrap_or_else(|| "The body of a chat".into());
+        schemas.insert(
+            "ChatBody".into(),
+            one_of(&description, with_and_without_provider(chat)),
+        );
+    }
+}
+
+/// `model` belongs to one provider (`intake::choice_input`): a shape without `provider`
+/// (and so without `model`), and one naming the `provider`. Bodies without a `provider`
+/// field are left as one shape.
+fn with_and_without_provider(mut shape: utoipa::openapi::schema::Object) -> Vec<Schema> {
+    if !shape.properties.contains_key("provider") {
+        return vec![Schema::Object(shape)];
+    }
+    let title = shape.title.clone().unwrap_or_default();
+    let mut chosen = shape.clone();
+    chosen.title = Some(format!("{title} with a chosen provider").trim().to_string());
+    chosen.required.push("provider".into());
+    if let Some(RefOr::T(Schema::Object(p))) = chosen.properties.get_mut("provider") {
+        // Required here, so a string (the derive made it nullable).
+        p.schema_type = Type::String.into();
+    }
+    let null = || ObjectBuilder::new().schema_type(Type::Null).build();
+    shape.properties.insert("provider".into(), null().into());
+    shape.properties.insert("model".into(), null().into());
+    vec![Schema::Object(shape), Schema::Object(chosen)]
 }
 
 #[cfg(test)]
@@ -69,7 +103,15 @@ mod tests {
             .build();
         refine(&mut doc);
         let v = serde_json::to_value(&doc.components.unwrap().schemas["GenerateBody"]).unwrap();
-        let [generation, analysis] = [&v["oneOf"][0], &v["oneOf"][1]];
+        let [generation, analysis] = [&v["oneOf"][0], &v["oneOf"][2]];
+        // A model only with a provider.
+        assert_eq!(generation["properties"]["model"], json!({"type": "null"}));
+        assert!(
+            v["oneOf"][1]["required"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("provider"))
+        );
         assert_eq!(
             generation["properties"]["patient_context"],
             json!({"type": "null"})
