@@ -1,7 +1,9 @@
 //! Round trips per route as a checked figure: every route's AWS requests (cold call and warm
 //! call, counted under the SDK; see `measure.rs`) must not exceed the baseline in
 //! `tests/round_trips.json`. Counts are deterministic (no timing): a route that grows fails
-//! here with the operations it now makes. The table is printed by
+//! here with the operations it now makes, and so does a route whose warm call makes more of
+//! them before its answer (its critical path: writes an HTTP function defers past the answer,
+//! `shared::deferred`, are counted apart). The table is printed by
 //! `cargo bench --profile dev -p hub-tests --bench round_trips` (part of `make bench`).
 //!
 //! When a change adds a round trip on purpose (or removes one), regenerate the baseline:
@@ -90,12 +92,21 @@ async fn check_round_trips() {
             ));
             continue;
         };
-        if now.warm > was.warm || now.cold > was.cold {
+        let critical = |c: &RouteCount| c.warm - c.warm_after_answer;
+        if now.warm > was.warm || now.cold > was.cold || critical(now) > critical(was) {
             grown.push(format!(
-                "{route}: cold {} -> {} [{}], warm {} -> {} [{}] (baseline warm: [{}])",
-                was.cold, now.cold, now.cold_ops, was.warm, now.warm, now.warm_ops, was.warm_ops
+                "{route}: cold {} -> {} [{}], warm {} -> {} [{}] (baseline warm: [{}]), before the answer {} -> {}",
+                was.cold,
+                now.cold,
+                now.cold_ops,
+                was.warm,
+                now.warm,
+                now.warm_ops,
+                was.warm_ops,
+                critical(was),
+                critical(now)
             ));
-        } else if now.warm < was.warm || now.cold < was.cold {
+        } else if now.warm < was.warm || now.cold < was.cold || critical(now) < critical(was) {
             shrunk.push(format!(
                 "{route}: cold {} -> {}, warm {} -> {}",
                 was.cold, now.cold, was.warm, now.warm

@@ -44,6 +44,11 @@ pub struct RouteCount {
     pub provider_cold: u32,
     #[serde(default)]
     pub provider_warm: u32,
+    /// Of the warm call's requests, those made after the answer: the integration log and its
+    /// counters, which an HTTP function writes after posting its answer (`shared::deferred`).
+    /// `warm - warm_after_answer` is the warm call's critical path.
+    #[serde(default)]
+    pub warm_after_answer: u32,
     /// The warm call's operations in order of first use (`GetItem x2, PutItem`).
     pub warm_ops: String,
     /// The cold call's operations.
@@ -118,6 +123,9 @@ pub struct RoundTrips {
 
 impl RoundTrips {
     pub async fn new() -> Self {
+        // As `shared::http::run` does in every HTTP function: writes that can wait are queued
+        // during the call and flushed after the answer (`measure_with` plays the runtime layer).
+        shared::deferred::activate();
         let provider = MockServer::start().await;
         Mock::given(path_regex(r"^/[^/]+/sms/send\.json$"))
             .respond_with(KavenegarAnswer(std::sync::atomic::AtomicU64::new(
@@ -214,6 +222,7 @@ impl RoundTrips {
 
     /// Measures one route: a fresh context of `function` under its role, `build` (what the
     /// function's `main.rs` builds over it), then `call` with the cold input and the warm one.
+    /// For a worker's handler: everything it does counts as its critical path.
     pub async fn measure<S, I, F, Fut>(
         &mut self,
         function: &str,
@@ -221,6 +230,26 @@ impl RoundTrips {
         build: impl FnOnce(Arc<HubContext>) -> S,
         inputs: [I; 2],
         call: F,
+    ) where
+        S: Clone,
+        F: Fn(S, I) -> Fut,
+        Fut: Future<Output = Result<(), String>>,
+    {
+        self.measure_with(function, route, build, inputs, call, false)
+            .await
+    }
+
+    /// [`Self::measure`]; with `answers` (an HTTP function, run by `shared::http::run`), the
+    /// writes deferred past the answer are flushed after each call, as the runtime layer does,
+    /// and the warm call's are counted apart (`warm_after_answer`).
+    async fn measure_with<S, I, F, Fut>(
+        &mut self,
+        function: &str,
+        route: &str,
+        build: impl FnOnce(Arc<HubContext>) -> S,
+        inputs: [I; 2],
+        call: F,
+        answers: bool,
     ) where
         S: Clone,
         F: Fn(S, I) -> Fut,
@@ -237,11 +266,14 @@ impl RoundTrips {
         if let Err(e) = call(state.clone(), cold_input).await {
             panic!("{route} (cold): {e}");
         }
+        shared::deferred::flush().await;
         let cold_log = faults.log();
         let p1 = self.provider_calls().await;
         if let Err(e) = call(state, warm_input).await {
             panic!("{route} (warm): {e}");
         }
+        let at_answer = faults.log().len();
+        shared::deferred::flush().await;
         let log = faults.log();
         let p2 = self.provider_calls().await;
         let warm_log = &log[cold_log.len()..];
@@ -252,6 +284,11 @@ impl RoundTrips {
                 warm: warm_log.len() as u32,
                 provider_cold: p1 - p0,
                 provider_warm: p2 - p1,
+                warm_after_answer: if answers {
+                    (log.len() - at_answer) as u32
+                } else {
+                    0
+                },
                 warm_ops: summarize(warm_log),
                 cold_ops: summarize(&cold_log),
             },
@@ -267,7 +304,7 @@ impl RoundTrips {
         build: impl FnOnce(Arc<HubContext>) -> HubService,
         requests: [Request<Body>; 2],
     ) {
-        self.measure(
+        self.measure_with(
             function,
             route,
             build,
@@ -284,6 +321,7 @@ impl RoundTrips {
                     ))
                 }
             },
+            true,
         )
         .await;
     }
@@ -1494,15 +1532,16 @@ pub fn table(rows: &[(String, RouteCount)]) -> String {
     let mut out = String::new();
     let width = rows.iter().map(|(r, _)| r.len()).max().unwrap_or(5).max(5);
     out.push_str(&format!(
-        "{:<width$}  {:>4}  {:>4}  {:>8}  warm operations (cold adds)\n",
-        "route", "cold", "warm", "provider"
+        "{:<width$}  {:>4}  {:>4}  {:>8}  {:>8}  warm operations (cold adds)\n",
+        "route", "cold", "warm", "critical", "provider"
     ));
     for (route, c) in rows {
         let extra = cold_extra(&c.cold_ops, &c.warm_ops);
         out.push_str(&format!(
-            "{route:<width$}  {:>4}  {:>4}  {:>8}  {}{}\n",
+            "{route:<width$}  {:>4}  {:>4}  {:>8}  {:>8}  {}{}\n",
             c.cold,
             c.warm,
+            c.warm - c.warm_after_answer,
             format!("{}/{}", c.provider_cold, c.provider_warm),
             if c.warm_ops.is_empty() {
                 "-"
@@ -1550,13 +1589,14 @@ fn cold_extra(cold: &str, warm: &str) -> String {
 #[allow(dead_code)]
 pub fn markdown(rows: &[(String, RouteCount)]) -> String {
     let mut out = String::from(
-        "| route | cold | warm | provider cold/warm | warm call's AWS operations | cold call adds |\n|---|---:|---:|---:|---|---|\n",
+        "| route | cold | warm | warm before the answer | provider cold/warm | warm call's AWS operations | cold call adds |\n|---|---:|---:|---:|---:|---|---|\n",
     );
     for (route, c) in rows {
         out.push_str(&format!(
-            "| `{route}` | {} | {} | {}/{} | {} | {} |\n",
+            "| `{route}` | {} | {} | {} | {}/{} | {} | {} |\n",
             c.cold,
             c.warm,
+            c.warm - c.warm_after_answer,
             c.provider_cold,
             c.provider_warm,
             if c.warm_ops.is_empty() {

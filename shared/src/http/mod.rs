@@ -224,32 +224,16 @@ pub fn app(router: Router) -> HubService {
 
 /// Runs a function's service on the Lambda runtime (or under `cargo lambda watch`).
 ///
-/// On Lambda, the integration log's writes leave the critical path (`crate::deferred`): an
-/// internal extension is registered first, each request is marked done once its answer is
-/// ready, and the extension runs the queued writes while the answer travels to the client.
+/// The integration log's writes leave the critical path (`crate::deferred`): they are queued
+/// while the handler runs and flushed by the outermost runtime layer once the answer has been
+/// posted to the Runtime API, before the runtime asks for the next event.
 pub async fn run(service: HubService) -> Result<(), lambda_http::Error> {
-    let Some(extension) = crate::deferred::register().await else {
-        return lambda_http::run(service).await;
-    };
-    let Some(writes) = crate::deferred::active().cloned() else {
-        return lambda_http::run(service).await;
-    };
-    let marked = tower::service_fn(move |req: lambda_http::Request| {
-        let (service, writes) = (service.clone(), writes.clone());
-        async move {
-            let request_id = req
-                .extensions()
-                .get::<lambda_http::Context>()
-                .map(|c| c.request_id.clone());
-            let answer = tower::ServiceExt::oneshot(service, req).await;
-            if let Some(id) = request_id {
-                writes.request_done(&id);
-            }
-            answer
-        }
-    });
-    tokio::try_join!(lambda_http::run(marked), extension)?;
-    Ok(())
+    crate::deferred::activate();
+    lambda_runtime::Runtime::new(lambda_http::Adapter::from(service))
+        .layer(lambda_runtime::layers::TracingLayer::new())
+        .layer(crate::deferred::FlushAfterResponseLayer)
+        .run()
+        .await
 }
 
 /// The request id: the Lambda request id when running on Lambda (or `cargo lambda watch`),
