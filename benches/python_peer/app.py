@@ -1,10 +1,13 @@
 """The Python peer of the hub's `health` function, for the cold-start comparison (`make bench`).
 
 What a Python team would write for the same endpoint: FastAPI + Mangum on Lambda, boto3
-clients created at import (the cold start), and `GET /health` making the same four AWS checks
-as the hub's plain /health (DescribeTable on the hub table, HeadBucket on the uploads bucket,
-ListQueues, DescribeSecret on the JWT secret), concurrently, each timed. It does not read the
-provider catalog or credentials as the hub's /health does (see docs/performance.md).
+clients created at import (the cold start), and `GET /health` making the same AWS calls as the
+hub's plain /health, concurrently, each timed: DescribeTable on the hub table, HeadBucket on
+the uploads bucket, DescribeSecret on the JWT secret, the backlog of every configured work
+queue and its dead-letter queue (GetQueueAttributes each), the WebSocket management API probe
+when an endpoint is configured, the provider catalog (one Query of its partition) and the
+built-in providers' credentials (one BatchGetSecretValue). It does not parse or merge what it
+reads as the hub does; the comparison is about the runtime, not the business logic.
 """
 import asyncio
 import os
@@ -24,7 +27,24 @@ secrets = _session.client("secretsmanager", config=_config)
 
 HUB_TABLE = os.environ["HUB_TABLE"]
 UPLOADS_BUCKET = os.environ.get("UPLOADS_BUCKET", "")
-JWT_SECRET_ID = os.environ.get("SECRETS_PREFIX", "integrations-hub") + "/jwt"
+SECRETS_PREFIX = os.environ.get("SECRETS_PREFIX", "integrations-hub")
+JWT_SECRET_ID = SECRETS_PREFIX + "/jwt"
+# The work queues the hub's /health reports on (functions/health QUEUES), when configured.
+QUEUE_VARS = ["SMS_BULK", "AI_JOBS", "WEBHOOK_EVENTS", "NOTIFICATIONS", "SUBSCRIPTIONS"]
+QUEUE_URLS = [
+    url
+    for name in QUEUE_VARS
+    for url in (os.environ.get(f"{name}_QUEUE_URL"), os.environ.get(f"{name}_DLQ_URL"))
+    if url
+]
+# The built-in providers that keep credentials in Secrets Manager (SMTP's come from settings).
+PROVIDER_SECRET_IDS = [f"{SECRETS_PREFIX}/providers/{slug}" for slug in ("kavenegar", "twilio", "openai", "huggingface", "talkbot")]
+WEBSOCKET_ENDPOINT = os.environ.get("WEBSOCKET_MANAGEMENT_ENDPOINT")
+websocket = (
+    _session.client("apigatewaymanagementapi", endpoint_url=WEBSOCKET_ENDPOINT, config=_config)
+    if WEBSOCKET_ENDPOINT
+    else None
+)
 
 app = FastAPI()
 
@@ -38,15 +58,37 @@ def _timed(call):
         return {"ok": False, "latency_ms": round((time.perf_counter() - started) * 1000), "error": type(e).__name__}
 
 
+def _websocket_probe():
+    try:
+        websocket.get_connection(ConnectionId="health-probe")
+    except websocket.exceptions.GoneException:
+        pass  # no such connection: the API answers, which is the check
+
+
 @app.get("/health")
 async def health():
-    checks = await asyncio.gather(
-        asyncio.to_thread(_timed, lambda: dynamodb.describe_table(TableName=HUB_TABLE)),
-        asyncio.to_thread(_timed, lambda: s3.head_bucket(Bucket=UPLOADS_BUCKET)),
-        asyncio.to_thread(_timed, lambda: sqs.list_queues(MaxResults=1)),
-        asyncio.to_thread(_timed, lambda: secrets.describe_secret(SecretId=JWT_SECRET_ID)),
-    )
-    aws = dict(zip(["dynamodb", "s3", "sqs", "secrets_manager"], checks))
+    calls = [
+        ("dynamodb", lambda: dynamodb.describe_table(TableName=HUB_TABLE)),
+        ("s3", lambda: s3.head_bucket(Bucket=UPLOADS_BUCKET)),
+        ("secrets_manager", lambda: secrets.describe_secret(SecretId=JWT_SECRET_ID)),
+        ("catalog", lambda: dynamodb.query(
+            TableName=HUB_TABLE,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": "PROVIDER"}},
+        )),
+        ("credentials", lambda: secrets.batch_get_secret_value(SecretIdList=PROVIDER_SECRET_IDS)),
+    ]
+    calls += [
+        (f"queue {url.rsplit('/', 1)[-1]}", lambda url=url: sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"],
+        ))
+        for url in QUEUE_URLS
+    ]
+    if websocket is not None:
+        calls.append(("websocket", _websocket_probe))
+    checks = await asyncio.gather(*(asyncio.to_thread(_timed, call) for _, call in calls))
+    aws = dict(zip([name for name, _ in calls], checks))
     return {"status": "ok" if all(c["ok"] for c in checks) else "degraded", "aws": aws}
 
 

@@ -80,6 +80,7 @@ async fn main() {
 
     for _ in 0..20 {
         assert_eq!(hub_call().await.status, 200);
+        shared::deferred::flush().await;
         direct_call().await.unwrap().bytes().await.unwrap();
     }
     // Interleaved per iteration: the provider alone, then the hub, then the hub's deferred

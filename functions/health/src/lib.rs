@@ -409,8 +409,15 @@ pub async fn health(
             .send(),
     );
     let catalog = ctx.catalog.list();
-    let (dynamodb, s3, queues, websocket, secrets_manager, catalog) =
-        tokio::join!(dynamo, s3, queues, websocket, secrets, catalog);
+    // The built-in providers' credentials are read in the same phase as the catalog and the
+    // checks (their secret ids need no catalog); only custom providers, known once the catalog
+    // is read, can need a second read below. One concurrent phase on a cold call.
+    let prober = ctx.prober();
+    let prober = &prober;
+    let builtins = shared::providers::builtin_providers();
+    let credentials = prober.preload(&builtins);
+    let (dynamodb, s3, queues, websocket, secrets_manager, catalog, ()) =
+        tokio::join!(dynamo, s3, queues, websocket, secrets, catalog, credentials);
     let catalog = catalog?;
     let sqs = if queues.is_empty() {
         ServiceCheck {
@@ -432,8 +439,7 @@ pub async fn health(
         }
     };
 
-    let prober = ctx.prober();
-    let prober = &prober;
+    // Custom providers' credentials (fresh cached ones are not read again).
     prober.preload(&catalog).await;
     let integrations: Vec<IntegrationStatus> =
         futures::future::join_all(catalog.iter().map(|info| {
