@@ -9,8 +9,13 @@
 //! environment only once the runtime has asked for the next event, so no write is left pending
 //! across a freeze).
 //!
+//! And the rate limiter's leases, which exist only where deferred writes run: a busy rule's
+//! warm checks make no DynamoDB round trip before the answer (refills run after it), and
+//! several instances with leases never admit more than the limit.
+//!
 //! Its own test binary: the runtime reads its configuration from the process environment, and
-//! deferring, once activated, holds for the whole process.
+//! deferring, once activated, holds for the whole process. The tests take turns (`SERIAL`):
+//! each flushes the process's one queue of deferred writes.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -143,8 +148,12 @@ fn chat_event(request_id: &str, token: &str) -> Value {
     })
 }
 
+/// One test at a time: they share the process's queue of deferred writes.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_is_written_after_the_answer_and_before_the_next_event() {
+    let _turn = SERIAL.lock().await;
     let fake = MockServer::start().await;
     Mock::given(path("/v1/chat/completions"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
@@ -232,5 +241,127 @@ async fn the_log_is_written_after_the_answer_and_before_the_next_event() {
     assert_eq!(
         log, expected,
         "each answer is posted before its log entry is written, and the entry is in DynamoDB before the next event is asked for"
+    );
+}
+
+/// A rule on a route of its own (no other test matches it), through the store.
+async fn lease_rule(hub: &TestHub, limit: u64) -> (String, shared::rate_limit::RateLimitRule) {
+    let route = format!("/rl-lease/{}", uuid::Uuid::new_v4().simple());
+    let rule = hub
+        .ctx
+        .rate_limiter
+        .rules()
+        .create(shared::rate_limit::NewRateLimitRule {
+            id: None,
+            scope: shared::rate_limit::Scope::User,
+            target: route.clone(),
+            limit,
+            window_seconds: 3600,
+            enabled: true,
+            description: Some("lease test rule".into()),
+        })
+        .await
+        .expect("create rule");
+    (route, rule)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_rules_warm_checks_make_no_round_trip_before_the_answer() {
+    let _turn = SERIAL.lock().await;
+    shared::deferred::activate();
+    let hub = TestHub::new().await;
+    // 1000 an hour: leases of 20 units (2 %).
+    let (route, _) = lease_rule(&hub, 1000).await;
+    let faults = hub_tests::faults::Faults::new();
+    let ctx = hub.faulty_ctx_of("ai", &faults).await;
+    // The ai function's limiter (its role, its counting client) on a clock that stays inside
+    // one window, so the figures below do not depend on when the test runs.
+    let clock = Arc::new(shared::rate_limit::ManualClock::at_hour_start());
+    let limiter = shared::rate_limit::RateLimiter::new(
+        ctx.aws.dynamo.clone(),
+        ctx.rate_limiter.config().clone(),
+    )
+    .with_clock(clock.clone() as Arc<dyn shared::rate_limit::Clock>);
+    let subject = shared::rate_limit::Subject::route(&route).user("lease-user");
+    let (mut before_answer, mut after_answer) = (Vec::new(), Vec::new());
+    let mut remaining = Vec::new();
+    for _ in 0..100 {
+        let n0 = faults.log().len();
+        let decision = limiter.check(&subject).await.expect("admitted");
+        remaining.push(decision.quota.expect("a rule applied").remaining);
+        let n1 = faults.log().len();
+        // The runtime layer's part, after the answer.
+        shared::deferred::flush().await;
+        before_answer.push(n1 - n0);
+        after_answer.push(faults.log().len() - n1);
+    }
+    assert_eq!(
+        before_answer[0], 2,
+        "the first check reads the rules and takes its units with a lease: {before_answer:?}"
+    );
+    assert_eq!(
+        before_answer[1..].iter().sum::<usize>(),
+        0,
+        "no later check goes to DynamoDB before its answer: {before_answer:?}"
+    );
+    let refills: usize = after_answer.iter().sum();
+    assert!(
+        (4..=6).contains(&refills),
+        "refills of 20 units after the answers, one per 20 checks or so: {refills} ({after_answer:?})"
+    );
+    assert!(
+        faults
+            .log()
+            .iter()
+            .all(|op| op == "UpdateItem" || op == "Query"),
+        "{:?}",
+        faults.log()
+    );
+    // The headers still count down: every check sees fewer remaining than the one before.
+    assert!(
+        remaining.windows(2).all(|w| w[1] < w[0]),
+        "RateLimit-Remaining decreases: {remaining:?}"
+    );
+    assert_eq!(remaining[99], 900, "100 of 1000 used");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_with_leases_never_admit_more_than_the_limit() {
+    let _turn = SERIAL.lock().await;
+    shared::deferred::activate();
+    let hub = TestHub::new().await;
+    // 100 an hour: leases of 2 units; three instances, each with its own leases.
+    let (route, _) = lease_rule(&hub, 100).await;
+    // Both rules exist before the instances read (and cache) the rules.
+    let route2 = lease_rule(&hub, 100).await.0;
+    let instances: Vec<_> =
+        futures::future::join_all((0..3).map(|_| hub.another_ctx_of("ai", &[]))).await;
+    let subject = shared::rate_limit::Subject::route(&route).user("lease-many");
+    let mut admitted = 0;
+    for i in 0..150 {
+        let limiter = &instances[i % 3].rate_limiter;
+        if limiter.check(&subject).await.is_ok() {
+            admitted += 1;
+        }
+        shared::deferred::flush().await;
+    }
+    assert!(
+        admitted <= 100,
+        "never more than the limit across instances: {admitted}"
+    );
+    assert!(
+        admitted >= 100 - 3,
+        "at most one unused leased unit per instance is lost to the others: {admitted}"
+    );
+    // Concurrent checks on the instances too: the total stays capped.
+    let subject2 = shared::rate_limit::Subject::route(&route2).user("lease-many");
+    let results =
+        futures::future::join_all((0..150).map(|i| instances[i % 3].rate_limiter.check(&subject2)))
+            .await;
+    shared::deferred::flush().await;
+    let passed = results.iter().filter(|r| r.is_ok()).count();
+    assert!(
+        passed <= 100,
+        "never more than the limit, concurrently: {passed}"
     );
 }

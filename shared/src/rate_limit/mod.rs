@@ -82,6 +82,10 @@
 //! rewrite the list. The sliding-window counter keeps items at three small attributes and
 //! its error is bounded by the "evenly spread" assumption about the previous window.
 //!
+//! Busy rules (limit >= 100) lease a few units per instance where deferred writes run (on
+//! Lambda): the update takes `cost + k` units and later requests are admitted from memory,
+//! with refills after the answer. See `lease` for why the limit still holds.
+//!
 //! Several matching rules (e.g. OTP: per user and per receptor) are checked concurrently,
 //! one `UpdateItem` each; if any denies, the units taken by the others are refunded.
 //! A DynamoDB failure fails closed: 503 `rate_limit_unavailable` (an SMS must not go out
@@ -94,6 +98,7 @@
 //! Admin API: `functions/providers/src/rate_limits.rs`.
 
 mod error;
+mod lease;
 pub mod rules;
 pub mod schema;
 mod subject;
@@ -165,6 +170,8 @@ struct Taken {
     sk: String,
     attr: String,
     cost: u64,
+    /// Taken from this instance's lease of that window (a refund goes back to the lease).
+    leased_in: Option<u64>,
 }
 
 impl RateLimitDecision {
@@ -207,6 +214,8 @@ pub struct RateLimiter {
     config: RateLimitConfig,
     rules: RuleStore,
     clock: Arc<dyn Clock>,
+    /// Units of busy rules this instance holds (`lease`): warm checks without a round trip.
+    leases: Arc<lease::Leases>,
 }
 
 impl std::fmt::Debug for RateLimiter {
@@ -238,6 +247,7 @@ impl RateLimiter {
             config,
             rules,
             clock: Arc::new(SystemClock),
+            leases: Arc::default(),
         }
     }
 
@@ -336,7 +346,13 @@ impl RateLimiter {
     }
 
     async fn refund_taken(&self, taken: &[Taken]) {
-        futures::future::join_all(taken.iter().map(|t| async move {
+        for t in taken {
+            if let Some(index) = t.leased_in {
+                self.leases.give_back(&t.pk, &t.sk, index, t.cost);
+            }
+        }
+        let counted = taken.iter().filter(|t| t.leased_in.is_none());
+        futures::future::join_all(counted.map(|t| async move {
             let result = self
                 .dynamo
                 .update_item()
@@ -388,41 +404,48 @@ impl RateLimiter {
             });
         }
         let (pk, sk) = self.counter_key(rule, key);
+        // Busy rules lease a few units per instance where deferred writes run (see `lease`).
+        let k = if crate::deferred::active().is_some() {
+            lease::lease_size(rule.limit)
+        } else {
+            0
+        };
+        if k > 0
+            && let Some(got) = self.leases.take(&pk, &sk, window.index, cost, k)
+        {
+            if got.refill {
+                self.queue_refill(rule, &pk, &sk, k, now_ms);
+            }
+            let remaining =
+                window.remaining(got.db_count, got.db_previous, rule.limit) + got.units_left;
+            return Ok(RuleOutcome::Admitted {
+                quota: window.quota(rule, remaining),
+                taken: Taken {
+                    pk,
+                    sk,
+                    attr: format!("c{}", window.index),
+                    cost,
+                    leased_in: Some(window.index),
+                },
+            });
+        }
+        // Extra units to lease with this update, when they fit under the cap and no refill of
+        // this window was already refused.
+        let mut extra =
+            if k > 0 && cost + k <= rule.limit && !self.leases.exhausted(&pk, &sk, window.index) {
+                k
+            } else {
+                0
+            };
         let cur = format!("c{}", window.index);
         let prev = format!("c{}", window.index as i64 - 1);
-        // Windows N-2 and N-3 can no longer matter; dropping them in the same update keeps a
-        // live item at two counters (an item idle longer than that has expired, see below).
-        let stale = [
-            format!("c{}", window.index as i64 - 2),
-            format!("c{}", window.index as i64 - 3),
-        ];
         let now_secs = now_ms / 1000;
-        // A retry covers the race where another request replaced the same expired item.
-        for _ in 0..3 {
-            let result = self
-                .dynamo
-                .update_item()
-                .table_name(&self.config.counters_table)
-                .key("pk", AttributeValue::S(pk.clone()))
-                .key("sk", AttributeValue::S(sk.clone()))
-                .update_expression("ADD #cur :cost SET expires_at = :exp REMOVE #stale2, #stale3")
-                .condition_expression(
-                    "(attribute_not_exists(#cur) OR #cur <= :cap) AND (attribute_not_exists(expires_at) OR expires_at > :now)",
-                )
-                .expression_attribute_names("#cur", &cur)
-                .expression_attribute_names("#stale2", &stale[0])
-                .expression_attribute_names("#stale3", &stale[1])
-                .expression_attribute_values(":cost", num(cost as i64))
-                .expression_attribute_values(":cap", num((rule.limit - cost) as i64))
-                .expression_attribute_values(":exp", num(window.expires_at() as i64))
-                .expression_attribute_values(":now", num(now_secs as i64))
-                .return_values(ReturnValue::AllNew)
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-                .send()
-                .await;
-            match result {
-                Ok(out) => {
-                    let attrs = out.attributes.unwrap_or_default();
+        // A retry covers the race where another request replaced the same expired item, and
+        // a lease that did not fit (then the request asks for its own cost only).
+        for _ in 0..4 {
+            let take = cost + extra;
+            match self.add(rule, &pk, &sk, &window, take, now_secs).await {
+                Ok(attrs) => {
                     let count = read_num(&attrs, &cur);
                     let previous = if window.index == 0 {
                         0
@@ -430,19 +453,49 @@ impl RateLimiter {
                         read_num(&attrs, &prev)
                     };
                     let taken = Taken {
-                        pk,
-                        sk,
-                        attr: cur,
+                        pk: pk.clone(),
+                        sk: sk.clone(),
+                        attr: cur.clone(),
                         cost,
+                        leased_in: None,
                     };
                     if window.admits(count, previous, rule.limit) {
-                        let quota =
-                            window.quota(rule, window.remaining(count, previous, rule.limit));
-                        return Ok(RuleOutcome::Admitted { quota, taken });
+                        if extra > 0 {
+                            self.leases.grant(
+                                &pk,
+                                &sk,
+                                (window.index, window.end_ms()),
+                                extra,
+                                (count, previous),
+                                now_ms,
+                            );
+                        }
+                        let remaining = window.remaining(count, previous, rule.limit) + extra;
+                        return Ok(RuleOutcome::Admitted {
+                            quota: window.quota(rule, remaining),
+                            taken,
+                        });
+                    }
+                    if extra > 0 && window.admits(count - extra, previous, rule.limit) {
+                        // The request fits, its lease does not: give the extra units back.
+                        self.refund_taken(&[Taken {
+                            cost: extra,
+                            ..taken.clone()
+                        }])
+                        .await;
+                        let remaining = window.remaining(count - extra, previous, rule.limit);
+                        return Ok(RuleOutcome::Admitted {
+                            quota: window.quota(rule, remaining),
+                            taken,
+                        });
                     }
                     // Over the limit once the previous window's share is counted: give back.
-                    self.refund_taken(std::slice::from_ref(&taken)).await;
-                    let before = count.saturating_sub(cost);
+                    self.refund_taken(&[Taken {
+                        cost: take,
+                        ..taken
+                    }])
+                    .await;
+                    let before = count.saturating_sub(take);
                     let retry_after = window.retry_after(before, previous, cost, rule.limit);
                     return Ok(RuleOutcome::Denied {
                         quota: window.quota(rule, 0),
@@ -450,39 +503,43 @@ impl RateLimiter {
                         rule: rule.clone(),
                     });
                 }
-                Err(e) => {
-                    let Some(old) = conditional_failure_item(&e) else {
-                        return Err(unavailable(e));
-                    };
-                    let expired = old
-                        .get("expires_at")
-                        .and_then(|v| v.as_n().ok())
-                        .and_then(|n| n.parse::<u64>().ok());
-                    if expired.is_some_and(|at| at <= now_secs) {
-                        // Stale item (TTL not applied yet): start it afresh.
-                        if self
-                            .replace_expired(&pk, &sk, &cur, cost, &window, now_secs)
-                            .await?
-                        {
-                            let quota = window.quota(rule, rule.limit - cost);
-                            return Ok(RuleOutcome::Admitted {
-                                quota,
-                                taken: Taken {
-                                    pk,
-                                    sk,
-                                    attr: cur,
-                                    cost,
-                                },
-                            });
+                Err(Added::Failed(e)) => return Err(e),
+                Err(Added::Expired) => {
+                    // Stale item (TTL not applied yet): start it afresh.
+                    if self
+                        .replace_expired(&pk, &sk, &cur, take, &window, now_secs)
+                        .await?
+                    {
+                        if extra > 0 {
+                            self.leases.grant(
+                                &pk,
+                                &sk,
+                                (window.index, window.end_ms()),
+                                extra,
+                                (take, 0),
+                                now_ms,
+                            );
                         }
+                        let quota = window.quota(rule, rule.limit - cost);
+                        return Ok(RuleOutcome::Admitted {
+                            quota,
+                            taken: Taken {
+                                pk,
+                                sk,
+                                attr: cur,
+                                cost,
+                                leased_in: None,
+                            },
+                        });
+                    }
+                    continue;
+                }
+                Err(Added::Capped { count, previous }) => {
+                    if extra > 0 && count + cost <= rule.limit {
+                        // Room for the request but not for a lease.
+                        extra = 0;
                         continue;
                     }
-                    let count = read_num(&old, &cur);
-                    let previous = if window.index == 0 {
-                        0
-                    } else {
-                        read_num(&old, &prev)
-                    };
                     let retry_after = window.retry_after(count, previous, cost, rule.limit);
                     return Ok(RuleOutcome::Denied {
                         quota: window.quota(rule, 0),
@@ -495,6 +552,91 @@ impl RateLimiter {
         Err(RateLimitError::Unavailable(
             "the rate limiter could not settle a counter; retry shortly",
         ))
+    }
+
+    /// The counter update: `ADD c{N} :take` under the cap, the item as it is afterwards.
+    async fn add(
+        &self,
+        rule: &RateLimitRule,
+        pk: &str,
+        sk: &str,
+        window: &Window,
+        take: u64,
+        now_secs: u64,
+    ) -> Result<HashMap<String, AttributeValue>, Added> {
+        add_units(
+            &self.dynamo,
+            &self.config.counters_table,
+            rule.limit,
+            (pk, sk),
+            window,
+            take,
+            now_secs,
+        )
+        .await
+    }
+
+    /// Queues a refill of this instance's lease, to run after the answer (`crate::deferred`).
+    fn queue_refill(&self, rule: &RateLimitRule, pk: &str, sk: &str, k: u64, now_ms: u64) {
+        let (dynamo, table, leases) = (
+            self.dynamo.clone(),
+            self.config.counters_table.clone(),
+            self.leases.clone(),
+        );
+        let (pk, sk, limit, window) = (
+            pk.to_string(),
+            sk.to_string(),
+            rule.limit,
+            Window::at(now_ms, rule.window_seconds),
+        );
+        let refill = async move {
+            let cur = format!("c{}", window.index);
+            let prev = format!("c{}", window.index as i64 - 1);
+            match add_units(
+                &dynamo,
+                &table,
+                limit,
+                (&pk, &sk),
+                &window,
+                k,
+                now_ms / 1000,
+            )
+            .await
+            {
+                Ok(attrs) => {
+                    let count = read_num(&attrs, &cur);
+                    let previous = if window.index == 0 {
+                        0
+                    } else {
+                        read_num(&attrs, &prev)
+                    };
+                    if window.admits(count, previous, limit) {
+                        leases.refilled(&pk, &sk, window.index, Some((k, count, previous)));
+                    } else {
+                        // Over once the previous window's share counts: give them back.
+                        let _ = dynamo
+                            .update_item()
+                            .table_name(&table)
+                            .key("pk", AttributeValue::S(pk.clone()))
+                            .key("sk", AttributeValue::S(sk.clone()))
+                            .update_expression("ADD #cur :neg")
+                            .condition_expression("attribute_exists(#cur)")
+                            .expression_attribute_names("#cur", &cur)
+                            .expression_attribute_values(":neg", num(-(k as i64)))
+                            .send()
+                            .await;
+                        leases.refilled(&pk, &sk, window.index, None);
+                    }
+                }
+                Err(Added::Capped { .. }) => leases.refilled(&pk, &sk, window.index, None),
+                Err(Added::Expired) | Err(Added::Failed(_)) => leases.refill_failed(&pk, &sk),
+            }
+        };
+        if let Err(refill) = crate::deferred::defer(refill) {
+            // Not reached: leases exist only where deferring is active. Run it detached
+            // rather than lose the flag.
+            tokio::spawn(refill);
+        }
     }
 
     /// Replaces an expired counter item; false when another request got there first.
@@ -523,6 +665,82 @@ impl RateLimiter {
             Ok(_) => Ok(true),
             Err(StoreError::ConditionFailed) => Ok(false),
             Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+/// Why a counter update did not add its units.
+enum Added {
+    /// The cap refused them: the window's count and the previous window's, as stored.
+    Capped {
+        count: u64,
+        previous: u64,
+    },
+    /// The item outlived its windows (TTL deletion is lazy): replace it.
+    Expired,
+    Failed(RateLimitError),
+}
+
+/// One conditional `UpdateItem`: `ADD c{N} :take` if the window stays at most `limit`, drops
+/// the windows that no longer matter, and answers the item after the update.
+async fn add_units(
+    dynamo: &aws_sdk_dynamodb::Client,
+    table: &str,
+    limit: u64,
+    (pk, sk): (&str, &str),
+    window: &Window,
+    take: u64,
+    now_secs: u64,
+) -> Result<HashMap<String, AttributeValue>, Added> {
+    let cur = format!("c{}", window.index);
+    let prev = format!("c{}", window.index as i64 - 1);
+    // Windows N-2 and N-3 can no longer matter; dropping them in the same update keeps a
+    // live item at two counters (an item idle longer than that has expired, see above).
+    let stale = [
+        format!("c{}", window.index as i64 - 2),
+        format!("c{}", window.index as i64 - 3),
+    ];
+    let result = dynamo
+        .update_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S(pk.to_string()))
+        .key("sk", AttributeValue::S(sk.to_string()))
+        .update_expression("ADD #cur :cost SET expires_at = :exp REMOVE #stale2, #stale3")
+        .condition_expression(
+            "(attribute_not_exists(#cur) OR #cur <= :cap) AND (attribute_not_exists(expires_at) OR expires_at > :now)",
+        )
+        .expression_attribute_names("#cur", &cur)
+        .expression_attribute_names("#stale2", &stale[0])
+        .expression_attribute_names("#stale3", &stale[1])
+        .expression_attribute_values(":cost", num(take as i64))
+        .expression_attribute_values(":cap", num((limit - take) as i64))
+        .expression_attribute_values(":exp", num(window.expires_at() as i64))
+        .expression_attribute_values(":now", num(now_secs as i64))
+        .return_values(ReturnValue::AllNew)
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .send()
+        .await;
+    match result {
+        Ok(out) => Ok(out.attributes.unwrap_or_default()),
+        Err(e) => {
+            let Some(old) = conditional_failure_item(&e) else {
+                return Err(Added::Failed(unavailable(e)));
+            };
+            let expired = old
+                .get("expires_at")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<u64>().ok());
+            if expired.is_some_and(|at| at <= now_secs) {
+                return Err(Added::Expired);
+            }
+            Err(Added::Capped {
+                count: read_num(&old, &cur),
+                previous: if window.index == 0 {
+                    0
+                } else {
+                    read_num(&old, &prev)
+                },
+            })
         }
     }
 }
