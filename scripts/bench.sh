@@ -3,7 +3,8 @@
 # then one side-by-side table (docs/performance.md explains each figure).
 #
 #   every [[bench]] of tests/Cargo.toml   (rate limiter, SMS bulk, AI overhead, round trips
-#                                        per route ...), dev profile
+#                                        per route ...), dev profile (the AI overhead side by
+#                                        side with LiteLLM: release profile)
 #   AI chat vs LiteLLM                   the ai_overhead bench with a local OpenAI stand-in
 #                                        (benches/openai_standin.py) and a LiteLLM proxy in
 #                                        front of the same stand-in, in one run
@@ -127,8 +128,9 @@ for bench in $(sed -n '/^\[\[bench\]\]/,/^$/s/^name = "\(.*\)"/\1/p' tests/Cargo
   fi
   log "== bench $bench"
   if [ "$bench" = ai_overhead ] && [ "$litellm" = 1 ]; then
+    # A latency comparison: the hub's code as it ships (release profile), not a debug build.
     OPENAI_STANDIN_URL="http://127.0.0.1:$STANDIN_PORT/v1" LITELLM_URL="http://127.0.0.1:$LITELLM_PORT" \
-      LITELLM_KEY="$LITELLM_KEY" cargo bench --profile dev -p hub-tests --bench "$bench"
+      LITELLM_KEY="$LITELLM_KEY" cargo bench --profile release -p hub-tests --bench "$bench"
   else
     cargo bench --profile dev -p hub-tests --bench "$bench"
   fi
@@ -141,6 +143,9 @@ if [ "${BENCH_COLDSTART:-1}" != "0" ]; then
     peer_args=(--peer-command "$BENCH_VENV/bin/python benches/python_peer/bootstrap.py" --peer-name "python peer")
   fi
   if cargo build --release -p health; then
+    # No WebSocket gateway runs in the bench stack: both functions skip that probe (with the
+    # endpoint set, each would spend its time on a refused connection).
+    env -u WEBSOCKET_MANAGEMENT_ENDPOINT \
     $PY benches/coldstart.py --binary "$TARGET_DIR/release/health" --path /health --runs 5 --warm 50 \
       "${peer_args[@]}" --summary "$SUMMARY/coldstart.txt" || log "cold start failed"
   else

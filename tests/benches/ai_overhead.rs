@@ -99,8 +99,9 @@ async fn main() {
         let t = Instant::now();
         let flushed = shared::deferred::flush().await;
         let after = t.elapsed();
-        assert_eq!(
-            flushed, 1,
+        // The log write, and now and then a rate-limit lease refill.
+        assert!(
+            flushed >= 1,
             "the integration-log write is deferred past the answer"
         );
         direct_times.push(direct);
@@ -118,7 +119,7 @@ async fn main() {
     );
     hub_tests::bench::report("hub overhead (paired difference)", overhead);
     hub_tests::bench::report(
-        "after the answer: integration log + counters (moto)",
+        "after the answer: log + counters (+ lease refills) (moto)",
         after_times,
     );
 
@@ -204,7 +205,10 @@ async fn side_by_side(
         let hub_time = t.elapsed();
         assert_eq!(res.status, 200);
         // The runtime layer's part, after the answer and outside the timed call.
-        assert_eq!(shared::deferred::flush().await, 1, "one deferred log write");
+        assert!(
+            shared::deferred::flush().await >= 1,
+            "the deferred log write (and now and then a lease refill)"
+        );
         let l = through_litellm().await;
         let d2 = direct().await;
         hub_added.push(hub_time.saturating_sub(d1));

@@ -173,8 +173,12 @@ impl HealthState {
             .env
             .optional("WEBSOCKET_MANAGEMENT_ENDPOINT")
             .map(|endpoint| {
+                // One attempt: the probe asks about a connection that does not exist, and a
+                // refused or failing endpoint should be reported within the check's timeout,
+                // not retried with backoff (that held a cold /health for over a second).
                 let conf = aws_sdk_apigatewaymanagement::config::Builder::from(&ctx.aws.sdk_config)
                     .endpoint_url(endpoint)
+                    .retry_config(aws_sdk_apigatewaymanagement::config::retry::RetryConfig::disabled())
                     .build();
                 aws_sdk_apigatewaymanagement::Client::from_conf(conf)
             });
