@@ -68,6 +68,8 @@ class Harness:
         self.statuses = []
         self.done = threading.Event()
         self.first_answer_at = None
+        # The first `GET next`: the end of init (Lambda's Init Duration).
+        self.first_next_at = None
 
 
 def make_handler(h):
@@ -85,6 +87,8 @@ def make_handler(h):
                 self.send_error(404)
                 return
             with h.lock:
+                if h.first_next_at is None:
+                    h.first_next_at = time.perf_counter()
                 if h.remaining == 0:
                     wait = True
                 else:
@@ -168,16 +172,18 @@ def run_once(args, command):
     if not ok or h.first_answer_at is None:
         err.seek(0)
         sys.exit(f"no answer from {command}: {err.read().decode(errors='replace')[-2000:]}")
-    return (h.first_answer_at - started) * 1000, [x * 1000 for x in h.latencies], h.statuses, rss_mib
+    init_ms = (h.first_next_at - started) * 1000
+    return (h.first_answer_at - started) * 1000, [x * 1000 for x in h.latencies], h.statuses, rss_mib, init_ms
 
 
 class Figures:
     def __init__(self, name):
         self.name = name
-        self.colds, self.warms, self.statuses, self.rss = [], [], [], 0.0
+        self.colds, self.warms, self.statuses, self.rss, self.inits = [], [], [], 0.0, []
 
     def add(self, run):
-        cold, warm, st, rss = run
+        cold, warm, st, rss, init = run
+        self.inits.append(init)
         self.colds.append(cold)
         self.warms.extend(warm)
         self.statuses.extend(st)
@@ -192,6 +198,8 @@ class Figures:
         print(f"  statuses: {sorted(set(self.statuses), key=str)}")
         print(f"  exec -> first answer (init + first call): median {statistics.median(self.colds):.1f} ms, "
               f"min {min(self.colds):.1f}, max {max(self.colds):.1f}")
+        print(f"    of which init (exec -> first `next`): median {statistics.median(self.inits):.1f} ms, "
+              f"first call {statistics.median(self.colds) - statistics.median(self.inits):.1f} ms")
         print(f"  warm answer: p50 {self.pct(0.5):.2f} ms, p99 {self.pct(0.99):.2f} ms")
         print(f"  peak RSS: {self.rss:.1f} MiB")
 

@@ -363,7 +363,7 @@ async fn transcription_uploads_through_a_presigned_url_and_calls_the_multipart_e
         .unwrap();
     let sent = hub
         .ctx
-        .http
+        .http()
         .post(ticket["upload_url"].as_str().unwrap())
         .multipart(form.part("file", part))
         .send()

@@ -71,7 +71,7 @@ async fn main() {
     };
     let direct_call = || {
         hub.ctx
-            .http
+            .http()
             .post(&direct_url)
             .bearer_auth("bench-key")
             .json(&direct_body)

@@ -178,7 +178,9 @@ impl HealthState {
                 // not retried with backoff (that held a cold /health for over a second).
                 let conf = aws_sdk_apigatewaymanagement::config::Builder::from(&ctx.aws.sdk_config)
                     .endpoint_url(endpoint)
-                    .retry_config(aws_sdk_apigatewaymanagement::config::retry::RetryConfig::disabled())
+                    .retry_config(
+                        aws_sdk_apigatewaymanagement::config::retry::RetryConfig::disabled(),
+                    )
                     .build();
                 aws_sdk_apigatewaymanagement::Client::from_conf(conf)
             });

@@ -27,7 +27,7 @@ impl HubContext {
                 self.config.aws_endpoint_url.as_deref(),
             )
         });
-        let roster = Roster::new(self.catalog.clone(), self.http.clone());
+        let roster = Roster::new(self.catalog.clone(), self.http().clone());
         let engine = AiEngine::new(roster, self.credentials.clone(), self.log.clone(), config);
         AiService::new(
             engine,

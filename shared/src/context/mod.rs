@@ -42,8 +42,9 @@ pub struct HubContext {
     /// `Idempotency-Key` records in the hub table.
     pub idempotency: crate::idempotency::IdempotencyStore,
     /// One connection pool for every provider call (TLS sessions are reused across warm
-    /// invocations).
-    pub http: reqwest::Client,
+    /// invocations), built on first use: `http`.
+    http: std::sync::OnceLock<reqwest::Client>,
+    provider_timeout: std::time::Duration,
     /// Rate-limit rules and counters (`RATE_LIMIT_TABLE`); see `rate_limit`.
     pub rate_limiter: Arc<RateLimiter>,
     /// Admin changes: who, what, when (`LOGS_TABLE`, partition `AUDIT`); see `audit`.
@@ -99,13 +100,8 @@ impl HubContext {
         );
         let catalog = ProviderCatalog::new(aws.dynamo.clone(), config.hub_table.clone(), &env)?;
         let rate_limiter = Arc::new(RateLimiter::from_env(&env, &config, aws.dynamo.clone())?);
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(
-                env.parse_or("PROVIDER_TIMEOUT_SECONDS", 20u64)?,
-            ))
-            .connect_timeout(std::time::Duration::from_secs(5))
-            .user_agent(concat!("integrations-hub/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let provider_timeout =
+            std::time::Duration::from_secs(env.parse_or("PROVIDER_TIMEOUT_SECONDS", 20u64)?);
         Ok(Arc::new(Self {
             jwt,
             env,
@@ -115,7 +111,8 @@ impl HubContext {
             log,
             catalog,
             idempotency,
-            http,
+            http: std::sync::OnceLock::new(),
+            provider_timeout,
             rate_limiter,
             audit,
             events: std::sync::OnceLock::new(),
@@ -124,10 +121,29 @@ impl HubContext {
 }
 
 impl HubContext {
+    /// The provider HTTP client, built on first use: building it loads the TLS root
+    /// certificates (several milliseconds), which a cold start whose first request calls no
+    /// provider (health, uploads, notifications, the admin API) should not pay.
+    pub fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(self.provider_timeout)
+                .connect_timeout(std::time::Duration::from_secs(5))
+                .user_agent(concat!("integrations-hub/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .unwrap_or_else(|e| {
+                    // Not seen in practice (rustls with compiled-in settings); a default
+                    // client still has timeouts from each request's caller.
+                    tracing::error!(error = %e, "provider HTTP client: settings refused; using defaults");
+                    reqwest::Client::new()
+                })
+        })
+    }
+
     /// The provider health checks over this context's clients, catalog, credentials and log.
     pub fn prober(&self) -> crate::providers::probe::Prober<'_> {
         crate::providers::probe::Prober {
-            http: &self.http,
+            http: self.http(),
             catalog: &self.catalog,
             credentials: &self.credentials,
             log: &self.log,

@@ -15,7 +15,7 @@ impl HubContext {
     pub fn sms_service_with(&self, config: SmsConfig) -> anyhow::Result<SmsService> {
         let store = self.sms_store_with(config.message_ttl);
         let adapter = Adapter {
-            http: self.http.clone(),
+            http: self.http().clone(),
             // A clone shares the context catalog's cache.
             catalog: self.catalog.clone(),
             credentials: self.credentials.clone(),
