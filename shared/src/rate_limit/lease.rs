@@ -54,6 +54,20 @@ pub(super) struct Lease {
     pub(super) exhausted: bool,
 }
 
+impl Lease {
+    fn empty(window_index: u64, window_end_ms: u64) -> Self {
+        Self {
+            window_index,
+            window_end_ms,
+            units: 0,
+            db_count: 0,
+            db_previous: 0,
+            refilling: false,
+            exhausted: false,
+        }
+    }
+}
+
 /// Taken from a lease: what the quota headers need, and whether to queue a refill.
 #[derive(Debug)]
 pub(super) struct FromLease {
@@ -125,25 +139,9 @@ impl Leases {
         }
         let lease = map
             .entry((pk.to_string(), sk.to_string()))
-            .or_insert(Lease {
-                window_index: index,
-                window_end_ms: end_ms,
-                units: 0,
-                db_count: 0,
-                db_previous: 0,
-                refilling: false,
-                exhausted: false,
-            });
+            .or_insert_with(|| Lease::empty(index, end_ms));
         if lease.window_index != index {
-            *lease = Lease {
-                window_index: index,
-                window_end_ms: end_ms,
-                units: 0,
-                db_count: 0,
-                db_previous: 0,
-                refilling: false,
-                exhausted: false,
-            };
+            *lease = Lease::empty(index, end_ms);
         }
         lease.units += units;
         lease.db_count = lease.db_count.max(db.0);

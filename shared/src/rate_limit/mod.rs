@@ -352,24 +352,14 @@ impl RateLimiter {
             }
         }
         let counted = taken.iter().filter(|t| t.leased_in.is_none());
-        futures::future::join_all(counted.map(|t| async move {
-            let result = self
-                .dynamo
-                .update_item()
-                .table_name(&self.config.counters_table)
-                .key("pk", AttributeValue::S(t.pk.clone()))
-                .key("sk", AttributeValue::S(t.sk.clone()))
-                .update_expression("ADD #cur :neg")
-                .condition_expression("attribute_exists(#cur)")
-                .expression_attribute_names("#cur", &t.attr)
-                .expression_attribute_values(":neg", num(-(t.cost as i64)))
-                .send()
-                .await;
-            match result.map_err(|e| StoreError::from_sdk("UpdateItem", e)) {
-                // The window may have been reset meanwhile; a lost refund only errs strict.
-                Ok(_) | Err(StoreError::ConditionFailed) => {}
-                Err(e) => tracing::warn!(error = %e, "rate-limit refund failed"),
-            }
+        futures::future::join_all(counted.map(|t| {
+            give_back_units(
+                &self.dynamo,
+                &self.config.counters_table,
+                (&t.pk, &t.sk),
+                &t.attr,
+                t.cost,
+            )
         }))
         .await;
     }
@@ -438,20 +428,23 @@ impl RateLimiter {
                 0
             };
         let cur = format!("c{}", window.index);
-        let prev = format!("c{}", window.index as i64 - 1);
         let now_secs = now_ms / 1000;
         // A retry covers the race where another request replaced the same expired item, and
         // a lease that did not fit (then the request asks for its own cost only).
         for _ in 0..4 {
             let take = cost + extra;
-            match self.add(rule, &pk, &sk, &window, take, now_secs).await {
-                Ok(attrs) => {
-                    let count = read_num(&attrs, &cur);
-                    let previous = if window.index == 0 {
-                        0
-                    } else {
-                        read_num(&attrs, &prev)
-                    };
+            let added = add_units(
+                &self.dynamo,
+                &self.config.counters_table,
+                rule.limit,
+                (&pk, &sk),
+                &window,
+                take,
+                now_secs,
+            )
+            .await;
+            match added {
+                Ok((count, previous)) => {
                     let taken = Taken {
                         pk: pk.clone(),
                         sk: sk.clone(),
@@ -554,28 +547,6 @@ impl RateLimiter {
         ))
     }
 
-    /// The counter update: `ADD c{N} :take` under the cap, the item as it is afterwards.
-    async fn add(
-        &self,
-        rule: &RateLimitRule,
-        pk: &str,
-        sk: &str,
-        window: &Window,
-        take: u64,
-        now_secs: u64,
-    ) -> Result<HashMap<String, AttributeValue>, Added> {
-        add_units(
-            &self.dynamo,
-            &self.config.counters_table,
-            rule.limit,
-            (pk, sk),
-            window,
-            take,
-            now_secs,
-        )
-        .await
-    }
-
     /// Queues a refill of this instance's lease, to run after the answer (`crate::deferred`).
     fn queue_refill(&self, rule: &RateLimitRule, pk: &str, sk: &str, k: u64, now_ms: u64) {
         let (dynamo, table, leases) = (
@@ -590,9 +561,7 @@ impl RateLimiter {
             Window::at(now_ms, rule.window_seconds),
         );
         let refill = async move {
-            let cur = format!("c{}", window.index);
-            let prev = format!("c{}", window.index as i64 - 1);
-            match add_units(
+            let added = add_units(
                 &dynamo,
                 &table,
                 limit,
@@ -601,32 +570,16 @@ impl RateLimiter {
                 k,
                 now_ms / 1000,
             )
-            .await
-            {
-                Ok(attrs) => {
-                    let count = read_num(&attrs, &cur);
-                    let previous = if window.index == 0 {
-                        0
-                    } else {
-                        read_num(&attrs, &prev)
-                    };
-                    if window.admits(count, previous, limit) {
-                        leases.refilled(&pk, &sk, window.index, Some((k, count, previous)));
-                    } else {
-                        // Over once the previous window's share counts: give them back.
-                        let _ = dynamo
-                            .update_item()
-                            .table_name(&table)
-                            .key("pk", AttributeValue::S(pk.clone()))
-                            .key("sk", AttributeValue::S(sk.clone()))
-                            .update_expression("ADD #cur :neg")
-                            .condition_expression("attribute_exists(#cur)")
-                            .expression_attribute_names("#cur", &cur)
-                            .expression_attribute_values(":neg", num(-(k as i64)))
-                            .send()
-                            .await;
-                        leases.refilled(&pk, &sk, window.index, None);
-                    }
+            .await;
+            match added {
+                Ok((count, previous)) if window.admits(count, previous, limit) => {
+                    leases.refilled(&pk, &sk, window.index, Some((k, count, previous)));
+                }
+                Ok(_) => {
+                    // Over once the previous window's share counts: give them back.
+                    let attr = format!("c{}", window.index);
+                    give_back_units(&dynamo, &table, (&pk, &sk), &attr, k).await;
+                    leases.refilled(&pk, &sk, window.index, None);
                 }
                 Err(Added::Capped { .. }) => leases.refilled(&pk, &sk, window.index, None),
                 Err(Added::Expired) | Err(Added::Failed(_)) => leases.refill_failed(&pk, &sk),
@@ -682,7 +635,8 @@ enum Added {
 }
 
 /// One conditional `UpdateItem`: `ADD c{N} :take` if the window stays at most `limit`, drops
-/// the windows that no longer matter, and answers the item after the update.
+/// the windows that no longer matter, and answers the current and previous windows' counts
+/// after the update.
 async fn add_units(
     dynamo: &aws_sdk_dynamodb::Client,
     table: &str,
@@ -691,9 +645,8 @@ async fn add_units(
     window: &Window,
     take: u64,
     now_secs: u64,
-) -> Result<HashMap<String, AttributeValue>, Added> {
+) -> Result<(u64, u64), Added> {
     let cur = format!("c{}", window.index);
-    let prev = format!("c{}", window.index as i64 - 1);
     // Windows N-2 and N-3 can no longer matter; dropping them in the same update keeps a
     // live item at two counters (an item idle longer than that has expired, see above).
     let stale = [
@@ -721,7 +674,7 @@ async fn add_units(
         .send()
         .await;
     match result {
-        Ok(out) => Ok(out.attributes.unwrap_or_default()),
+        Ok(out) => Ok(window_counts(&out.attributes.unwrap_or_default(), window)),
         Err(e) => {
             let Some(old) = conditional_failure_item(&e) else {
                 return Err(Added::Failed(unavailable(e)));
@@ -733,15 +686,47 @@ async fn add_units(
             if expired.is_some_and(|at| at <= now_secs) {
                 return Err(Added::Expired);
             }
-            Err(Added::Capped {
-                count: read_num(&old, &cur),
-                previous: if window.index == 0 {
-                    0
-                } else {
-                    read_num(&old, &prev)
-                },
-            })
+            let (count, previous) = window_counts(&old, window);
+            Err(Added::Capped { count, previous })
         }
+    }
+}
+
+/// The counts of `window` (`c{N}`) and of the one before (`c{N-1}`) in a counter item.
+fn window_counts(attrs: &HashMap<String, AttributeValue>, window: &Window) -> (u64, u64) {
+    let count = read_num(attrs, &format!("c{}", window.index));
+    let previous = if window.index == 0 {
+        0
+    } else {
+        read_num(attrs, &format!("c{}", window.index - 1))
+    };
+    (count, previous)
+}
+
+/// Gives `units` back to a counter (`ADD c{N} -units`): a refund, or units a check took and
+/// could not use. Best effort: a lost give-back only errs on the strict side.
+async fn give_back_units(
+    dynamo: &aws_sdk_dynamodb::Client,
+    table: &str,
+    (pk, sk): (&str, &str),
+    attr: &str,
+    units: u64,
+) {
+    let result = dynamo
+        .update_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S(pk.to_string()))
+        .key("sk", AttributeValue::S(sk.to_string()))
+        .update_expression("ADD #cur :neg")
+        .condition_expression("attribute_exists(#cur)")
+        .expression_attribute_names("#cur", attr)
+        .expression_attribute_values(":neg", num(-(units as i64)))
+        .send()
+        .await;
+    match result.map_err(|e| StoreError::from_sdk("UpdateItem", e)) {
+        // The window may have been reset meanwhile; a lost refund only errs strict.
+        Ok(_) | Err(StoreError::ConditionFailed) => {}
+        Err(e) => tracing::warn!(error = %e, "rate-limit refund failed"),
     }
 }
 
