@@ -231,7 +231,9 @@ async fn trailing_slash_paths_answer_like_the_plain_ones() {
 async fn the_jwt_secret_is_read_on_first_use() {
     let prefix = format!("test-nojwt-{}", uuid::Uuid::new_v4().simple());
     let env = hub_tests::env_with(&[("SECRETS_PREFIX", prefix.clone())]);
-    let aws = shared::aws::AwsClients::from_env(&env).await;
+    let aws = shared::aws::AwsClients::from_env(&env)
+        .await
+        .expect("AWS configuration from the test environment");
     let ctx = shared::HubContext::build(env, aws.clone())
         .await
         .expect("no secret is read while building the context");

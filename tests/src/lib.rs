@@ -97,7 +97,9 @@ impl TestHub {
         let mut all: Vec<(&str, String)> = vec![("SECRETS_PREFIX", prefix.clone())];
         all.extend(overrides.iter().cloned());
         let env = env_with(&all);
-        let aws = AwsClients::from_env(&env).await;
+        let aws = AwsClients::from_env(&env)
+            .await
+            .expect("AWS configuration from the test environment");
         aws.secrets
             .create_secret()
             .name(format!("{prefix}/jwt"))
@@ -154,7 +156,12 @@ impl TestHub {
         let credentials = role_credentials()
             .get(function)
             .unwrap_or_else(|| panic!("{function}: no role credentials"));
-        let aws = clients_as(&AwsClients::from_env(&env).await, credentials);
+        let aws = clients_as(
+            &AwsClients::from_env(&env)
+                .await
+                .expect("AWS configuration from the test environment"),
+            credentials,
+        );
         HubContext::build(env, aws)
             .await
             .unwrap_or_else(|e| panic!("{function}: second context: {e}"))
@@ -174,7 +181,9 @@ impl TestHub {
         let credentials = role_credentials()
             .get(function)
             .unwrap_or_else(|| panic!("{function}: no role credentials"));
-        let admin = AwsClients::from_env(&env).await;
+        let admin = AwsClients::from_env(&env)
+            .await
+            .expect("AWS configuration from the test environment");
         let sdk_config = admin
             .sdk_config
             .to_builder()

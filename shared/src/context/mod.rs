@@ -67,7 +67,7 @@ impl HubContext {
     /// the cold start with a message naming it.
     pub async fn from_env() -> anyhow::Result<Arc<Self>> {
         let env = Env::process();
-        let aws = AwsClients::from_env(&env).await;
+        let aws = AwsClients::from_env(&env).await?;
         Self::build(env, aws).await
     }
 
