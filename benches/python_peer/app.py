@@ -78,13 +78,11 @@ async def health():
         )),
         ("credentials", lambda: secrets.batch_get_secret_value(SecretIdList=PROVIDER_SECRET_IDS)),
     ]
-    calls += [
-        (f"queue {url.rsplit('/', 1)[-1]}", lambda url=url: sqs.get_queue_attributes(
-            QueueUrl=url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"],
-        ))
-        for url in QUEUE_URLS
-    ]
+    # As the hub's public /health: one queue's attributes are the SQS check (the backlog of
+    # every queue is for `?deep=true`, which the peer does not implement).
+    if QUEUE_URLS:
+        calls.append(("sqs", lambda: sqs.get_queue_attributes(
+            QueueUrl=QUEUE_URLS[0], AttributeNames=["QueueArn"])))
     if websocket is not None:
         calls.append(("websocket", _websocket_probe))
     checks = await asyncio.gather(*(asyncio.to_thread(_timed, call) for _, call in calls))

@@ -157,8 +157,9 @@ async fn deep_check_saves_each_probe_result() {
 }
 
 /// The seed's "status of all integrations" covers the real-time channel and the queues: each
-/// work queue's backlog and dead letters, and the WebSocket management API (reachable when it
-/// answers for a connection that does not exist).
+/// work queue's backlog and dead letters (for an admin, `?deep=true`: an anonymous caller
+/// gets SQS reachability only), and the WebSocket management API (reachable when it answers
+/// for a connection that does not exist).
 #[tokio::test]
 async fn reports_queue_backlogs_and_the_websocket_management_api() {
     let hub = TestHub::new().await;
@@ -186,7 +187,9 @@ async fn reports_queue_backlogs_and_the_websocket_management_api() {
         let svc = shared::http::app(health::router(Arc::new(health::HealthState::new(
             ctx.clone(),
         ))));
-        send(&svc, get("/health", None)).await.json()
+        send(&svc, get("/health?deep=true", Some(&hub.admin())))
+            .await
+            .json()
     };
     let dead_before = before["queues"]
         .as_array()
@@ -207,7 +210,13 @@ async fn reports_queue_backlogs_and_the_websocket_management_api() {
         .expect("park a dead letter");
 
     let svc = shared::http::app(health::router(Arc::new(health::HealthState::new(ctx))));
-    let res = send(&svc, get("/health", None)).await;
+    // Anonymous: SQS answers, and no backlog is published.
+    let public = send(&svc, get("/health", None)).await;
+    assert_eq!(public.status, 200, "{}", String::from_utf8_lossy(&public.body));
+    let public = public.json();
+    assert_eq!(public["aws"]["sqs"]["ok"], true, "{public}");
+    assert!(public.get("queues").is_none(), "{public}");
+    let res = send(&svc, get("/health?deep=true", Some(&hub.admin()))).await;
     assert_eq!(res.status, 200, "{}", String::from_utf8_lossy(&res.body));
     let v = res.json();
     let names: Vec<&str> = v["queues"]

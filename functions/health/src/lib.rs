@@ -99,7 +99,11 @@ pub struct HealthReport {
     pub version: String,
     pub stage: String,
     pub aws: AwsChecks,
-    /// Each work queue's backlog; empty when the function has no queue configured.
+    /// Each work queue's backlog and dead letters, with `?deep=true` only (an admin's): they
+    /// are operational figures (how much the hub is sending), not for an anonymous caller,
+    /// and ten SQS calls a public probe should not cost. Absent otherwise, where one queue's
+    /// `GetQueueAttributes` is the SQS check.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub queues: Vec<QueueBacklog>,
     pub realtime: RealtimeStatus,
     pub channels: Vec<ChannelStatus>,
@@ -109,7 +113,8 @@ pub struct HealthReport {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct HealthQuery {
-    /// Also call every configured provider (needs an admin token).
+    /// Also call every configured provider and report each work queue's backlog and dead
+    /// letters (needs an admin token).
     #[serde(default)]
     pub deep: bool,
 }
@@ -395,13 +400,36 @@ pub async fn health(
             },
         }
     };
-    // The queues' backlog is the SQS reachability check.
-    let queues = futures::future::join_all(
-        state
-            .queues
-            .iter()
-            .map(|(name, url, dlq)| queue_backlog(aws.sqs(), name, url, dlq.as_deref())),
-    );
+    // Deep: the queues' backlog is the SQS check. Shallow: one queue's attributes say SQS
+    // answers and this role may read it, without publishing the backlog.
+    let queues = async {
+        if q.deep {
+            futures::future::join_all(
+                state
+                    .queues
+                    .iter()
+                    .map(|(name, url, dlq)| queue_backlog(aws.sqs(), name, url, dlq.as_deref())),
+            )
+            .await
+        } else {
+            Vec::new()
+        }
+    };
+    let sqs_reachable = async {
+        match (q.deep, state.queues.first()) {
+            (false, Some((_, url, _))) => Some(
+                timed(
+                    aws.sqs()
+                        .get_queue_attributes()
+                        .queue_url(url)
+                        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                        .send(),
+                )
+                .await,
+            ),
+            _ => None,
+        }
+    };
     let websocket = async {
         match &state.websocket {
             Some(client) => Some(websocket_check(client).await),
@@ -422,10 +450,19 @@ pub async fn health(
     let prober = &prober;
     let builtins = shared::providers::builtin_providers();
     let credentials = prober.preload(&builtins);
-    let (dynamodb, s3, queues, websocket, secrets_manager, catalog, ()) =
-        tokio::join!(dynamo, s3, queues, websocket, secrets, catalog, credentials);
+    let (dynamodb, s3, (queues, sqs_reachable), websocket, secrets_manager, catalog, ()) = tokio::join!(
+        dynamo,
+        s3,
+        futures::future::join(queues, sqs_reachable),
+        websocket,
+        secrets,
+        catalog,
+        credentials
+    );
     let catalog = catalog?;
-    let sqs = if queues.is_empty() {
+    let sqs = if let Some(check) = sqs_reachable {
+        check
+    } else if queues.is_empty() {
         ServiceCheck {
             ok: true,
             latency_ms: 0,
