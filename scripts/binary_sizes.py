@@ -7,7 +7,7 @@ For each binary found, prints its size and the size of the zip Lambda would get 
   - $CARGO_TARGET_DIR/lambda/<binary>/bootstrap.zip (what `make package` built: arm64) when
     present, read as they are;
   - else $CARGO_TARGET_DIR/release/<binary> (x86_64 `cargo build --release`, the release
-    profile of Cargo.toml: thin LTO, stripped), zipped here.
+    profile of Cargo.toml: fat LTO, stripped), zipped here.
 
   python3 scripts/binary_sizes.py [--target-dir DIR] [--summary FILE] [binary ...]
 """
