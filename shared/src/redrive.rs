@@ -131,7 +131,7 @@ pub const GIVE_UP_AFTER: u32 = 10;
 pub enum SweepError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("SQS SendMessage to {queue_env} failed: {message}")]
+    #[error("SQS send to {queue_env} failed: {message}")]
     Queue { queue_env: String, message: String },
 }
 
@@ -141,9 +141,24 @@ fn backoff(count: u32, after: Duration) -> i64 {
     (base << count.min(10)).min(900)
 }
 
+/// One due item the sweep can route: its key, queue and message body.
+struct DueUnit {
+    pk: String,
+    sk: String,
+    queue_env: String,
+    body: String,
+    count: u32,
+}
+
 /// Sends the message of every item due at `now_secs` to its queue again and pushes its due time
 /// forward (only if the item is still in the index: a worker that claimed it meanwhile wins).
 /// `queue_urls` maps a queue's environment variable to its URL. Reads at most `limit` items.
+///
+/// The messages go ten to a `SendMessageBatch` per queue, and the due times of a batch's sent
+/// messages are pushed concurrently: a sweep after an SQS outage may find hundreds of stranded
+/// units, and its time budget is better spent on them than on one round trip per message.
+/// The first batch SQS refuses, as a whole or in part, ends the sweep with an error after the
+/// sent messages of that batch are pushed back; what was not sent keeps its due time.
 pub async fn sweep_due(
     dynamo: &aws_sdk_dynamodb::Client,
     sqs: &aws_sdk_sqs::Client,
@@ -167,6 +182,8 @@ pub async fn sweep_due(
         .await
         .map_err(|e| StoreError::from_sdk("Query", e))?;
     let mut report = SweepReport::default();
+    // Routable items by queue, in the index's order (oldest due first).
+    let mut by_queue: Vec<(String, Vec<DueUnit>)> = Vec::new();
     for item in page.items() {
         report.due += 1;
         let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
@@ -177,51 +194,149 @@ pub async fn sweep_due(
             report.unroutable += 1;
             continue;
         };
-        let count: u32 = item
-            .get(COUNT_ATTR)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
         let Some(url) = queue_urls.get(&queue_env) else {
             tracing::error!(queue = %queue_env, "redrive item for a queue this sweeper has no URL for");
             report.unroutable += 1;
             continue;
         };
-        sqs.send_message()
-            .queue_url(url)
-            .message_body(body)
-            .send()
-            .await
-            .map_err(|e| SweepError::Queue {
-                queue_env: queue_env.clone(),
-                message: format!("{}", aws_sdk_sqs::error::DisplayErrorContext(&e)),
-            })?;
-        report.redriven += 1;
-        if count + 1 >= GIVE_UP_AFTER {
-            report.stuck += 1;
-            tracing::error!(%pk, %sk, redrives = count + 1, "unit of work re-driven repeatedly and never claimed");
+        let count: u32 = item
+            .get(COUNT_ATTR)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let unit = DueUnit {
+            pk,
+            sk,
+            queue_env,
+            body,
+            count,
+        };
+        match by_queue.iter_mut().find(|(u, _)| u == url) {
+            Some((_, units)) => units.push(unit),
+            None => by_queue.push((url.clone(), vec![unit])),
         }
-        let pushed = dynamo
-            .update_item()
-            .table_name(table)
-            .key("pk", s(&pk))
-            .key("sk", s(&sk))
-            .update_expression("SET #due = :next ADD #count :one")
-            .condition_expression("attribute_exists(#shard)")
-            .expression_attribute_names("#due", DUE_ATTR)
-            .expression_attribute_names("#count", COUNT_ATTR)
-            .expression_attribute_names("#shard", SHARD_ATTR)
-            .expression_attribute_values(":next", n(now_secs + backoff(count, after)))
-            .expression_attribute_values(":one", n(1))
-            .send()
-            .await
-            .map_err(|e| StoreError::from_sdk("UpdateItem", e));
-        match pushed {
-            Ok(_) | Err(StoreError::ConditionFailed) => {}
-            Err(e) => return Err(e.into()),
+    }
+    for (url, units) in &by_queue {
+        for batch in units.chunks(crate::queue::SQS_BATCH_MAX) {
+            let sent = send_batch(sqs, url, batch).await;
+            let pushed = futures::future::join_all(
+                batch
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| sent.sent.contains(i))
+                    .map(|(_, unit)| push_back(dynamo, table, unit, now_secs, after)),
+            )
+            .await;
+            for (i, unit) in batch.iter().enumerate() {
+                if !sent.sent.contains(&i) {
+                    continue;
+                }
+                report.redriven += 1;
+                if unit.count + 1 >= GIVE_UP_AFTER {
+                    report.stuck += 1;
+                    tracing::error!(pk = %unit.pk, sk = %unit.sk, redrives = unit.count + 1, "unit of work re-driven repeatedly and never claimed");
+                }
+            }
+            for result in pushed {
+                match result {
+                    Ok(()) | Err(StoreError::ConditionFailed) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if let Some(message) = sent.error {
+                return Err(SweepError::Queue {
+                    queue_env: batch[0].queue_env.clone(),
+                    message,
+                });
+            }
         }
     }
     Ok(report)
+}
+
+/// What one `SendMessageBatch` did: the indexes (in its batch) of the messages SQS accepted,
+/// and why the others were not sent.
+struct BatchOutcome {
+    sent: Vec<usize>,
+    error: Option<String>,
+}
+
+async fn send_batch(sqs: &aws_sdk_sqs::Client, url: &str, batch: &[DueUnit]) -> BatchOutcome {
+    use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+    let mut entries = Vec::with_capacity(batch.len());
+    for (i, unit) in batch.iter().enumerate() {
+        match SendMessageBatchRequestEntry::builder()
+            .id(i.to_string())
+            .message_body(&unit.body)
+            .build()
+        {
+            Ok(entry) => entries.push(entry),
+            Err(e) => {
+                return BatchOutcome {
+                    sent: Vec::new(),
+                    error: Some(e.to_string()),
+                };
+            }
+        }
+    }
+    match sqs
+        .send_message_batch()
+        .queue_url(url)
+        .set_entries(Some(entries))
+        .send()
+        .await
+    {
+        Err(e) => BatchOutcome {
+            sent: Vec::new(),
+            error: Some(format!(
+                "SendMessageBatch: {}",
+                aws_sdk_sqs::error::DisplayErrorContext(&e)
+            )),
+        },
+        Ok(out) => {
+            let sent: Vec<usize> = out
+                .successful()
+                .iter()
+                .filter_map(|entry| entry.id().parse().ok())
+                .collect();
+            let error = out.failed().first().map(|f| {
+                format!(
+                    "SendMessageBatch: {} of {} entries refused ({}: {})",
+                    out.failed().len(),
+                    batch.len(),
+                    f.code(),
+                    f.message().unwrap_or("no message"),
+                )
+            });
+            BatchOutcome { sent, error }
+        }
+    }
+}
+
+/// Pushes a re-sent unit's due time forward and counts the re-send, if it is still in the index.
+async fn push_back(
+    dynamo: &aws_sdk_dynamodb::Client,
+    table: &str,
+    unit: &DueUnit,
+    now_secs: i64,
+    after: Duration,
+) -> Result<(), StoreError> {
+    dynamo
+        .update_item()
+        .table_name(table)
+        .key("pk", s(&unit.pk))
+        .key("sk", s(&unit.sk))
+        .update_expression("SET #due = :next ADD #count :one")
+        .condition_expression("attribute_exists(#shard)")
+        .expression_attribute_names("#due", DUE_ATTR)
+        .expression_attribute_names("#count", COUNT_ATTR)
+        .expression_attribute_names("#shard", SHARD_ATTR)
+        .expression_attribute_values(":next", n(now_secs + backoff(unit.count, after)))
+        .expression_attribute_values(":one", n(1))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| StoreError::from_sdk("UpdateItem", e))
 }
 
 /// The queue URLs of [`QUEUES`] present in the environment.

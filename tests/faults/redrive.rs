@@ -366,7 +366,7 @@ async fn a_sweep_whose_send_fails_leaves_the_unit_due_and_the_next_sweep_re_driv
 
     // SQS is down for the whole first sweep (the SDK's three attempts).
     let faults = Faults::new();
-    faults.inject(Fault::unavailable("SendMessage").times(3));
+    faults.inject(Fault::unavailable("SendMessageBatch").times(3));
     let ctx = st
         .hub
         .faulty_ctx_with("sweeper", &faults, &st.overrides())
@@ -398,4 +398,64 @@ async fn a_sweep_whose_send_fails_leaves_the_unit_due_and_the_next_sweep_re_driv
         wrong_statuses: usize::from(kept != Some(now - 60)),
     }
     .report();
+}
+
+#[tokio::test]
+async fn a_sweep_re_drives_many_units_ten_to_a_batch_each_once() {
+    let st = stage().await;
+    let now = shared::clock::now_secs();
+    // An SQS outage stranded 23 webhook events and 2 AI jobs (written two minutes ago).
+    let mut expected: Vec<(&str, Vec<String>, Vec<String>)> = Vec::new();
+    for (var, n) in [("WEBHOOK_EVENTS_QUEUE_URL", 23), ("AI_JOBS_QUEUE_URL", 2)] {
+        let (mut pks, mut bodies) = (Vec::new(), Vec::new());
+        for i in 0..n {
+            let unit_pk = pk(&format!("{var}-{i}"));
+            let body = format!(r#"{{"id":"{unit_pk}"}}"#);
+            store_unit(
+                &st.hub,
+                &st.table,
+                &unit_pk,
+                &Redrive::new(var, body.clone()),
+                now - 120,
+            )
+            .await;
+            pks.push(unit_pk);
+            bodies.push(body);
+        }
+        expected.push((var, pks, bodies));
+    }
+
+    let faults = Faults::new();
+    let ctx = st
+        .hub
+        .faulty_ctx_with("sweeper", &faults, &st.overrides())
+        .await;
+    let report = sweeper::sweep(&ctx).await.expect("sweep");
+    assert_eq!(
+        (report.due, report.redriven, report.unroutable),
+        (25, 25, 0),
+        "{report:?}"
+    );
+    // 23 messages: batches of 10, 10 and 3; 2 messages: one batch. No single sends.
+    assert_eq!(faults.calls("SendMessageBatch"), 4, "{:?}", faults.log());
+    assert_eq!(faults.calls("SendMessage"), 0, "{:?}", faults.log());
+
+    for (var, pks, bodies) in &expected {
+        let mut got = take_messages(&st.hub, st.queue(var)).await;
+        got.sort();
+        let mut want = bodies.clone();
+        want.sort();
+        assert_eq!(got, want, "{var}: each body once");
+        for unit_pk in pks {
+            let item = unit(&st.hub, &st.table, unit_pk).await;
+            assert_eq!(number(&item, redrive::COUNT_ATTR), Some(1), "{unit_pk}");
+            assert!(
+                number(&item, redrive::DUE_ATTR).unwrap() > now,
+                "{unit_pk} pushed back"
+            );
+        }
+    }
+    // Nothing is due any more: the next sweep sends nothing.
+    let again = sweeper::sweep(&ctx).await.expect("second sweep");
+    assert_eq!((again.due, again.redriven), (0, 0), "{again:?}");
 }

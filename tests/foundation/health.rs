@@ -212,7 +212,12 @@ async fn reports_queue_backlogs_and_the_websocket_management_api() {
     let svc = shared::http::app(health::router(Arc::new(health::HealthState::new(ctx))));
     // Anonymous: SQS answers, and no backlog is published.
     let public = send(&svc, get("/health", None)).await;
-    assert_eq!(public.status, 200, "{}", String::from_utf8_lossy(&public.body));
+    assert_eq!(
+        public.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&public.body)
+    );
     let public = public.json();
     assert_eq!(public["aws"]["sqs"]["ok"], true, "{public}");
     assert!(public.get("queues").is_none(), "{public}");
