@@ -459,3 +459,112 @@ async fn a_sweep_re_drives_many_units_ten_to_a_batch_each_once() {
     let again = sweeper::sweep(&ctx).await.expect("second sweep");
     assert_eq!((again.due, again.redriven), (0, 0), "{again:?}");
 }
+
+/// SQS accepts part of a batch: `SendMessageBatch` answers 200 with one entry in `Failed`
+/// (what SQS does when, say, one entry hits an internal error). SQS is faked at the HTTP level
+/// for that one answer, in the service's JSON protocol; DynamoDB is the emulator, under the
+/// sweeper's role.
+#[tokio::test]
+async fn a_batch_sqs_refuses_in_part_pushes_back_only_the_sent_units_and_the_next_sweep_sends_the_rest()
+ {
+    use wiremock::matchers::{header, method};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let st = stage().await;
+    let now = shared::clock::now_secs();
+    let var = "WEBHOOK_EVENTS_QUEUE_URL";
+    let mut bodies = HashMap::new();
+    for i in 0..3 {
+        let unit_pk = pk(&format!("partial-{i}"));
+        let body = format!(r#"{{"event_id":"{unit_pk}"}}"#);
+        store_unit(
+            &st.hub,
+            &st.table,
+            &unit_pk,
+            &Redrive::new(var, body.clone()),
+            now - 120,
+        )
+        .await;
+        bodies.insert(unit_pk, body);
+    }
+
+    let sqs_fake = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(header("x-amz-target", "AmazonSQS.SendMessageBatch"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "application/x-amz-json-1.0")
+                .set_body_json(serde_json::json!({
+                    "Successful": [
+                        {"Id": "0", "MessageId": "m-0", "MD5OfMessageBody": "0"},
+                        {"Id": "2", "MessageId": "m-2", "MD5OfMessageBody": "2"},
+                    ],
+                    "Failed": [
+                        {"Id": "1", "SenderFault": false, "Code": "InternalError", "Message": "try again"},
+                    ],
+                })),
+        )
+        .expect(1)
+        .mount(&sqs_fake)
+        .await;
+
+    let ctx = st.hub.another_ctx_of("sweeper", &st.overrides()).await;
+    let fake_sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&ctx.aws.sdk_config)
+            .endpoint_url(sqs_fake.uri())
+            .build(),
+    );
+    let queue_urls = redrive::queue_urls_from_env(&ctx.env);
+    let after = redrive::after_from_env(&ctx.env);
+    let partial = redrive::sweep_due(
+        &ctx.aws.dynamo,
+        &fake_sqs,
+        &st.table,
+        &queue_urls,
+        now,
+        after,
+        100,
+    )
+    .await;
+    match &partial {
+        Err(redrive::SweepError::Queue { queue_env, message }) => {
+            assert_eq!(queue_env, var);
+            assert!(message.contains("1 of 3"), "{message}");
+        }
+        other => panic!("a partly refused batch must end the sweep with an error: {other:?}"),
+    }
+    let sent_batch: serde_json::Value =
+        serde_json::from_slice(&sqs_fake.received_requests().await.unwrap()[0].body).unwrap();
+    let entries = sent_batch["Entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 3, "{sent_batch}");
+    let refused_body = entries
+        .iter()
+        .find(|e| e["Id"] == "1")
+        .and_then(|e| e["MessageBody"].as_str())
+        .expect("entry 1")
+        .to_string();
+
+    // The two accepted units were pushed back and counted; the refused one kept its due time.
+    let mut refused = Vec::new();
+    for (unit_pk, body) in &bodies {
+        let item = unit(&st.hub, &st.table, unit_pk).await;
+        if *body == refused_body {
+            assert_eq!(
+                number(&item, redrive::DUE_ATTR),
+                Some(now - 60),
+                "{unit_pk}"
+            );
+            assert_eq!(number(&item, redrive::COUNT_ATTR), None, "{unit_pk}");
+            refused.push(body.clone());
+        } else {
+            assert!(number(&item, redrive::DUE_ATTR).unwrap() > now, "{unit_pk}");
+            assert_eq!(number(&item, redrive::COUNT_ATTR), Some(1), "{unit_pk}");
+        }
+    }
+    assert_eq!(refused.len(), 1);
+
+    // The next sweep (the real SQS) re-sends only the refused unit, once.
+    let report = sweeper::sweep(&ctx).await.expect("next sweep");
+    assert_eq!((report.due, report.redriven), (1, 1), "{report:?}");
+    assert_eq!(take_messages(&st.hub, st.queue(var)).await, refused);
+}
