@@ -42,60 +42,6 @@ impl DomainError for QueueError {
 /// `SendMessageBatch` takes at most ten entries.
 pub const SQS_BATCH_MAX: usize = 10;
 
-/// What one `SendMessageBatch` call did with its entries, named by the ids the caller gave them.
-#[derive(Debug, Default)]
-pub struct BatchOutcome {
-    /// Entries SQS reports as sent.
-    pub accepted: Vec<usize>,
-    /// Entries SQS refused, each with its `code: message`.
-    pub refused: Vec<(usize, String)>,
-}
-
-/// One `SendMessageBatch` of at most ten serialised bodies, each entry's id the number paired
-/// with it. SQS answers a call it takes entry by entry: only a call it does not take is an
-/// error; refused entries are in the outcome for the caller to retry or leave.
-pub async fn send_batch(
-    sqs: &aws_sdk_sqs::Client,
-    queue_url: &str,
-    bodies: &[(usize, &str)],
-) -> Result<BatchOutcome, QueueError> {
-    let entries = bodies
-        .iter()
-        .map(|(id, body)| {
-            SendMessageBatchRequestEntry::builder()
-                .id(id.to_string())
-                .message_body(*body)
-                .build()
-                .map_err(|e| QueueError::Message(e.to_string()))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let out = sqs
-        .send_message_batch()
-        .queue_url(queue_url)
-        .set_entries(Some(entries))
-        .send()
-        .await
-        .map_err(|e| QueueError::Sqs {
-            operation: "SendMessageBatch",
-            message: format!("{e:?}"),
-        })?;
-    Ok(BatchOutcome {
-        accepted: out
-            .successful()
-            .iter()
-            .filter_map(|entry| entry.id().parse().ok())
-            .collect(),
-        refused: out
-            .failed()
-            .iter()
-            .filter_map(|f| {
-                let why = format!("{}: {}", f.code(), f.message().unwrap_or("no message"));
-                f.id().parse().ok().map(|id| (id, why))
-            })
-            .collect(),
-    })
-}
-
 /// Sends JSON messages to a queue in batches of ten; returns the number of `SendMessageBatch`
 /// calls made. Entries SQS reports as failed are retried once, then the call fails.
 pub async fn send_json_batch<T: Serialize>(
@@ -105,22 +51,37 @@ pub async fn send_json_batch<T: Serialize>(
 ) -> Result<usize, QueueError> {
     let mut calls = 0;
     for chunk in messages.chunks(SQS_BATCH_MAX) {
-        let bodies = chunk
-            .iter()
-            .map(|m| serde_json::to_string(m).map_err(|e| QueueError::Message(e.to_string())))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut pending: Vec<(usize, &str)> =
-            bodies.iter().map(String::as_str).enumerate().collect();
+        let mut entries = Vec::with_capacity(chunk.len());
+        for (i, m) in chunk.iter().enumerate() {
+            let body = serde_json::to_string(m).map_err(|e| QueueError::Message(e.to_string()))?;
+            entries.push(
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(body)
+                    .build()
+                    .map_err(|e| QueueError::Message(e.to_string()))?,
+            );
+        }
         for attempt in 0..2 {
             calls += 1;
-            let outcome = send_batch(sqs, queue_url, &pending).await?;
-            if outcome.refused.is_empty() {
+            let out = sqs
+                .send_message_batch()
+                .queue_url(queue_url)
+                .set_entries(Some(entries.clone()))
+                .send()
+                .await
+                .map_err(|e| QueueError::Sqs {
+                    operation: "SendMessageBatch",
+                    message: format!("{e:?}"),
+                })?;
+            let failed: Vec<&str> = out.failed().iter().map(|f| f.id()).collect();
+            if failed.is_empty() {
                 break;
             }
             if attempt == 1 {
-                return Err(QueueError::EntriesFailed(outcome.refused.len()));
+                return Err(QueueError::EntriesFailed(failed.len()));
             }
-            pending.retain(|(id, _)| outcome.refused.iter().any(|(r, _)| r == id));
+            entries.retain(|e| failed.contains(&e.id()));
         }
     }
     Ok(calls)

@@ -141,10 +141,11 @@ fn backoff(count: u32, after: Duration) -> i64 {
     (base << count.min(10)).min(900)
 }
 
-/// One due item the sweep can route: its key, message body and re-send count.
+/// One due item the sweep can route: its key, queue and message body.
 struct DueUnit {
     pk: String,
     sk: String,
+    queue_env: String,
     body: String,
     count: u32,
 }
@@ -181,8 +182,8 @@ pub async fn sweep_due(
         .await
         .map_err(|e| StoreError::from_sdk("Query", e))?;
     let mut report = SweepReport::default();
-    // Routable items by queue (its variable and URL), in the index's order (oldest due first).
-    let mut by_queue: Vec<(String, &String, Vec<DueUnit>)> = Vec::new();
+    // Routable items by queue, in the index's order (oldest due first).
+    let mut by_queue: Vec<(String, Vec<DueUnit>)> = Vec::new();
     for item in page.items() {
         report.due += 1;
         let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
@@ -206,36 +207,30 @@ pub async fn sweep_due(
         let unit = DueUnit {
             pk,
             sk,
+            queue_env,
             body,
             count,
         };
-        match by_queue.iter_mut().find(|(env, _, _)| *env == queue_env) {
-            Some((_, _, units)) => units.push(unit),
-            None => by_queue.push((queue_env, url, vec![unit])),
+        match by_queue.iter_mut().find(|(u, _)| u == url) {
+            Some((_, units)) => units.push(unit),
+            None => by_queue.push((url.clone(), vec![unit])),
         }
     }
-    for (queue_env, url, units) in &by_queue {
-        let failed = |message: String| SweepError::Queue {
-            queue_env: queue_env.clone(),
-            message,
-        };
+    for (url, units) in &by_queue {
         for batch in units.chunks(crate::queue::SQS_BATCH_MAX) {
-            let bodies: Vec<(usize, &str)> =
-                batch.iter().map(|u| u.body.as_str()).enumerate().collect();
-            let outcome = crate::queue::send_batch(sqs, url, &bodies)
-                .await
-                .map_err(|e| failed(e.to_string()))?;
-            let sent: Vec<&DueUnit> = outcome
-                .accepted
-                .iter()
-                .filter_map(|&i| batch.get(i))
-                .collect();
+            let sent = send_batch(sqs, url, batch).await;
             let pushed = futures::future::join_all(
-                sent.iter()
-                    .map(|unit| push_back(dynamo, table, unit, now_secs, after)),
+                batch
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| sent.sent.contains(i))
+                    .map(|(_, unit)| push_back(dynamo, table, unit, now_secs, after)),
             )
             .await;
-            for unit in &sent {
+            for (i, unit) in batch.iter().enumerate() {
+                if !sent.sent.contains(&i) {
+                    continue;
+                }
                 report.redriven += 1;
                 if unit.count + 1 >= GIVE_UP_AFTER {
                     report.stuck += 1;
@@ -248,16 +243,74 @@ pub async fn sweep_due(
                     Err(e) => return Err(e.into()),
                 }
             }
-            if let Some((_, why)) = outcome.refused.first() {
-                return Err(failed(format!(
-                    "SendMessageBatch: {} of {} entries refused ({why})",
-                    outcome.refused.len(),
-                    batch.len(),
-                )));
+            if let Some(message) = sent.error {
+                return Err(SweepError::Queue {
+                    queue_env: batch[0].queue_env.clone(),
+                    message,
+                });
             }
         }
     }
     Ok(report)
+}
+
+/// What one `SendMessageBatch` did: the indexes (in its batch) of the messages SQS accepted,
+/// and why the others were not sent.
+struct BatchOutcome {
+    sent: Vec<usize>,
+    error: Option<String>,
+}
+
+async fn send_batch(sqs: &aws_sdk_sqs::Client, url: &str, batch: &[DueUnit]) -> BatchOutcome {
+    use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+    let mut entries = Vec::with_capacity(batch.len());
+    for (i, unit) in batch.iter().enumerate() {
+        match SendMessageBatchRequestEntry::builder()
+            .id(i.to_string())
+            .message_body(&unit.body)
+            .build()
+        {
+            Ok(entry) => entries.push(entry),
+            Err(e) => {
+                return BatchOutcome {
+                    sent: Vec::new(),
+                    error: Some(e.to_string()),
+                };
+            }
+        }
+    }
+    match sqs
+        .send_message_batch()
+        .queue_url(url)
+        .set_entries(Some(entries))
+        .send()
+        .await
+    {
+        Err(e) => BatchOutcome {
+            sent: Vec::new(),
+            error: Some(format!(
+                "SendMessageBatch: {}",
+                aws_sdk_sqs::error::DisplayErrorContext(&e)
+            )),
+        },
+        Ok(out) => {
+            let sent: Vec<usize> = out
+                .successful()
+                .iter()
+                .filter_map(|entry| entry.id().parse().ok())
+                .collect();
+            let error = out.failed().first().map(|f| {
+                format!(
+                    "SendMessageBatch: {} of {} entries refused ({}: {})",
+                    out.failed().len(),
+                    batch.len(),
+                    f.code(),
+                    f.message().unwrap_or("no message"),
+                )
+            });
+            BatchOutcome { sent, error }
+        }
+    }
 }
 
 /// Pushes a re-sent unit's due time forward and counts the re-send, if it is still in the index.

@@ -189,32 +189,6 @@ fn pk(label: &str) -> String {
     format!("REDRIVE-TEST#{label}#{}", uuid::Uuid::new_v4().simple())
 }
 
-/// `n` units of `var`'s queue stored at `written_at` and never enqueued (the producer stopped
-/// between its write and its send): their keys and queue bodies.
-async fn strand(
-    st: &Stage,
-    var: &'static str,
-    label: &str,
-    n: usize,
-    written_at: i64,
-) -> Vec<(String, String)> {
-    let mut units = Vec::with_capacity(n);
-    for i in 0..n {
-        let unit_pk = pk(&format!("{label}-{i}"));
-        let body = format!(r#"{{"id":"{unit_pk}"}}"#);
-        store_unit(
-            &st.hub,
-            &st.table,
-            &unit_pk,
-            &Redrive::new(var, body.clone()),
-            written_at,
-        )
-        .await;
-        units.push((unit_pk, body));
-    }
-    units
-}
-
 #[tokio::test]
 async fn the_sweeper_re_drives_due_units_to_their_queue_and_pushes_them_back() {
     let st = stage().await;
@@ -433,10 +407,21 @@ async fn a_sweep_re_drives_many_units_ten_to_a_batch_each_once() {
     // An SQS outage stranded 23 webhook events and 2 AI jobs (written two minutes ago).
     let mut expected: Vec<(&str, Vec<String>, Vec<String>)> = Vec::new();
     for (var, n) in [("WEBHOOK_EVENTS_QUEUE_URL", 23), ("AI_JOBS_QUEUE_URL", 2)] {
-        let (pks, bodies) = strand(&st, var, var, n, now - 120)
-            .await
-            .into_iter()
-            .unzip();
+        let (mut pks, mut bodies) = (Vec::new(), Vec::new());
+        for i in 0..n {
+            let unit_pk = pk(&format!("{var}-{i}"));
+            let body = format!(r#"{{"id":"{unit_pk}"}}"#);
+            store_unit(
+                &st.hub,
+                &st.table,
+                &unit_pk,
+                &Redrive::new(var, body.clone()),
+                now - 120,
+            )
+            .await;
+            pks.push(unit_pk);
+            bodies.push(body);
+        }
         expected.push((var, pks, bodies));
     }
 
@@ -488,10 +473,20 @@ async fn a_batch_sqs_refuses_in_part_pushes_back_only_the_sent_units_and_the_nex
     let st = stage().await;
     let now = shared::clock::now_secs();
     let var = "WEBHOOK_EVENTS_QUEUE_URL";
-    let bodies: HashMap<String, String> = strand(&st, var, "partial", 3, now - 120)
-        .await
-        .into_iter()
-        .collect();
+    let mut bodies = HashMap::new();
+    for i in 0..3 {
+        let unit_pk = pk(&format!("partial-{i}"));
+        let body = format!(r#"{{"event_id":"{unit_pk}"}}"#);
+        store_unit(
+            &st.hub,
+            &st.table,
+            &unit_pk,
+            &Redrive::new(var, body.clone()),
+            now - 120,
+        )
+        .await;
+        bodies.insert(unit_pk, body);
+    }
 
     let sqs_fake = MockServer::start().await;
     Mock::given(method("POST"))
